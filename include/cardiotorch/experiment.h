@@ -1,0 +1,41 @@
+#pragma once
+// The top-level experiment configuration: what a YAML file under configs/ maps onto.
+// Every section is typed (unknown keys are errors); registry-built sections (pipeline
+// steps, datasets) are checked by building their options.
+#include <cstdint>
+#include <string>
+
+#include "cardiotorch/core/config.h"
+
+namespace cardiotorch {
+
+struct ExperimentOptions {
+  std::string name = "experiment";  // run name: outputs go to <output_dir>/<name>
+  std::string output_dir = "runs";
+  int64_t seed = 0;                 // seeds torch, data order and augmentation
+  bool deterministic = false;       // deterministic ATen algorithms
+  int64_t threads = 0;              // intra-op threads; 0 = all cores
+  ConfigNode data;                  // dataset + loader section (see docs/config.md)
+  ConfigNode preprocess;            // pipeline steps applied to every record
+  ConfigNode augment;               // augmenters applied in training only
+
+  template <class V>
+  void fields(V& v) {
+    v("name", name, "run name; outputs go to <output_dir>/<name>");
+    v("output_dir", output_dir, "parent directory of run directories");
+    v("seed", seed, "seed for every random source (torch, data order, augmentation)");
+    v("deterministic", deterministic, "use deterministic ATen algorithms");
+    v("threads", threads, "intra-op threads (0 = all cores)");
+    v("data", data, "dataset and loader options");
+    v("preprocess", preprocess, "preprocessing pipeline: a list of {name: step, ...}");
+    v("augment", augment, "training-time augmentation pipeline");
+  }
+  void validate() const;
+};
+
+/// Loads FILE (with defaults:/include: composition), applies --set overrides, validates
+/// every section and returns the resolved tree (what `config show` prints and runs save).
+ConfigNode resolve_experiment(const std::string& file, const std::vector<std::string>& overrides,
+                              ExperimentOptions* typed = nullptr);
+
+}  // namespace cardiotorch

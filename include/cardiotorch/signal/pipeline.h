@@ -1,0 +1,103 @@
+#pragma once
+// One Pipeline for preprocessing and augmentation.
+//
+// A Step transforms a SignalBatch in place. Signals are tensors shaped (..., leads, samples)
+// — any number of leading dims, float32/float64, CPU or CUDA — and a step never copies
+// to the host. Preprocessors are deterministic; augmenters (is_augmentation() == true)
+// draw from ctx.generator, are applied only in training mode, and apply with their own
+// probability p to each element of the leading dims.
+//
+// Steps register by name:
+//   CT_REGISTER(preprocessor_registry(), "bandpass", make_bandpass, "zero-phase FFT band-pass");
+//   CT_REGISTER(augmenter_registry(), "gaussian_noise", make_noise, "additive Gaussian noise");
+// and a pipeline is built from YAML:
+//   pipeline:
+//     - {name: bandpass, lowcut: 0.5, highcut: 45}
+//     - {name: zscore, axis: lead}
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cardiotorch/core/config.h"
+#include "cardiotorch/core/registry.h"
+
+namespace cardiotorch::signal {
+
+struct SignalBatch {
+  at::Tensor x;                    ///< (..., leads, samples)
+  at::Tensor y;                    ///< optional labels (..., n_classes), multi-hot or soft; may be undefined
+  double fs = 0.0;                 ///< sampling rate in Hz; steps that resample update it
+  std::vector<std::string> leads;  ///< lead names (size == x.size(-2)) when known; steps that select leads update it
+};
+
+struct StepContext {
+  bool training = false;   ///< augmenters run only when true
+  at::Generator generator; ///< CPU generator; undefined means the global default generator
+};
+
+class Step {
+ public:
+  virtual ~Step() = default;
+  /// Registry name of the step ("bandpass").
+  virtual std::string name() const = 0;
+  virtual void apply(SignalBatch& batch, StepContext& ctx) const = 0;
+  /// Augmenters are skipped in eval mode.
+  virtual bool is_augmentation() const { return false; }
+  /// Steps that need batch.fs > 0 (filters, resampling) say so; the pipeline checks it.
+  virtual bool needs_fs() const { return false; }
+  /// One line, e.g. "bandpass {lowcut: 0.5, highcut: 45, method: fft}".
+  virtual std::string summary() const { return name(); }
+};
+
+/// A Step whose behaviour is fully described by an options struct (see core/config.h).
+template <class Options>
+class OptionsStep : public Step {
+ public:
+  explicit OptionsStep(Options options) : options_(std::move(options)) {}
+  const Options& options() const { return options_; }
+  std::string summary() const override { return name() + " " + flow_yaml(to_config(options_)); }
+
+ protected:
+  Options options_;
+};
+
+/// Renders a config node on one line ("{a: 1, b: x}").
+std::string flow_yaml(const ConfigNode& node);
+
+Registry<Step>& preprocessor_registry();
+Registry<Step>& augmenter_registry();
+
+/// Builds one step from {name: ..., options...}: preprocessors first, then augmenters.
+std::shared_ptr<Step> build_step(const ConfigNode& node);
+
+class Pipeline {
+ public:
+  Pipeline() = default;
+  /// From a list of steps, or a mapping {steps: [...], random_order: false}.
+  static Pipeline from_config(const ConfigNode& node);
+
+  Pipeline& add(std::shared_ptr<Step> step);
+  void set_random_order(bool on) { random_order_ = on; }
+  bool random_order() const { return random_order_; }
+  size_t size() const { return steps_.size(); }
+  bool empty() const { return steps_.empty(); }
+  const std::vector<std::shared_ptr<Step>>& steps() const { return steps_; }
+
+  /// Runs every step in order (augmenters only when ctx.training; the order is shuffled
+  /// with ctx.generator when random_order is on).
+  void apply(SignalBatch& batch, StepContext& ctx) const;
+  /// Convenience: run on a tensor; `seed` seeds a fresh generator for augmenters.
+  at::Tensor operator()(const at::Tensor& x, double fs, bool training = false, uint64_t seed = 0) const;
+
+  /// One line per step, numbered, with [aug] on augmenters.
+  std::string summary() const;
+
+ private:
+  std::vector<std::shared_ptr<Step>> steps_;
+  bool random_order_ = false;
+};
+
+}  // namespace cardiotorch::signal

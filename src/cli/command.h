@@ -1,0 +1,43 @@
+#pragma once
+// The CLI's command table. Each command lives in its own cmd_*.cpp and registers itself:
+//   CT_CLI_COMMAND(ConfigShowCommand);
+// main.cpp builds the CLI11 app from the table; a command's run() is a thin wrapper
+// over a library function.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cardiotorch::cli {
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  /// Adds options/positionals (and nested subcommands) to `app`, this command's CLI11 node.
+  virtual void setup(CLI::App& app) = 0;
+  /// Runs after a successful parse; returns the exit code.
+  virtual int run() = 0;
+};
+
+struct CommandEntry {
+  std::string name;
+  std::string description;
+  std::string example;  // shown in --help
+  std::function<std::unique_ptr<Command>()> make;
+};
+
+std::vector<CommandEntry>& command_table();
+bool register_command(CommandEntry entry);
+
+}  // namespace cardiotorch::cli
+
+#define CT_CLI_CONCAT_INNER(a, b) a##b
+#define CT_CLI_CONCAT(a, b) CT_CLI_CONCAT_INNER(a, b)
+#define CT_CLI_COMMAND(NAME, DESCRIPTION, EXAMPLE, CLASS)                                     \
+  namespace {                                                                               \
+  [[maybe_unused]] const bool CT_CLI_CONCAT(ct_cli_registered_, __COUNTER__) =                \
+      ::cardiotorch::cli::register_command({NAME, DESCRIPTION, EXAMPLE,                     \
+                                            [] { return std::make_unique<CLASS>(); }});     \
+  }

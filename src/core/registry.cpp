@@ -1,0 +1,22 @@
+#include "cardiotorch/core/registry.h"
+
+namespace cardiotorch {
+
+std::map<std::string, const RegistryBase*>& all_registries() {
+  static std::map<std::string, const RegistryBase*> registries;
+  return registries;
+}
+
+const RegistryBase& registry_of(const std::string& category) {
+  auto& all = all_registries();
+  auto it = all.find(category);
+  if (it == all.end()) {
+    std::vector<std::string> names;
+    for (const auto& kv : all) names.push_back(kv.first);
+    throw ConfigError(str_cat("unknown registry category '", category, "'", did_you_mean(category, names),
+                              "; available: ", join(names)));
+  }
+  return *it->second;
+}
+
+}  // namespace cardiotorch

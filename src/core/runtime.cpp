@@ -1,0 +1,53 @@
+#include "cardiotorch/core/runtime.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <torch/version.h>
+
+#include <thread>
+
+#include "cardiotorch/core/error.h"
+
+namespace cardiotorch {
+
+void set_num_threads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+  // OpenBLAS keeps its own pool; size it to match when it is the loaded BLAS.
+  using SetFn = void (*)(int);
+  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+}
+
+int num_threads() { return at::get_num_threads(); }
+
+void manual_seed(uint64_t seed) { at::manual_seed(seed); }
+
+uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c) {
+  // splitmix64 steps over the inputs: cheap and well mixed.
+  auto mix = [](uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  uint64_t h = mix(seed);
+  h = mix(h ^ a);
+  h = mix(h ^ b);
+  h = mix(h ^ c);
+  return h;
+}
+
+void set_deterministic(bool on) { at::globalContext().setDeterministicAlgorithms(on, /*warn_only=*/false); }
+
+std::string version_string() { return CARDIOTORCH_VERSION_STRING; }
+std::string torch_version_string() { return TORCH_VERSION; }
+
+std::string build_summary() {
+  const bool openblas = dlsym(RTLD_DEFAULT, "openblas_set_num_threads") != nullptr;
+  return str_cat("cardiotorch ", version_string(), " (LibTorch ", torch_version_string(), ", BLAS ",
+                 openblas ? "OpenBLAS" : "reference/other", ", threads ", num_threads(), ", CUDA ",
+                 at::hasCUDA() ? "yes" : "no", ")");
+}
+
+}  // namespace cardiotorch

@@ -1,0 +1,111 @@
+#include "cardiotorch/signal/pipeline.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <numeric>
+
+namespace cardiotorch::signal {
+
+Registry<Step>& preprocessor_registry() {
+  static Registry<Step> r("preprocessor", "deterministic signal preprocessing steps (filters, resampling, normalisation)");
+  return r;
+}
+
+Registry<Step>& augmenter_registry() {
+  static Registry<Step> r("augmenter", "random training-time augmentations (applied with probability p)");
+  return r;
+}
+
+std::string flow_yaml(const ConfigNode& node) {
+  if (node.is_map()) {
+    std::vector<std::string> parts;
+    for (const auto& k : node.keys()) parts.push_back(k + ": " + flow_yaml(node[k]));
+    return "{" + join(parts) + "}";
+  }
+  if (node.is_sequence()) {
+    std::vector<std::string> parts;
+    for (size_t i = 0; i < node.size(); ++i) parts.push_back(flow_yaml(node[i]));
+    return "[" + join(parts) + "]";
+  }
+  if (node.is_null()) return "null";
+  return node.as_string();
+}
+
+std::shared_ptr<Step> build_step(const ConfigNode& node) {
+  CT_CHECK(node.is_map() && node.has("name"), ConfigError, node.where(),
+           ": a pipeline step must be a mapping with a 'name' key, e.g. {name: bandpass, lowcut: 0.5}");
+  const std::string name = node["name"].as_string();
+  if (preprocessor_registry().contains(name)) return preprocessor_registry().build(name, node);
+  if (augmenter_registry().contains(name)) return augmenter_registry().build(name, node);
+  std::vector<std::string> all = preprocessor_registry().names();
+  for (const auto& n : augmenter_registry().names()) all.push_back(n);
+  throw ConfigError(str_cat(node["name"].where(), ": unknown pipeline step '", name, "'", did_you_mean(name, all),
+                            "; preprocessors: ", join(preprocessor_registry().names()),
+                            "; augmenters: ", join(augmenter_registry().names())));
+}
+
+Pipeline Pipeline::from_config(const ConfigNode& node) {
+  Pipeline p;
+  if (node.is_null()) return p;
+  ConfigNode steps = node;
+  if (node.is_map()) {
+    for (const auto& k : node.keys())
+      if (k != "steps" && k != "random_order")
+        throw ConfigError(str_cat(node.origin(), ": unknown key '", node[k].path(), "'",
+                                  did_you_mean(k, {"steps", "random_order"}), "; valid keys here: steps, random_order"));
+    steps = node["steps"];
+    if (node.has("random_order")) p.random_order_ = node["random_order"].as_bool();
+  }
+  CT_CHECK(steps.is_sequence() || steps.is_null(), ConfigError, steps.where(),
+           ": a pipeline must be a list of steps (- {name: bandpass, ...})");
+  for (size_t i = 0; i < steps.size(); ++i) p.add(build_step(steps[i]));
+  return p;
+}
+
+Pipeline& Pipeline::add(std::shared_ptr<Step> step) {
+  CT_INTERNAL_ASSERT(step != nullptr);
+  steps_.push_back(std::move(step));
+  return *this;
+}
+
+void Pipeline::apply(SignalBatch& batch, StepContext& ctx) const {
+  CT_CHECK(batch.x.defined(), ShapeError, "pipeline: the input signal is undefined");
+  CT_CHECK(batch.x.dim() >= 1, ShapeError, "pipeline: expected a signal shaped (..., leads, samples), got a scalar");
+  std::vector<size_t> order(steps_.size());
+  std::iota(order.begin(), order.end(), 0);
+  if (random_order_ && order.size() > 1) {
+    at::Tensor perm = ctx.generator.defined()
+                          ? at::randperm(static_cast<int64_t>(order.size()), ctx.generator, at::kLong)
+                          : at::randperm(static_cast<int64_t>(order.size()), at::kLong);
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<size_t>(perm[i].item<int64_t>());
+  }
+  for (size_t i : order) {
+    const Step& s = *steps_[i];
+    if (s.is_augmentation() && !ctx.training) continue;
+    CT_CHECK(!s.needs_fs() || batch.fs > 0, ConfigError, "pipeline step '", s.name(),
+             "' needs the sampling rate, but fs is unknown (set fs on the input)");
+    s.apply(batch, ctx);
+  }
+}
+
+at::Tensor Pipeline::operator()(const at::Tensor& x, double fs, bool training, uint64_t seed) const {
+  SignalBatch b;
+  b.x = x;
+  b.fs = fs;
+  StepContext ctx;
+  ctx.training = training;
+  ctx.generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  apply(b, ctx);
+  return b.x;
+}
+
+std::string Pipeline::summary() const {
+  std::string out;
+  for (size_t i = 0; i < steps_.size(); ++i)
+    out += str_cat(i + 1, ". ", steps_[i]->summary(), steps_[i]->is_augmentation() ? "  [aug]" : "", "\n");
+  if (random_order_) out += "(steps run in random order)\n";
+  return out;
+}
+
+}  // namespace cardiotorch::signal
