@@ -250,13 +250,13 @@ at::Tensor read_mat_array(const std::string& path, const std::string& variable) 
 
 Record read_mat_record(const std::string& path, const MatOptions& options) {
   MatPtr m = open_mat(path);
-  Loaded l = load_variable(m.get(), path, options.variable);
-  const at::Tensor raw = to_tensor(l.var, path + ": " + l.name);
-
+  // A WFDB header beside the file means the CinC layout: the data must be `val`.
   const std::string hea = (fs::path(path).parent_path() / fs::path(path).stem()).string() + ".hea";
   std::error_code ec;
-  if (options.use_header && options.variable.empty() && l.name == "val" && fs::exists(hea, ec))
-    return with_header(path, hea, raw, l.name);
+  const bool cinc = options.use_header && options.variable.empty() && fs::exists(hea, ec);
+  Loaded l = load_variable(m.get(), path, cinc ? "val" : options.variable);
+  const at::Tensor raw = to_tensor(l.var, path + ": " + l.name);
+  if (cinc) return with_header(path, hea, raw, l.name);
 
   CT_CHECK(raw.dim() >= 1 && raw.dim() <= 2, DataError, path, ": variable '", l.name, "' has ", raw.dim(),
            " dims, expected a vector or a matrix");
