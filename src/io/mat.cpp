@@ -227,7 +227,7 @@ Record with_header(const std::string& path, const std::string& hea, const at::Te
     const at::Tensor phys = (row - static_cast<double>(specs[c]->baseline)) / specs[c]->adc_gain;
     rows.push_back(at::where(row == wfdb::kInvalidSample, at::full({}, NAN, at::kDouble), phys));
     r.leads.push_back(normalize_lead_name(specs[c]->description));
-    r.units.push_back(specs[c]->units);
+    r.units.push_back(normalize_units(specs[c]->units));
   }
   r.signal = at::stack(rows).to(at::kFloat).contiguous();
   meta_from_comments(r.comments, r.meta);

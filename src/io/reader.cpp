@@ -96,7 +96,7 @@ Record from_wfdb(const std::string& path, const ReadOptions& o) {
     float* out = r.signal.data_ptr<float>() + c * d.n_frames;
     for (int64_t i = 0; i < d.n_frames; ++i) out[i] = static_cast<float>(row[static_cast<size_t>(i)]);
     r.leads.push_back(normalize_lead_name(d.names[static_cast<size_t>(c)]));
-    r.units.push_back(d.units[static_cast<size_t>(c)]);
+    r.units.push_back(normalize_units(d.units[static_cast<size_t>(c)]));
   }
   meta_from_comments(r.comments, r.meta);
   r.meta["format"] = "wfdb";

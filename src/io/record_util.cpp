@@ -10,6 +10,15 @@ const std::vector<std::string>& standard_12_leads() {
   return leads;
 }
 
+std::string normalize_units(const std::string& units) {
+  const std::string t = trim(units);
+  const std::string l = to_lower(t);
+  if (l == "mv") return "mV";
+  if (l == "uv" || l == "\xc2\xb5v" || l == "\xce\xbcv") return "uV";
+  if (l == "v") return "V";
+  return t;
+}
+
 void meta_from_comments(const std::vector<std::string>& comments, std::map<std::string, std::string>& meta) {
   for (const auto& c : comments) {
     const auto colon = c.find(':');

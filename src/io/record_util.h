@@ -9,6 +9,9 @@ namespace cardiotorch::io {
 /// I II III aVR aVL aVF V1..V6.
 const std::vector<std::string>& standard_12_leads();
 
+/// Canonical spelling of common voltage units ("mv" -> "mV", "uv"/"µV" -> "uV"); others unchanged.
+std::string normalize_units(const std::string& units);
+
 /// "Age: 78" / "Sex: Male" / "Dx: 426783006" comments -> meta["age"], meta["sex"], meta["dx"]
 /// (lower-case keys; existing keys are kept).
 void meta_from_comments(const std::vector<std::string>& comments, std::map<std::string, std::string>& meta);
