@@ -426,9 +426,13 @@ Header read_header(const std::string& record_path) {
 }
 
 namespace {
+// Shortest %g text that reads back as exactly `v` (so format/parse round-trips).
 std::string fmt_num(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.12g", v);
+  for (int prec : {12, 15, 17}) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 }  // namespace
@@ -458,7 +462,8 @@ std::string format_header(const Header& h) {
       if (s.samples_per_frame != 1) os << 'x' << s.samples_per_frame;
       if (s.skew != 0) os << ':' << s.skew;
       if (s.byte_offset != 0) os << '+' << s.byte_offset;
-      os << ' ' << fmt_num(s.gain_given ? s.adc_gain : 0.0);
+      // Gain 0 marks an uncalibrated signal (read back as the default 200).
+      os << ' ' << fmt_num(!s.gain_given && s.adc_gain == 200.0 ? 0.0 : s.adc_gain);
       if (s.baseline != s.adc_zero || s.baseline_given) os << '(' << s.baseline << ')';
       os << '/' << s.units;
       os << ' ' << (s.adc_resolution > 0 ? s.adc_resolution : format_default_resolution(s.format)) << ' '
