@@ -348,7 +348,7 @@ class GroupReader {
     CT_CHECK(st == FLAC__STREAM_DECODER_INIT_STATUS_OK, DataError, path_, ": not a FLAC stream (",
              FLAC__StreamDecoderInitStatusString[st], ")", where);
     CT_CHECK(FLAC__stream_decoder_process_until_end_of_metadata(dec_.get()), DataError, path_,
-             ": cannot read FLAC metadata", where);
+             ": not a FLAC stream (cannot read its metadata)", where);
     CT_CHECK(state_.info_channels == state_.channels, DataError, path_, ": FLAC stream has ", state_.info_channels,
              " channels but the header puts ", state_.channels, " signals in it", where);
     const uint64_t total = state_.info_total;
