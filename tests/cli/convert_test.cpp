@@ -72,8 +72,8 @@ TEST(CliConvert, UsageAndDataErrors) {
   EXPECT_EQ(run_cli("convert " + sample("E07500") + " -o " + dir + "/x.txt", &out), 2);
   EXPECT_NE(out.find("x.txt: output must end in .npy, .npz, .csv or .hea"), std::string::npos) << out;
   EXPECT_EQ(run_cli("convert " + sample("E07500"), &out), 2);  // -o missing
-  EXPECT_EQ(run_cli("convert " + sample("E07500") + " --leads V9 -o " + dir + "/x.npy", &out), 1);
-  EXPECT_NE(out.find("no channel 'V9'"), std::string::npos) << out;
+  EXPECT_EQ(run_cli("convert " + sample("E07500.mat") + " --leads V9 -o " + dir + "/x.npy", &out), 2);
+  EXPECT_NE(out.find("E07500.mat: no channel 'V9'"), std::string::npos) << out;
   EXPECT_EQ(run_cli("convert " + sample("E07500") + " --from 20 -o " + dir + "/x.npy", &out), 2);
   EXPECT_NE(out.find("past the end"), std::string::npos) << out;
   // A .npy has no rate: WFDB output needs --fs.

@@ -18,10 +18,10 @@ std::string sample(const std::string& name) { return test::source_path("data/sam
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
-  } catch (const DataError& e) {
+  } catch (const Error& e) {
     return e.what();
   }
-  return "<no DataError>";
+  return "<no error>";
 }
 
 TEST(ReadRecord, FormatByExtensionAndContent) {
@@ -66,6 +66,8 @@ TEST(ReadRecord, WindowAndChannelSelectionAgreeAcrossPaths) {
 
   ReadOptions bad;
   bad.channels = {"V7"};
+  EXPECT_THROW(read_record(sample("JS20000.mat"), bad), ConfigError);  // a bad option, not bad data
+  EXPECT_THROW(read_record(sample("JS20000"), bad), ConfigError);
   EXPECT_NE(error_of([&] { read_record(sample("JS20000.mat"), bad); }).find("no channel 'V7' (did you mean"),
             std::string::npos);
   bad.channels = {"12"};
