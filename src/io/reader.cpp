@@ -118,17 +118,20 @@ Record read_record(const std::string& path, const ReadOptions& options) {
     if (format == "mat") {
       MatOptions mo;
       mo.fs = options.fs;
+      mo.variable = options.variable;
       r = read_mat_record(path, mo);
     } else if (format == "npy") {
       r = from_npy_tensor(read_npy(path), path, options.fs);
     } else {  // npz
       const auto arrays = read_npz(path);
-      std::string key;
+      std::string key = options.variable;
+      if (!key.empty() && !arrays.count(key)) {
+        std::vector<std::string> keys;
+        for (const auto& kv : arrays) keys.push_back(kv.first);
+        throw ConfigError(str_cat(path, ": no array '", key, "'", did_you_mean(key, keys), " (arrays: ", join(keys), ")"));
+      }
       for (const char* k : {"signal", "ecg", "data", "x"})
-        if (arrays.count(k)) {
-          key = k;
-          break;
-        }
+        if (key.empty() && arrays.count(k)) key = k;
       if (key.empty()) {
         std::vector<std::string> keys;
         for (const auto& kv : arrays)

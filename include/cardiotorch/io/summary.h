@@ -1,6 +1,7 @@
 #pragma once
 // Record headers without their samples, and summaries of record directories
-// (what `cardiotorch info` prints). Torch-free.
+// (what `cardiotorch info` prints). This header needs no torch (the implementation reads
+// samples through read_record only for formats without a separate header).
 #include <cstdint>
 #include <functional>
 #include <map>
