@@ -55,7 +55,7 @@ TEST(CliInfo, DirectorySummaryAndHook) {
   const io::DirectorySummary s = io::summarize_directory(sample(""));
   EXPECT_EQ(s.records.size(), 50u);
   EXPECT_EQ(s.fs_counts.at(500.0), 50);
-  EXPECT_EQ(s.lead_sets.at("I II III aVR aVL aVF V1 V2 V3 V4 V5 V6"), 50);
+  EXPECT_EQ(s.lead_sets.at("I, II, III, aVR, aVL, aVF, V1, V2, V3, V4, V5, V6"), 50);
   EXPECT_EQ(s.min_duration_s, 10.0);
   EXPECT_EQ(s.total_duration_s, 500.0);
   int64_t total = 0;
