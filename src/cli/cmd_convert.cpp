@@ -47,8 +47,9 @@ void write_csv(const io::Record& r, const std::string& path, double start_s) {
   CT_CHECK(!f.fail(), Error, path, ": write failed");
 }
 
-// Format 16 with a per-lead gain: 1000 adu/unit when the lead fits in 16 bits at that gain
-// (exact for the usual 1000/mV and 200/mV sources), else the largest gain that fits.
+// Format 16 with a per-lead gain: the largest of 1000, 500, 200, ..., 1 adu/unit at which the
+// lead fits in 16 bits (exact for the usual 1000/mV and 200/mV sources and for integer uV),
+// else whatever gain makes the peak fit.
 void write_wfdb(const io::Record& r, const std::string& path) {
   CT_CHECK(r.fs > 0, UsageError, path, ": WFDB needs a sampling rate; pass --fs");
   io::wfdb::Header h;
@@ -65,9 +66,13 @@ void write_wfdb(const io::Record& r, const std::string& path) {
     double maxabs = 0;
     for (int64_t i = 0; i < r.n_samples(); ++i)
       if (std::isfinite(p[i])) maxabs = std::max(maxabs, std::abs(p[i]));
-    double gain = 1000.0;
-    if (maxabs * gain > 32766.0) gain = std::floor(32766.0 / maxabs);
-    if (gain < 1.0) gain = 32766.0 / maxabs;
+    double gain = 0.0;
+    for (double g : {1000.0, 500.0, 200.0, 100.0, 50.0, 20.0, 10.0, 5.0, 2.0, 1.0})
+      if (maxabs * g <= 32766.0) {
+        gain = g;
+        break;
+      }
+    if (gain == 0.0) gain = 32766.0 / maxabs;
     io::wfdb::SignalSpec spec;
     spec.adc_gain = gain;
     spec.gain_given = true;

@@ -17,11 +17,8 @@ namespace {
 class PlotCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    args_.add(app, /*window=*/false);
+    args_.add(app);
     app.add_option("-o,--output", output_, "output image: .svg or .png")->required();
-    app.add_option("--from", opts_.from_s, "start, in seconds from the record start")->check(CLI::NonNegativeNumber);
-    app.add_option("--duration", opts_.duration_s, "window length in seconds (default 10, or the whole record)")
-        ->check(CLI::NonNegativeNumber);
     app.add_option("--layout", opts_.layout, "auto, 12lead or strips")
         ->check(CLI::IsMember({"auto", "12lead", "strips"}));
     app.add_option("--speed", opts_.speed_mm_s, "paper speed in mm/s (default 25)");
@@ -33,12 +30,10 @@ class PlotCommand : public Command {
   }
 
   int run() override {
-    // Lead selection is a plotting choice here (order of the strips), not a read filter.
-    opts_.leads = args_.channels;
-    io::ReadOptions ro;
-    ro.fs = args_.fs;
-    ro.variable = args_.variable;
-    const io::Record rec = io::read_record(args_.path, ro);
+    // Only the window is read (10 s unless --duration); the plot then spans all of it.
+    const io::Record rec = args_.read(10.0);
+    opts_.time_offset_s = args_.from_s;
+    if (!args_.channels.empty()) opts_.leads = rec.leads;  // a chosen subset is drawn as strips, in that order
     if (annotator_ != "none" && io::record_format(args_.path) == "wfdb") {
       const std::string stem = (fs::path(io::wfdb::record_dir(args_.path)) /
                                 fs::path(io::wfdb::header_path(args_.path)).stem()).string();

@@ -9,6 +9,7 @@
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/strings.h"
 #include "cardiotorch/io/reader.h"
+#include "cardiotorch/io/summary.h"
 
 namespace cardiotorch::cli {
 
@@ -41,19 +42,26 @@ struct RecordArgs {
     return o;
   }
 
-  /// Reads the record, then cuts [from, from + duration) in seconds.
-  io::Record read() const {
-    io::Record r = io::read_record(path, read_options());
-    if (from_s > 0 || duration_s > 0) {
-      CT_CHECK(r.fs > 0, UsageError, path, ": --from/--duration need a sampling rate; pass --fs");
-      const int64_t n = r.n_samples();
-      const int64_t a = static_cast<int64_t>(std::llround(from_s * r.fs));
-      CT_CHECK(a < n, UsageError, path, ": --from ", from_s, " s is past the end of the record (", r.duration_s(),
-               " s)");
-      const int64_t b = duration_s > 0 ? std::min<int64_t>(n, a + static_cast<int64_t>(std::llround(duration_s * r.fs))) : n;
-      r.signal = r.signal.slice(1, a, b).contiguous();
+  /// Reads [from, from + duration) (seconds; all when both are 0). Only that window is
+  /// decoded where the format allows, so a minute of a 30-minute record stays cheap.
+  /// `default_duration_s` applies when --duration is not given (0 = to the end).
+  io::Record read(double default_duration_s = 0.0) const {
+    io::ReadOptions o = read_options();
+    const double dur = duration_s > 0 ? duration_s : default_duration_s;
+    if (from_s > 0 || dur > 0) {
+      const io::RecordInfo info = io::read_record_info(path);
+      const double rate = info.fs > 0 ? info.fs : fs;
+      CT_CHECK(rate > 0, UsageError, path, ": --from/--duration need a sampling rate; pass --fs");
+      o.from = static_cast<int64_t>(std::llround(from_s * rate));
+      if (info.n_samples >= 0)
+        CT_CHECK(o.from < info.n_samples, UsageError, path, ": --from ", from_s, " s is past the end of the record (",
+                 info.n_samples / rate, " s)");
+      if (dur > 0) {
+        o.to = o.from + static_cast<int64_t>(std::llround(dur * rate));
+        if (info.n_samples >= 0) o.to = std::min(o.to, info.n_samples);
+      }
     }
-    return r;
+    return io::read_record(path, o);
   }
 };
 

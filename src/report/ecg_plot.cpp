@@ -227,6 +227,27 @@ void draw_markers(cairo_t* cr, const std::vector<PlotMarker>& markers, double t0
   }
 }
 
+bool units_calibrated(const io::Record& r) {
+  for (const auto& u : r.units) {
+    bool cal = true;
+    to_mv(u, &cal);
+    if (!cal) return false;
+  }
+  return !r.units.empty();
+}
+
+double text_width(const std::string& s, double size) {
+  cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_A8, 1, 1);
+  cairo_t* cr = cairo_create(surface);
+  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, size);
+  cairo_text_extents_t ext;
+  cairo_text_extents(cr, s.c_str(), &ext);
+  cairo_destroy(cr);
+  cairo_surface_destroy(surface);
+  return ext.x_advance;
+}
+
 int find_lead(const io::Record& r, const std::string& name) {
   const std::string want = io::normalize_lead_name(name);
   for (size_t i = 0; i < r.leads.size(); ++i)
@@ -298,7 +319,17 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
   const double page_w = grid_w + 2 * margin, page_h = grid_h + title_h + 2 * margin;
   const double gx = margin, gy = margin + title_h;
 
-  Canvas canvas(path, page_w, page_h, o.dpi);
+  std::string title = o.title;
+  if (title.empty()) {
+    title = str_cat(record.name.empty() ? "record" : record.name, "    ", fmt(record.fs, record.fs == std::floor(record.fs) ? 0 : 2),
+                    " Hz    ", fmt(o.time_offset_s + o.from_s, 2), "-", fmt(o.time_offset_s + o.from_s + dur, 2), " s",
+                    o.time_offset_s > 0 ? std::string() : " of " + fmt(total, 1) + " s", "    ", fmt(speed, 0),
+                    " mm/s    ", fmt(gain, 0), " mm/mV");
+    if (!units_calibrated(record)) title += "    (units not mV: drawn uncalibrated)";
+  }
+  // A short window makes a narrow grid; widen the page so the title fits.
+  const double page_w_all = std::max(page_w, text_width(title, 4.0) + 2 * margin);
+  Canvas canvas(path, page_w_all, page_h, o.dpi);
   cairo_t* cr = canvas.cr();
   draw_grid(cr, gx, gy, grid_w, grid_h);
   const double sx = gx + cal_band;  // x of t = from_s
@@ -341,7 +372,7 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
     const double base = gy + row_h * 3 + row_h * 0.6;
     const int rl = find_lead(record, o.rhythm_lead);
     draw_trace(cr, segment(record, rl, o.from_s, dur, &calibrated), sx, base, speed, gain);
-    draw_markers(cr, o.markers, o.from_s, dur, sx, gy + row_h * 3, speed);
+    draw_markers(cr, o.markers, o.time_offset_s + o.from_s, dur, sx, gy + row_h * 3, speed);
     cairo_restore(cr);
     for (int row = 0; row < 3; ++row)
       for (int col = 0; col < 4; ++col)
@@ -355,20 +386,13 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
       const double base = gy + row_h * row + row_h * 0.6;
       draw_trace(cr, segment(record, strip_leads[static_cast<size_t>(row)], o.from_s, dur, &calibrated), sx, base,
                  speed, gain);
-      draw_markers(cr, o.markers, o.from_s, dur, sx, gy + row_h * row, speed);
+      draw_markers(cr, o.markers, o.time_offset_s + o.from_s, dur, sx, gy + row_h * row, speed);
     }
     cairo_restore(cr);
     for (int row = 0; row < n_rows; ++row)
       label(gx + 1.0, gy + row_h * row + 5.0, record.leads[static_cast<size_t>(strip_leads[static_cast<size_t>(row)])]);
   }
 
-  std::string title = o.title;
-  if (title.empty()) {
-    title = str_cat(record.name.empty() ? "record" : record.name, "    ", fmt(record.fs, record.fs == std::floor(record.fs) ? 0 : 2),
-                    " Hz    ", fmt(o.from_s, 2), "-", fmt(o.from_s + dur, 2), " s of ", fmt(total, 1), " s    ",
-                    fmt(speed, 0), " mm/s    ", fmt(gain, 0), " mm/mV");
-    if (!calibrated) title += "    (units not mV: drawn uncalibrated)";
-  }
   cairo_set_source_rgb(cr, 0, 0, 0);
   text(cr, gx, margin + 6.0, title, 4.0);
   canvas.finish();

@@ -122,7 +122,9 @@ TEST_F(PlotTest, CalibrationPulseAndTraceScaleInMillimetres) {
     // Upward deflection is up the page: the sample maximum is the smallest y.
     const double t_max = static_cast<double>(ii.argmax().item<int64_t>()) / 500.0;
     for (const auto& pt : t)
-      if (pt.second == lo) EXPECT_NEAR(pt.first - t.front().first, t_max * 25.0, 1e-3);
+      if (pt.second == lo) {
+        EXPECT_NEAR(pt.first - t.front().first, t_max * 25.0, 1e-3);
+      }
   }
 }
 
@@ -166,9 +168,9 @@ TEST_F(PlotTest, BadRequestsFailClearly) {
   std::string out;
   EXPECT_EQ(run_cli("plot " + sample("E07500") + " -o " + dir_ + "/x.pdf", &out), 2);
   EXPECT_NE(out.find("x.pdf: plot format must be .svg or .png"), std::string::npos) << out;
-  EXPECT_EQ(run_cli("plot " + sample("E07500") + " --leads V8 -o " + dir_ + "/x.png", &out), 1);
-  EXPECT_NE(out.find("no lead 'V8' to plot"), std::string::npos) << out;
-  EXPECT_EQ(run_cli("plot " + sample("E07500") + " --from 30 -o " + dir_ + "/x.png", &out), 1);
+  EXPECT_EQ(run_cli("plot " + sample("E07500") + " --leads V8 -o " + dir_ + "/x.png", &out), 2);
+  EXPECT_NE(out.find("E07500.hea: no signal named 'V8'"), std::string::npos) << out;
+  EXPECT_EQ(run_cli("plot " + sample("E07500") + " --from 30 -o " + dir_ + "/x.png", &out), 2);
   EXPECT_NE(out.find("past the end of the record"), std::string::npos) << out;
   EXPECT_EQ(run_cli("plot " + sample("E07500") + " --layout grid -o " + dir_ + "/x.png", &out), 2);
   EXPECT_EQ(run_cli("plot " + sample("E07500") + " -o /nonexistent_dir/x.png", &out), 1);
@@ -181,6 +183,14 @@ TEST_F(PlotTest, BadRequestsFailClearly) {
   report::EcgPlotOptions o;
   o.layout = "12lead";
   EXPECT_THROW(report::plot_ecg(two, dir_ + "/y.png", o), DataError);
+  o.layout = "strips";
+  o.leads = {"V8"};
+  try {
+    report::plot_ecg(two, dir_ + "/y.png", o);
+    ADD_FAILURE();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("no lead 'V8' to plot"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

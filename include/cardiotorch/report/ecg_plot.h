@@ -35,7 +35,10 @@ struct EcgPlotOptions {
   double gain_mm_mv = 10.0;
   double dpi = 150.0;                ///< PNG resolution (SVG is vector)
   std::string title;                 ///< "" = record name, rate, window and scale
-  std::vector<PlotMarker> markers;
+  std::vector<PlotMarker> markers;   ///< times in seconds of the original recording (see time_offset_s)
+  /// Time of the record's first sample in the original recording, when the record is a window
+  /// of a longer one (read with ReadOptions::from): shifts the title times and the markers.
+  double time_offset_s = 0.0;
 
   template <class V>
   void fields(V& v) {
@@ -48,6 +51,7 @@ struct EcgPlotOptions {
     v("gain", gain_mm_mv, "amplitude scale in mm/mV");
     v("dpi", dpi, "PNG resolution in dots per inch");
     v("title", title, "title line (empty = automatic)");
+    v("time_offset", time_offset_s, "time of the record's first sample in the original recording (s)");
   }
   void validate() const;
 };
