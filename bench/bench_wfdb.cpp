@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "cardiotorch/io/annotation.h"
+#include "cardiotorch/io/reader.h"
+#include "cardiotorch/io/record.h"
 #include "cardiotorch/io/wfdb.h"
 
 namespace fs = std::filesystem;
@@ -90,6 +92,21 @@ void BM_Mitdb212Window10s(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(state.iterations()) * c.records.size(), benchmark::Counter::kIsRate);
 }
 
+// The io::Record path (float32 tensor) that datasets use.
+void record_bench(benchmark::State& state, const Corpus& c) {
+  if (c.records.empty()) {
+    state.SkipWithError("data not present under ../shared/data");
+    return;
+  }
+  for (auto _ : state)
+    for (const auto& r : c.records) benchmark::DoNotOptimize(wf::read_record(r, {}).signal.data_ptr());
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["records/s"] = benchmark::Counter(iters * c.records.size(), benchmark::Counter::kIsRate);
+  state.counters["MB/s"] = benchmark::Counter(iters * c.bytes / 1e6, benchmark::Counter::kIsRate);
+}
+void BM_Mitdb212Record(benchmark::State& s) { record_bench(s, mitdb()); }
+void BM_Ptbxl500Format16Record(benchmark::State& s) { record_bench(s, ptbxl500()); }
+
 void BM_MitdbAnnotations(benchmark::State& state) {
   const Corpus& c = mitdb();
   if (c.records.empty()) {
@@ -108,6 +125,8 @@ BENCHMARK(BM_Mitdb212Digital)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Mitdb212Physical)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Ptbxl500Format16Digital)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Ptbxl500Format16Physical)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Mitdb212Record)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Ptbxl500Format16Record)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Mitdb212Window10s)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MitdbAnnotations)->Unit(benchmark::kMillisecond);
 
