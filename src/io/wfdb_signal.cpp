@@ -682,6 +682,14 @@ DigitalSignals read_multi(const Header& h, const std::string& dir, const SignalR
 
 }  // namespace
 
+bool flac_available() {
+#ifdef CARDIOTORCH_HAVE_FLAC
+  return true;
+#else
+  return false;
+#endif
+}
+
 void decode_buffer(const uint8_t* data, size_t size, const std::vector<SignalSpec>& specs, int64_t n_frames,
                    std::vector<std::vector<int32_t>>& out, const std::string& origin) {
   CT_CHECK(!specs.empty(), DataError, origin, ": no signals to decode");
