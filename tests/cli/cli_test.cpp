@@ -49,6 +49,8 @@ TEST(Cli, UsageErrorsExit2) {
   std::string out;
   EXPECT_EQ(ctt::run_cli("", &out), 2);
   EXPECT_EQ(ctt::run_cli("no-such-command", &out), 2);
+  EXPECT_EQ(ctt::run_cli("lst", &out), 2);
+  EXPECT_NE(out.find("unknown command 'lst' (did you mean 'list'?)"), std::string::npos) << out;
   EXPECT_EQ(ctt::run_cli("config show", &out), 2);  // missing FILE
   EXPECT_EQ(ctt::run_cli("config show /nonexistent.yaml", &out), 2);
 }
