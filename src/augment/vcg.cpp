@@ -29,7 +29,7 @@ constexpr double kDower[8][3] = {
 // Inverse Dower matrix (Edenbrandt & Pahlm, "Vectorcardiogram synthesized from a 12-lead ECG:
 // superiority of the inverse Dower matrix", J. Electrocardiol. 21(4):361-367, 1988), published
 // with columns V1..V6, I, II; reordered here to I, II, V1..V6. It is not exactly the
-// pseudo-inverse of kDower: inverse·Dower differs from the 3x3 identity by up to 6e-4.
+// pseudo-inverse of kDower: inverse·Dower differs from the 3x3 identity by up to 6.25e-4.
 constexpr double kInverseDower[3][8] = {
     {0.156, -0.010, -0.172, -0.074, 0.122, 0.231, 0.239, 0.194},   // X
     {-0.227, 0.887, 0.057, -0.019, -0.106, -0.022, 0.041, 0.048},  // Y
