@@ -92,16 +92,15 @@ at::Tensor peak_to_peak(const at::Tensor& x) {
 }
 
 at::Tensor interp_linear(const at::Tensor& x, const at::Tensor& pos) {
-  const int64_t k = x.size(0), leads = x.size(1), samples = x.size(2);
-  at::Tensor p = pos.to(x.scalar_type()).clamp(0, static_cast<double>(samples - 1));
-  at::Tensor lo = p.floor();
-  at::Tensor w = (p - lo).unsqueeze(1);
-  at::Tensor i0 = lo.to(at::kLong);
-  at::Tensor i1 = (i0 + 1).clamp_max(samples - 1);
-  const int64_t tout = pos.size(1);
-  at::Tensor x0 = x.gather(2, i0.unsqueeze(1).expand({k, leads, tout}));
-  at::Tensor x1 = x.gather(2, i1.unsqueeze(1).expand({k, leads, tout}));
-  return x0 + (x1 - x0) * w;
+  // grid_sampler's vectorised bilinear kernel, on x viewed as (k, leads, 1, T) images of height 1:
+  // far faster than two gathers with broadcast indices. Border padding = clamping to the ends.
+  const int64_t k = x.size(0), samples = x.size(2), tout = pos.size(1);
+  at::Tensor gx = samples > 1 ? pos.to(x.scalar_type()).mul(2.0 / static_cast<double>(samples - 1)).sub_(1.0)
+                              : at::zeros({k, tout}, x.options());
+  at::Tensor grid = at::stack({gx, at::zeros_like(gx)}, -1).view({k, 1, tout, 2});
+  at::Tensor out = at::grid_sampler(x.unsqueeze(2), grid, /*interpolation_mode=*/0, /*padding_mode=*/1,
+                                    /*align_corners=*/true);
+  return out.squeeze(2);
 }
 
 void check_unit(const std::string& unit, const char* field) {

@@ -207,3 +207,29 @@ TEST(AugmentRegistry, SecondsNeedFs) {
 
 }  // namespace
 }  // namespace cardiotorch
+
+namespace cardiotorch {
+namespace {
+
+TEST(AugmentRegistry, PipelineConfigErrorsNameTheStep) {
+  try {
+    signal::Pipeline::from_config(ConfigNode::parse("[{name: jitter}, {name: mixup, p: 1.5}]", "aug.yaml"));
+    FAIL() << "p: 1.5 accepted";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("aug.yaml"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[1]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("p must be in [0, 1], got 1.5"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(signal::Pipeline::from_config(ConfigNode::parse("[{name: time_mask, unit: minutes}]")), ConfigError);
+  EXPECT_THROW(signal::Pipeline::from_config(ConfigNode::parse("[{name: 3kg, angle: [10, 20]}]")), ConfigError);
+  EXPECT_THROW(signal::Pipeline::from_config(ConfigNode::parse("[{name: baseline_wander, amplitude: [0.3, 0.1]}]")),
+               ConfigError);
+  signal::Pipeline ok = signal::Pipeline::from_config(
+      ConfigNode::parse("{steps: [{name: 3kg, angle: 30}, {name: cutmix, alpha: 0.5}], random_order: true}"));
+  EXPECT_EQ(ok.size(), 2u);
+  EXPECT_NE(ok.summary().find("3kg {p: 0.5, angle: [30.0]"), std::string::npos) << ok.summary();
+}
+
+}  // namespace
+}  // namespace cardiotorch
