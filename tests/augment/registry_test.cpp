@@ -6,6 +6,7 @@
 
 #include "augment/augment_test_util.h"
 #include "cardiotorch/core/error.h"
+#include "cardiotorch/core/runtime.h"
 
 namespace cardiotorch {
 namespace {
@@ -112,6 +113,19 @@ TEST_P(EveryAugmenter, SameSeedSameOutputDifferentSeedDifferent) {
   signal::SignalBatch c = run_aug(*step, in, 43);
   EXPECT_TRUE(same(a.x, b.x) && same(a.y, b.y)) << GetParam();
   EXPECT_FALSE(same(a.x, c.x) && same(a.y, c.y)) << GetParam();
+}
+
+TEST_P(EveryAugmenter, ThreadCountDoesNotChangeTheResult) {
+  auto step = make_aug(GetParam(), "p: 0.5");
+  signal::SignalBatch in = batch_of({16, 12, kSamples}, 13, at::kDouble);
+  const int before = num_threads();
+  set_num_threads(1);
+  signal::SignalBatch a = run_aug(*step, in, 21);
+  set_num_threads(2);
+  signal::SignalBatch b = run_aug(*step, in, 21);
+  set_num_threads(before);
+  EXPECT_TRUE(at::allclose(a.x, b.x, 1e-12, 1e-12)) << GetParam();
+  EXPECT_TRUE(at::allclose(a.y, b.y, 1e-12, 1e-12)) << GetParam();
 }
 
 TEST_P(EveryAugmenter, UndefinedGeneratorUsesTheDefaultOne) {
