@@ -55,12 +55,11 @@ void Mixup::apply(SignalBatch& batch, StepContext& ctx) const {
   at::Generator gen = generator_of(ctx);
   Pairing pr = draw_pairing(b, options_.p, options_.alpha, gen);
   if (!pr.chosen.any().item<bool>()) return;
-  at::Tensor perm = pr.perm.to(x.device());
-  at::Tensor chosen = pr.chosen.to(x.device());
+  // Signal and labels may live on different devices: move the draws to each.
   auto mix = [&](const at::Tensor& t) {
     at::Tensor w = per_element(detail::like(pr.lam, t), t.dim());
-    at::Tensor mixed = t * w + t.index_select(0, perm) * (1.0 - w);
-    return at::where(per_element(chosen, t.dim()), mixed, t);
+    at::Tensor mixed = t * w + t.index_select(0, pr.perm.to(t.device())) * (1.0 - w);
+    return at::where(per_element(pr.chosen.to(t.device()), t.dim()), mixed, t);
   };
   batch.x = mix(x);
   if (batch.y.defined()) batch.y = mix(batch.y);
@@ -93,7 +92,7 @@ void Cutmix::apply(SignalBatch& batch, StepContext& ctx) const {
     // The label weight of the partner is the fraction of samples that were actually replaced.
     const at::Tensor& y = batch.y;
     at::Tensor r = per_element(detail::like(cut.to(at::kDouble) / static_cast<double>(n), y), y.dim());
-    batch.y = y * (1.0 - r) + y.index_select(0, perm) * r;
+    batch.y = y * (1.0 - r) + y.index_select(0, pr.perm.to(y.device())) * r;
     batch.y = at::where(per_element(cut.gt(0).to(y.device()), y.dim()), batch.y, y);
   }
 }

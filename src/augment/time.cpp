@@ -71,7 +71,7 @@ at::Tensor StretchCompress::transform(const at::Tensor& x, const SignalBatch&, a
   at::Tensor factor = detail::uniform({k}, options_.factor[0], options_.factor[1], gen);
   at::Tensor warped = factor.mul(static_cast<double>(n)).round().clamp_min(2).to(at::kLong);  // new length
   // Centre the warped signal on the output: crop its middle (stretch) or pad both sides (compress).
-  at::Tensor offset = at::floor_divide(warped - n, 2);  // >= 0 for stretch, < 0 for compress
+  at::Tensor offset = at::div(warped - n, 2, "floor");  // >= 0 for stretch, < 0 for compress
   at::Tensor j = at::arange(n, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);
   at::Tensor i = j + offset.unsqueeze(1);  // index into the warped signal
   at::Tensor pos = i.to(at::kDouble) * (static_cast<double>(n - 1) / (warped - 1).to(at::kDouble)).unsqueeze(1);
