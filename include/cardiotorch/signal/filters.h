@@ -24,6 +24,7 @@
 //   so the output equals filtfilt(b, a) mathematically. Numerically it is better: scipy's (b, a)
 //   form loses digits for high band-pass orders (order 5 at 0.5–45 Hz, 500 Hz: 1.4e-3 relative
 //   error in filtfilt(b, a)); there we equal scipy.signal.sosfiltfilt(sos, x, padlen=3·(2·order+1)).
+//   As for fft, lowcut <= 0 / highcut >= fs/2 turn the band-pass into a low-/high-pass design.
 //   order: null means round(0.01·fs) (torch_ecg's numpy default), at least 1.
 //   The signal must be longer than padlen (scipy raises too).
 //   CPU tensors run the recursion in plain C++ over rows (at::parallel_for); other devices use a
@@ -67,7 +68,7 @@ at::Tensor sosfiltfilt_tensor_ops(const at::Tensor& x, const Sos& sos, int64_t p
 
 struct BandpassOptions {
   double lowcut = 0.5;             ///< Hz; <= 0 disables the high-pass side
-  double highcut = 45.0;           ///< Hz; >= fs/2 disables the low-pass side (fft); butter needs < fs/2
+  double highcut = 45.0;           ///< Hz; >= fs/2 disables the low-pass side
   std::string method = "fft";      ///< fft | butter
   std::optional<int64_t> order;    ///< Butterworth order; null = round(0.01·fs)
   template <class V>
