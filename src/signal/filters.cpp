@@ -166,24 +166,38 @@ std::vector<SectionZi> steady_states(const Sos& sos) {
   return out;
 }
 
-// Odd extension + forward + backward pass over one row of length n (double buffer `ext` of
-// length n + 2·padlen, already holding the extended signal).
-void filtfilt_row(double* ext, int64_t ne, const Sos& sos, const std::vector<SectionZi>& zi) {
+// Rows are filtered kGroup at a time, interleaved (ext[i·kGroup + g]) so the inner loop over g
+// is independent work the compiler vectorises; this hides the latency of the recursion.
+constexpr int64_t kGroup = 8;
+
+// Forward then backward pass of every section over an interleaved group (ne samples each).
+void filtfilt_group(double* ext, int64_t ne, const Sos& sos, const std::vector<SectionZi>& zi) {
+  const size_t ns = sos.size();
+  std::vector<double> z1(ns * kGroup), z2(ns * kGroup);
   for (int pass = 0; pass < 2; ++pass) {
-    const double x0 = ext[0];
-    for (size_t si = 0; si < sos.size(); ++si) {
-      const auto& s = sos[si];
-      const double b0 = s[0], b1 = s[1], b2 = s[2], a1 = s[3], a2 = s[4];
-      double z1 = zi[si].z1 * x0, z2 = zi[si].z2 * x0;
-      for (int64_t i = 0; i < ne; ++i) {
-        const double xi = ext[i];
-        const double yi = b0 * xi + z1;
-        z1 = b1 * xi - a1 * yi + z2;
-        z2 = b2 * xi - a2 * yi;
-        ext[i] = yi;
+    const int64_t first = pass == 0 ? 0 : ne - 1, step = pass == 0 ? 1 : -1;
+    const double* x0 = ext + first * kGroup;
+    for (size_t si = 0; si < ns; ++si)
+      for (int64_t g = 0; g < kGroup; ++g) {
+        z1[si * kGroup + g] = zi[si].z1 * x0[g];
+        z2[si * kGroup + g] = zi[si].z2 * x0[g];
+      }
+    for (int64_t t = 0, i = first; t < ne; ++t, i += step) {
+      double* v = ext + i * kGroup;
+      for (size_t si = 0; si < ns; ++si) {
+        const auto& c = sos[si];
+        const double b0 = c[0], b1 = c[1], b2 = c[2], a1 = c[3], a2 = c[4];
+        double* s1 = z1.data() + si * kGroup;
+        double* s2 = z2.data() + si * kGroup;
+        for (int64_t g = 0; g < kGroup; ++g) {
+          const double xi = v[g];
+          const double yi = b0 * xi + s1[g];
+          s1[g] = b1 * xi - a1 * yi + s2[g];
+          s2[g] = b2 * xi - a2 * yi;
+          v[g] = yi;
+        }
       }
     }
-    std::reverse(ext, ext + ne);
   }
 }
 
@@ -191,17 +205,25 @@ template <class T>
 void filtfilt_cpu(const T* in, T* out, int64_t rows, int64_t n, int64_t padlen, const Sos& sos) {
   const auto zi = steady_states(sos);
   const int64_t ne = n + 2 * padlen;
-  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
-    std::vector<double> ext(static_cast<size_t>(ne));
-    for (int64_t r = begin; r < end; ++r) {
-      const T* x = in + r * n;
-      const double first = x[0], last = x[n - 1];
-      for (int64_t i = 0; i < padlen; ++i) ext[i] = 2.0 * first - static_cast<double>(x[padlen - i]);
-      for (int64_t i = 0; i < n; ++i) ext[padlen + i] = static_cast<double>(x[i]);
-      for (int64_t i = 0; i < padlen; ++i) ext[padlen + n + i] = 2.0 * last - static_cast<double>(x[n - 2 - i]);
-      filtfilt_row(ext.data(), ne, sos, zi);
-      T* y = out + r * n;
-      for (int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(ext[padlen + i]);
+  const int64_t groups = (rows + kGroup - 1) / kGroup;
+  at::parallel_for(0, groups, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> ext(static_cast<size_t>(ne * kGroup));
+    for (int64_t gi = begin; gi < end; ++gi) {
+      std::fill(ext.begin(), ext.end(), 0.0);
+      const int64_t r0 = gi * kGroup, m = std::min(kGroup, rows - r0);
+      for (int64_t g = 0; g < m; ++g) {
+        const T* x = in + (r0 + g) * n;
+        const double x_first = x[0], x_last = x[n - 1];
+        for (int64_t i = 0; i < padlen; ++i) ext[i * kGroup + g] = 2.0 * x_first - static_cast<double>(x[padlen - i]);
+        for (int64_t i = 0; i < n; ++i) ext[(padlen + i) * kGroup + g] = static_cast<double>(x[i]);
+        for (int64_t i = 0; i < padlen; ++i)
+          ext[(padlen + n + i) * kGroup + g] = 2.0 * x_last - static_cast<double>(x[n - 2 - i]);
+      }
+      filtfilt_group(ext.data(), ne, sos, zi);
+      for (int64_t g = 0; g < m; ++g) {
+        T* y = out + (r0 + g) * n;
+        for (int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(ext[(padlen + i) * kGroup + g]);
+      }
     }
   });
 }

@@ -8,8 +8,9 @@
 //   even), clipped to [1, samples], minus 1 if even and > 1; the current baseline estimate is
 //   reflect-padded by k//2 samples at both ends (x[-i] = x[i], the edge sample not repeated) and
 //   replaced by its length-k moving average (so the second average smooths the first). At
-//   500 Hz the windows are 99 and 299 samples. The averages are computed from cumulative sums
-//   in double precision: O(samples) whatever the window.
+//   500 Hz the windows are 99 and 299 samples. The averages are O(samples) whatever the window,
+//   in double precision: running sums in plain C++ over rows for CPU tensors (at::parallel_for),
+//   cumulative sums with tensor ops on other devices.
 //
 // method: median — two cascaded scipy.signal.medfilt filters (zero padding at both ends, odd
 //   kernel k = 2·(int(w·fs)//2) + 1, i.e. 101 and 301 at 500 Hz; the sizes torch_ecg's numpy
