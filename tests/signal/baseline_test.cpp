@@ -1,5 +1,7 @@
 #include "cardiotorch/signal/baseline.h"
 
+#include <limits>
+
 #include "signal/signal_test_util.h"
 
 namespace ct = cardiotorch;
@@ -49,6 +51,18 @@ TEST(SignalBaseline, MedianMatchesScipyMedfilt) {
   at::Tensor x = fixture("input");
   EXPECT_TRUE(close_rel_max(run_step("{name: baseline_remove, method: median}", x, kFs).x, fixture("median_baseline"),
                             1e-12));
+}
+
+TEST(SignalBaseline, MedianTensorPathEqualsSortedWindowKernel) {
+  // A row with Inf sends the whole tensor through the unfold+median path.
+  at::Tensor x = fixture("input").narrow(1, 0, 800).clone();
+  at::Tensor fast = sig::medfilt(x, 101);
+  at::Tensor with_inf = at::cat({x, x.narrow(0, 0, 1)}, 0);
+  with_inf[2][5] = std::numeric_limits<double>::infinity();
+  at::Tensor slow = sig::medfilt(with_inf, 101);
+  EXPECT_TRUE(at::equal(slow.narrow(0, 0, 2), fast));
+  EXPECT_EQ(sig::medfilt(at::tensor({3.0, 1.0, 2.0}, at::kDouble), 3)[1].item<double>(), 2.0);
+  EXPECT_EQ(sig::medfilt(at::tensor({3.0, 1.0, 2.0}, at::kDouble), 3)[0].item<double>(), 1.0);  // zero padded
 }
 
 TEST(SignalBaseline, AlsMatchesScipySparse) {

@@ -14,7 +14,8 @@
 //
 // method: median — two cascaded scipy.signal.medfilt filters (zero padding at both ends, odd
 //   kernel k = 2·(int(w·fs)//2) + 1, i.e. 101 and 301 at 500 Hz; the sizes torch_ecg's numpy
-//   path uses). O(samples·k) memory is bounded by processing rows in chunks.
+//   path uses). CPU: a sorted sliding window per row in plain C++ (O(samples·k) moves, no
+//   extra memory); other devices, or rows with NaN/Inf: unfold + median in row chunks.
 //
 // method: als — asymmetric least squares (Eilers & Boelens 2005): the baseline z minimises
 //   sum_i w_i (x_i - z_i)^2 + lam · sum_i (z_{i+2} - 2 z_{i+1} + z_i)^2; starting from w = 1,
