@@ -244,32 +244,79 @@ void check_padlen(int64_t n, int64_t padlen) {
 
 }  // namespace
 
+namespace {
+
+// One biquad over rows (R, n) from initial DF2T states s0 (R, 2), with tensor ops only, in
+// blocks of T samples. As a state-space system s[k+1] = A s[k] + B x[k], y[k] = C s[k] + D x[k]
+// (A = [[-a1, 1], [-a2, 0]], B = [b1 - a1·b0, b2 - a2·b0], C = [1, 0], D = b0), a block's output
+// is its zero-state response (a T x T Toeplitz matrix of the impulse response) plus the
+// response to the state at its start (C A^t); the states at block starts follow
+// s_{j+1} = A^T s_j + sum_u A^(T-1-u) B x_j[u]: a short sequential loop over blocks.
+at::Tensor biquad_blocked(const at::Tensor& x, const Biquad& c, const at::Tensor& s0) {
+  constexpr int64_t T = 64;
+  const int64_t rows = x.size(0), n = x.size(1);
+  const int64_t nb = (n + T - 1) / T;
+  const double b0 = c[0], b1 = c[1], b2 = c[2], a1 = c[3], a2 = c[4];
+  // Powers of A (2x2) applied to B and C, computed on the host in double: tiny T x T tables.
+  std::vector<std::array<double, 4>> pw(T + 1);  // A^t row-major
+  pw[0] = {1, 0, 0, 1};
+  for (int64_t t = 1; t <= T; ++t) {
+    const auto& p = pw[t - 1];  // A^t = A · A^(t-1)
+    pw[t] = {-a1 * p[0] + p[2], -a1 * p[1] + p[3], -a2 * p[0], -a2 * p[1]};
+  }
+  const double B[2] = {b1 - a1 * b0, b2 - a2 * b0};
+  auto opts = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor M = at::zeros({T, T}, opts), P = at::empty({T, 2}, opts), G = at::empty({2, T}, opts);
+  auto m = M.accessor<double, 2>();
+  auto pa = P.accessor<double, 2>();
+  auto ga = G.accessor<double, 2>();
+  std::vector<double> h(T);
+  h[0] = b0;
+  for (int64_t k = 1; k < T; ++k) h[k] = pw[k - 1][0] * B[0] + pw[k - 1][1] * B[1];  // C A^(k-1) B
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t u = 0; u <= t; ++u) m[t][u] = h[t - u];
+    pa[t][0] = pw[t][0];  // C A^t = first row of A^t
+    pa[t][1] = pw[t][1];
+    const auto& q = pw[T - 1 - t];  // A^(T-1-u) B, u = t
+    ga[0][t] = q[0] * B[0] + q[1] * B[1];
+    ga[1][t] = q[2] * B[0] + q[3] * B[1];
+  }
+  const auto& at_ = pw[T];
+  at::Tensor AT = at::tensor({at_[0], at_[1], at_[2], at_[3]}, opts).reshape({2, 2});
+  M = M.to(x.device());
+  P = P.to(x.device());
+  G = G.to(x.device());
+  AT = AT.to(x.device());
+  at::Tensor xb = at::constant_pad_nd(x, {0, nb * T - n}, 0.0).reshape({rows, nb, T});
+  at::Tensor y = at::matmul(xb, M.t());   // zero-state responses (rows, nb, T)
+  at::Tensor q = at::matmul(xb, G.t());   // block inputs' effect on the next state (rows, nb, 2)
+  at::Tensor states = at::empty({rows, nb, 2}, x.options());
+  at::Tensor s = s0;
+  for (int64_t j = 0; j < nb; ++j) {
+    states.select(1, j).copy_(s);
+    s = at::matmul(s, AT.t()) + q.select(1, j);
+  }
+  y = y + at::matmul(states, P.t());
+  return y.reshape({rows, nb * T}).narrow(1, 0, n);
+}
+
+}  // namespace
+
 namespace detail {
 at::Tensor sosfiltfilt_tensor_ops(const at::Tensor& x, const Sos& sos, int64_t padlen) {
   const int64_t n = x.size(-1);
   check_padlen(n, padlen);
   const auto zi = steady_states(sos);
-  at::Tensor rows = as_rows(x).to(at::kDouble);
-  // Time-major so each step reads one contiguous [rows] slice.
-  at::Tensor e = odd_extend(rows, padlen).t().contiguous();
-  const int64_t ne = e.size(0);
+  at::Tensor e = odd_extend(as_rows(x).to(at::kDouble), padlen);
   for (int pass = 0; pass < 2; ++pass) {
-    at::Tensor x0 = e[0].clone();
+    at::Tensor x0 = e.narrow(1, 0, 1);
     for (size_t si = 0; si < sos.size(); ++si) {
-      const auto& s = sos[si];
-      at::Tensor z1 = x0 * zi[si].z1, z2 = x0 * zi[si].z2;
-      for (int64_t i = 0; i < ne; ++i) {
-        at::Tensor xi = e[i];
-        at::Tensor yi = xi * s[0] + z1;
-        at::Tensor z1n = xi * s[1] - yi * s[3] + z2;
-        z2 = xi * s[2] - yi * s[4];
-        z1 = z1n;
-        xi.copy_(yi);
-      }
+      at::Tensor s0 = at::cat({x0 * zi[si].z1, x0 * zi[si].z2}, 1);
+      e = biquad_blocked(e, sos[si], s0);
     }
-    e = e.flip({0});
+    e = e.flip({1});
   }
-  at::Tensor y = e.narrow(0, padlen, n).t().to(x.scalar_type());
+  at::Tensor y = e.narrow(1, padlen, n).to(x.scalar_type());
   return y.reshape(x.sizes()).contiguous();
 }
 }  // namespace detail

@@ -58,11 +58,18 @@ TEST(SignalButter, FiltfiltMatchesScipyOnPtbxl) {
 }
 
 TEST(SignalButter, TensorOpPathEqualsCpuKernel) {
-  at::Tensor x = fixture("input").narrow(1, 0, 600);
-  auto sos = sig::butter_sos(3, {0.5, 45.0}, "bandpass", kFs);
-  at::Tensor a = sig::sosfiltfilt(x, sos, 21);
-  at::Tensor b = sig::detail::sosfiltfilt_tensor_ops(x, sos, 21);
-  EXPECT_TRUE(close_rel_max(b, a, 1e-12));
+  // The blocked tensor-op recursion (used off CPU) against the C++ kernel and scipy.
+  at::Tensor x = fixture("input");
+  auto sos = sig::butter_sos(5, {0.5, 45.0}, "bandpass", kFs);
+  at::Tensor b = sig::detail::sosfiltfilt_tensor_ops(x, sos, 33);
+  EXPECT_TRUE(close_rel_max(b, sig::sosfiltfilt(x, sos, 33), 1e-10));
+  EXPECT_TRUE(close_rel_max(b, fixture("butter_bp5_sos"), 1e-6));
+  // odd length (partial last block), first-order section, 3-D float32
+  at::Tensor x3 = x.narrow(1, 0, 1001).to(at::kFloat).reshape({2, 1, 1001});
+  auto hp = sig::butter_sos(3, {0.5}, "highpass", kFs);
+  EXPECT_TRUE(close_rel_max(sig::detail::sosfiltfilt_tensor_ops(x3, hp, 12), sig::sosfiltfilt(x3, hp, 12), 1e-6));
+  auto notch = sig::Sos{sig::iirnotch(50, 30, kFs)};
+  EXPECT_TRUE(close_rel_max(sig::detail::sosfiltfilt_tensor_ops(x, notch, 9), sig::sosfiltfilt(x, notch, 9), 1e-10));
 }
 
 TEST(SignalButter, TooShortSignalIsAShapeError) {

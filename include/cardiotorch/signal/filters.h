@@ -27,8 +27,11 @@
 //   As for fft, lowcut <= 0 / highcut >= fs/2 turn the band-pass into a low-/high-pass design.
 //   order: null means round(0.01·fs) (torch_ecg's numpy default), at least 1.
 //   The signal must be longer than padlen (scipy raises too).
-//   CPU tensors run the recursion in plain C++ over rows (at::parallel_for); other devices use a
-//   tensor-op recursion vectorised over all rows (one step per sample: correct but slow).
+//   CPU tensors run the recursion in plain C++ over rows (interleaved 8 rows at a time,
+//   at::parallel_for over row groups); other devices use tensor ops only: each section is
+//   evaluated in blocks of 64 samples as a matmul with the block's impulse-response Toeplitz
+//   matrix plus the response to the block's initial state, the states following a short
+//   sequential loop over blocks (exact up to rounding; tested equal to the C++ kernel).
 //
 // notch — scipy.signal.iirnotch(freq, quality, fs) applied with filtfilt(b, a) semantics
 //   (padlen 9), once per harmonic k·freq < fs/2 when harmonics is true (in increasing order).
