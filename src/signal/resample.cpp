@@ -17,6 +17,19 @@ double sinc(double v) {
   return std::sin(M_PI * v) / (M_PI * v);
 }
 
+// Modified Bessel function I0 by its power series sum_k ((x/2)^k / k!)^2 (converges quickly for
+// the Kaiser window's arguments, |x| <= beta); std::cyl_bessel_i is missing from libc++.
+double bessel_i0(double x) {
+  const double q = x * x / 4.0;
+  double term = 1.0, sum = 1.0;
+  for (int k = 1; k < 500; ++k) {
+    term *= q / (static_cast<double>(k) * static_cast<double>(k));
+    sum += term;
+    if (term < sum * 1e-17) break;
+  }
+  return sum;
+}
+
 // ((in_len - 1)·up + len_h - 1) // down + 1: scipy's upfirdn output length.
 int64_t upfirdn_length(int64_t len_h, int64_t in_len, int64_t up, int64_t down) {
   return ((in_len - 1) * up + len_h - 1) / down + 1;
@@ -31,13 +44,13 @@ std::vector<double> resample_poly_filter(int64_t up, int64_t down) {
   const int64_t numtaps = 2 * half_len + 1;
   const double alpha = 0.5 * static_cast<double>(numtaps - 1);
   const double beta = 5.0;
-  const double i0_beta = std::cyl_bessel_i(0.0, beta);
+  const double i0_beta = bessel_i0(beta);
   std::vector<double> h(numtaps);
   double sum = 0.0;
   for (int64_t i = 0; i < numtaps; ++i) {
     const double m = static_cast<double>(i) - alpha;
     const double r = m / alpha;
-    const double win = std::cyl_bessel_i(0.0, beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / i0_beta;
+    const double win = bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / i0_beta;
     h[i] = fc * sinc(fc * m) * win;
     sum += h[i];
   }
