@@ -160,6 +160,9 @@ void parse_record_line(const std::string& line, const std::vector<Token>& toks, 
   const size_t slash = name_tok.find('/');
   h.record_name = name_tok.substr(0, slash);
   CT_CHECK(!h.record_name.empty(), DataError, ctx.where("record name"), "is empty");
+  for (char ch : h.record_name)
+    CT_CHECK(ch > 0x20 && ch < 0x7F, DataError, ctx.where("record name"), "invalid byte 0x", std::hex,
+             static_cast<int>(static_cast<unsigned char>(ch)), " (record names are printable ASCII)");
   if (slash != std::string::npos) {
     h.n_segments = static_cast<int>(need_int(name_tok.substr(slash + 1), ctx, "number of segments", 1, kMaxSegments));
   }

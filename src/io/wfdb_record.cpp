@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cstring>
+#include <limits>
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/strings.h"
@@ -70,19 +71,32 @@ Record read_record(const std::string& record_path, const ReadOptions& options) {
   so.from = options.from;
   so.to = options.to;
   for (const auto& c : options.channels) so.channels.push_back(resolve_channel(c, names, h.origin));
-  const DigitalSignals s = read_signals(record_path, so, true);
+  // Single-segment records convert digital -> float32 directly (one pass, no double copy);
+  // multi-segment ones need each segment's own calibration, which read_signals applies.
+  const bool multi = h.is_multi_segment();
+  const DigitalSignals s = read_signals(record_path, so, multi);
 
   Record r;
   r.name = stem(record_path);
   r.source = h.origin;
   r.fs = h.fs;
-  const int64_t nc = static_cast<int64_t>(s.physical.size());
+  const int64_t nc = static_cast<int64_t>(s.samples.size());
   r.signal = at::empty({nc, s.n_frames}, at::kFloat);
   float* dst = r.signal.data_ptr<float>();
   for (int64_t c = 0; c < nc; ++c) {
-    const std::vector<double>& src = s.physical[static_cast<size_t>(c)];
     float* row = dst + c * s.n_frames;
-    for (int64_t i = 0; i < s.n_frames; ++i) row[i] = static_cast<float>(src[static_cast<size_t>(i)]);
+    if (multi) {
+      const std::vector<double>& src = s.physical[static_cast<size_t>(c)];
+      for (int64_t i = 0; i < s.n_frames; ++i) row[i] = static_cast<float>(src[static_cast<size_t>(i)]);
+    } else {
+      const int32_t* src = s.samples[static_cast<size_t>(c)].data();
+      const double g = s.gain[static_cast<size_t>(c)], b = static_cast<double>(s.baseline[static_cast<size_t>(c)]);
+      const float nan = std::numeric_limits<float>::quiet_NaN();
+      for (int64_t i = 0; i < s.n_frames; ++i) {  // branch-free so it vectorises
+        const float v = static_cast<float>((static_cast<double>(src[i]) - b) / g);
+        row[i] = src[i] == kInvalidSample ? nan : v;
+      }
+    }
   }
   for (size_t c = 0; c < s.names.size(); ++c) {
     r.leads.push_back(normalize_lead_name(s.names[c]));

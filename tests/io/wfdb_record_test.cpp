@@ -45,7 +45,7 @@ TEST(WfdbRecord, InvalidSamplesAreNanAndUnknownChannelSuggests) {
   ct::io::ReadOptions o;
   o.from = 3700;
   o.to = 3800;
-  o.channels = {"II"};
+  o.channels = {"PLETH"};  // segment 3269321_0001 (from 3750) holds only PLETH
   const auto r = wf::read_record(path, o);
   ASSERT_EQ(r.signal.size(1), 100);
   EXPECT_TRUE(std::isnan(r.signal[0][0].item<float>()));   // null segment '~' up to 3750
