@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -220,16 +221,23 @@ Record with_header(const std::string& path, const std::string& hea, const at::Te
   r.source = path;
   r.fs = h.fs;
   r.comments = h.comments;
-  const at::Tensor d = raw.to(at::kDouble);
-  std::vector<at::Tensor> rows;
+  // The same arithmetic as the WFDB decoder ((d - baseline) / gain in double, then float),
+  // so both paths give bit-identical records.
+  const at::Tensor d = raw.to(at::kDouble).contiguous();
+  const int64_t n = d.size(1);
+  r.signal = at::empty({static_cast<int64_t>(specs.size()), n}, at::kFloat);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
   for (size_t c = 0; c < specs.size(); ++c) {
-    const at::Tensor row = d[static_cast<int64_t>(c)];
-    const at::Tensor phys = (row - static_cast<double>(specs[c]->baseline)) / specs[c]->adc_gain;
-    rows.push_back(at::where(row == wfdb::kInvalidSample, at::full({}, NAN, at::kDouble), phys));
+    const double* src = d.data_ptr<double>() + static_cast<int64_t>(c) * n;
+    float* dst = r.signal.data_ptr<float>() + static_cast<int64_t>(c) * n;
+    const double g = specs[c]->adc_gain, b = static_cast<double>(specs[c]->baseline);
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = static_cast<float>((src[i] - b) / g);
+      dst[i] = src[i] == wfdb::kInvalidSample ? nan : v;
+    }
     r.leads.push_back(normalize_lead_name(specs[c]->description));
     r.units.push_back(normalize_units(specs[c]->units));
   }
-  r.signal = at::stack(rows).to(at::kFloat).contiguous();
   meta_from_comments(r.comments, r.meta);
   r.meta["format"] = "mat+wfdb";
   return r;

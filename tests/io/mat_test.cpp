@@ -1,6 +1,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -55,6 +56,29 @@ TEST(MatRecord, CinC2021MatAndWfdbPathsAgree) {
     EXPECT_EQ(via_mat.leads.front(), "I");
     EXPECT_EQ(via_mat.leads.back(), "V6");
   }
+}
+
+TEST(MatRecord, InvalidSamplesAreNanOnBothPaths) {
+  // Patch two samples of a CinC .mat to WFDB's invalid value -32768. v4 layout: a 20-byte
+  // header, "val\0", then int16 data column by column (12 leads per column).
+  const std::string dir = test::make_temp_dir("mat_nan");
+  std::string mat = slurp(sample("E07500.mat"));
+  auto poke = [&](int lead, int sample_index) {
+    const size_t at = 24 + 2 * static_cast<size_t>(sample_index * 12 + lead);
+    mat[at] = '\x00';
+    mat[at + 1] = '\x80';
+  };
+  poke(0, 0);
+  poke(3, 10);
+  test::write_file(dir + "/E07500.mat", mat);
+  test::write_file(dir + "/E07500.hea", slurp(sample("E07500.hea")));
+  const Record a = read_record(dir + "/E07500.mat");
+  const Record b = read_record(dir + "/E07500");
+  EXPECT_TRUE(std::isnan(a.signal[0][0].item<float>()));
+  EXPECT_TRUE(std::isnan(a.signal[3][10].item<float>()));
+  EXPECT_EQ(a.signal.isnan().sum().item<int64_t>(), 2);
+  EXPECT_TRUE(at::equal(a.signal.isnan(), b.signal.isnan()));
+  EXPECT_TRUE(at::equal(a.signal.nan_to_num(0), b.signal.nan_to_num(0)));
 }
 
 TEST(MatRecord, CinCValuesFollowHeaderGainAndInitialValues) {
