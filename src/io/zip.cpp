@@ -111,7 +111,9 @@ std::string extract(const std::string& b, const Member& m, const std::string& or
   if (m.method == 0) {
     out = b.substr(start, m.compressed_size);
   } else if (m.method == 8) {
-    CT_CHECK(m.size < (uint64_t{1} << 40), DataError, origin, ": member '", m.name, "' is implausibly large");
+    // Deflate expands at most ~1032:1, so a larger claimed size is corrupt (and must not be allocated).
+    CT_CHECK(m.size <= m.compressed_size * 1032 + 1024, DataError, origin, ": member '", m.name,
+             "' claims ", m.size, " bytes from ", m.compressed_size, " compressed (corrupt archive)");
     out.resize(m.size);
     z_stream zs{};
     CT_CHECK(inflateInit2(&zs, -MAX_WBITS) == Z_OK, Error, origin, ": zlib inflateInit2 failed");
