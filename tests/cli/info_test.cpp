@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "cardiotorch/io/summary.h"
 #include "support/test_util.h"
 
@@ -85,6 +87,19 @@ TEST(CliInfo, ErrorsExitOneAndNameTheFile) {
   EXPECT_NE(out.find("no records found"), std::string::npos) << out;
   EXPECT_EQ(run_cli("info", &out), 2);
   EXPECT_EQ(run_cli("info " + sample("E07500") + " --bogus", &out), 2);
+}
+
+TEST(CliInfo, DirectoryListsUnreadableRecords) {
+  const std::string dir = test::make_temp_dir("cli_info_dir");
+  test::write_file(dir + "/broken.mat", "MATLAB 5.0 MAT-file, but nothing after the text header");
+  std::filesystem::copy_file(test::source_path("tests/fixtures/io/f4_c.npy"), dir + "/ok.npy");
+  std::string out;
+  ASSERT_EQ(run_cli("info " + dir + " --json --fs 100", &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["records"], 1);
+  EXPECT_EQ(j["fs"]["100"], 1);
+  ASSERT_EQ(j["errors"].size(), 1u);
+  EXPECT_NE(j["errors"][0].get<std::string>().find("broken.mat"), std::string::npos) << out;
 }
 
 TEST(CliInfo, SharedDatasets) {

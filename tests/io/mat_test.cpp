@@ -99,6 +99,28 @@ TEST(MatRecord, CinCValuesFollowHeaderGainAndInitialValues) {
   EXPECT_EQ(r.units, std::vector<std::string>(12, "mV"));
 }
 
+TEST(MatRecord, MatchesRdsampOnA103l) {
+  // target-output/record-1b is `rdsamp -r a103l -f 50 -t 160 -s 2 0 -P` from the C WFDB tools:
+  // samples 12500-40000 of channels PLETH and II, physical. Read here through matio + header.
+  CT_REQUIRE_SHARED("wfdb-python/target-output/record-1b");
+  ReadOptions o;
+  o.from = 12500;
+  o.to = 40000;
+  o.channels = {"2", "0"};
+  const Record r = read_record(test::shared_data("wfdb-python/sample-data/a103l.mat"), o);
+  EXPECT_EQ(r.meta.at("format"), "mat+wfdb");
+  EXPECT_EQ(r.leads, (std::vector<std::string>{"PLETH", "II"}));
+  EXPECT_EQ(r.units, (std::vector<std::string>{"NU", "mV"}));
+  ASSERT_EQ(r.signal.sizes(), (std::vector<int64_t>{2, 27500}));
+  std::ifstream f(test::shared_data("wfdb-python/target-output/record-1b"));
+  std::vector<double> ref;
+  for (double v; f >> v;) ref.push_back(v);
+  ASSERT_EQ(ref.size(), 2u * 27500u);
+  const at::Tensor want = at::tensor(ref, at::kDouble).reshape({27500, 2}).t();
+  // rdsamp prints 8 decimals; float32 adds at most ~1e-7 on values of order 1.
+  EXPECT_LT((r.signal.to(at::kDouble) - want).abs().max().item<double>(), 2e-7);
+}
+
 TEST(MatRecord, Cpsc2018StructLayout) {
   const Record r = read_mat_record(fixture("cpsc2018_like.mat"));
   EXPECT_EQ(r.fs, 500.0);
