@@ -51,6 +51,7 @@ struct RecordArgs {
     if (from_s > 0 || dur > 0) {
       const io::RecordInfo info = io::read_record_info(path);
       const double rate = info.fs > 0 ? info.fs : fs;
+      if (rate <= 0 && from_s == 0 && duration_s == 0) return io::read_record(path, o);  // only a default window
       CT_CHECK(rate > 0, UsageError, path, ": --from/--duration need a sampling rate; pass --fs");
       o.from = static_cast<int64_t>(std::llround(from_s * rate));
       if (info.n_samples >= 0)

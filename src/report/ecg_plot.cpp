@@ -285,7 +285,9 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
            fmt(total, 3), " s)");
   const double dur = o.duration_s > 0 ? std::min(o.duration_s, total - o.from_s) : std::min(10.0, total - o.from_s);
   const std::string layout =
-      o.layout != "auto" ? o.layout : (o.leads.empty() && has_standard_12(record) ? "12lead" : "strips");
+      o.layout != "auto" ? o.layout
+                         // Under 4 s a quarter-window column is too narrow to read (or to label).
+                         : (o.leads.empty() && has_standard_12(record) && dur >= 4.0 ? "12lead" : "strips");
   const double speed = o.speed_mm_s, gain = o.gain_mm_mv;
   bool calibrated = true;
 

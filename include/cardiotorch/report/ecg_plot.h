@@ -8,7 +8,8 @@
 //    each column a consecutive quarter of the window (2.5 s for the default 10 s), plus a
 //    full-width rhythm strip of lead II. Needs the 12 standard leads.
 //  - "strips": one full-width row per lead, stacked (any number of leads).
-//  - "auto": 12lead when the record has the 12 standard leads and no lead subset was asked for.
+//  - "auto": 12lead when the record has the 12 standard leads, no lead subset was asked for and
+//    the window is at least 4 s long; strips otherwise.
 // Signals in uV or V are converted to mV; other units are drawn as if mV (the title says so).
 // Each trace is centred on its row by subtracting its median over the drawn segment.
 #include <string>
