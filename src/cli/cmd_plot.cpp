@@ -4,6 +4,7 @@
 
 #include "cardiotorch/io/annotation.h"
 #include "cardiotorch/io/reader.h"
+#include "cardiotorch/io/summary.h"
 #include "cardiotorch/io/wfdb.h"
 #include "cardiotorch/report/ecg_plot.h"
 #include "cli/command.h"
@@ -33,6 +34,9 @@ class PlotCommand : public Command {
     // Only the window is read (10 s unless --duration); the plot then spans all of it.
     const io::Record rec = args_.read(10.0);
     opts_.time_offset_s = args_.from_s;
+    const io::RecordInfo info = io::read_record_info(args_.path);
+    const double rate = info.fs > 0 ? info.fs : rec.fs;
+    if (rate > 0 && info.n_samples > 0) opts_.total_duration_s = info.n_samples / rate;
     if (!args_.channels.empty()) opts_.leads = rec.leads;  // a chosen subset is drawn as strips, in that order
     if (annotator_ != "none" && io::record_format(args_.path) == "wfdb") {
       const std::string stem = (fs::path(io::wfdb::record_dir(args_.path)) /

@@ -325,7 +325,10 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
   if (title.empty()) {
     title = str_cat(record.name.empty() ? "record" : record.name, "    ", fmt(record.fs, record.fs == std::floor(record.fs) ? 0 : 2),
                     " Hz    ", fmt(o.time_offset_s + o.from_s, 2), "-", fmt(o.time_offset_s + o.from_s + dur, 2), " s",
-                    o.time_offset_s > 0 ? std::string() : " of " + fmt(total, 1) + " s", "    ", fmt(speed, 0),
+                    o.total_duration_s > 0 ? " of " + fmt(o.total_duration_s, 1) + " s"
+                    : o.time_offset_s > 0  ? std::string()
+                                           : " of " + fmt(total, 1) + " s",
+                    "    ", fmt(speed, 0),
                     " mm/s    ", fmt(gain, 0), " mm/mV");
     if (!units_calibrated(record)) title += "    (units not mV: drawn uncalibrated)";
   }

@@ -40,6 +40,9 @@ struct EcgPlotOptions {
   /// Time of the record's first sample in the original recording, when the record is a window
   /// of a longer one (read with ReadOptions::from): shifts the title times and the markers.
   double time_offset_s = 0.0;
+  /// Length of the original recording for the title ("of 1805.6 s"); 0 = the record's own
+  /// length when time_offset_s is 0, else left out.
+  double total_duration_s = 0.0;
 
   template <class V>
   void fields(V& v) {
@@ -53,6 +56,7 @@ struct EcgPlotOptions {
     v("dpi", dpi, "PNG resolution in dots per inch");
     v("title", title, "title line (empty = automatic)");
     v("time_offset", time_offset_s, "time of the record's first sample in the original recording (s)");
+    v("total_duration", total_duration_s, "length of the original recording for the title (s)");
   }
   void validate() const;
 };
