@@ -60,6 +60,8 @@ struct ItemInfo {
 struct DatasetInfo {
   std::string name;                      ///< adapter name ("ptbxl")
   std::vector<std::string> class_names;  ///< label set, index order
+  std::vector<std::string> class_codes;  ///< source codes per class when they differ from the names
+                                         ///< (cinc: SNOMED codes, '|' between equivalent codes)
   LabelKind label_kind = LabelKind::kNone;
   double fs = 0.0;                       ///< common sampling rate, 0 when records differ
   std::vector<std::string> leads;        ///< common lead order, empty when records differ
