@@ -17,3 +17,33 @@ if(FLAC_FOUND)
   list(APPEND CARDIOTORCH_OPTIONAL_DEFS CARDIOTORCH_HAVE_FLAC=1)
 endif()
 message(STATUS "cardiotorch: Torch ${Torch_VERSION}, FLAC ${FLAC_FOUND}")
+
+# zlib: .npz members (deflate). Debian zlib1g-dev (already pulled in by libmatio-dev).
+find_package(ZLIB REQUIRED)
+list(APPEND CARDIOTORCH_OPTIONAL_LIBS ZLIB::ZLIB)
+
+# EDFlib (EDF / EDF+ / BDF reading): Debian libedf-dev ships edflib.h + libedf.so, no pkg-config file.
+# Optional: without it, reading an .edf/.bdf raises a DataError saying so.
+find_path(EDFLIB_INCLUDE_DIR edflib.h)
+find_library(EDFLIB_LIBRARY NAMES edf)
+if(EDFLIB_INCLUDE_DIR AND EDFLIB_LIBRARY)
+  add_library(cardiotorch_edflib INTERFACE)
+  target_include_directories(cardiotorch_edflib INTERFACE ${EDFLIB_INCLUDE_DIR})
+  target_link_libraries(cardiotorch_edflib INTERFACE ${EDFLIB_LIBRARY})
+  list(APPEND CARDIOTORCH_OPTIONAL_LIBS cardiotorch_edflib)
+  list(APPEND CARDIOTORCH_OPTIONAL_DEFS CARDIOTORCH_HAVE_EDFLIB=1)
+  set(CARDIOTORCH_EDFLIB_FOUND ON)
+else()
+  set(CARDIOTORCH_EDFLIB_FOUND OFF)
+  message(WARNING "cardiotorch: EDFlib not found (apt-get install libedf-dev): EDF/BDF reading disabled")
+endif()
+
+# cairo (ECG plots as SVG/PNG). Optional: without it, plotting raises an Error saying so.
+pkg_check_modules(CAIRO IMPORTED_TARGET cairo)
+if(CAIRO_FOUND)
+  list(APPEND CARDIOTORCH_OPTIONAL_LIBS PkgConfig::CAIRO)
+  list(APPEND CARDIOTORCH_OPTIONAL_DEFS CARDIOTORCH_HAVE_CAIRO=1)
+else()
+  message(WARNING "cardiotorch: cairo not found (apt-get install libcairo2-dev): ECG plotting disabled")
+endif()
+message(STATUS "cardiotorch: EDFlib ${CARDIOTORCH_EDFLIB_FOUND}, cairo ${CAIRO_FOUND}")
