@@ -8,6 +8,7 @@
 #include <set>
 
 #include "cardiotorch/data/split.h"
+#include "cardiotorch/io/annotation.h"
 #include "support/test_util.h"
 
 namespace ct = cardiotorch;
@@ -29,7 +30,7 @@ int64_t count_of(const cd::DatasetInfo& in, const std::string& cls) {
 }  // namespace
 
 TEST(DataAdapters, RegistryListsEveryAdapterAndRejectsUnknownKeys) {
-  for (const char* n : {"cinc2017", "cinc2020", "cinc2021", "ptbxl"})
+  for (const char* n : {"cinc2017", "cinc2020", "cinc2021", "ptbxl", "mitdb", "ludb", "folder"})
     EXPECT_TRUE(cd::dataset_registry().contains(n)) << n;
   EXPECT_THROW(build("{name: ptbxl, root: /nonexistent, lables: superclass}"), ct::ConfigError);
   EXPECT_THROW(build("{name: ptbxl, root: /x, fs: 250}"), ct::ConfigError);
@@ -204,4 +205,127 @@ TEST(DataAdapters, SummarizePrintsCounts) {
   EXPECT_NE(s.find("dataset ptbxl: 434 items"), std::string::npos) << s;
   EXPECT_NE(s.find("NORM  261"), std::string::npos) << s;
   EXPECT_NE(s.find("none  10"), std::string::npos) << s;
+}
+
+TEST(DataAdapters, MitdbAamiCountsDs1AndWindows) {
+  CT_REQUIRE_SHARED("mitdb/101.atr");
+  const std::string root = ct::test::shared_data("mitdb");
+  auto all = build("{name: mitdb, root: " + root + ", exclude_paced: false}");
+  const auto& in = all->info();
+  EXPECT_EQ(in.n_records, 26);
+  EXPECT_EQ(count_of(in, "N"), 46372);
+  EXPECT_EQ(count_of(in, "S"), 944);
+  EXPECT_EQ(count_of(in, "V"), 4015);
+  EXPECT_EQ(count_of(in, "F"), 415);
+  EXPECT_EQ(count_of(in, "Q"), 8036);
+
+  auto ds1 = build("{name: mitdb, root: " + root + ", records: DS1}");
+  const auto& d = ds1->info();
+  EXPECT_EQ(d.n_records, 22);
+  EXPECT_EQ(count_of(d, "N"), 45866);
+  EXPECT_EQ(count_of(d, "S"), 944);
+  EXPECT_EQ(count_of(d, "V"), 3788);
+  EXPECT_EQ(count_of(d, "F"), 415);
+  EXPECT_EQ(count_of(d, "Q"), 8);
+  EXPECT_EQ(d.fs, 360);
+  for (int64_t i = 0; i < ds1->size(); i += 997) EXPECT_EQ(ds1->item(i).fold, "DS1");
+
+  // Window: 0.25 s before and 0.45 s after the R peak at 360 Hz = 90 + 162 samples.
+  const cd::Sample s = ds1->get(5);
+  EXPECT_EQ(s.signal.sizes(), (std::vector<int64_t>{2, 252}));
+  EXPECT_EQ(s.leads[0], "MLII");
+  const int64_t peak = std::stoll(s.meta.at("sample"));
+  EXPECT_EQ(s.record_id, "101:" + std::to_string(peak));
+  EXPECT_EQ(s.patient_id, "101");
+  // Same values as reading the record directly around the peak.
+  auto direct = build("{name: mitdb, root: " + root + ", records: [101], before: 1, after: 1}");
+  const cd::Sample wide = direct->get(5);
+  EXPECT_TRUE(at::equal(s.signal, wide.signal.narrow(1, 360 - 90, 252)));
+  // The first beat of 101 sits near the start: its window is zero-padded, never dropped.
+  const cd::Sample first = direct->get(0);
+  EXPECT_EQ(first.signal.size(1), 720);
+
+  // Rhythm episodes: 201 has AF; the aux of '+' annotations is carried per beat.
+  auto r201 = build("{name: mitdb, root: " + root + ", records: [201]}");
+  std::map<std::string, int64_t> rhythms;
+  for (int64_t i = 0; i < r201->size(); i += 50) ++rhythms[r201->get(i).meta["rhythm"]];
+  EXPECT_GT(rhythms["(AFIB"], 0);
+  EXPECT_GT(rhythms["(N"], 0);
+
+  auto ds2 = build("{name: mitdb, root: " + root + ", records: DS2, on_error: skip}");
+  EXPECT_EQ(ds2->size(), 0);
+  EXPECT_EQ(ds2->info().n_skipped, 22);
+  EXPECT_THROW(build("{name: mitdb, root: " + root + ", records: DS2}"), ct::DataError);
+}
+
+TEST(DataAdapters, LudbMasksAndWaveCounts) {
+  CT_REQUIRE_SHARED("ludb/data/1.ii");
+  const std::string root = ct::test::shared_data("ludb");
+  auto ds = build("{name: ludb, root: " + root + "}");
+  const auto& in = ds->info();
+  EXPECT_EQ(ds->size(), 150);
+  EXPECT_EQ(in.label_kind, cd::LabelKind::kMask);
+  EXPECT_EQ(count_of(in, "P"), 1055);
+  EXPECT_EQ(count_of(in, "QRS"), 1367);
+  EXPECT_EQ(count_of(in, "T"), 1226);
+  const cd::Sample s = ds->get(0);
+  EXPECT_EQ(s.record_id, "1");
+  EXPECT_EQ(s.signal.sizes(), (std::vector<int64_t>{12, 5000}));
+  EXPECT_EQ(s.label.sizes(), (std::vector<int64_t>{3, 5000}));
+  EXPECT_EQ(s.meta.at("sex"), "F");
+  EXPECT_EQ(s.meta.at("age"), "51");
+  EXPECT_NE(s.text.find("Rhythm: Sinus bradycardia."), std::string::npos) << s.text;
+  // Masks agree with the annotation file: every QRS run starts at a '(' and ends at a ')'.
+  const auto anns = ct::io::read_annotations(root + "/data/1", "ii");
+  int64_t runs = 0;
+  const at::Tensor q = s.label[1];
+  for (int64_t k = 0; k < 5000; ++k)
+    if (q[k].item<float>() > 0 && (k == 0 || q[k - 1].item<float>() == 0)) ++runs;
+  int64_t qrs = 0;
+  for (const auto& a : anns.annotations) qrs += a.symbol == "N";
+  EXPECT_EQ(runs, qrs);
+  // P, QRS and T of one lead do not overlap.
+  EXPECT_LE(s.label.sum(0).max().item<float>(), 1.0f);
+  auto all = build("{name: ludb, root: " + root + ", mask_lead: all, limit: 3}");
+  EXPECT_EQ(all->size(), 3);
+  EXPECT_GE(all->get(0).label.sum().item<float>(), s.label.sum().item<float>());
+  EXPECT_THROW(build("{name: ludb, root: " + root + ", mask_lead: v7}"), ct::ConfigError);
+}
+
+TEST(DataAdapters, FolderManifestAndClassFolders) {
+  CT_REQUIRE_SHARED("cinc2017/A00001.hea");
+  namespace fs = std::filesystem;
+  const auto dir = ct::test::make_temp_dir("folder_ds");
+  const std::vector<std::pair<std::string, std::string>> recs = {{"A00001", "normal"}, {"A00004", "af"},
+                                                                 {"A00002", "normal"}};
+  for (const auto& [r, cls] : recs)
+    for (const char* ext : {".hea", ".mat"}) {
+      fs::create_directories(dir + "/" + cls);
+      fs::copy_file(ct::test::shared_data("cinc2017/" + r + ext), dir + "/" + cls + "/" + r + ext);
+    }
+  ct::test::write_file(dir + "/labels.csv",
+                       "path,label,patient_id\n"
+                       "normal/A00001.hea,normal,\"p,1\"\n"
+                       "af/A00004.hea,af,p2\n"
+                       "normal/A00002,normal,p2\n");
+  auto m = build("{name: folder, root: " + dir + ", manifest: labels.csv}");
+  EXPECT_EQ(m->size(), 3);
+  EXPECT_EQ(m->info().class_names, (std::vector<std::string>{"af", "normal"}));
+  EXPECT_EQ(m->item(0).patient_id, "p,1");
+  EXPECT_EQ(m->item(0).record_id, "normal/A00001");
+  const cd::Sample s = m->get(1);
+  EXPECT_EQ(s.label.item<int64_t>(), 0);
+  EXPECT_EQ(s.fs, 300);
+  auto ref = build("{name: cinc2017, root: " + ct::test::shared_data("cinc2017") + ", limit: 4}");
+  EXPECT_TRUE(at::equal(s.signal, ref->get(3).signal));
+
+  auto f = build("{name: folder, root: " + dir + ", classes: [normal, af]}");
+  EXPECT_EQ(f->size(), 3);
+  EXPECT_EQ(f->info().label_counts, (std::vector<int64_t>{2, 1}));
+
+  ct::test::write_file(dir + "/bad.csv", "path,label\nnormal/A00001.hea,normal\nnowhere/X.hea,af\nnormal/A00002.hea,cat\n");
+  auto b = build("{name: folder, root: " + dir + ", manifest: bad.csv, classes: [normal, af], on_error: skip}");
+  EXPECT_EQ(b->size(), 1);
+  EXPECT_EQ(b->info().n_skipped, 2);
+  EXPECT_THROW(build("{name: folder, root: " + dir + ", manifest: bad.csv, classes: [normal, af]}"), ct::DataError);
 }

@@ -88,12 +88,13 @@ std::shared_ptr<Dataset> make_mitdb(const MitdbOptions& o);
 /// de Chazal et al. 2004 inter-patient splits (paced records excluded).
 const std::vector<std::string>& mitdb_ds1();
 const std::vector<std::string>& mitdb_ds2();
-/// AAMI EC57 class (0..4 = N S V F Q) of a MIT beat symbol, or -1 for non-beat annotations.
-int aami_class(const std::string& symbol);
+/// AAMI class index (0..4 = N S V F Q, see io::aami_class) of a beat symbol, or -1 when unmapped.
+int aami_index(const std::string& symbol);
 
 /// "ludb": Lobachevsky University DB. Label: float32 [3, samples] masks (P, QRS, T) from the
-/// per-lead delineation files; `mask_lead` picks the lead whose annotation is used ("all" =
-/// union over leads). text = the header's diagnosis comments.
+/// per-lead delineation files ('(' onset, peak p/N/t, ')' offset; inclusive); `mask_lead`
+/// picks the lead whose annotation is used ("all" = union over the 12 leads). label_counts
+/// are numbers of delineated waves. text = the header's diagnosis comments; meta: age, sex.
 struct LudbOptions : CommonOptions {
   std::string mask_lead = "ii";  ///< annotation file extension (i, ii, ..., v6) or "all"
   template <class V>
