@@ -52,6 +52,9 @@ class Step {
   virtual std::string summary() const { return name(); }
 };
 
+/// Renders a config node on one line ("{a: 1, b: x}").
+std::string flow_yaml(const ConfigNode& node);
+
 /// A Step whose behaviour is fully described by an options struct (see core/config.h).
 template <class Options>
 class OptionsStep : public Step {
@@ -63,9 +66,6 @@ class OptionsStep : public Step {
  protected:
   Options options_;
 };
-
-/// Renders a config node on one line ("{a: 1, b: x}").
-std::string flow_yaml(const ConfigNode& node);
 
 Registry<Step>& preprocessor_registry();
 Registry<Step>& augmenter_registry();

@@ -1,0 +1,318 @@
+#include "cardiotorch/signal/baseline.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "signal/common.h"
+
+namespace cardiotorch::signal {
+
+namespace {
+
+int64_t torch_ecg_window(double w, double fs, int64_t n) {
+  int64_t k = detail::round_half_even(w * fs);
+  k = std::clamp<int64_t>(k, 1, n);
+  if (k % 2 == 0 && k > 1) --k;
+  return k;
+}
+
+int64_t medfilt_window(double w, double fs) {
+  // Python int() truncates toward zero.
+  const int64_t t = static_cast<int64_t>(w * fs);
+  return 2 * (t / 2) + 1;
+}
+
+}  // namespace
+
+at::Tensor moving_average(const at::Tensor& x, int64_t k) {
+  detail::check_signal(x, "moving_average");
+  const int64_t n = x.size(-1);
+  CT_CHECK(k >= 1 && k % 2 == 1 && k / 2 < std::max<int64_t>(n, 1), ShapeError,
+           "moving_average: window must be odd and shorter than twice the signal, got ", k, " for ", n, " samples");
+  if (k == 1) return x.clone();
+  const int64_t h = k / 2;
+  at::Tensor rows = detail::as_rows(x).to(at::kDouble);
+  at::Tensor padded = at::reflection_pad1d(rows, {h, h});
+  at::Tensor c = at::cumsum(padded, 1);
+  c = at::cat({at::zeros({c.size(0), 1}, c.options()), c}, 1);
+  at::Tensor ma = (c.narrow(1, k, n) - c.narrow(1, 0, n)) / static_cast<double>(k);
+  return ma.to(x.scalar_type()).reshape(x.sizes());
+}
+
+namespace {
+
+// Centred running mean of `in` (n samples, reflect-padded by k/2) into `out`, in double.
+void running_mean_reflect(const double* in, double* out, int64_t n, int64_t k) {
+  const int64_t h = k / 2;
+  auto at_reflect = [&](int64_t j) { return in[j < 0 ? -j : (j >= n ? 2 * (n - 1) - j : j)]; };
+  double s = 0.0;
+  for (int64_t j = -h; j <= h; ++j) s += at_reflect(j);
+  // Divide (not multiply by 1/k) so a constant signal gives its value back exactly.
+  const double kd = static_cast<double>(k);
+  out[0] = s / kd;
+  for (int64_t i = 1; i < n; ++i) {
+    s += at_reflect(i + h) - at_reflect(i - 1 - h);
+    out[i] = s / kd;
+  }
+}
+
+template <class T>
+void ma_baseline_cpu(const T* x, T* base, int64_t rows, int64_t n, int64_t k1, int64_t k2) {
+  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> a(n), b(n);
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * n;
+      for (int64_t i = 0; i < n; ++i) a[i] = static_cast<double>(xr[i]);
+      running_mean_reflect(a.data(), b.data(), n, k1);
+      running_mean_reflect(b.data(), a.data(), n, k2);
+      T* o = base + r * n;
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(a[i]);
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor moving_average_baseline(const at::Tensor& x, double fs, double window1, double window2) {
+  detail::check_signal(x, "moving_average");
+  const int64_t n = x.size(-1);
+  if (x.device().is_cpu() && n >= 1) {
+    // One pass per row in plain C++ (the tensor-op version below runs ~10 ops over the batch).
+    at::Tensor rows = detail::as_rows(x);
+    at::Tensor out = at::empty_like(rows);
+    const int64_t k1 = torch_ecg_window(window1, fs, n), k2 = torch_ecg_window(window2, fs, n);
+    if (x.scalar_type() == at::kDouble)
+      ma_baseline_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), rows.size(0), n, k1, k2);
+    else
+      ma_baseline_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, k1, k2);
+    return out.reshape(x.sizes());
+  }
+  at::Tensor base = moving_average(x.to(at::kDouble), torch_ecg_window(window1, fs, n));
+  base = moving_average(base, torch_ecg_window(window2, fs, n));
+  return base.to(x.scalar_type());
+}
+
+namespace {
+
+// Sliding median over a zero-padded row with a sorted window: O(k) memmove per sample.
+template <class T>
+void medfilt_cpu(const T* x, T* out, int64_t rows, int64_t n, int64_t k) {
+  const int64_t h = k / 2;
+  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> p(static_cast<size_t>(n + 2 * h), 0.0), w;
+    w.reserve(static_cast<size_t>(k));
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * n;
+      for (int64_t i = 0; i < n; ++i) p[h + i] = static_cast<double>(xr[i]);
+      w.assign(p.begin(), p.begin() + k);
+      std::sort(w.begin(), w.end());
+      T* o = out + r * n;
+      o[0] = static_cast<T>(w[h]);
+      for (int64_t i = 1; i < n; ++i) {
+        w.erase(std::lower_bound(w.begin(), w.end(), p[i - 1]));
+        const double add = p[i + k - 1];
+        w.insert(std::upper_bound(w.begin(), w.end(), add), add);
+        o[i] = static_cast<T>(w[h]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor medfilt(const at::Tensor& x, int64_t k) {
+  detail::check_signal(x, "medfilt");
+  CT_CHECK(k >= 1 && k % 2 == 1, ShapeError, "medfilt: kernel size must be odd and >= 1, got ", k);
+  if (k == 1) return x.clone();
+  const int64_t n = x.size(-1), h = k / 2;
+  at::Tensor rows = detail::as_rows(x);
+  at::Tensor out = at::empty_like(rows);
+  // The sorted-window kernel needs a total order: NaN/Inf rows take the tensor path.
+  if (x.device().is_cpu() && n >= 1 && at::isfinite(rows).all().item<bool>()) {
+    if (x.scalar_type() == at::kDouble)
+      medfilt_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), rows.size(0), n, k);
+    else
+      medfilt_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, k);
+    return out.reshape(x.sizes());
+  }
+  // Bound the unfolded (rows, n, k) working set to ~32M elements per chunk.
+  const int64_t per_row = std::max<int64_t>(1, n * k);
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 25) / per_row);
+  for (int64_t r0 = 0; r0 < rows.size(0); r0 += chunk) {
+    const int64_t m = std::min(chunk, rows.size(0) - r0);
+    at::Tensor part = at::constant_pad_nd(rows.narrow(0, r0, m), {h, h}, 0.0);
+    out.narrow(0, r0, m).copy_(std::get<0>(part.unfold(1, k, 1).median(-1)));
+  }
+  return out.reshape(x.sizes());
+}
+
+// ---------------------------------------------------------------------------------------
+// ALS
+
+namespace {
+
+// Bands of DᵀD for the (n-2) x n second-difference matrix D: diagonal, first and second
+// super-diagonals.
+void second_difference_bands(int64_t n, std::vector<double>& e0, std::vector<double>& e1, std::vector<double>& e2) {
+  e0.assign(n, 0.0);
+  e1.assign(std::max<int64_t>(n - 1, 0), 0.0);
+  e2.assign(std::max<int64_t>(n - 2, 0), 0.0);
+  const double c[3] = {1.0, -2.0, 1.0};
+  for (int64_t r = 0; r + 2 < n; ++r)
+    for (int a = 0; a < 3; ++a) {
+      e0[r + a] += c[a] * c[a];
+      if (a + 1 < 3) e1[r + a] += c[a] * c[a + 1];
+      if (a + 2 < 3) e2[r + a] += c[a] * c[a + 2];
+    }
+}
+
+// One row: y (n doubles) -> baseline z.
+void als_row(const double* y, double* z, int64_t n, double lam, double p, int64_t niter, const std::vector<double>& e0,
+             const std::vector<double>& e1, const std::vector<double>& e2, std::vector<double>& w,
+             std::vector<double>& d, std::vector<double>& l1, std::vector<double>& l2, std::vector<double>& u) {
+  std::fill(w.begin(), w.end(), 1.0);
+  for (int64_t it = 0; it < niter; ++it) {
+    // LDLᵀ of the pentadiagonal A = W + lam·DᵀD: l1[i] = L(i, i-1), l2[i] = L(i, i-2).
+    for (int64_t i = 0; i < n; ++i) {
+      const double a2 = i >= 2 ? lam * e2[i - 2] : 0.0;
+      const double a1 = i >= 1 ? lam * e1[i - 1] : 0.0;
+      const double li2 = i >= 2 ? a2 / d[i - 2] : 0.0;
+      const double li1 = i >= 1 ? (a1 - (i >= 2 ? li2 * d[i - 2] * l1[i - 1] : 0.0)) / d[i - 1] : 0.0;
+      double di = w[i] + lam * e0[i];
+      if (i >= 1) di -= li1 * li1 * d[i - 1];
+      if (i >= 2) di -= li2 * li2 * d[i - 2];
+      l1[i] = li1;
+      l2[i] = li2;
+      d[i] = di;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      double v = w[i] * y[i];
+      if (i >= 1) v -= l1[i] * u[i - 1];
+      if (i >= 2) v -= l2[i] * u[i - 2];
+      u[i] = v;
+    }
+    for (int64_t i = n - 1; i >= 0; --i) {
+      double v = u[i] / d[i];
+      if (i + 1 < n) v -= l1[i + 1] * z[i + 1];
+      if (i + 2 < n) v -= l2[i + 2] * z[i + 2];
+      z[i] = v;
+    }
+    for (int64_t i = 0; i < n; ++i) w[i] = y[i] > z[i] ? p : (y[i] < z[i] ? 1.0 - p : 0.0);
+  }
+}
+
+void check_als(int64_t n, double lam, double p, int64_t niter) {
+  CT_CHECK(lam > 0, ConfigError, "als: lam must be > 0, got ", lam);
+  CT_CHECK(p > 0 && p < 1, ConfigError, "als: p must be in (0, 1), got ", p);
+  CT_CHECK(niter >= 1, ConfigError, "als: niter must be >= 1, got ", niter);
+  (void)n;
+}
+
+}  // namespace
+
+at::Tensor als_baseline(const at::Tensor& x, double lam, double p, int64_t niter) {
+  detail::check_signal(x, "als");
+  const int64_t n = x.size(-1);
+  check_als(n, lam, p, niter);
+  if (n < 3) return x.clone();  // no second differences: the fit is exact
+  if (!x.device().is_cpu()) return detail::als_baseline_tensor_ops(x, lam, p, niter);
+  at::Tensor rows = detail::as_rows(x).to(at::kDouble).contiguous();
+  at::Tensor out = at::empty_like(rows);
+  std::vector<double> e0, e1, e2;
+  second_difference_bands(n, e0, e1, e2);
+  const double* in = rows.data_ptr<double>();
+  double* o = out.data_ptr<double>();
+  at::parallel_for(0, rows.size(0), 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> w(n), d(n), l1(n), l2(n), u(n);
+    for (int64_t r = begin; r < end; ++r) als_row(in + r * n, o + r * n, n, lam, p, niter, e0, e1, e2, w, d, l1, l2, u);
+  });
+  return out.to(x.scalar_type()).reshape(x.sizes());
+}
+
+namespace detail {
+at::Tensor als_baseline_tensor_ops(const at::Tensor& x, double lam, double p, int64_t niter) {
+  const int64_t n = x.size(-1);
+  check_als(n, lam, p, niter);
+  if (n < 3) return x.clone();
+  std::vector<double> e0, e1, e2;
+  second_difference_bands(n, e0, e1, e2);
+  // Time-major (n, rows): each step works on one contiguous [rows] slice.
+  at::Tensor y = as_rows(x).to(at::kDouble).t().contiguous();
+  at::Tensor w = at::ones_like(y), d = at::empty_like(y), l1 = at::zeros_like(y), l2 = at::zeros_like(y);
+  at::Tensor u = at::empty_like(y), z = at::empty_like(y);
+  for (int64_t it = 0; it < niter; ++it) {
+    for (int64_t i = 0; i < n; ++i) {
+      at::Tensor di = w[i] + lam * e0[i];
+      if (i >= 2) {
+        at::Tensor li2 = (lam * e2[i - 2]) / d[i - 2];
+        l2[i].copy_(li2);
+        di = di - li2 * li2 * d[i - 2];
+      }
+      if (i >= 1) {
+        at::Tensor li1 = (i >= 2 ? (lam * e1[i - 1] - l2[i] * d[i - 2] * l1[i - 1]) : at::full_like(di, lam * e1[i - 1])) /
+                         d[i - 1];
+        l1[i].copy_(li1);
+        di = di - li1 * li1 * d[i - 1];
+      }
+      d[i].copy_(di);
+    }
+    at::Tensor b = w * y;
+    for (int64_t i = 0; i < n; ++i) {
+      at::Tensor v = b[i];
+      if (i >= 1) v = v - l1[i] * u[i - 1];
+      if (i >= 2) v = v - l2[i] * u[i - 2];
+      u[i].copy_(v);
+    }
+    for (int64_t i = n - 1; i >= 0; --i) {
+      at::Tensor v = u[i] / d[i];
+      if (i + 1 < n) v = v - l1[i + 1] * z[i + 1];
+      if (i + 2 < n) v = v - l2[i + 2] * z[i + 2];
+      z[i].copy_(v);
+    }
+    w = at::where(y > z, at::full_like(y, p), at::where(y < z, at::full_like(y, 1.0 - p), at::zeros_like(y)));
+  }
+  return z.t().to(x.scalar_type()).reshape(x.sizes()).contiguous();
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+
+void BaselineOptions::validate() const {
+  CT_CHECK(method == "moving_average" || method == "median" || method == "als", ConfigError,
+           "method must be moving_average, median or als, got '", method, "'");
+  CT_CHECK(window1 > 0 && window2 > 0, ConfigError, "window1 and window2 must be > 0 s, got ", window1, " and ",
+           window2);
+  CT_CHECK(lam > 0, ConfigError, "lam must be > 0, got ", lam);
+  CT_CHECK(p > 0 && p < 1, ConfigError, "p must be in (0, 1), got ", p);
+  CT_CHECK(niter >= 1, ConfigError, "niter must be >= 1, got ", niter);
+}
+
+namespace {
+class BaselineStep : public OptionsStep<BaselineOptions> {
+ public:
+  using OptionsStep::OptionsStep;
+  std::string name() const override { return "baseline_remove"; }
+  bool needs_fs() const override { return options_.method != "als"; }
+  void apply(SignalBatch& b, StepContext&) const override {
+    detail::check_signal(b.x, name());
+    const auto& o = options_;
+    at::Tensor base;
+    if (o.method == "moving_average") {
+      base = moving_average_baseline(b.x, b.fs, o.window1, o.window2);
+    } else if (o.method == "median") {
+      base = medfilt(medfilt(b.x, medfilt_window(o.window1, b.fs)), medfilt_window(o.window2, b.fs));
+    } else {
+      base = als_baseline(b.x, o.lam, o.p, o.niter);
+    }
+    b.x = b.x - base;
+  }
+};
+}  // namespace
+
+CT_REGISTER(preprocessor_registry(), "baseline_remove", (make_from_options<BaselineStep, BaselineOptions>),
+            "baseline-wander removal: cascaded moving averages (torch_ecg), median filters or ALS");
+
+}  // namespace cardiotorch::signal
