@@ -63,7 +63,6 @@ class LudbDataset : public detail::RecordDataset {
       std::sort(records.begin(), records.end());
     }
     const std::vector<std::string> exts = o.mask_lead == "all" ? kLeadExt : std::vector<std::string>{o.mask_lead};
-    std::vector<int64_t> counts(3, 0);
     for (const auto& rel : records) {
       if (o.limit > 0 && static_cast<int64_t>(entries_.size()) >= o.limit) break;
       const std::string path = (root / rel).string();
@@ -101,21 +100,23 @@ class LudbDataset : public detail::RecordDataset {
         bool present[3] = {false, false, false};
         for (const auto& w : waves) {
           present[w.cls] = true;
-          ++counts[static_cast<size_t>(w.cls)];
+          e.regions.push_back({w.cls, w.onset, w.offset});
         }
         for (int c = 0; c < 3; ++c)
           if (present[c]) e.info.classes.push_back(c);
-        waves_.push_back(std::move(waves));
         entries_.push_back(std::move(e));
       });
     }
     finish();
-    info_.label_counts = counts;  // waves, not records (see adapters.h)
+    // Waves, not records (see adapters.h); counted after finish() dropped any skipped record.
+    std::vector<int64_t> counts(3, 0);
+    for (const auto& e : entries_)
+      for (const auto& r : e.regions) ++counts[static_cast<size_t>(r[0])];
+    info_.label_counts = counts;
   }
 
  protected:
   Sample load(const detail::Entry& e) const override {
-    const size_t idx = static_cast<size_t>(&e - entries_.data());
     io::Record r = detail::read_wfdb_record(e.record_path);
     Sample s;
     s.signal = r.signal;
@@ -125,9 +126,9 @@ class LudbDataset : public detail::RecordDataset {
     const int64_t n = s.signal.size(1);
     s.label = at::zeros({3, n}, at::kFloat);
     float* m = s.label.data_ptr<float>();
-    for (const Wave& w : waves_[idx]) {
-      const int64_t a = std::max<int64_t>(0, w.onset), b = std::min<int64_t>(n - 1, w.offset);
-      for (int64_t k = a; k <= b; ++k) m[w.cls * n + k] = 1.0f;
+    for (const auto& [cls, onset, offset] : e.regions) {
+      const int64_t a = std::max<int64_t>(0, onset), b = std::min<int64_t>(n - 1, offset);
+      for (int64_t k = a; k <= b; ++k) m[cls * n + k] = 1.0f;
     }
     s.record_id = e.info.record_id;
     s.text = e.text;
@@ -135,9 +136,6 @@ class LudbDataset : public detail::RecordDataset {
     s.meta.erase("n_samples");
     return s;
   }
-
- private:
-  std::vector<std::vector<Wave>> waves_;  // parallel to entries_
 };
 
 }  // namespace

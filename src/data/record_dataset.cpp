@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <filesystem>
+#include <unordered_map>
 
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/io/wfdb.h"
@@ -11,7 +13,7 @@ namespace cardiotorch::data::detail {
 
 void SkipLog::add(const std::string& reason) {
   ++count_;
-  if (first_.size() < 5) first_.push_back(reason);
+  if (first_.size() < 3) first_.push_back(reason);
 }
 
 void SkipLog::report(const std::string& dataset) const {
@@ -122,6 +124,33 @@ bool RecordDataset::guarded(const std::string& what, const std::function<void()>
 }
 
 void RecordDataset::finish() {
+  // Every source file must exist now, not at the first get() hours into training.
+  {
+    std::unordered_map<std::string, bool> exists;
+    std::vector<Entry> kept;
+    kept.reserve(entries_.size());
+    std::string last_bad;
+    for (auto& e : entries_) {
+      std::string missing;
+      for (const auto& f : e.info.sources) {
+        auto it = exists.find(f);
+        if (it == exists.end()) it = exists.emplace(f, std::filesystem::is_regular_file(f)).first;
+        if (!it->second) {
+          missing = f;
+          break;
+        }
+      }
+      if (missing.empty()) {
+        kept.push_back(std::move(e));
+        continue;
+      }
+      const std::string why = str_cat(missing, ": missing (needed by record ", e.info.record_id, ")");
+      if (common_.on_error == "raise") throw DataError(why);
+      if (e.record_path != last_bad) skips_.add(why);  // one skip per record, not per beat
+      last_bad = e.record_path;
+    }
+    entries_ = std::move(kept);
+  }
   if (common_.limit > 0 && static_cast<int64_t>(entries_.size()) > common_.limit) {
     // Keep whole records: items of the first `limit` distinct records.
     std::vector<Entry> kept;

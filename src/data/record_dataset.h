@@ -2,6 +2,7 @@
 // Internal base of the adapters: a list of entries indexed at construction, decoded on get().
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <functional>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ struct Entry {
   std::string text;
   std::map<std::string, std::string> meta;
   double scale = 1.0;       ///< applied to the physical signal (known header gain errors)
+  /// Annotated regions {class, first sample, last sample} (inclusive), for mask labels.
+  std::vector<std::array<int64_t, 3>> regions;
 };
 
 /// Reads a WFDB record [from, to) as float32 physical values; lead names normalised.

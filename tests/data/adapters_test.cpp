@@ -69,7 +69,8 @@ TEST(DataAdapters, OnErrorSkipCountsBadRowsAndRaiseStops) {
   for (const char* r : {"A00001", "A00002"})
     for (const char* ext : {".hea", ".mat"})
       fs::copy_file(ct::test::shared_data(std::string("cinc2017/") + r + ext), dir + "/" + r + ext);
-  ct::test::write_file(dir + "/REFERENCE.csv", "A00001,N\nA00002,X\nA09999,A\n");
+  fs::copy_file(ct::test::shared_data("cinc2017/A00003.hea"), dir + "/A00003.hea");  // its .mat is missing
+  ct::test::write_file(dir + "/REFERENCE.csv", "A00001,N\nA00002,X\nA09999,A\nA00003,O\n");
   try {
     build("{name: cinc2017, root: " + dir + "}");
     FAIL() << "expected DataError";
@@ -78,8 +79,16 @@ TEST(DataAdapters, OnErrorSkipCountsBadRowsAndRaiseStops) {
   }
   auto ds = build("{name: cinc2017, root: " + dir + ", on_error: skip}");
   EXPECT_EQ(ds->size(), 1);
-  EXPECT_EQ(ds->info().n_skipped, 2);
-  EXPECT_NE(cd::summarize(*ds).find("2 skipped"), std::string::npos) << cd::summarize(*ds);
+  EXPECT_EQ(ds->info().n_skipped, 3);
+  EXPECT_NE(cd::summarize(*ds).find("3 skipped"), std::string::npos) << cd::summarize(*ds);
+  // A missing signal file is found when indexing, not at the first get().
+  ct::test::write_file(dir + "/REFERENCE.csv", "A00001,N\nA00003,O\n");
+  try {
+    build("{name: cinc2017, root: " + dir + "}");
+    FAIL() << "expected DataError";
+  } catch (const ct::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("A00003.mat: missing"), std::string::npos) << e.what();
+  }
 }
 
 TEST(DataAdapters, Cinc2021ScoredClassesWithEquivalences) {
