@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <sstream>
 
@@ -76,6 +78,42 @@ std::string summarize(const Dataset& ds) {
   if (in.label_kind == LabelKind::kMultiHot || unlabelled > 0)
     os << "    " << std::left << std::setw(static_cast<int>(width)) << "none" << "  " << unlabelled << "\n";
   return os.str();
+}
+
+std::string detect_dataset(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path d(dir);
+  if (!fs::is_directory(d)) return "";
+  auto has = [&](const char* f) { return fs::exists(d / f); };
+  if (has("ptbxl_database.csv") && has("scp_statements.csv")) return "ptbxl";
+  if (has("ludb.csv") || fs::exists(d / "data" / "1.ii")) return "ludb";
+  bool hea = false, atr = false;
+  for (const auto& e : fs::directory_iterator(d)) {
+    hea |= e.path().extension() == ".hea";
+    atr |= e.path().extension() == ".atr";
+    if (hea && atr) break;
+  }
+  if (has("REFERENCE.csv") && hea) return "cinc2017";
+  if (hea && atr) return "mitdb";
+  if (hea && has("weights.csv")) {
+    std::ifstream f(d / "dx_mapping_scored.csv");
+    std::string header;
+    std::getline(f, header);
+    return header.find("Ningbo") != std::string::npos ? "cinc2021" : "cinc2020";
+  }
+  return "";
+}
+
+std::shared_ptr<Dataset> open_dataset(const std::string& dir) {
+  const std::string name = detect_dataset(dir);
+  CT_CHECK(!name.empty(), ConfigError, dir,
+           ": no known dataset layout (ptbxl, cinc2017, cinc2020/2021, mitdb, ludb); use a dataset config with "
+           "name: folder and a manifest for other layouts");
+  ConfigNode n = ConfigNode::map();
+  n.set("name", ConfigNode::string(name));
+  n.set("root", ConfigNode::string(dir));
+  n.set("on_error", ConfigNode::string("skip"));
+  return build_dataset(n);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -339,3 +339,17 @@ TEST(DataAdapters, FolderManifestAndClassFolders) {
   EXPECT_EQ(b->info().n_skipped, 2);
   EXPECT_THROW(build("{name: folder, root: " + dir + ", manifest: bad.csv, classes: [normal, af]}"), ct::DataError);
 }
+
+TEST(DataAdapters, DetectAndOpenByLayout) {
+  CT_REQUIRE_SHARED("mitdb/101.atr");
+  const std::map<std::string, std::string> expect = {{"ptbxl", "ptbxl"},     {"cinc2017", "cinc2017"},
+                                                     {"mitdb", "mitdb"},     {"ludb", "ludb"},
+                                                     {"cinc2021", "cinc2021"}, {"cinc2020-samples", "cinc2020"},
+                                                     {"cpsc2019", ""}};
+  for (const auto& [dir, name] : expect) EXPECT_EQ(cd::detect_dataset(ct::test::shared_data(dir)), name) << dir;
+  EXPECT_EQ(cd::detect_dataset(ct::test::source_path("data/sample/cinc2021")), "cinc2021");
+  auto ds = cd::open_dataset(ct::test::shared_data("cinc2017"));
+  EXPECT_EQ(ds->size(), 1028);
+  EXPECT_NE(cd::summarize(*ds).find("N     595"), std::string::npos) << cd::summarize(*ds);
+  EXPECT_THROW(cd::open_dataset(ct::test::shared_data("cpsc2019")), ct::ConfigError);
+}

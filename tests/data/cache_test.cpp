@@ -7,6 +7,8 @@
 #include <fstream>
 #include <thread>
 
+#include "cardiotorch/data/adapters.h"
+#include "cardiotorch/data/loader.h"
 #include "data/test_datasets.h"
 
 namespace ct = cardiotorch;
@@ -162,4 +164,41 @@ TEST(DataCache, HashIsStableAndSensitive) {
   std::vector<char> z1(64, 0), z2(65, 0);
   EXPECT_NE(cd::hash_bytes(z1.data(), z1.size()), cd::hash_bytes(z2.data(), z2.size()));
   EXPECT_THROW(ct::from_config<cd::CacheOptions>(ct::ConfigNode::parse("{dir: x, dtype: float8}")), ct::ConfigError);
+}
+
+// The vendored CinC 2021 sample through the real preprocessors, cache and loader.
+TEST(DataCache, RealRecordsThroughPipelineCacheAndLoader) {
+  const std::string root = ct::test::source_path("data/sample/cinc2021");
+  auto src = cd::build_dataset(ct::ConfigNode::parse("{name: cinc2021, root: " + root + ", limit: 6}"));
+  const std::string cfg = "- {name: bandpass, lowcut: 0.5, highcut: 45}\n- {name: zscore}\n";
+  const auto pipe = ct::signal::Pipeline::from_config(ct::ConfigNode::parse(cfg));
+  const auto dir = ct::test::make_temp_dir("cache_real");
+  auto cached = std::make_shared<cd::CachedDataset>(src, pipe, cfg, cache_opts(dir));
+  EXPECT_EQ(cached->status(), cd::CachedDataset::Status::kBuilt);
+  ASSERT_EQ(cached->size(), 6);
+  for (int64_t i = 0; i < 6; ++i) {
+    const cd::Sample ref = src->get(i);
+    const cd::Sample got = cached->get(i);
+    EXPECT_TRUE(at::equal(got.signal, pipe(ref.signal, ref.fs))) << ref.record_id;
+    EXPECT_TRUE(at::equal(got.label, ref.label));
+    EXPECT_EQ(got.meta, ref.meta);
+    EXPECT_EQ(got.leads, ref.leads);
+  }
+  EXPECT_EQ(cd::CachedDataset(src, pipe, cfg, cache_opts(dir)).status(), cd::CachedDataset::Status::kHit);
+  const std::string cfg2 = "- {name: bandpass, lowcut: 1.0, highcut: 45}\n- {name: zscore}\n";
+  const auto pipe2 = ct::signal::Pipeline::from_config(ct::ConfigNode::parse(cfg2));
+  EXPECT_EQ(cd::CachedDataset(src, pipe2, cfg2, cache_opts(dir)).status(), cd::CachedDataset::Status::kBuilt);
+
+  cd::LoaderOptions lo;
+  lo.batch_size = 4;
+  lo.crop = 2500;
+  lo.training = false;  // centre crop
+  lo.num_workers = 2;
+  cd::Loader loader(cached, ct::signal::Pipeline(), lo);
+  loader.start_epoch(0);
+  auto b = loader.next();
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->x.sizes(), (std::vector<int64_t>{4, 12, 2500}));
+  EXPECT_EQ(b->y.sizes(), (std::vector<int64_t>{4, 26}));
+  EXPECT_TRUE(at::equal(b->x[1], cached->get(b->indices[1]).signal.narrow(1, 1250, 2500)));
 }

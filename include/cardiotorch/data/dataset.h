@@ -116,6 +116,15 @@ void count_labels(const Dataset& ds, DatasetInfo& info);
 /// Human-readable summary: name, sizes, fs, leads and one line per class with its count.
 std::string summarize(const Dataset& ds);
 
+/// The adapter whose layout `dir` has, from marker files: ptbxl_database.csv -> ptbxl,
+/// REFERENCE.csv with .hea/.mat -> cinc2017, ludb.csv or data/*.ii -> ludb, .atr annotations
+/// -> mitdb, weights.csv with headers -> cinc2021 (dx_mapping_scored.csv with a "Ningbo"
+/// column) or cinc2020; "" when none matches.
+std::string detect_dataset(const std::string& dir);
+/// Builds the detected adapter with default options (on_error: skip) for `dir`;
+/// ConfigError naming the directory when no layout matches.
+std::shared_ptr<Dataset> open_dataset(const std::string& dir);
+
 /// A dataset held in memory (tests, small synthetic sets, user-built collections).
 class InMemoryDataset : public Dataset {
  public:
