@@ -12,6 +12,7 @@
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
 #include "cardiotorch/core/runtime.h"
+#include "cardiotorch/core/strings.h"
 #include "cli/command.h"
 
 namespace cardiotorch::cli {
@@ -56,6 +57,16 @@ int main(int argc, char** argv) {
     commands.emplace_back(sub, std::move(cmd));
   }
 
+  // An unknown first word deserves a better message than CLI11's "A subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const auto& e : table) names.push_back(e.name);
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      std::fprintf(stderr, "cardiotorch: error: unknown command '%s'%s; commands: %s\n", argv[1],
+                   did_you_mean(argv[1], names).c_str(), join(names).c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,85 @@
+// The CLI's contract: --help everywhere, --version, exit codes 0 / 1 / 2, one-line errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "cardiotorch/build_info.h"
+
+#include "support/test_util.h"
+
+namespace ctt = cardiotorch::test;
+
+TEST(Cli, HelpListsCommands) {
+  std::string out;
+  EXPECT_EQ(ctt::run_cli("--help", &out), 0);
+  EXPECT_NE(out.find("config"), std::string::npos);
+  EXPECT_NE(out.find("list"), std::string::npos);
+}
+
+TEST(Cli, VersionPrintsVersions) {
+  std::string out;
+  EXPECT_EQ(ctt::run_cli("--version", &out), 0);
+  EXPECT_NE(out.find("cardiotorch " CARDIOTORCH_VERSION_STRING), std::string::npos) << out;
+}
+
+TEST(Cli, EveryCommandHasHelpWithExample) {
+  std::string out;
+  ASSERT_EQ(ctt::run_cli("--help", &out), 0);
+  // Parse the "Subcommands:" block of the top-level help.
+  const size_t at = out.find("Subcommands:");
+  ASSERT_NE(at, std::string::npos);
+  std::istringstream is(out.substr(at));
+  std::string line;
+  std::getline(is, line);
+  int n = 0;
+  while (std::getline(is, line)) {
+    std::istringstream ls(line);
+    std::string name;
+    if (!(ls >> name) || line.find("  ") != 0) break;
+    std::string help;
+    EXPECT_EQ(ctt::run_cli(name + " --help", &help), 0) << name;
+    EXPECT_NE(help.find("Example:"), std::string::npos) << name << " --help has no example:\n" << help;
+    ++n;
+  }
+  EXPECT_GE(n, 2);
+}
+
+TEST(Cli, UsageErrorsExit2) {
+  std::string out;
+  EXPECT_EQ(ctt::run_cli("", &out), 2);
+  EXPECT_EQ(ctt::run_cli("no-such-command", &out), 2);
+  EXPECT_EQ(ctt::run_cli("lst", &out), 2);
+  EXPECT_NE(out.find("unknown command 'lst' (did you mean 'list'?)"), std::string::npos) << out;
+  EXPECT_EQ(ctt::run_cli("config show", &out), 2);  // missing FILE
+  EXPECT_EQ(ctt::run_cli("config show /nonexistent.yaml", &out), 2);
+}
+
+TEST(Cli, MisspeltConfigKeyExits2NamingKeyAndSuggestion) {
+  const std::string dir = ctt::make_temp_dir("cli_cfg");
+  ctt::write_file(dir + "/exp.yaml", "name: demo\nsed: 3\n");
+  std::string out;
+  EXPECT_EQ(ctt::run_cli("config show " + dir + "/exp.yaml", &out), 2);
+  EXPECT_NE(out.find("unknown key 'sed'"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'seed'"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "one-line error expected:\n" << out;
+}
+
+TEST(Cli, ConfigShowAppliesOverridesAndIncludes) {
+  const std::string dir = ctt::make_temp_dir("cli_cfg2");
+  ctt::write_file(dir + "/base.yaml", "seed: 1\nthreads: 1\n");
+  ctt::write_file(dir + "/exp.yaml", "defaults: base.yaml\nname: demo\n");
+  std::string out;
+  EXPECT_EQ(ctt::run_cli("config show " + dir + "/exp.yaml --set seed=9", &out), 0) << out;
+  EXPECT_NE(out.find("seed: 9"), std::string::npos) << out;
+  EXPECT_NE(out.find("threads: 1"), std::string::npos) << out;
+  EXPECT_NE(out.find("name: demo"), std::string::npos) << out;
+  EXPECT_EQ(ctt::run_cli("config show " + dir + "/exp.yaml --set seed", &out), 2) << out;
+}
+
+TEST(Cli, ListShowsRegistriesAndRejectsUnknownCategory) {
+  std::string out;
+  EXPECT_EQ(ctt::run_cli("list", &out), 0) << out;
+  EXPECT_EQ(ctt::run_cli("list no_such_category", &out), 2) << out;
+  EXPECT_NE(out.find("unknown registry category"), std::string::npos) << out;
+}
