@@ -1,7 +1,8 @@
 // Loader throughput from the preprocessed cache: PTB-XL 500 Hz records (12 x 5000) are
 // band-passed, z-scored and centre-cropped to 12 x 2600 once into the cache; the loader then
-// serves batches of 64 x 12 x 2500 with 1 or 2 worker threads (a random 2500-sample crop and a
-// random amplitude scale per sample, seeded per sample, standing in for light augmentation).
+// serves batches of 64 x 12 x 2500 with 1 or 2 worker threads: a random 2500-sample crop plus
+// either a bare per-sample tensor op (BM_LoaderFromCache) or the registered augmenters
+// rescaling + gaussian_noise (BM_LoaderFromCacheAugmented), all seeded per sample.
 //
 //   ./build/bench/bench_data --benchmark_min_time=2
 #include <ATen/ATen.h>
@@ -82,6 +83,33 @@ void BM_LoaderFromCache(benchmark::State& state) {
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_LoaderFromCache)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_LoaderFromCacheAugmented(benchmark::State& state) {
+  ct::set_num_threads(1);
+  auto ds = cached();
+  if (!ds) {
+    state.SkipWithError("../shared/data/ptbxl not present");
+    return;
+  }
+  const auto aug = ct::signal::Pipeline::from_config(
+      ct::ConfigNode::parse("- {name: rescaling, p: 0.5}\n- {name: gaussian_noise, p: 0.5, std: 0.05}\n"));
+  cd::LoaderOptions o;
+  o.batch_size = 64;
+  o.num_workers = state.range(0);
+  o.crop = 2500;
+  o.seed = 1;
+  cd::Loader loader(ds, aug, o);
+  int64_t samples = 0, epoch = 0;
+  for (auto _ : state) {
+    loader.start_epoch(epoch++);
+    while (auto b = loader.next()) {
+      benchmark::DoNotOptimize(b->x.data_ptr<float>());
+      samples += b->size();
+    }
+  }
+  state.SetItemsProcessed(samples);
+}
+BENCHMARK(BM_LoaderFromCacheAugmented)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_CacheGet(benchmark::State& state) {
   auto ds = cached();

@@ -197,3 +197,19 @@ TEST(DataLoader, OptionsAreValidated) {
     EXPECT_THROW(cd::Loader(ds, ct::signal::Pipeline(), o), ct::ConfigError);
   }
 }
+
+// The registered augmenters draw from the per-sample generator, so they are thread-count
+// independent through the loader too.
+TEST(DataLoader, RegisteredAugmentersAreDeterministicAcrossWorkers) {
+  const auto dir = ct::test::make_temp_dir("loader_aug");
+  auto ds = std::make_shared<ct::test::FileDataset>(dir, 17, 3, 80);
+  const auto aug = ct::signal::Pipeline::from_config(ct::ConfigNode::parse(
+      "- {name: rescaling, p: 0.7}\n- {name: gaussian_noise, p: 0.7, std: 0.1}\n- {name: time_mask, p: 0.5}\n"));
+  std::vector<std::vector<cd::Batch>> runs;
+  for (int64_t w : {1, 2}) {
+    cd::Loader l(ds, aug, opts(w, 4));
+    runs.push_back(run_epoch(l, 2));
+  }
+  ASSERT_EQ(runs[0].size(), runs[1].size());
+  for (size_t b = 0; b < runs[0].size(); ++b) EXPECT_TRUE(at::equal(runs[0][b].x, runs[1][b].x)) << b;
+}
