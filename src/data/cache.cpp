@@ -12,10 +12,12 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <thread>
 #include <unordered_map>
 
 #include "cardiotorch/core/log.h"
+#include "cardiotorch/core/progress.h"
 
 namespace cardiotorch::data {
 
@@ -82,6 +84,7 @@ uint64_t hash_bytes(const void* data, size_t n, uint64_t seed) {
 
 void CacheOptions::validate() const {
   CT_CHECK(!dir.empty(), ConfigError, "dir: the cache directory is required");
+  CT_CHECK(threads >= 0, ConfigError, "threads must be >= 0, got ", threads);
   CT_CHECK(dtype == "float32" || dtype == "float16", ConfigError, "dtype must be one of float32, float16",
            did_you_mean(dtype, {"float32", "float16"}), ", got '", dtype, "'");
 }
@@ -240,8 +243,9 @@ void CachedDataset::build(const signal::Pipeline& pipeline) {
     const std::vector<char> zeros(kHeaderBytes, 0);
     out.write(zeros.data(), zeros.size());
 
-    nlohmann::json index = nlohmann::json::array();
-    for (int64_t i = 0; i < source_->size(); ++i) {
+    // Items are decoded and preprocessed in parallel, block by block, and written in index
+    // order, so the file does not depend on the thread count.
+    auto process = [&](int64_t i) {
       Sample s = source_->get(i);
       signal::SignalBatch b;
       b.x = s.signal;
@@ -256,32 +260,75 @@ void CachedDataset::build(const signal::Pipeline& pipeline) {
       }
       CT_CHECK(b.x.dim() == 2, ShapeError, "cache: preprocessing record ", s.record_id,
                " gave a signal of shape ", b.x.sizes(), "; expected [leads, samples]");
-      at::Tensor x = b.x.to(at::kCPU).to(h.dtype == 1 ? at::kHalf : at::kFloat).contiguous();
-      nlohmann::json e;
-      e["so"] = out.pos() - kHeaderBytes;
-      e["L"] = x.size(0);
-      e["S"] = x.size(1);
-      out.write(x.data_ptr(), static_cast<size_t>(x.numel()) * x.element_size());
-      out.pad_to(kAlign);
-      e["fs"] = b.fs;
-      e["leads"] = b.leads;
-      int code = kLabelNone;
+      s.signal = b.x.to(at::kCPU).to(h.dtype == 1 ? at::kHalf : at::kFloat).contiguous();
+      s.fs = b.fs;
+      s.leads = b.leads;
       if (s.label.defined()) {
         at::Tensor y = s.label.to(at::kCPU);
-        y = (at::isFloatingType(y.scalar_type()) ? y.to(at::kFloat) : y.to(at::kLong)).contiguous();
-        code = y.scalar_type() == at::kFloat ? kLabelF32 : kLabelI64;
-        e["lo"] = out.pos() - kHeaderBytes;
-        e["lsh"] = y.sizes().vec();
-        out.write(y.data_ptr(), static_cast<size_t>(y.numel()) * y.element_size());
-        out.pad_to(kAlign);
+        s.label = (at::isFloatingType(y.scalar_type()) ? y.to(at::kFloat) : y.to(at::kLong)).contiguous();
       }
-      e["lk"] = code;
-      e["id"] = s.record_id;
-      e["pid"] = s.patient_id;
-      if (!s.text.empty()) e["text"] = s.text;
-      if (!s.meta.empty()) e["meta"] = s.meta;
-      index.push_back(std::move(e));
+      return s;
+    };
+    const int64_t n = source_->size();
+    int64_t n_threads = options_.threads > 0 ? options_.threads
+                                             : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    n_threads = std::max<int64_t>(1, std::min(n_threads, n));
+    const int64_t block = std::max<int64_t>(16, 8 * n_threads);
+    std::unique_ptr<ProgressBar> bar;
+    if (options_.progress) bar = std::make_unique<ProgressBar>("cache " + source_->info().name, n, "rec");
+
+    nlohmann::json index = nlohmann::json::array();
+    for (int64_t start = 0; start < n; start += block) {
+      const int64_t end = std::min(n, start + block);
+      std::vector<Sample> done(static_cast<size_t>(end - start));
+      std::vector<std::exception_ptr> errors(done.size());
+      std::atomic<int64_t> next{start};
+      auto work = [&] {
+        for (int64_t i; (i = next++) < end;) {
+          try {
+            done[static_cast<size_t>(i - start)] = process(i);
+          } catch (...) {
+            errors[static_cast<size_t>(i - start)] = std::current_exception();
+          }
+        }
+      };
+      if (n_threads == 1) {
+        work();
+      } else {
+        std::vector<std::thread> pool;
+        for (int64_t t = 0; t < n_threads; ++t) pool.emplace_back(work);
+        for (auto& t : pool) t.join();
+      }
+      for (size_t k = 0; k < done.size(); ++k) {
+        if (errors[k]) std::rethrow_exception(errors[k]);
+        const Sample& s = done[k];
+        const at::Tensor& x = s.signal;
+        nlohmann::json e;
+        e["so"] = out.pos() - kHeaderBytes;
+        e["L"] = x.size(0);
+        e["S"] = x.size(1);
+        out.write(x.data_ptr(), static_cast<size_t>(x.numel()) * x.element_size());
+        out.pad_to(kAlign);
+        e["fs"] = s.fs;
+        e["leads"] = s.leads;
+        int code = kLabelNone;
+        if (s.label.defined()) {
+          code = s.label.scalar_type() == at::kFloat ? kLabelF32 : kLabelI64;
+          e["lo"] = out.pos() - kHeaderBytes;
+          e["lsh"] = s.label.sizes().vec();
+          out.write(s.label.data_ptr(), static_cast<size_t>(s.label.numel()) * s.label.element_size());
+          out.pad_to(kAlign);
+        }
+        e["lk"] = code;
+        e["id"] = s.record_id;
+        e["pid"] = s.patient_id;
+        if (!s.text.empty()) e["text"] = s.text;
+        if (!s.meta.empty()) e["meta"] = s.meta;
+        index.push_back(std::move(e));
+      }
+      if (bar) bar->tick(end - start);
     }
+    if (bar) bar->finish();
     h.data_bytes = out.pos() - kHeaderBytes;
     h.index_offset = out.pos();
     const std::string idx = index.dump();

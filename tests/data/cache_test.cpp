@@ -27,7 +27,13 @@ cd::CacheOptions cache_opts(const std::string& dir, const std::string& dtype = "
   cd::CacheOptions o;
   o.dir = dir + "/cache";
   o.dtype = dtype;
+  o.progress = false;
   return o;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
 size_t count_shards(const std::string& dir) {
@@ -201,4 +207,16 @@ TEST(DataCache, RealRecordsThroughPipelineCacheAndLoader) {
   EXPECT_EQ(b->x.sizes(), (std::vector<int64_t>{4, 12, 2500}));
   EXPECT_EQ(b->y.sizes(), (std::vector<int64_t>{4, 26}));
   EXPECT_TRUE(at::equal(b->x[1], cached->get(b->indices[1]).signal.narrow(1, 1250, 2500)));
+}
+
+TEST(DataCache, ParallelBuildWritesTheSameFile) {
+  const auto dir = ct::test::make_temp_dir("cache_par");
+  auto src = std::make_shared<ct::test::FileDataset>(dir, 37, 2, 33);
+  auto o1 = cache_opts(dir + "/one");
+  o1.threads = 1;
+  auto o3 = cache_opts(dir + "/three");
+  o3.threads = 3;
+  cd::CachedDataset a(src, scale_pipeline(0.25), "s", o1), b(src, scale_pipeline(0.25), "s", o3);
+  EXPECT_EQ(fs::path(a.path()).filename(), fs::path(b.path()).filename());
+  EXPECT_EQ(slurp(a.path()), slurp(b.path()));
 }
