@@ -353,3 +353,27 @@ TEST(DataAdapters, DetectAndOpenByLayout) {
   EXPECT_NE(cd::summarize(*ds).find("N     595"), std::string::npos) << cd::summarize(*ds);
   EXPECT_THROW(cd::open_dataset(ct::test::shared_data("cpsc2019")), ct::ConfigError);
 }
+
+TEST(DataAdapters, PtbxlPatientKFoldIsStratified) {
+  CT_REQUIRE_SHARED("ptbxl/ptbxl_database.csv");
+  auto ds = build("{name: ptbxl, root: " + ct::test::shared_data("ptbxl") + "}");
+  auto folds = cd::kfold(*ds, 5, 123);
+  std::map<std::string, size_t> owner;
+  for (size_t f = 0; f < folds.size(); ++f)
+    for (int64_t i : folds[f]) {
+      auto [it, fresh] = owner.emplace(ds->item(i).patient_id, f);
+      EXPECT_EQ(it->second, f) << "patient " << ds->item(i).patient_id;
+    }
+  EXPECT_GT(owner.size(), 300u);
+  for (size_t c = 0; c < ds->info().class_names.size(); ++c) {
+    const double target = ds->info().label_counts[c] / 5.0;
+    for (const auto& f : folds) {
+      int64_t n = 0;
+      for (int64_t i : f) {
+        const auto& cls = ds->item(i).classes;
+        n += std::count(cls.begin(), cls.end(), static_cast<int64_t>(c));
+      }
+      EXPECT_NEAR(n, target, 2 + 0.1 * target) << ds->info().class_names[c];
+    }
+  }
+}

@@ -180,3 +180,20 @@ TEST(DataSplit, OptionsFromConfigRejectUnknownKeys) {
   EXPECT_THROW(ct::from_config<cd::SplitOptions>(ct::ConfigNode::parse("{method: kfold, k: 3, fold: 3}")),
                ct::ConfigError);
 }
+
+TEST(DataSplit, SubsetViewsMapIndicesAndRecount) {
+  auto ds = synthetic(20);
+  auto folds = cd::kfold(*ds, 4, 0);
+  cd::SubsetDataset sub(ds, folds[1]);
+  ASSERT_EQ(sub.size(), static_cast<int64_t>(folds[1].size()));
+  int64_t total = 0;
+  for (int64_t i = 0; i < sub.size(); ++i) {
+    EXPECT_EQ(sub.item(i).record_id, ds->item(folds[1][static_cast<size_t>(i)]).record_id);
+    EXPECT_EQ(sub.get(i).record_id, sub.item(i).record_id);
+    total += static_cast<int64_t>(sub.item(i).classes.size());
+  }
+  int64_t counted = 0;
+  for (int64_t c : sub.info().label_counts) counted += c;
+  EXPECT_EQ(counted, total);
+  EXPECT_THROW(cd::SubsetDataset(ds, {ds->size()}), ct::ShapeError);
+}
