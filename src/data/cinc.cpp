@@ -101,6 +101,27 @@ class CincDataset : public detail::RecordDataset {
       for (size_t c = 1; c < t.rows[0].size(); ++c) groups.push_back(split(trim(t.rows[0][c]), '|', false));
     }
 
+    // CPSC 2018 labels (codes 1-9) for headers whose Dx was blanked.
+    std::map<std::string, std::vector<std::string>> cpsc;
+    if (!o.cpsc_reference.empty()) {
+      static const char* kSnomed[] = {"426783006", "164889003", "270492004", "164909002", "59118001",
+                                      "284470004", "164884008", "429622005", "164931005"};
+      const CsvTable t = read_csv((root / o.cpsc_reference).string());
+      const size_t c_rec = t.require_column("Recording");
+      for (size_t r = 0; r < t.n_rows(); ++r)
+        guarded(t.where(r), [&] {
+          std::vector<std::string> codes;
+          for (size_t c = 0; c < t.header.size(); ++c) {
+            if (c == c_rec || trim(t.rows[r][c]).empty()) continue;
+            const std::string v = trim(t.rows[r][c]);
+            CT_CHECK(v.size() == 1 && v[0] >= '1' && v[0] <= '9', DataError, t.where(r), ": ", t.header[c],
+                     " must be a CPSC code 1-9, got '", v, "'");
+            codes.push_back(kSnomed[v[0] - '1']);
+          }
+          cpsc[trim(t.rows[r][c_rec])] = codes;
+        });
+    }
+
     struct Raw {
       std::string name;
       std::vector<std::string> codes;
@@ -132,6 +153,11 @@ class CincDataset : public detail::RecordDataset {
         if (auto it = kv.find("dx"); it != kv.end())
           for (const auto& c : split(it->second, ',', false))
             if (!trim(c).empty()) r.codes.push_back(trim(c));
+        if (r.codes.empty())
+          if (auto it = cpsc.find(r.name); it != cpsc.end()) {
+            r.codes = it->second;
+            r.meta["dx_source"] = o.cpsc_reference;
+          }
         for (const char* k : {"age", "sex"})
           if (auto it = kv.find(k); it != kv.end()) r.meta[k] = it->second;
         if (!r.codes.empty()) r.meta["dx"] = join(r.codes, ",");

@@ -151,6 +151,16 @@ TEST(DataAdapters, Cinc2020SamplesToleratesQuirks) {
     if (raw->item(i).record_id == "HR00001") {
       EXPECT_TRUE(at::allclose(raw->get(i).signal, ptb->get(0).signal * 5.0, 0, 1e-5));
     }
+  // The CPSC table restores the A-series labels: RBBB x3, NSR x1, AF x4 (PVC/STD are unscored).
+  auto cpsc = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") +
+                    ", cpsc_reference: cpsc2018_REFERENCE_subset.csv}");
+  EXPECT_EQ(count_of(cpsc->info(), "CRBBB|RBBB"), 3);
+  EXPECT_EQ(count_of(cpsc->info(), "NSR"), 1);
+  EXPECT_EQ(count_of(cpsc->info(), "AF"), 4);
+  EXPECT_EQ(cpsc->info().n_unlabelled, 36 - 8);
+  auto cpsc_all = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") +
+                        ", cpsc_reference: cpsc2018_REFERENCE_subset.csv, classes: all}");
+  EXPECT_EQ(cpsc_all->info().n_unlabelled, 36 - 10);
   auto only500 = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") +
                        ", fs: 500, on_error: skip}");
   EXPECT_EQ(only500->size(), 34);

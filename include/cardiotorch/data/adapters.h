@@ -35,10 +35,16 @@ struct CincOptions : CommonOptions {
   /// Correct the two known header gain errors of the 2020 release (PTB-XL "HR" records say
   /// 200/mV, PTB "S" records 2000000/mV; both hold 1000 adu/mV values).
   bool fix_gains = true;
+  /// CPSC 2018 label table in root (Recording,First_label,Second_label,Third_label; codes 1-9),
+  /// used for records whose "#Dx:" is empty, e.g. cpsc2018_REFERENCE_subset.csv. Codes map to
+  /// SNOMED as in the 2020 release: 1 426783006, 2 164889003, 3 270492004, 4 164909002,
+  /// 5 59118001, 6 284470004, 7 164884008, 8 429622005, 9 164931005.
+  std::string cpsc_reference;
   template <class V>
   void fields(V& v) {
     CommonOptions::fields(v);
     v("classes", classes, "scored | all");
+    v("cpsc_reference", cpsc_reference, "CPSC 2018 label CSV in root for records with an empty #Dx");
     v("equivalent", equivalent, "groups of SNOMED codes treated as one class");
     v("require_labels", require_labels, "records without a class are errors");
     v("fix_gains", fix_gains, "fix the known wrong gains of 2020 HR/S headers");
