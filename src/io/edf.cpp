@@ -108,7 +108,7 @@ EdfHeader header_of(const EdfFile& f, const std::string& path) {
     s.label = trim(p.label);
     s.lead = edf_lead_name(s.label);
     s.fs = record_s > 0 ? p.smp_in_datarecord / record_s : 0.0;
-    s.units = trim(p.physdimension);
+    s.units = normalize_units(p.physdimension);
     s.n_samples = p.smp_in_file;
     s.physical_min = p.phys_min;
     s.physical_max = p.phys_max;

@@ -227,7 +227,7 @@ Record with_header(const std::string& path, const std::string& hea, const at::Te
     const at::Tensor phys = (row - static_cast<double>(specs[c]->baseline)) / specs[c]->adc_gain;
     rows.push_back(at::where(row == wfdb::kInvalidSample, at::full({}, NAN, at::kDouble), phys));
     r.leads.push_back(normalize_lead_name(specs[c]->description));
-    r.units.push_back(specs[c]->units);
+    r.units.push_back(normalize_units(specs[c]->units));
   }
   r.signal = at::stack(rows).to(at::kFloat).contiguous();
   meta_from_comments(r.comments, r.meta);
@@ -253,7 +253,7 @@ Record read_mat_record(const std::string& path, const MatOptions& options) {
   // A WFDB header beside the file means the CinC layout: the data must be `val`.
   const std::string hea = (fs::path(path).parent_path() / fs::path(path).stem()).string() + ".hea";
   std::error_code ec;
-  const bool cinc = options.use_header && options.variable.empty() && fs::exists(hea, ec);
+  const bool cinc = options.use_header && (options.variable.empty() || options.variable == "val") && fs::exists(hea, ec);
   Loaded l = load_variable(m.get(), path, cinc ? "val" : options.variable);
   const at::Tensor raw = to_tensor(l.var, path + ": " + l.name);
   if (cinc) return with_header(path, hea, raw, l.name);

@@ -1,6 +1,10 @@
 #include "cardiotorch/signal/normalize.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include <limits>
 
@@ -43,16 +47,61 @@ std::vector<int64_t> stat_dims(const at::Tensor& x, const std::string& axis) {
   return {-1};
 }
 
-at::Tensor quantile_last(const at::Tensor& x, double q) {
+namespace {
+
+// Quantiles of each row by selection (nth_element), in double, on contiguous CPU rows.
+template <class T>
+void quantiles_cpu(const T* in, T* out, int64_t rows, int64_t n, const std::vector<double>& qs) {
+  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> v(static_cast<size_t>(n));
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = in + r * n;
+      for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(xr[i]);
+      for (size_t j = 0; j < qs.size(); ++j) {
+        const double pos = qs[j] * static_cast<double>(n - 1);
+        const auto lo = static_cast<int64_t>(std::floor(pos));
+        const double frac = pos - static_cast<double>(lo);
+        std::nth_element(v.begin(), v.begin() + lo, v.end());
+        const double a = v[lo];
+        // the next order statistic is the minimum of the upper part
+        const double b = lo + 1 < n ? *std::min_element(v.begin() + lo + 1, v.end()) : a;
+        out[r * static_cast<int64_t>(qs.size()) + static_cast<int64_t>(j)] = static_cast<T>(a + (b - a) * frac);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor quantile_last(const at::Tensor& x, double q) { return quantiles_last(x, {q}); }
+
+at::Tensor quantiles_last(const at::Tensor& x, const std::vector<double>& qs) {
   const int64_t n = x.size(-1);
   CT_CHECK(n >= 1, ShapeError, "quantile: the signal is empty");
+  for (double q : qs) CT_CHECK(q >= 0 && q <= 1, ConfigError, "quantile: q must be in [0, 1], got ", q);
+  std::vector<int64_t> shape = detail::with_length(x, static_cast<int64_t>(qs.size()));
+  const bool finite = x.device().is_cpu() && at::isfinite(x).all().item<bool>();
+  if (finite) {
+    // Selection needs a total order; NaN/Inf go through the sort below.
+    at::Tensor rows = detail::as_rows(x);
+    at::Tensor out = at::empty({rows.size(0), static_cast<int64_t>(qs.size())}, rows.options());
+    if (x.scalar_type() == at::kDouble)
+      quantiles_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), rows.size(0), n, qs);
+    else
+      quantiles_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, qs);
+    return out.reshape(shape);
+  }
   at::Tensor s = std::get<0>(x.sort(-1));
-  const double pos = q * static_cast<double>(n - 1);
-  const auto lo = static_cast<int64_t>(std::floor(pos));
-  const int64_t hi = std::min(lo + 1, n - 1);
-  const double frac = pos - static_cast<double>(lo);
-  at::Tensor a = s.narrow(-1, lo, 1), b = s.narrow(-1, hi, 1);
-  return frac == 0.0 ? a : a + (b - a) * frac;
+  std::vector<at::Tensor> parts;
+  for (double q : qs) {
+    const double pos = q * static_cast<double>(n - 1);
+    const auto lo = static_cast<int64_t>(std::floor(pos));
+    const int64_t hi = std::min(lo + 1, n - 1);
+    const double frac = pos - static_cast<double>(lo);
+    at::Tensor a = s.narrow(-1, lo, 1), b = s.narrow(-1, hi, 1);
+    parts.push_back(frac == 0.0 ? a : a + (b - a) * frac);
+  }
+  return at::cat(parts, -1);
 }
 
 void ZScoreOptions::validate() const {
@@ -148,7 +197,8 @@ class RobustStep : public OptionsStep<MinMaxOptions> {
   void apply(SignalBatch& b, StepContext&) const override {
     detail::check_signal(b.x, name());
     at::Tensor f = flat_for(b.x, options_.axis);
-    at::Tensor med = quantile_last(f, 0.5), q25 = quantile_last(f, 0.25), q75 = quantile_last(f, 0.75);
+    at::Tensor q = quantiles_last(f, {0.5, 0.25, 0.75});
+    at::Tensor med = q.narrow(-1, 0, 1), q25 = q.narrow(-1, 1, 1), q75 = q.narrow(-1, 2, 1);
     b.x = ((f - med) / (q75 - q25 + options_.eps)).reshape(b.x.sizes());
   }
 };

@@ -1,6 +1,7 @@
 #include "cardiotorch/signal/resample.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <numeric>
@@ -14,6 +15,19 @@ namespace {
 double sinc(double v) {
   if (v == 0.0) return 1.0;
   return std::sin(M_PI * v) / (M_PI * v);
+}
+
+// Modified Bessel function I0 by its power series sum_k ((x/2)^k / k!)^2 (converges quickly for
+// the Kaiser window's arguments, |x| <= beta); std::cyl_bessel_i is missing from libc++.
+double bessel_i0(double x) {
+  const double q = x * x / 4.0;
+  double term = 1.0, sum = 1.0;
+  for (int k = 1; k < 500; ++k) {
+    term *= q / (static_cast<double>(k) * static_cast<double>(k));
+    sum += term;
+    if (term < sum * 1e-17) break;
+  }
+  return sum;
 }
 
 // ((in_len - 1)·up + len_h - 1) // down + 1: scipy's upfirdn output length.
@@ -30,13 +44,13 @@ std::vector<double> resample_poly_filter(int64_t up, int64_t down) {
   const int64_t numtaps = 2 * half_len + 1;
   const double alpha = 0.5 * static_cast<double>(numtaps - 1);
   const double beta = 5.0;
-  const double i0_beta = std::cyl_bessel_i(0.0, beta);
+  const double i0_beta = bessel_i0(beta);
   std::vector<double> h(numtaps);
   double sum = 0.0;
   for (int64_t i = 0; i < numtaps; ++i) {
     const double m = static_cast<double>(i) - alpha;
     const double r = m / alpha;
-    const double win = std::cyl_bessel_i(0.0, beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / i0_beta;
+    const double win = bessel_i0(beta * std::sqrt(std::max(0.0, 1.0 - r * r))) / i0_beta;
     h[i] = fc * sinc(fc * m) * win;
     sum += h[i];
   }
@@ -44,7 +58,8 @@ std::vector<double> resample_poly_filter(int64_t up, int64_t down) {
   return h;
 }
 
-at::Tensor resample_poly(const at::Tensor& x, int64_t up, int64_t down) {
+namespace {
+at::Tensor resample_poly_impl(const at::Tensor& x, int64_t up, int64_t down, bool tensor_ops) {
   detail::check_signal(x, "resample_poly");
   CT_CHECK(up >= 1 && down >= 1, ConfigError, "resample_poly: up and down must be >= 1, got ", up, " and ", down);
   const int64_t g = std::gcd(up, down);
@@ -80,6 +95,30 @@ at::Tensor resample_poly(const at::Tensor& x, int64_t up, int64_t down) {
   }
   const int64_t left = ntaps, right = std::max<int64_t>(0, q_max - (n_in - 1));
   at::Tensor rows = detail::as_rows(x).to(at::kDouble);
+  if (x.device().is_cpu() && !tensor_ops) {
+    // Plain C++ polyphase sum over rows; the zero padding is implicit (out-of-range taps skipped).
+    at::Tensor y = at::empty({rows.size(0), n_out}, rows.options());
+    const double* in = rows.data_ptr<double>();
+    double* out = y.data_ptr<double>();
+    at::parallel_for(0, rows.size(0), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const double* xr = in + row * n_in;
+        double* yr = out + row * n_out;
+        for (int64_t k = 0; k < n_out; ++k) {
+          double acc = 0.0;
+          const int64_t i_lo = std::max<int64_t>(0, q[k] - (n_in - 1));
+          const int64_t i_hi = std::min<int64_t>(ntaps - 1, q[k]);
+          for (int64_t i = i_lo; i <= i_hi; ++i) {
+            const int64_t t = r[k] + i * up;
+            if (t >= len_h) break;
+            acc += xr[q[k] - i] * h[t];
+          }
+          yr[k] = acc;
+        }
+      }
+    });
+    return y.to(x.scalar_type()).reshape(detail::with_length(x, n_out));
+  }
   at::Tensor xp = at::constant_pad_nd(rows, {left, right}, 0.0);
   auto cpu_long = at::TensorOptions().dtype(at::kLong);
   auto cpu_double = at::TensorOptions().dtype(at::kDouble);
@@ -98,6 +137,15 @@ at::Tensor resample_poly(const at::Tensor& x, int64_t up, int64_t down) {
   for (int64_t i = 0; i < ntaps; ++i) y.addcmul_(xp.index_select(1, idx[i]), coef[i].unsqueeze(0));
   return y.to(x.scalar_type()).reshape(detail::with_length(x, n_out));
 }
+}  // namespace
+
+at::Tensor resample_poly(const at::Tensor& x, int64_t up, int64_t down) { return resample_poly_impl(x, up, down, false); }
+
+namespace detail {
+at::Tensor resample_poly_tensor_ops(const at::Tensor& x, int64_t up, int64_t down) {
+  return resample_poly_impl(x, up, down, true);
+}
+}  // namespace detail
 
 at::Tensor resample_fft(const at::Tensor& x, int64_t num) {
   detail::check_signal(x, "resample_fft");

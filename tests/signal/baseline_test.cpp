@@ -23,6 +23,13 @@ TEST(SignalBaseline, MovingAverageMatchesTorchEcgSemanticsOnPtbxl) {
   EXPECT_TRUE(close_rel_max(y32, fixture("ma_baseline"), 1e-5));
 }
 
+TEST(SignalBaseline, MovingAverageTensorPathMatchesToo) {
+  // The cumulative-sum tensor-op version (used off CPU) on the same record: windows 99 and 299.
+  at::Tensor x = fixture("input");
+  at::Tensor base = sig::moving_average(sig::moving_average(x, 99), 299);
+  EXPECT_TRUE(close_rel_max(x - base, fixture("ma_baseline"), 1e-9));
+}
+
 TEST(SignalBaseline, MovingAverageGoldenValues) {
   // torch_ecg measured: constant -> 0; ramp 0..999 -> 0 in the interior, +-77.48 at the ends.
   EXPECT_EQ(run_step("{name: baseline_remove}", at::full({2, 1000}, 3.5, at::kDouble), kFs).x.abs().max().item<double>(),

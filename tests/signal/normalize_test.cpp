@@ -62,6 +62,12 @@ TEST(SignalNormalize, MinMaxAndRobust) {
   at::Tensor v = at::tensor({4.0, 1.0, 3.0, 2.0, 10.0, 6.0}, at::kDouble);  // median 3.5, q25 2.25, q75 5.5
   at::Tensor r = run_step("{name: robust_scale, eps: 0}", v, 500).x;
   EXPECT_TRUE(close_rel_max(r, (v - 3.5) / (5.5 - 2.25), 1e-15));
+  // selection (CPU kernel) and sort (NaN/Inf path) agree with numpy.percentile
+  at::Tensor w = at::tensor({4.0, 1.0, 3.0, 2.0, 10.0, 6.0, 7.0}, at::kDouble);  // sorted 1 2 3 4 6 7 10
+  at::Tensor qs = sig::quantiles_last(w, {0.0, 0.1, 0.5, 0.9, 1.0});
+  EXPECT_TRUE(close_rel_max(qs, at::tensor({1.0, 1.6, 4.0, 8.2, 10.0}, at::kDouble), 1e-15));
+  at::Tensor w_inf = at::cat({w, at::full({1}, std::numeric_limits<double>::infinity(), at::kDouble)});
+  EXPECT_NEAR(sig::quantile_last(w_inf, 0.5).item<double>(), 5.0, 1e-15);  // 1 2 3 4 6 7 10 inf
   // per record: the median of every record becomes 0
   at::Tensor rr = run_step("{name: robust_scale, axis: record}", x, 500).x;
   EXPECT_LT(sig::quantile_last(rr.flatten(-2), 0.5).abs().max().item<double>(), 1e-12);

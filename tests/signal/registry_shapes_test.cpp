@@ -67,7 +67,9 @@ TEST(SignalRegistry, EveryPreprocessorKeepsLeadingDimsFrom1DTo4D) {
         for (size_t d = 0; d + 2 < shape.size(); ++d) EXPECT_EQ(b.x.size(d + off), shape[d]) << what;
         EXPECT_EQ(b.x.scalar_type(), dtype) << what;
         EXPECT_TRUE(at::isfinite(b.x).all().item<bool>()) << what;
-        if (shape.size() >= 2 && step->name() != "select_leads") EXPECT_EQ(b.x.size(-2), 12) << what;
+        if (shape.size() >= 2 && step->name() != "select_leads") {
+          EXPECT_EQ(b.x.size(-2), 12) << what;
+        }
       }
     }
   }

@@ -23,6 +23,10 @@ TEST(SignalResample, PolyMatchesScipyResamplePoly) {
   // odd length, upsampling
   b = run_step("{name: resample, fs: 1000}", x.narrow(1, 0, 777), kFs);
   EXPECT_TRUE(close_rel_max(b.x, fixture("poly_1000_short"), 1e-6));
+  // the tensor-op path used off CPU
+  EXPECT_TRUE(close_rel_max(sig::detail::resample_poly_tensor_ops(x, 18, 25), fixture("poly_360"), 1e-6));
+  EXPECT_TRUE(close_rel_max(sig::detail::resample_poly_tensor_ops(x.narrow(1, 0, 777), 2, 1),
+                            fixture("poly_1000_short"), 1e-6));
   // float32 in, float32 out
   EXPECT_TRUE(close_rel_max(sig::resample_poly(x.to(at::kFloat), 18, 25), fixture("poly_360"), 1e-5));
 }

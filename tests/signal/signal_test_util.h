@@ -9,13 +9,13 @@
 #include <string>
 
 #include "cardiotorch/signal/pipeline.h"
-#include "support/npy.h"
+#include "cardiotorch/io/npy.h"
 #include "support/test_util.h"
 
 namespace cardiotorch::test {
 
 inline at::Tensor fixture(const std::string& name) {
-  return load_npy(source_path("tests/fixtures/signal/" + name + ".npy"));
+  return io::read_npy(source_path("tests/fixtures/signal/" + name + ".npy"));
 }
 
 /// max |got - want| <= rel · max |want| (and the shapes agree).

@@ -35,6 +35,8 @@ namespace cardiotorch::signal {
 std::vector<int64_t> stat_dims(const at::Tensor& x, const std::string& axis);
 /// q-quantile (0..1) over the last dim with linear interpolation, keepdim.
 at::Tensor quantile_last(const at::Tensor& x, double q);
+/// Several quantiles at once: shape (..., qs.size()).
+at::Tensor quantiles_last(const at::Tensor& x, const std::vector<double>& qs);
 
 struct ZScoreOptions {
   std::string axis = "lead";  ///< lead | record

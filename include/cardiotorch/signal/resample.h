@@ -12,7 +12,8 @@
 //   ('kaiser', 5.0), half_len = 10·max(up, down), h = firwin(2·half_len + 1, 1/max(up, down),
 //   window) · up (normalised to unit DC gain before the ·up), zero padding outside the signal,
 //   scipy's alignment (pre-padding of the filter by down - half_len % down samples). Computed as a
-//   polyphase sum: each output sample needs ceil(len(h)/up) taps.
+//   polyphase sum (each output sample needs ceil(len(h)/up) taps) in double: plain C++ over rows
+//   on CPU, index_select/addcmul over all rows per tap elsewhere.
 // method: fft — scipy.signal.resample(x, num): rfft, keep min(num, samples) frequencies, split or
 //   join the Nyquist bin as scipy does, irfft(num), scale by num/samples (periodic assumption).
 // method: linear — torch_ecg's Resample: linear interpolation with align_corners=True, i.e.
@@ -31,6 +32,10 @@ namespace cardiotorch::signal {
 at::Tensor resample_poly(const at::Tensor& x, int64_t up, int64_t down);
 /// scipy.signal.resample along the last dim.
 at::Tensor resample_fft(const at::Tensor& x, int64_t num);
+namespace detail {
+/// The tensor-op polyphase sum used off CPU; exposed so CPU tests can check it.
+at::Tensor resample_poly_tensor_ops(const at::Tensor& x, int64_t up, int64_t down);
+}  // namespace detail
 /// Linear interpolation (align_corners=True) to num samples.
 at::Tensor resample_linear(const at::Tensor& x, int64_t num);
 /// The FIR that resample_poly uses (firwin + Kaiser(5.0), times up), for tests.

@@ -1,0 +1,178 @@
+// cardiotorch info RECORD|DIR [--json]
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cardiotorch/io/reader.h"
+#include "cardiotorch/io/summary.h"
+#include "cli/command.h"
+#include "cli/record_args.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace cardiotorch::cli {
+namespace {
+
+struct LeadStats {
+  double min = NAN, max = NAN;
+  int64_t nan = 0;
+};
+
+std::vector<LeadStats> lead_stats(const io::Record& r) {
+  std::vector<LeadStats> out;
+  for (int64_t c = 0; c < r.n_leads(); ++c) {
+    const at::Tensor row = r.signal[c];
+    const at::Tensor bad = row.isnan();
+    LeadStats s;
+    s.nan = bad.sum().item<int64_t>();
+    const at::Tensor ok = row.masked_select(bad.logical_not());
+    if (ok.numel() > 0) {
+      s.min = ok.min().item<double>();
+      s.max = ok.max().item<double>();
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::string num(double v, int prec = 4) {
+  if (!std::isfinite(v)) return "-";
+  char b[48];
+  std::snprintf(b, sizeof b, "%.*g", prec, v);
+  return b;
+}
+
+std::string pad(const std::string& s, size_t w) { return s.size() >= w ? s + " " : s + std::string(w - s.size(), ' '); }
+
+json json_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+class InfoCommand : public Command {
+ public:
+  void setup(CLI::App& app) override {
+    app.add_option("path", path_, "a record (WFDB, .mat, .edf, .npy) or a directory of records")->required();
+    app.add_flag("--json", json_, "print JSON instead of text");
+    app.add_option("--fs", fs_, "sampling rate for files that do not store one")->check(CLI::NonNegativeNumber);
+  }
+
+  int run() override {
+    std::error_code ec;
+    if (fs::is_directory(path_, ec)) return directory();
+    return record();
+  }
+
+ private:
+  int record() {
+    io::RecordInfo info = io::read_record_info(path_);
+    io::ReadOptions ro;
+    ro.fs = fs_;
+    const io::Record r = io::read_record(path_, ro);
+    if (info.fs == 0) info.fs = r.fs;
+    const auto stats = lead_stats(r);
+    if (json_) {
+      json j;
+      j["name"] = r.name;
+      j["path"] = path_;
+      j["format"] = info.format;
+      j["fs"] = r.fs;
+      j["samples"] = r.n_samples();
+      j["duration_s"] = r.duration_s();
+      j["comments"] = r.comments;
+      j["meta"] = r.meta;
+      json leads = json::array();
+      for (size_t c = 0; c < r.leads.size(); ++c) {
+        json l;
+        l["name"] = r.leads[c];
+        l["units"] = c < r.units.size() ? r.units[c] : "";
+        l["gain"] = c < info.gains.size() ? json(info.gains[c]) : json(nullptr);
+        l["min"] = json_or_null(stats[c].min);
+        l["max"] = json_or_null(stats[c].max);
+        l["nan"] = stats[c].nan;
+        leads.push_back(l);
+      }
+      j["leads"] = leads;
+      std::cout << j.dump(2) << "\n";
+      return 0;
+    }
+    std::cout << "record    " << r.name << "\n"
+              << "path      " << path_ << "\n"
+              << "format    " << info.format << "\n"
+              << "fs        " << (r.fs > 0 ? num(r.fs, 10) + " Hz" : std::string("unknown (pass --fs)")) << "\n"
+              << "samples   " << r.n_samples();
+    if (r.fs > 0) std::cout << " (" << num(r.duration_s(), 8) << " s)";
+    std::cout << "\nleads     " << r.n_leads() << ": " << join(r.leads, " ") << "\n\n";
+    std::cout << pad("lead", 8) << pad("units", 7) << pad("gain", 10) << pad("min", 11) << pad("max", 11) << "NaN\n";
+    for (size_t c = 0; c < r.leads.size(); ++c)
+      std::cout << pad(r.leads[c], 8) << pad(c < r.units.size() ? r.units[c] : "", 7)
+                << pad(c < info.gains.size() ? num(info.gains[c], 8) : "-", 10) << pad(num(stats[c].min), 11)
+                << pad(num(stats[c].max), 11) << stats[c].nan << "\n";
+    if (!r.meta.empty()) {
+      std::cout << "\nmeta\n";
+      for (const auto& [k, v] : r.meta) std::cout << "  " << pad(k, 12) << v << "\n";
+    }
+    if (!r.comments.empty()) {
+      std::cout << "\ncomments\n";
+      for (const auto& c : r.comments) std::cout << "  " << c << "\n";
+    }
+    return 0;
+  }
+
+  int directory() {
+    const io::DirectorySummary s = io::summarize_directory(path_, fs_);
+    CT_CHECK(!s.records.empty() || !s.errors.empty(), DataError, path_,
+             ": no records found (looked for .hea, .mat, .edf, .bdf, .npy, .npz)");
+    if (json_) {
+      json j;
+      j["dir"] = path_;
+      j["records"] = s.records.size();
+      j["formats"] = s.formats;
+      json fsj = json::object();
+      for (const auto& [f, n] : s.fs_counts) fsj[num(f, 10)] = n;
+      j["fs"] = fsj;
+      j["lead_sets"] = s.lead_sets;
+      j["duration_s"] = {{"min", s.min_duration_s}, {"median", s.median_duration_s}, {"max", s.max_duration_s},
+                         {"total", s.total_duration_s}};
+      j["sections"] = s.sections;
+      j["errors"] = s.errors;
+      std::cout << j.dump(2) << "\n";
+      return 0;
+    }
+    std::cout << "directory " << path_ << "\n"
+              << "records   " << s.records.size() << (s.errors.empty() ? "" : str_cat(" (+", s.errors.size(), " unreadable)"))
+              << "\n";
+    std::vector<std::string> parts;
+    for (const auto& [f, n] : s.formats) parts.push_back(str_cat(f, " x", n));
+    std::cout << "formats   " << join(parts) << "\n";
+    parts.clear();
+    for (const auto& [f, n] : s.fs_counts) parts.push_back(str_cat(f > 0 ? num(f, 10) + " Hz" : std::string("unknown"), " x", n));
+    std::cout << "fs        " << join(parts);
+    std::cout << "\nduration  min " << num(s.min_duration_s, 6) << " s, median " << num(s.median_duration_s, 6)
+              << " s, max " << num(s.max_duration_s, 6) << " s, total " << num(s.total_duration_s / 3600.0, 4)
+              << " h\nlead sets\n";
+    for (const auto& [set, n] : s.lead_sets) std::cout << "  " << pad(std::to_string(n), 6) << (set.empty() ? "(no signals)" : set) << "\n";
+    for (const auto& [title, counts] : s.sections) {
+      std::cout << title << "\n";
+      for (const auto& [k, n] : counts) std::cout << "  " << pad(std::to_string(n), 6) << k << "\n";
+    }
+    if (!s.errors.empty()) {
+      std::cout << "unreadable\n";
+      for (const auto& e : s.errors) std::cout << "  " << e << "\n";
+    }
+    return 0;
+  }
+
+  std::string path_;
+  bool json_ = false;
+  double fs_ = 0.0;
+};
+
+}  // namespace
+}  // namespace cardiotorch::cli
+
+CT_CLI_COMMAND("info", "summarise a record (rate, leads, units, gains, ranges) or a directory of records",
+               "cardiotorch info data/sample/cinc2021/E07500 --json   (or a directory: cardiotorch info data/sample/cinc2021)",
+               cardiotorch::cli::InfoCommand)
