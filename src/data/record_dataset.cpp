@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "cardiotorch/core/log.h"
+#include "cardiotorch/io/reader.h"
 #include "cardiotorch/io/wfdb.h"
 
 namespace cardiotorch::data::detail {
@@ -23,27 +24,11 @@ void SkipLog::report(const std::string& dataset) const {
 }
 
 io::Record read_wfdb_record(const std::string& record_path, int64_t from, int64_t to) {
-  io::wfdb::SignalReadOptions o;
+  io::ReadOptions o;
   o.from = from;
   o.to = to;
-  io::wfdb::DigitalSignals s = io::wfdb::read_signals(record_path, o, /*physical=*/true);
-  io::Record r;
-  r.name = s.header.record_name;
-  r.source = record_path;
-  r.fs = s.header.fs;
-  const int64_t L = static_cast<int64_t>(s.physical.size());
-  const int64_t S = L ? static_cast<int64_t>(s.physical[0].size()) : 0;
-  r.signal = at::empty({L, S}, at::kFloat);
-  float* p = r.signal.data_ptr<float>();
-  for (int64_t l = 0; l < L; ++l) {
-    const auto& row = s.physical[static_cast<size_t>(l)];
-    CT_CHECK(static_cast<int64_t>(row.size()) == S, DataError, record_path,
-             ": channels have different lengths (multi-rate records are not supported by datasets)");
-    for (int64_t k = 0; k < S; ++k) p[l * S + k] = static_cast<float>(row[static_cast<size_t>(k)]);
-  }
-  for (const auto& n : s.names) r.leads.push_back(io::normalize_lead_name(n));
-  r.units = s.units;
-  r.comments = s.header.comments;
+  io::Record r = io::wfdb::read_record(record_path, o);
+  CT_CHECK(r.signal.dim() == 2, DataError, record_path, ": expected a [leads, samples] signal");
   return r;
 }
 
