@@ -8,6 +8,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "cardiotorch/io/wfdb.h"
+
 namespace cardiotorch::data {
 
 const char* label_kind_name(LabelKind k) {
@@ -87,14 +89,21 @@ std::string detect_dataset(const std::string& dir) {
   auto has = [&](const char* f) { return fs::exists(d / f); };
   if (has("ptbxl_database.csv") && has("scp_statements.csv")) return "ptbxl";
   if (has("ludb.csv") || fs::exists(d / "data" / "1.ii")) return "ludb";
-  bool hea = false, atr = false;
+  bool hea = false;
+  std::string atr_record;
   for (const auto& e : fs::directory_iterator(d)) {
     hea |= e.path().extension() == ".hea";
-    atr |= e.path().extension() == ".atr";
-    if (hea && atr) break;
+    if (e.path().extension() == ".atr" && atr_record.empty()) atr_record = e.path().stem().string();
   }
   if (has("REFERENCE.csv") && hea) return "cinc2017";
-  if (hea && atr) return "mitdb";
+  // Beat-annotated records at MIT-BIH's 360 Hz (other .atr databases, e.g. CPSC 2021 at 200 Hz,
+  // are not MIT-BIH layouts).
+  if (!atr_record.empty() && fs::exists(d / (atr_record + ".hea"))) {
+    try {
+      if (io::wfdb::read_header((d / atr_record).string()).fs == 360.0) return "mitdb";
+    } catch (const DataError&) {
+    }
+  }
   if (hea && has("weights.csv")) {
     std::ifstream f(d / "dx_mapping_scored.csv");
     std::string header;

@@ -355,7 +355,7 @@ TEST(DataAdapters, DetectAndOpenByLayout) {
   const std::map<std::string, std::string> expect = {{"ptbxl", "ptbxl"},     {"cinc2017", "cinc2017"},
                                                      {"mitdb", "mitdb"},     {"ludb", "ludb"},
                                                      {"cinc2021", "cinc2021"}, {"cinc2020-samples", "cinc2020"},
-                                                     {"cpsc2019", ""}};
+                                                     {"cpsc2019", ""}, {"cpsc2021", ""}};
   for (const auto& [dir, name] : expect) EXPECT_EQ(cd::detect_dataset(ct::test::shared_data(dir)), name) << dir;
   EXPECT_EQ(cd::detect_dataset(ct::test::source_path("data/sample/cinc2021")), "cinc2021");
   auto ds = cd::open_dataset(ct::test::shared_data("cinc2017"));

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "cardiotorch/core/log.h"
 #include "cardiotorch/data/adapters.h"
 #include "cardiotorch/data/loader.h"
 #include "data/test_datasets.h"
@@ -120,10 +121,16 @@ TEST(DataCache, CorruptFilesAreRebuiltWithAWarning) {
     path = a.path();
   }
   const auto good_size = fs::file_size(path);
+  const std::string log = dir + "/log.txt";
   auto corrupt_and_reopen = [&](const std::function<void()>& damage) {
     damage();
+    ct::set_log_file(log);
     cd::CachedDataset c(src, pipe, "p", cache_opts(dir));
+    ct::set_log_file("");
     EXPECT_EQ(c.status(), cd::CachedDataset::Status::kRebuilt);
+    const std::string text = slurp(log);
+    EXPECT_NE(text.find("[warning] cache: " + path + ": cache file is corrupt"), std::string::npos) << text;
+    fs::remove(log);
     EXPECT_EQ(fs::file_size(path), good_size);
     for (int64_t i = 0; i < 5; ++i) EXPECT_TRUE(at::equal(c.get(i).signal, src->get(i).signal * 1.5));
     cd::CachedDataset again(src, pipe, "p", cache_opts(dir));
