@@ -67,8 +67,9 @@ struct DatasetInfo {
   std::vector<std::string> leads;        ///< common lead order, empty when records differ
   int64_t n_records = 0;                 ///< source records indexed (mitdb: records, not beats)
   int64_t n_items = 0;                   ///< == size()
-  std::vector<int64_t> label_counts;     ///< per class: items with that class positive (kMask: records
-                                         ///< with at least one annotated region of that class)
+  std::vector<int64_t> label_counts;     ///< per class: items with that class positive (kMask: the
+                                         ///< adapter's delineated regions, e.g. LUDB waves; a
+                                         ///< SubsetDataset recounts records with the class)
   int64_t n_unlabelled = 0;              ///< items with no positive class
   int64_t n_skipped = 0;                 ///< records dropped by on_error: skip
   std::string config;                    ///< the options as YAML (part of the cache key)
