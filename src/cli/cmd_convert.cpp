@@ -17,7 +17,9 @@ namespace fs = std::filesystem;
 namespace cardiotorch::cli {
 namespace {
 
-void write_csv(const io::Record& r, const std::string& path) {
+// Times are seconds from the record start (the window keeps its offset); 7 significant
+// digits (.npy is the lossless choice).
+void write_csv(const io::Record& r, const std::string& path, double start_s) {
   std::ofstream f(path);
   CT_CHECK(f.good(), Error, path, ": cannot open for writing");
   f << "time_s";
@@ -28,14 +30,14 @@ void write_csv(const io::Record& r, const std::string& path) {
   const int64_t n = r.n_samples(), nl = r.n_leads();
   char buf[64];
   for (int64_t i = 0; i < n; ++i) {
-    if (r.fs > 0) std::snprintf(buf, sizeof buf, "%.6f", static_cast<double>(i) / r.fs);
+    if (r.fs > 0) std::snprintf(buf, sizeof buf, "%.6f", start_s + static_cast<double>(i) / r.fs);
     else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(i));
     f << buf;
     for (int64_t c = 0; c < nl; ++c) {
       const float v = p[c * n + i];
       if (std::isnan(v)) f << ",NaN";
       else {
-        std::snprintf(buf, sizeof buf, ",%.9g", static_cast<double>(v));
+        std::snprintf(buf, sizeof buf, ",%.7g", static_cast<double>(v));
         f << buf;
       }
     }
@@ -108,7 +110,7 @@ class ConvertCommand : public Command {
     } else if (ext == ".npz") {
       io::write_npz(output_, {{"signal", r.signal}, {"fs", at::scalar_tensor(r.fs, at::kDouble)}});
     } else if (ext == ".csv") {
-      write_csv(r, output_);
+      write_csv(r, output_, args_.from_s);
     } else {
       write_wfdb(r, output_);
     }

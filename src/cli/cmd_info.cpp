@@ -122,7 +122,7 @@ class InfoCommand : public Command {
   }
 
   int directory() {
-    const io::DirectorySummary s = io::summarize_directory(path_);
+    const io::DirectorySummary s = io::summarize_directory(path_, fs_);
     CT_CHECK(!s.records.empty() || !s.errors.empty(), DataError, path_,
              ": no records found (looked for .hea, .mat, .edf, .bdf, .npy, .npz)");
     if (json_) {
@@ -144,14 +144,16 @@ class InfoCommand : public Command {
     std::cout << "directory " << path_ << "\n"
               << "records   " << s.records.size() << (s.errors.empty() ? "" : str_cat(" (+", s.errors.size(), " unreadable)"))
               << "\n";
-    std::cout << "formats  ";
-    for (const auto& [f, n] : s.formats) std::cout << " " << f << " " << n;
-    std::cout << "\nfs       ";
-    for (const auto& [f, n] : s.fs_counts) std::cout << " " << (f > 0 ? num(f, 10) + " Hz" : std::string("unknown")) << " x" << n;
+    std::vector<std::string> parts;
+    for (const auto& [f, n] : s.formats) parts.push_back(str_cat(f, " x", n));
+    std::cout << "formats   " << join(parts) << "\n";
+    parts.clear();
+    for (const auto& [f, n] : s.fs_counts) parts.push_back(str_cat(f > 0 ? num(f, 10) + " Hz" : std::string("unknown"), " x", n));
+    std::cout << "fs        " << join(parts);
     std::cout << "\nduration  min " << num(s.min_duration_s, 6) << " s, median " << num(s.median_duration_s, 6)
               << " s, max " << num(s.max_duration_s, 6) << " s, total " << num(s.total_duration_s / 3600.0, 4)
               << " h\nlead sets\n";
-    for (const auto& [set, n] : s.lead_sets) std::cout << "  " << pad(std::to_string(n), 6) << set << "\n";
+    for (const auto& [set, n] : s.lead_sets) std::cout << "  " << pad(std::to_string(n), 6) << (set.empty() ? "(no signals)" : set) << "\n";
     for (const auto& [title, counts] : s.sections) {
       std::cout << title << "\n";
       for (const auto& [k, n] : counts) std::cout << "  " << pad(std::to_string(n), 6) << k << "\n";

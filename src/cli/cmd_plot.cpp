@@ -37,6 +37,7 @@ class PlotCommand : public Command {
     opts_.leads = args_.channels;
     io::ReadOptions ro;
     ro.fs = args_.fs;
+    ro.variable = args_.variable;
     const io::Record rec = io::read_record(args_.path, ro);
     if (annotator_ != "none" && io::record_format(args_.path) == "wfdb") {
       const std::string stem = (fs::path(io::wfdb::record_dir(args_.path)) /

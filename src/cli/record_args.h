@@ -18,6 +18,7 @@ struct RecordArgs {
   double duration_s = 0.0;  // 0 = to the end
   std::vector<std::string> channels;
   double fs = 0.0;
+  std::string variable;
 
   void add(CLI::App& app, bool window = true) {
     app.add_option("record", path, "record: WFDB (dir/100 or dir/100.hea), .mat, .edf/.bdf, .npy/.npz")->required();
@@ -29,12 +30,14 @@ struct RecordArgs {
         ->delimiter(',');
     app.add_option("--fs", fs, "sampling rate for files that do not store one (.npy, bare .mat)")
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--variable", variable, ".mat variable (val, ecg, ECG.data, ...) or .npz array to read");
   }
 
   io::ReadOptions read_options() const {
     io::ReadOptions o;
     o.channels = channels;
     o.fs = fs;
+    o.variable = variable;
     return o;
   }
 

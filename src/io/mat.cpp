@@ -253,7 +253,7 @@ Record read_mat_record(const std::string& path, const MatOptions& options) {
   // A WFDB header beside the file means the CinC layout: the data must be `val`.
   const std::string hea = (fs::path(path).parent_path() / fs::path(path).stem()).string() + ".hea";
   std::error_code ec;
-  const bool cinc = options.use_header && options.variable.empty() && fs::exists(hea, ec);
+  const bool cinc = options.use_header && (options.variable.empty() || options.variable == "val") && fs::exists(hea, ec);
   Loaded l = load_variable(m.get(), path, cinc ? "val" : options.variable);
   const at::Tensor raw = to_tensor(l.var, path + ": " + l.name);
   if (cinc) return with_header(path, hea, raw, l.name);

@@ -59,45 +59,10 @@ void apply_options(Record& r, const ReadOptions& o) {
   r.signal = r.signal.contiguous();
 }
 
+// WFDB proper is io::wfdb::read_record; the dispatcher adds what every reader provides
+// (Key: value comments as meta, the format tag).
 Record from_wfdb(const std::string& path, const ReadOptions& o) {
-  const wfdb::Header h = wfdb::read_header(path);
-  wfdb::SignalReadOptions so;
-  so.from = o.from;
-  so.to = o.to;
-  if (!o.channels.empty()) {
-    std::vector<std::string> names;
-    if (h.is_multi_segment()) {
-      // The master header has no signal lines; resolve names against what read_signals reports.
-      const wfdb::DigitalSignals probe = wfdb::read_signals(path, [] {
-        wfdb::SignalReadOptions p;
-        p.to = 1;
-        return p;
-      }(), false);
-      names = probe.names;
-    } else {
-      for (const auto& s : h.signals) names.push_back(s.description);
-    }
-    std::vector<std::string> leads;
-    for (const auto& n : names) leads.push_back(normalize_lead_name(n));
-    so.channels = resolve_channels(o.channels, leads, wfdb::header_path(path), names);
-  }
-  const wfdb::DigitalSignals d = wfdb::read_signals(path, so, true);
-  Record r;
-  r.name = fs::path(wfdb::header_path(path)).stem().string();
-  r.source = path;
-  r.fs = h.fs;
-  r.comments = h.comments;
-  const int64_t nch = static_cast<int64_t>(d.physical.size());
-  r.signal = at::empty({nch, d.n_frames}, at::kFloat);
-  for (int64_t c = 0; c < nch; ++c) {
-    const auto& row = d.physical[static_cast<size_t>(c)];
-    CT_CHECK(static_cast<int64_t>(row.size()) == d.n_frames, DataError, path,
-             ": channel ", c, " has several samples per frame; read it with wfdb::read_signals(expand_frames)");
-    float* out = r.signal.data_ptr<float>() + c * d.n_frames;
-    for (int64_t i = 0; i < d.n_frames; ++i) out[i] = static_cast<float>(row[static_cast<size_t>(i)]);
-    r.leads.push_back(normalize_lead_name(d.names[static_cast<size_t>(c)]));
-    r.units.push_back(normalize_units(d.units[static_cast<size_t>(c)]));
-  }
+  Record r = wfdb::read_record(path, o);
   meta_from_comments(r.comments, r.meta);
   r.meta["format"] = "wfdb";
   return r;
@@ -153,17 +118,20 @@ Record read_record(const std::string& path, const ReadOptions& options) {
     if (format == "mat") {
       MatOptions mo;
       mo.fs = options.fs;
+      mo.variable = options.variable;
       r = read_mat_record(path, mo);
     } else if (format == "npy") {
       r = from_npy_tensor(read_npy(path), path, options.fs);
     } else {  // npz
       const auto arrays = read_npz(path);
-      std::string key;
+      std::string key = options.variable;
+      if (!key.empty() && !arrays.count(key)) {
+        std::vector<std::string> keys;
+        for (const auto& kv : arrays) keys.push_back(kv.first);
+        throw ConfigError(str_cat(path, ": no array '", key, "'", did_you_mean(key, keys), " (arrays: ", join(keys), ")"));
+      }
       for (const char* k : {"signal", "ecg", "data", "x"})
-        if (arrays.count(k)) {
-          key = k;
-          break;
-        }
+        if (key.empty() && arrays.count(k)) key = k;
       if (key.empty()) {
         std::vector<std::string> keys;
         for (const auto& kv : arrays)

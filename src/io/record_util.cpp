@@ -48,10 +48,10 @@ std::vector<int> resolve_channels(const std::vector<std::string>& selectors, con
   }
   for (const auto& raw : selectors) {
     const std::string sel = trim(raw);
-    CT_CHECK(!sel.empty(), DataError, origin, ": empty channel name in the selection");
+    CT_CHECK(!sel.empty(), ConfigError, origin, ": empty channel name in the selection");
     if (sel.find_first_not_of("0123456789") == std::string::npos) {
       const long idx = sel.size() > 9 ? -1 : std::stol(sel);
-      CT_CHECK(idx >= 0 && idx < n, DataError, origin, ": channel index ", sel, " out of range (the record has ", n,
+      CT_CHECK(idx >= 0 && idx < n, ConfigError, origin, ": channel index ", sel, " out of range (the record has ", n,
                " channels: ", join(names), ")");
       out.push_back(static_cast<int>(idx));
       continue;
@@ -70,7 +70,7 @@ std::vector<int> resolve_channels(const std::vector<std::string>& selectors, con
       const std::string low = to_lower(sel);
       find([&](const std::string& s) { return to_lower(s) == low; });
     }
-    CT_CHECK(found >= 0, DataError, origin, ": no channel '", sel, "'", did_you_mean(sel, names), " (channels: ",
+    CT_CHECK(found >= 0, ConfigError, origin, ": no channel '", sel, "'", did_you_mean(sel, names), " (channels: ",
              join(names), ")");
     out.push_back(found);
   }

@@ -23,7 +23,7 @@ namespace cardiotorch::io {
 /// Resolves channel selectors (an index "0", or a name matched against `names` exactly, then
 /// by normalised lead name, then case-insensitively; `aliases` are alternative names per
 /// channel, e.g. raw file labels) into indices. Empty `selectors` = all channels in order.
-/// DataError naming `origin` for unknown names (with a suggestion) or out-of-range indices.
+/// ConfigError naming `origin` for unknown names (with a suggestion) or out-of-range indices.
 std::vector<int> resolve_channels(const std::vector<std::string>& selectors, const std::vector<std::string>& names,
                                   const std::string& origin, const std::vector<std::string>& aliases = {});
 

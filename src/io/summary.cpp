@@ -136,16 +136,17 @@ std::vector<std::string> summary_hook_names() {
   return names;
 }
 
-DirectorySummary summarize_directory(const std::string& dir) {
+DirectorySummary summarize_directory(const std::string& dir, double fs_if_unknown) {
   DirectorySummary s;
   s.dir = dir;
   std::vector<double> durations;
   for (const std::string& p : find_records(dir)) {
     try {
       RecordInfo info = read_record_info(p);
+      if (info.fs == 0) info.fs = fs_if_unknown;
       s.formats[info.format]++;
       s.fs_counts[info.fs]++;
-      s.lead_sets[join(info.leads, " ")]++;
+      s.lead_sets[join(info.leads, ", ")]++;
       if (info.duration_s() > 0) durations.push_back(info.duration_s());
       s.records.push_back(std::move(info));
     } catch (const Error& e) {

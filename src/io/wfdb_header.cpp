@@ -160,6 +160,9 @@ void parse_record_line(const std::string& line, const std::vector<Token>& toks, 
   const size_t slash = name_tok.find('/');
   h.record_name = name_tok.substr(0, slash);
   CT_CHECK(!h.record_name.empty(), DataError, ctx.where("record name"), "is empty");
+  for (char ch : h.record_name)
+    CT_CHECK(ch > 0x20 && ch < 0x7F, DataError, ctx.where("record name"), "invalid byte 0x", std::hex,
+             static_cast<int>(static_cast<unsigned char>(ch)), " (record names are printable ASCII)");
   if (slash != std::string::npos) {
     h.n_segments = static_cast<int>(need_int(name_tok.substr(slash + 1), ctx, "number of segments", 1, kMaxSegments));
   }
@@ -329,7 +332,7 @@ Header parse_header(const std::string& text, const std::string& origin) {
   h.origin = origin;
   enum class State { record, body, done } state = State::record;
   size_t expected = 0;  // signal or segment lines still to come
-  int line_no = 0;
+  int line_no = 0, last_content_line = 0;
   size_t pos = 0;
   bool skipped_bom = false;
   while (pos <= text.size()) {
@@ -346,6 +349,7 @@ Header parse_header(const std::string& text, const std::string& origin) {
     CT_CHECK(line.find('\0') == std::string::npos, DataError, origin, ":", line_no,
              ": NUL byte in header (not a text file?)");
     std::vector<Token> toks = tokenize(line);
+    if (!toks.empty()) last_content_line = line_no;
     if (toks.empty()) {
       if (nl == text.size()) break;
       continue;
@@ -392,7 +396,7 @@ Header parse_header(const std::string& text, const std::string& origin) {
   CT_CHECK(state != State::record, DataError, origin, ": no record line (empty header)");
   if (state == State::body) {
     const size_t got = h.is_multi_segment() ? h.segments.size() : h.signals.size();
-    throw DataError(str_cat(origin, ":", line_no, ": record line announces ",
+    throw DataError(str_cat(origin, ":", last_content_line, ": record line announces ",
                             h.is_multi_segment() ? h.n_segments : h.n_signals,
                             h.is_multi_segment() ? " segments" : " signals", ", found only ", got));
   }
@@ -426,9 +430,13 @@ Header read_header(const std::string& record_path) {
 }
 
 namespace {
+// Shortest %g text that reads back as exactly `v` (so format/parse round-trips).
 std::string fmt_num(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.12g", v);
+  for (int prec : {12, 15, 17}) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 }  // namespace
@@ -458,7 +466,8 @@ std::string format_header(const Header& h) {
       if (s.samples_per_frame != 1) os << 'x' << s.samples_per_frame;
       if (s.skew != 0) os << ':' << s.skew;
       if (s.byte_offset != 0) os << '+' << s.byte_offset;
-      os << ' ' << fmt_num(s.gain_given ? s.adc_gain : 0.0);
+      // Gain 0 marks an uncalibrated signal (read back as the default 200).
+      os << ' ' << fmt_num(!s.gain_given && s.adc_gain == 200.0 ? 0.0 : s.adc_gain);
       if (s.baseline != s.adc_zero || s.baseline_given) os << '(' << s.baseline << ')';
       os << '/' << s.units;
       os << ' ' << (s.adc_resolution > 0 ? s.adc_resolution : format_default_resolution(s.format)) << ' '

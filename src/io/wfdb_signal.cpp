@@ -1,7 +1,9 @@
 // WFDB signal decoding (all binary formats, skew, multi-sample frames, multi-segment records).
 // Torch-free. Decoding is two tight passes per signal file: bytes -> interleaved int32 sample
 // stream (one switch per buffer, not per sample), then stream -> per-signal rows.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -185,11 +187,6 @@ void decode_stream(int fmt, const uint8_t* p, int64_t n, int32_t* out) {
   }
 }
 
-struct FileCloser {
-  void operator()(std::FILE* f) const {
-    if (f) std::fclose(f);
-  }
-};
 
 // Stream of one file group: its available frame count and windowed decoding into per-signal rows.
 class GroupReader {
@@ -212,73 +209,99 @@ class GroupReader {
   int64_t frames() const { return frames_; }
   const std::string& path() const { return path_; }
 
-  // Decodes frames [f0, f1) (clipped to frames()) into rows[k] (signal g.signals[k]),
-  // each (f1' - f0) * spf_k long. Returns f1'.
-  int64_t read(int64_t f0, int64_t f1, std::vector<std::vector<int32_t>>& rows) {
+  // Where decoded samples of one group member go: stored frame `first` lands at dst[0];
+  // `nf` frames of `spf` samples each.
+  struct Target {
+    int member = 0;
+    int32_t* dst = nullptr;
+    int spf = 1;
+    int64_t first = 0;
+    int64_t nf = 0;
+  };
+
+  // Decodes stored frames [f0, f1) (clipped to frames()) straight into the targets, in chunks
+  // that stay in cache: bytes -> stream chunk -> targets. Frames outside a target's range
+  // are not written (the caller pre-fills with kInv).
+  void read_into(int64_t f0, int64_t f1, const std::vector<Target>& targets) {
     f1 = std::min(f1, frames_);
-    f0 = std::min(f0, f1);
-    const size_t nsig = g_.signals.size();
-    rows.assign(nsig, {});
-    const int64_t nf = f1 - f0;
-    for (size_t k = 0; k < nsig; ++k)
-      rows[k].resize(static_cast<size_t>(nf * h_.signals[g_.signals[k]].samples_per_frame));
-    if (nf == 0) return f1;
+    if (f0 >= f1 || targets.empty()) return;
+    const int tot = g_.spf_total;
     if (is_flac_format(g_.format)) {
+      std::vector<std::vector<int32_t>> rows(g_.signals.size());
+      for (size_t k = 0; k < rows.size(); ++k)
+        rows[k].resize(static_cast<size_t>((f1 - f0) * h_.signals[g_.signals[k]].samples_per_frame));
       read_flac(f0, f1, rows);
-      return f1;
+      for (const Target& t : targets) {
+        const int64_t a = std::max(f0, t.first), b = std::min(f1, t.first + t.nf);
+        if (a < b)
+          std::memcpy(t.dst + (a - t.first) * t.spf, rows[static_cast<size_t>(t.member)].data() + (a - f0) * t.spf,
+                      static_cast<size_t>((b - a) * t.spf) * sizeof(int32_t));
+      }
+      return;
     }
-    const bool diff = g_.format == 8;  // differences: decode from the start of the file
-    const int64_t s0 = (diff ? 0 : f0) * g_.spf_total;
-    const int64_t s1 = f1 * g_.spf_total;
+    const bool diff = g_.format == 8;  // first differences: decode from the start of the file
+    if (diff) f0 = 0;
+    std::vector<int64_t> acc;
+    if (diff)
+      for (int s : g_.signals) acc.push_back(h_.signals[s].initial_value);
     const Packing pk = packing(g_.format);
-    const int64_t s0a = s0 - s0 % pk.samples;
-    const int64_t ns = s1 - s0a;
-    const int64_t byte0 = g_.byte_offset + (s0a / pk.samples) * pk.bytes;
-    const int64_t nbytes = bytes_for_samples(g_.format, ns);
-    buf_.resize(static_cast<size_t>(nbytes) + 8);
-    std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path_.c_str(), "rb"));
-    CT_CHECK(f != nullptr, DataError, path_, ": cannot open signal file");
-    CT_CHECK(fseeko(f.get(), static_cast<off_t>(byte0), SEEK_SET) == 0, DataError, path_, ": cannot seek to byte ",
-             byte0);
-    const size_t got = std::fread(buf_.data(), 1, static_cast<size_t>(nbytes), f.get());
-    CT_CHECK(got == static_cast<size_t>(nbytes), DataError, path_, ": short read (", got, " of ", nbytes,
-             " bytes at offset ", byte0, "); file changed or truncated");
-    stream_.resize(static_cast<size_t>(ns));
-    decode_stream(g_.format, buf_.data(), ns, stream_.data());
-    const int32_t* st = stream_.data() + (s0 - s0a);
-    if (diff) {
-      // Running sums per signal from the initial value; keep frames >= f0.
-      for (size_t k = 0; k < nsig; ++k) {
-        const SignalSpec& sig = h_.signals[g_.signals[k]];
-        const int spf = sig.samples_per_frame;
-        int64_t acc = sig.initial_value;
-        int32_t* out = rows[k].data();
-        for (int64_t fr = 0; fr < f1; ++fr) {
-          const int32_t* src = st + fr * g_.spf_total + g_.pos[k];
-          for (int q = 0; q < spf; ++q) {
-            acc += src[q];
-            if (fr >= f0) out[(fr - f0) * spf + q] = static_cast<int32_t>(acc);
+    const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 15) / tot);
+    if (fd_ < 0) {
+      fd_ = ::open(path_.c_str(), O_RDONLY);
+      CT_CHECK(fd_ >= 0, DataError, path_, ": cannot open signal file");
+    }
+    for (int64_t a = f0; a < f1; a += chunk) {
+      const int64_t b = std::min(f1, a + chunk);
+      const int64_t sa = a * tot, sb = b * tot;
+      const int64_t sal = sa - sa % pk.samples;
+      const int64_t ns = sb - sal;
+      const int64_t byte0 = g_.byte_offset + (sal / pk.samples) * pk.bytes;
+      const int64_t nbytes = bytes_for_samples(g_.format, ns);
+      buf_.resize(static_cast<size_t>(nbytes));
+      int64_t got = 0;
+      while (got < nbytes) {
+        const ssize_t r = ::pread(fd_, buf_.data() + got, static_cast<size_t>(nbytes - got), static_cast<off_t>(byte0 + got));
+        if (r <= 0) break;
+        got += r;
+      }
+      CT_CHECK(got == nbytes, DataError, path_, ": short read (", got, " of ", nbytes, " bytes at offset ", byte0,
+               "); file changed or truncated");
+      stream_.resize(static_cast<size_t>(ns));
+      decode_stream(g_.format, buf_.data(), ns, stream_.data());
+      int32_t* st = stream_.data() + (sa - sal);
+      if (diff) {
+        for (int64_t fr = 0; fr < b - a; ++fr)
+          for (size_t k = 0; k < acc.size(); ++k) {
+            int32_t* x = st + fr * tot + g_.pos[k];
+            for (int q = 0; q < h_.signals[g_.signals[k]].samples_per_frame; ++q) {
+              acc[k] += x[q];
+              x[q] = static_cast<int32_t>(acc[k]);
+            }
           }
+      }
+      for (const Target& t : targets) {
+        const int64_t lo = std::max(a, t.first), hi = std::min(b, t.first + t.nf);
+        if (lo >= hi) continue;
+        const int32_t* src = st + (lo - a) * tot + g_.pos[static_cast<size_t>(t.member)];
+        int32_t* out = t.dst + (lo - t.first) * t.spf;
+        const int64_t n = hi - lo;
+        if (tot == 1) {
+          std::memcpy(out, src, static_cast<size_t>(n) * sizeof(int32_t));
+        } else if (t.spf == 1) {
+          for (int64_t i = 0; i < n; ++i) out[i] = src[i * tot];
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            for (int q = 0; q < t.spf; ++q) out[i * t.spf + q] = src[i * tot + q];
         }
       }
-      return f1;
     }
-    const int tot = g_.spf_total;
-    for (size_t k = 0; k < nsig; ++k) {
-      const int spf = h_.signals[g_.signals[k]].samples_per_frame;
-      int32_t* out = rows[k].data();
-      const int32_t* src = st + g_.pos[k];
-      if (tot == 1) {
-        std::memcpy(out, src, static_cast<size_t>(nf) * sizeof(int32_t));
-      } else if (spf == 1) {
-        for (int64_t i = 0; i < nf; ++i) out[i] = src[i * tot];
-      } else {
-        for (int64_t i = 0; i < nf; ++i)
-          for (int q = 0; q < spf; ++q) out[i * spf + q] = src[i * tot + q];
-      }
-    }
-    return f1;
   }
+
+  ~GroupReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  GroupReader(const GroupReader&) = delete;
+  GroupReader& operator=(const GroupReader&) = delete;
 
  private:
 #ifdef CARDIOTORCH_HAVE_FLAC
@@ -348,7 +371,7 @@ class GroupReader {
     CT_CHECK(st == FLAC__STREAM_DECODER_INIT_STATUS_OK, DataError, path_, ": not a FLAC stream (",
              FLAC__StreamDecoderInitStatusString[st], ")", where);
     CT_CHECK(FLAC__stream_decoder_process_until_end_of_metadata(dec_.get()), DataError, path_,
-             ": cannot read FLAC metadata", where);
+             ": not a FLAC stream (cannot read its metadata)", where);
     CT_CHECK(state_.info_channels == state_.channels, DataError, path_, ": FLAC stream has ", state_.info_channels,
              " channels but the header puts ", state_.channels, " signals in it", where);
     const uint64_t total = state_.info_total;
@@ -396,6 +419,7 @@ class GroupReader {
   const FileGroup& g_;
   std::string path_;
   int64_t frames_ = 0;
+  int fd_ = -1;
   std::vector<uint8_t> buf_;
   std::vector<int32_t> stream_;
 };
@@ -478,40 +502,32 @@ DigitalSignals read_single(const Header& h, const std::string& dir, const Signal
   out.n_frames = to - from;
   const int64_t nf = out.n_frames;
 
-  // Decode each needed group once over the frames its signals need (skew shifts them).
-  std::vector<std::vector<std::vector<int32_t>>> rows(groups.size());
-  std::vector<int64_t> gfrom(groups.size(), 0), gto(groups.size(), 0);
-  for (size_t gi = 0; gi < groups.size(); ++gi) {
-    if (!readers[gi]) continue;
-    int min_skew = std::numeric_limits<int>::max(), max_skew = 0;
-    for (int c : out.channels)
-      if (group_of[c] == static_cast<int>(gi)) {
-        const int sk = o.ignore_skew ? 0 : h.signals[c].skew;
-        min_skew = std::min(min_skew, sk);
-        max_skew = std::max(max_skew, sk);
-      }
-    gfrom[gi] = std::min(from + min_skew, readers[gi]->frames());
-    gto[gi] = readers[gi]->read(gfrom[gi], to + max_skew, rows[gi]);
-  }
-
+  // Decode each needed group once, straight into the output rows (skew shifts the stored
+  // frames a signal's window comes from; frames past the end of the file stay invalid).
   out.samples.resize(out.channels.size());
+  std::vector<std::vector<GroupReader::Target>> targets(groups.size());
+  std::vector<int64_t> gfrom(groups.size(), std::numeric_limits<int64_t>::max()), gto(groups.size(), 0);
   for (size_t oc = 0; oc < out.channels.size(); ++oc) {
     const int c = out.channels[oc];
     const SignalSpec& sig = h.signals[c];
-    const int spf = sig.samples_per_frame;
-    std::vector<int32_t>& dst = out.samples[oc];
-    dst.assign(static_cast<size_t>(nf * spf), kInv);
+    out.samples[oc].assign(static_cast<size_t>(nf * sig.samples_per_frame), kInv);
     const size_t gi = static_cast<size_t>(group_of[c]);
-    if (readers[gi]) {
-      const int64_t first = from + (o.ignore_skew ? 0 : sig.skew);  // stored frame of output frame 0
-      const int64_t last = std::min(first + nf, gto[gi]);
-      if (last > first) {
-        const std::vector<int32_t>& src = rows[gi][static_cast<size_t>(member_of[c])];
-        std::memcpy(dst.data(), src.data() + (first - gfrom[gi]) * spf,
-                    static_cast<size_t>((last - first) * spf) * sizeof(int32_t));
-      }
-    }
-    if (!o.expand_frames) smooth(dst, spf, nf);
+    if (!readers[gi]) continue;
+    GroupReader::Target t;
+    t.member = member_of[c];
+    t.dst = out.samples[oc].data();
+    t.spf = sig.samples_per_frame;
+    t.first = from + (o.ignore_skew ? 0 : sig.skew);
+    t.nf = nf;
+    targets[gi].push_back(t);
+    gfrom[gi] = std::min(gfrom[gi], t.first);
+    gto[gi] = std::max(gto[gi], t.first + nf);
+  }
+  for (size_t gi = 0; gi < groups.size(); ++gi)
+    if (readers[gi]) readers[gi]->read_into(gfrom[gi], gto[gi], targets[gi]);
+  for (size_t oc = 0; oc < out.channels.size(); ++oc) {
+    const int spf = h.signals[out.channels[oc]].samples_per_frame;
+    if (!o.expand_frames) smooth(out.samples[oc], spf, nf);
     out.samples_per_frame.push_back(o.expand_frames ? spf : 1);
   }
   return out;
@@ -535,8 +551,14 @@ void to_physical(DigitalSignals& s) {
     p.resize(d.size());
     const double g = s.gain[c];
     const double b = static_cast<double>(s.baseline[c]);
-    for (size_t i = 0; i < d.size(); ++i)
-      p[i] = d[i] == kInv ? std::numeric_limits<double>::quiet_NaN() : (static_cast<double>(d[i]) - b) / g;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const size_t n = d.size();
+    const int32_t* dp = d.data();
+    double* pp = p.data();
+    for (size_t i = 0; i < n; ++i) {  // branch-free so it vectorises
+      const double v = (static_cast<double>(dp[i]) - b) / g;
+      pp[i] = dp[i] == kInv ? nan : v;
+    }
   }
 }
 
@@ -659,6 +681,14 @@ DigitalSignals read_multi(const Header& h, const std::string& dir, const SignalR
 }
 
 }  // namespace
+
+bool flac_available() {
+#ifdef CARDIOTORCH_HAVE_FLAC
+  return true;
+#else
+  return false;
+#endif
+}
 
 void decode_buffer(const uint8_t* data, size_t size, const std::vector<SignalSpec>& specs, int64_t n_frames,
                    std::vector<std::vector<int32_t>>& out, const std::string& origin) {

@@ -159,7 +159,7 @@ TEST_F(EdfTest, DifferentRatesNeedASelection) {
   try {
     read_edf(p, o);
     ADD_FAILURE();
-  } catch (const DataError& e) {
+  } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("no channel 'V5'"), std::string::npos) << e.what();
   }
 }

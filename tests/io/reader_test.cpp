@@ -18,10 +18,10 @@ std::string sample(const std::string& name) { return test::source_path("data/sam
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
-  } catch (const DataError& e) {
+  } catch (const Error& e) {
     return e.what();
   }
-  return "<no DataError>";
+  return "<no error>";
 }
 
 TEST(ReadRecord, FormatByExtensionAndContent) {
@@ -66,6 +66,8 @@ TEST(ReadRecord, WindowAndChannelSelectionAgreeAcrossPaths) {
 
   ReadOptions bad;
   bad.channels = {"V7"};
+  EXPECT_THROW(read_record(sample("JS20000.mat"), bad), ConfigError);  // a bad option, not bad data
+  EXPECT_THROW(read_record(sample("JS20000"), bad), ConfigError);
   EXPECT_NE(error_of([&] { read_record(sample("JS20000.mat"), bad); }).find("no channel 'V7' (did you mean"),
             std::string::npos);
   bad.channels = {"12"};
@@ -94,7 +96,15 @@ TEST(ReadRecord, NpyAndNpzRecords) {
   const Record z = read_record(dir + "/x.npz");
   EXPECT_EQ(z.fs, 250.0);
   EXPECT_TRUE(at::equal(z.signal, x));
-  write_npz(dir + "/two.npz", {{"a", x}, {"b", x}});
+  write_npz(dir + "/two.npz", {{"a", x}, {"b", x * 2}});
+  ReadOptions pick;
+  pick.variable = "b";
+  EXPECT_TRUE(at::equal(read_record(dir + "/two.npz", pick).signal, x * 2));
+  pick.variable = "c";
+  EXPECT_THROW(read_record(dir + "/two.npz", pick), ConfigError);
+  pick.variable = "other";  // a named .mat variable
+  EXPECT_EQ(read_record(test::source_path("tests/fixtures/io/bare_v5.mat"), pick).signal.sizes(),
+            (std::vector<int64_t>{2, 2}));
   EXPECT_NE(error_of([&] { read_record(dir + "/two.npz"); }).find("cannot tell which array is the signal"),
             std::string::npos);
   write_npy(dir + "/cube.npy", at::zeros({2, 2, 2}));

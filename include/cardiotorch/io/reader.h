@@ -13,6 +13,7 @@ struct ReadOptions {
   int64_t to = -1;                    ///< last sample (exclusive); -1 = end of record
   std::vector<std::string> channels;  ///< lead names or indices ("0", "II"); empty = all, in file order
   double fs = 0.0;                    ///< sampling rate for files that store none (.npy, bare .mat); 0 = keep
+  std::string variable;               ///< .mat variable ("val", "ECG.data") or .npz member; "" = automatic
 };
 
 /// Reads a record, choosing the reader from the path:

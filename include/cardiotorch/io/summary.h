@@ -1,6 +1,7 @@
 #pragma once
 // Record headers without their samples, and summaries of record directories
-// (what `cardiotorch info` prints). Torch-free.
+// (what `cardiotorch info` prints). This header needs no torch (the implementation reads
+// samples through read_record only for formats without a separate header).
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -34,7 +35,7 @@ struct DirectorySummary {
   std::vector<std::string> errors;                 ///< one line per record that could not be read
   std::map<std::string, int64_t> formats;          ///< format -> count
   std::map<double, int64_t> fs_counts;             ///< Hz -> count
-  std::map<std::string, int64_t> lead_sets;        ///< "I II III ..." -> count
+  std::map<std::string, int64_t> lead_sets;        ///< "I, II, III, ..." -> count
   double min_duration_s = 0, median_duration_s = 0, max_duration_s = 0, total_duration_s = 0;
   /// Further sections added by summary hooks: title -> (key -> count); e.g. a dataset's
   /// label counts ("labels" -> {"AF": 96, ...}).
@@ -51,6 +52,7 @@ bool add_summary_hook(const std::string& name, SummaryHook hook);
 std::vector<std::string> summary_hook_names();
 
 /// Reads every record of `dir` (find_records) and tallies them, then runs the hooks.
-DirectorySummary summarize_directory(const std::string& dir);
+/// `fs_if_unknown` is the rate assumed for records that store none (.npy, bare .mat).
+DirectorySummary summarize_directory(const std::string& dir, double fs_if_unknown = 0.0);
 
 }  // namespace cardiotorch::io

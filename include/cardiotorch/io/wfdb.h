@@ -96,6 +96,8 @@ std::string record_dir(const std::string& record_path);
 /// Format-specific properties.
 bool is_supported_format(int format);
 bool is_flac_format(int format);
+/// Whether this build decodes FLAC formats (508/516/524); without libFLAC they raise DataError.
+bool flac_available();
 /// Digital value stored in files of this format to mark an invalid sample (e.g. -2048 for 212),
 /// or INT32_MIN when the format has none (8).
 int32_t format_invalid_value(int format);
