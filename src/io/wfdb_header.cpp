@@ -250,8 +250,7 @@ SignalSpec parse_signal_line(const std::string& line, const std::vector<Token>& 
   sig.file_name = tok(0);
   CT_CHECK(toks.size() >= 2, DataError, ctx.where("format"), "missing on signal line '", trim_copy(line), "'");
   parse_format_spec(tok(1), ctx, sig);
-  size_t n = toks.size();
-  sig.fields_given = static_cast<int>(std::min<size_t>(n, 8));
+  const size_t n = toks.size();
   if (n > 2) parse_gain_spec(tok(2), ctx, sig);
   if (n > 3) sig.adc_resolution = static_cast<int>(need_int(tok(3), ctx, "ADC resolution", 0, 32));
   if (n > 4) sig.adc_zero = need_int(tok(4), ctx, "ADC zero", -kI32 - 1, kI32);

@@ -752,8 +752,31 @@ Matrix<int32_t> read_digital(const std::string& record_path, const SignalReadOpt
 }
 
 Matrix<double> read_physical(const std::string& record_path, const SignalReadOptions& options) {
-  DigitalSignals s = read_signals(record_path, options, true);
-  return to_matrix(s.physical, s.header.origin);
+  const Header h = read_header(record_path);
+  if (h.is_multi_segment()) {  // needs each segment's own calibration
+    DigitalSignals s = read_any(h, record_dir(h.origin), options, true);
+    return to_matrix(s.physical, h.origin);
+  }
+  // One conversion pass straight into the matrix (no intermediate double rows).
+  const DigitalSignals s = read_any(h, record_dir(h.origin), options, false);
+  Matrix<double> m;
+  m.rows = static_cast<int64_t>(s.samples.size());
+  m.cols = s.samples.empty() ? 0 : static_cast<int64_t>(s.samples[0].size());
+  for (const auto& r : s.samples)
+    CT_CHECK(static_cast<int64_t>(r.size()) == m.cols, ConfigError, h.origin,
+             ": expanded channels differ in samples per frame; use read_signals()");
+  m.data.resize(static_cast<size_t>(m.rows * m.cols));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (int64_t c = 0; c < m.rows; ++c) {
+    const int32_t* d = s.samples[static_cast<size_t>(c)].data();
+    double* p = m.row(c);
+    const double g = s.gain[static_cast<size_t>(c)], b = static_cast<double>(s.baseline[static_cast<size_t>(c)]);
+    for (int64_t i = 0; i < m.cols; ++i) {
+      const double v = (static_cast<double>(d[i]) - b) / g;
+      p[i] = d[i] == kInv ? nan : v;
+    }
+  }
+  return m;
 }
 
 }  // namespace cardiotorch::io::wfdb

@@ -247,6 +247,14 @@ TEST(WfdbConformance, MultiSegmentFixedWindowAcrossSegments) {
   auto s = wf::read_signals(rec("multi-segment/fixed1/v102s"), window(70000, 80000, {1, 0, 3}));
   EXPECT_EQ(s.names, (std::vector<std::string>{"V", "II", "RESP"}));
   EXPECT_TRUE(physical_equal(s.physical, target("record-multi-fixed-c"), 10000));
+  const auto m = wf::read_physical(rec("multi-segment/fixed1/v102s"), window(70000, 80000, {1, 0, 3}));
+  ASSERT_EQ(m.rows, 3);
+  ASSERT_EQ(m.cols, 10000);
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t i = 0; i < 10000; i += 7) {
+      const double a = m(c, i), b = s.physical[static_cast<size_t>(c)][static_cast<size_t>(i)];
+      ASSERT_TRUE(std::isnan(a) ? std::isnan(b) : a == b) << c << " " << i;
+    }
 }
 
 TEST(WfdbConformance, MultiSegmentFixedExpandedFrames) {

@@ -9,7 +9,8 @@
 //    every format (rdsamp prints -32768 also for format 212 / 8-bit / 24-bit sentinels);
 //  - physical output is (d - baseline) / gain, NaN for invalid samples;
 //  - by default a signal with several samples per frame is reduced to one sample per
-//    frame by averaging (C integer division, like rdsamp); `expand_frames` keeps all.
+//    frame by averaging (C integer division, like rdsamp; a frame holding an invalid sample
+//    is invalid, where rdsamp would average the sentinel in); `expand_frames` keeps all.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -47,7 +48,6 @@ struct SignalSpec {
   bool block_size_given = false;
   std::string description;      ///< signal name (e.g. "MLII"), may contain spaces
   int line = 0;                 ///< 1-based line number in the header file
-  int fields_given = 1;         ///< how many whitespace fields before the description (for writing)
 };
 
 /// One segment of a multi-segment record.
@@ -145,7 +145,9 @@ struct DigitalSignals {
 };
 
 /// Digital samples (channels x frames). Multi-sample frames are averaged unless
-/// options.expand_frames, in which case use read_signals().
+/// options.expand_frames (then all channels must share samples per frame; else ConfigError).
+/// Multi-segment fixed layouts keep each segment's digital units; variable layouts rescale to
+/// the layout's gain/baseline like libwfdb.
 Matrix<int32_t> read_digital(const std::string& record_path, const SignalReadOptions& options = {});
 /// Physical samples (channels x frames); NaN where invalid.
 Matrix<double> read_physical(const std::string& record_path, const SignalReadOptions& options = {});
@@ -153,10 +155,10 @@ Matrix<double> read_physical(const std::string& record_path, const SignalReadOpt
 DigitalSignals read_signals(const std::string& record_path, const SignalReadOptions& options = {},
                             bool physical = true);
 
-/// Decodes one signal file's interleaved samples from a memory buffer: `specs` are the
-/// signals stored in that file in header order; `first_frame` is the frame index of the
-/// first byte after the byte offset. Exposed for tests, fuzzing and benchmarks. `out[k]`
-/// receives n_frames * spf[k] samples of signal k. `origin` names the file in errors.
+/// Decodes the first `n_frames` frames of one signal file's interleaved samples from a memory
+/// buffer (starting at frame 0, after any byte offset): `specs` are the signals stored in that
+/// file in header order (one non-FLAC format). `out[k]` receives n_frames * spf[k] samples of
+/// signal k. DataError (naming `origin`) when the buffer holds fewer frames. For fuzzing/tests.
 void decode_buffer(const uint8_t* data, size_t size, const std::vector<SignalSpec>& specs,
                    int64_t n_frames, std::vector<std::vector<int32_t>>& out,
                    const std::string& origin);

@@ -1,0 +1,130 @@
+#pragma once
+// Dataset adapters for the public ECG databases (each also registered in dataset_registry()
+// under the name in its comment). Option structs include CommonOptions' fields
+// (root, fs, leads, on_error, limit); unknown keys are ConfigErrors.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cardiotorch/data/dataset.h"
+
+namespace cardiotorch::data {
+
+/// "cinc2017": PhysioNet/CinC 2017 AF challenge. REFERENCE.csv rows "A00001,N"; class index
+/// over {N, A, O, ~}; single lead, 300 Hz.
+struct Cinc2017Options : CommonOptions {
+  std::string reference = "REFERENCE.csv";  ///< or REFERENCE-original.csv (the first release)
+  template <class V>
+  void fields(V& v) {
+    CommonOptions::fields(v);
+    v("reference", reference, "label file in root (REFERENCE.csv = v3 labels)");
+  }
+};
+std::shared_ptr<Dataset> make_cinc2017(const Cinc2017Options& o);
+
+/// "cinc2020" / "cinc2021": PhysioNet/CinC 2020/2021 12-lead challenge layouts: every
+/// <record>.hea in root (sorted), SNOMED-CT codes in the "#Dx:" comment, age/sex comments.
+/// Multi-hot labels over the challenge's scored classes (weights.csv columns; codes joined
+/// with '|' there are one class) with `equivalent` code groups merged into one class.
+struct CincOptions : CommonOptions {
+  std::string classes = "scored";  ///< scored (weights.csv) | all (every code seen in the headers)
+  /// Codes scored as the same diagnosis (the challenges' equivalence classes).
+  std::vector<std::vector<std::string>> equivalent = {
+      {"713427006", "59118001"}, {"284470004", "63593006"}, {"427172004", "17338001"}};
+  bool require_labels = false;  ///< records without any class are errors (skipped with on_error: skip)
+  /// Correct the two known header gain errors of the 2020 release (PTB-XL "HR" records say
+  /// 200/mV, PTB "S" records 2000000/mV; both hold 1000 adu/mV values).
+  bool fix_gains = true;
+  /// CPSC 2018 label table in root (Recording,First_label,Second_label,Third_label; codes 1-9),
+  /// used for records whose "#Dx:" is empty, e.g. cpsc2018_REFERENCE_subset.csv. Codes map to
+  /// SNOMED as in the 2020 release: 1 426783006, 2 164889003, 3 270492004, 4 164909002,
+  /// 5 59118001, 6 284470004, 7 164884008, 8 429622005, 9 164931005.
+  std::string cpsc_reference;
+  template <class V>
+  void fields(V& v) {
+    CommonOptions::fields(v);
+    v("classes", classes, "scored | all");
+    v("cpsc_reference", cpsc_reference, "CPSC 2018 label CSV in root for records with an empty #Dx");
+    v("equivalent", equivalent, "groups of SNOMED codes treated as one class");
+    v("require_labels", require_labels, "records without a class are errors");
+    v("fix_gains", fix_gains, "fix the known wrong gains of 2020 HR/S headers");
+  }
+  void validate() const;
+};
+std::shared_ptr<Dataset> make_cinc(const CincOptions& o, const std::string& name);
+
+/// "ptbxl": PTB-XL (ptbxl_database.csv + scp_statements.csv). Multi-hot labels over the chosen
+/// statement set; fold = strat_fold; text = report; 100 Hz (records100) or 500 Hz (records500).
+struct PtbxlOptions : CommonOptions {
+  /// superclass (NORM/MI/STTC/CD/HYP) | subclass | diagnostic | form | rhythm | all
+  std::string labels = "superclass";
+  double min_likelihood = 0.0;  ///< keep statements with likelihood >= this (PTB-XL benchmarks use 0)
+  template <class V>
+  void fields(V& v) {
+    CommonOptions::fields(v);
+    v("labels", labels, "superclass | subclass | diagnostic | form | rhythm | all");
+    v("min_likelihood", min_likelihood, "minimum SCP statement likelihood (0-100)");
+  }
+  void validate() const;
+};
+std::shared_ptr<Dataset> make_ptbxl(const PtbxlOptions& o);
+
+/// "mitdb": MIT-BIH Arrhythmia beats: one item per annotated beat, a window of
+/// [-before, +after) seconds around its R peak, class index over AAMI {N, S, V, F, Q}.
+/// fold = "DS1" / "DS2" (de Chazal 2004 inter-patient lists) or "" (paced records);
+/// meta: symbol, sample, rhythm (the '+' annotation aux in force, e.g. "(AFIB").
+struct MitdbOptions : CommonOptions {
+  double before = 0.25;              ///< seconds before the R peak
+  double after = 0.45;               ///< seconds after the R peak
+  std::vector<std::string> records;  ///< record names, or "DS1" / "DS2"; empty = every record in root
+  bool exclude_paced = true;         ///< drop 102, 104, 107, 217 (AAMI practice)
+  std::string annotator = "atr";
+  template <class V>
+  void fields(V& v) {
+    CommonOptions::fields(v);
+    v("before", before, "window start before the R peak, seconds");
+    v("after", after, "window end after the R peak, seconds");
+    v("records", records, "record names or DS1/DS2 (empty = all in root)");
+    v("exclude_paced", exclude_paced, "drop the paced records 102 104 107 217");
+    v("annotator", annotator, "annotation file extension");
+  }
+  void validate() const;
+};
+std::shared_ptr<Dataset> make_mitdb(const MitdbOptions& o);
+/// de Chazal et al. 2004 inter-patient splits (paced records excluded).
+const std::vector<std::string>& mitdb_ds1();
+const std::vector<std::string>& mitdb_ds2();
+/// AAMI class index (0..4 = N S V F Q, see io::aami_class) of a beat symbol, or -1 when unmapped.
+int aami_index(const std::string& symbol);
+
+/// "ludb": Lobachevsky University DB. Label: float32 [3, samples] masks (P, QRS, T) from the
+/// per-lead delineation files ('(' onset, peak p/N/t, ')' offset; inclusive); `mask_lead`
+/// picks the lead whose annotation is used ("all" = union over the 12 leads). label_counts
+/// are numbers of delineated waves. text = the header's diagnosis comments; meta: age, sex.
+struct LudbOptions : CommonOptions {
+  std::string mask_lead = "ii";  ///< annotation file extension (i, ii, ..., v6) or "all"
+  template <class V>
+  void fields(V& v) {
+    CommonOptions::fields(v);
+    v("mask_lead", mask_lead, "lead whose delineation makes the masks (i..v6, or all)");
+  }
+  void validate() const;
+};
+std::shared_ptr<Dataset> make_ludb(const LudbOptions& o);
+
+/// "folder": a manifest CSV with columns path,label[,patient_id] (paths relative to root), or,
+/// without a manifest, one sub-directory per class holding records (.hea/.mat/.edf/.npy).
+/// Class index over the sorted labels (or `classes` in that order).
+struct FolderOptions : CommonOptions {
+  std::string manifest;               ///< CSV file in root; "" = class sub-directories
+  std::vector<std::string> classes;   ///< class order; empty = sorted distinct labels
+  template <class V>
+  void fields(V& v) {
+    CommonOptions::fields(v);
+    v("manifest", manifest, "CSV path,label[,patient_id] relative to root (empty = class folders)");
+    v("classes", classes, "class names in index order (empty = sorted labels)");
+  }
+};
+std::shared_ptr<Dataset> make_folder(const FolderOptions& o);
+
+}  // namespace cardiotorch::data

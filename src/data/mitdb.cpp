@@ -1,0 +1,182 @@
+// MIT-BIH Arrhythmia Database: beat windows around annotated R peaks, AAMI classes.
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "cardiotorch/data/adapters.h"
+#include "cardiotorch/io/annotation.h"
+#include "cardiotorch/io/wfdb.h"
+#include "data/record_dataset.h"
+
+namespace cardiotorch::data {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string>& mitdb_ds1() {
+  static const std::vector<std::string> r = {"101", "106", "108", "109", "112", "114", "115", "116",
+                                             "118", "119", "122", "124", "201", "203", "205", "207",
+                                             "208", "209", "215", "220", "223", "230"};
+  return r;
+}
+
+const std::vector<std::string>& mitdb_ds2() {
+  static const std::vector<std::string> r = {"100", "103", "105", "111", "113", "117", "121", "123",
+                                             "200", "202", "210", "212", "213", "214", "219", "221",
+                                             "222", "228", "231", "232", "233", "234"};
+  return r;
+}
+
+int aami_index(const std::string& symbol) {
+  switch (io::aami_class(symbol)) {
+    case 'N': return 0;
+    case 'S': return 1;
+    case 'V': return 2;
+    case 'F': return 3;
+    case 'Q': return 4;
+    default: return -1;
+  }
+}
+
+namespace {
+
+const std::set<std::string> kPaced = {"102", "104", "107", "217"};
+
+std::vector<std::string> list_records(const fs::path& root) {
+  std::vector<std::string> out;
+  const fs::path rec = root / "RECORDS";
+  if (fs::exists(rec)) {
+    std::ifstream f(rec);
+    std::string line;
+    while (std::getline(f, line))
+      if (!trim(line).empty()) out.push_back(trim(line));
+    return out;
+  }
+  for (const auto& e : fs::directory_iterator(root))
+    if (e.path().extension() == ".hea") out.push_back(e.path().stem().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class MitdbDataset : public detail::RecordDataset {
+ public:
+  explicit MitdbDataset(const MitdbOptions& o) : RecordDataset(o, "mitdb", to_config(o)) {
+    info_.class_names = {"N", "S", "V", "F", "Q"};
+    info_.label_kind = LabelKind::kClassIndex;
+    const fs::path root(o.root);
+    std::vector<std::string> records;
+    if (o.records.empty()) {
+      records = list_records(root);
+    } else {
+      for (const auto& r : o.records) {
+        const auto& list = r == "DS1" ? mitdb_ds1() : r == "DS2" ? mitdb_ds2() : std::vector<std::string>{r};
+        records.insert(records.end(), list.begin(), list.end());
+      }
+    }
+    const std::set<std::string> ds1(mitdb_ds1().begin(), mitdb_ds1().end()),
+        ds2(mitdb_ds2().begin(), mitdb_ds2().end());
+    std::set<double> rates;
+    std::set<std::vector<std::string>> lead_sets;
+    int64_t n_records = 0;
+    for (const auto& name : records) {
+      if (o.exclude_paced && kPaced.count(name)) continue;
+      if (o.limit > 0 && n_records >= o.limit) break;
+      const std::string path = (root / name).string();
+      const bool ok = guarded(path, [&] {
+        const io::wfdb::Header h = io::wfdb::read_header(path);
+        const io::AnnotationSet anns = io::read_annotations(path, o.annotator);
+        CT_CHECK(o.fs <= 0 || std::abs(h.fs - o.fs) < 1e-6, DataError, path, ".hea: sampling rate ", h.fs,
+                 " Hz, expected fs: ", o.fs);
+        const int64_t before = static_cast<int64_t>(std::llround(o.before * h.fs));
+        const int64_t after = static_cast<int64_t>(std::llround(o.after * h.fs));
+        std::vector<std::string> sources = {path + ".hea", path + "." + o.annotator};
+        std::vector<std::string> leads;
+        for (const auto& s : h.signals) {
+          const std::string f = (root / s.file_name).string();
+          if (std::find(sources.begin(), sources.end(), f) == sources.end()) sources.push_back(f);
+          leads.push_back(io::normalize_lead_name(s.description));
+        }
+        const std::string fold = ds1.count(name) ? "DS1" : ds2.count(name) ? "DS2" : "";
+        // 201 and 202 are the same subject (MIT-BIH directory notes).
+        const std::string patient = name == "202" ? "201" : name;
+        std::string rhythm;
+        for (const auto& a : anns.annotations) {
+          if (a.symbol == "+") {
+            std::string aux = a.aux;
+            while (!aux.empty() && (aux.back() == '\0' || aux.back() == ' ')) aux.pop_back();
+            rhythm = aux;
+            continue;
+          }
+          const int cls = aami_index(a.symbol);
+          if (cls < 0) continue;
+          detail::Entry e;
+          e.record_path = path;
+          e.info.record_id = str_cat(name, ":", a.sample);
+          e.info.patient_id = patient;
+          e.info.classes = {cls};
+          e.info.fold = fold;
+          e.info.sources = sources;
+          e.info.from = a.sample - before;
+          e.info.to = a.sample + after;
+          e.label = at::scalar_tensor(static_cast<int64_t>(cls), at::kLong);
+          e.meta = {{"record", name}, {"symbol", a.symbol}, {"sample", std::to_string(a.sample)}};
+          if (!rhythm.empty()) e.meta["rhythm"] = rhythm;
+          e.meta["n_samples"] = std::to_string(h.n_samples);
+          entries_.push_back(std::move(e));
+        }
+        rates.insert(h.fs);
+        lead_sets.insert(leads);
+      });
+      if (ok) ++n_records;
+    }
+    info_.fs = rates.size() == 1 ? *rates.begin() : 0.0;
+    // Second leads differ between records (V1, V2, V4, V5); only a common set is reported.
+    if (info_.leads.empty() && lead_sets.size() == 1) info_.leads = *lead_sets.begin();
+    finish();
+  }
+
+ protected:
+  // Windows that reach past the record's ends are zero-padded (every beat is kept).
+  Sample load(const detail::Entry& e) const override {
+    const int64_t n = std::stoll(e.meta.at("n_samples"));
+    const int64_t from = std::max<int64_t>(0, e.info.from);
+    const int64_t to = n > 0 ? std::min<int64_t>(n, e.info.to) : e.info.to;
+    io::Record r = detail::read_wfdb_record(e.record_path, from, to);
+    Sample s;
+    s.signal = r.signal;
+    if (from > e.info.from || to < e.info.to)
+      s.signal = at::constant_pad_nd(s.signal, {from - e.info.from, e.info.to - to}, 0);
+    s.fs = r.fs;
+    s.leads = r.leads;
+    detail::select_leads(s.signal, s.leads, common_.leads, e.record_path);
+    s.label = e.label;
+    s.record_id = e.info.record_id;
+    s.patient_id = e.info.patient_id;
+    s.meta = e.meta;
+    s.meta.erase("n_samples");
+    s.meta["fold"] = e.info.fold;
+    return s;
+  }
+};
+
+}  // namespace
+
+void MitdbOptions::validate() const {
+  CommonOptions::validate();
+  CT_CHECK(before >= 0 && after > 0, ConfigError, "before must be >= 0 and after > 0 seconds, got ", before, " and ",
+           after);
+  CT_CHECK(!annotator.empty(), ConfigError, "annotator must not be empty (e.g. atr)");
+}
+
+std::shared_ptr<Dataset> make_mitdb(const MitdbOptions& o) { return std::make_shared<MitdbDataset>(o); }
+
+}  // namespace cardiotorch::data
+
+CT_REGISTER(cardiotorch::data::dataset_registry(), "mitdb",
+            [](const cardiotorch::ConfigNode& n) -> std::shared_ptr<cardiotorch::data::Dataset> {
+              return cardiotorch::data::make_mitdb(cardiotorch::from_config<cardiotorch::data::MitdbOptions>(n));
+            },
+            "MIT-BIH arrhythmia beats (AAMI N/S/V/F/Q windows around R peaks; DS1/DS2 folds; rhythm in meta)")

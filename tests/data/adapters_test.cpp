@@ -1,0 +1,389 @@
+// Adapters on the real data in ../shared/data (counts from its README.md).
+#include "cardiotorch/data/adapters.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "cardiotorch/data/split.h"
+#include "cardiotorch/io/annotation.h"
+#include "support/test_util.h"
+
+namespace ct = cardiotorch;
+namespace cd = cardiotorch::data;
+
+namespace {
+
+std::shared_ptr<cd::Dataset> build(const std::string& yaml) {
+  return cd::build_dataset(ct::ConfigNode::parse(yaml));
+}
+
+int64_t count_of(const cd::DatasetInfo& in, const std::string& cls) {
+  for (size_t c = 0; c < in.class_names.size(); ++c)
+    if (in.class_names[c] == cls) return in.label_counts[c];
+  ADD_FAILURE() << "no class " << cls << " in " << ct::join(in.class_names);
+  return -1;
+}
+
+}  // namespace
+
+TEST(DataAdapters, RegistryListsEveryAdapterAndRejectsUnknownKeys) {
+  for (const char* n : {"cinc2017", "cinc2020", "cinc2021", "ptbxl", "mitdb", "ludb", "folder"})
+    EXPECT_TRUE(cd::dataset_registry().contains(n)) << n;
+  EXPECT_THROW(build("{name: ptbxl, root: /nonexistent, lables: superclass}"), ct::ConfigError);
+  EXPECT_THROW(build("{name: ptbxl, root: /x, fs: 250}"), ct::ConfigError);
+  EXPECT_THROW(build("{name: ptbxl, root: /x, on_error: ignore}"), ct::ConfigError);
+  EXPECT_THROW(build("{name: ptbxl}"), ct::ConfigError);  // root is required
+  EXPECT_THROW(build("{name: ptbx, root: /x}"), ct::ConfigError);
+}
+
+TEST(DataAdapters, Cinc2017CountsAndDecode) {
+  CT_REQUIRE_SHARED("cinc2017/REFERENCE.csv");
+  auto ds = build("{name: cinc2017, root: " + ct::test::shared_data("cinc2017") + "}");
+  const auto& in = ds->info();
+  EXPECT_EQ(ds->size(), 1028);
+  EXPECT_EQ(count_of(in, "N"), 595);
+  EXPECT_EQ(count_of(in, "O"), 280);
+  EXPECT_EQ(count_of(in, "A"), 96);
+  EXPECT_EQ(count_of(in, "~"), 57);
+  EXPECT_EQ(in.label_kind, cd::LabelKind::kClassIndex);
+  const cd::Sample s = ds->get(0);
+  EXPECT_EQ(s.record_id, "A00001");
+  EXPECT_EQ(s.signal.sizes(), (std::vector<int64_t>{1, 9000}));
+  EXPECT_EQ(s.fs, 300);
+  EXPECT_EQ(s.label.item<int64_t>(), 0);  // N
+  // A00001.hea: gain 1000/mV, baseline 0, first value -127 adu.
+  EXPECT_FLOAT_EQ(s.signal[0][0].item<float>(), -0.127f);
+  auto orig = build("{name: cinc2017, root: " + ct::test::shared_data("cinc2017") +
+                    ", reference: REFERENCE-original.csv}");
+  EXPECT_EQ(orig->size(), 1028);
+  EXPECT_NE(orig->info().label_counts, in.label_counts);
+}
+
+TEST(DataAdapters, OnErrorSkipCountsBadRowsAndRaiseStops) {
+  CT_REQUIRE_SHARED("cinc2017/A00001.hea");
+  const auto dir = ct::test::make_temp_dir("cinc2017_bad");
+  namespace fs = std::filesystem;
+  for (const char* r : {"A00001", "A00002"})
+    for (const char* ext : {".hea", ".mat"})
+      fs::copy_file(ct::test::shared_data(std::string("cinc2017/") + r + ext), dir + "/" + r + ext);
+  fs::copy_file(ct::test::shared_data("cinc2017/A00003.hea"), dir + "/A00003.hea");  // its .mat is missing
+  ct::test::write_file(dir + "/REFERENCE.csv", "A00001,N\nA00002,X\nA09999,A\nA00003,O\n");
+  try {
+    build("{name: cinc2017, root: " + dir + "}");
+    FAIL() << "expected DataError";
+  } catch (const ct::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("REFERENCE.csv:2"), std::string::npos) << e.what();
+  }
+  auto ds = build("{name: cinc2017, root: " + dir + ", on_error: skip}");
+  EXPECT_EQ(ds->size(), 1);
+  EXPECT_EQ(ds->info().n_skipped, 3);
+  EXPECT_NE(cd::summarize(*ds).find("3 skipped"), std::string::npos) << cd::summarize(*ds);
+  // A missing signal file is found when indexing, not at the first get().
+  ct::test::write_file(dir + "/REFERENCE.csv", "A00001,N\nA00003,O\n");
+  try {
+    build("{name: cinc2017, root: " + dir + "}");
+    FAIL() << "expected DataError";
+  } catch (const ct::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("A00003.mat: missing"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DataAdapters, Cinc2021ScoredClassesWithEquivalences) {
+  // The vendored copy (data/sample/cinc2021) needs no shared data, so this runs in CI.
+  const std::string root = ct::test::source_path("data/sample/cinc2021");
+  auto ds = build("{name: cinc2021, root: " + root + "}");
+  const auto& in = ds->info();
+  EXPECT_EQ(ds->size(), 50);
+  // weights.csv has 26 columns (CLBBB|LBBB, CRBBB|RBBB, PAC|SVPB, PVC|VPB already merged).
+  ASSERT_EQ(in.class_names.size(), 26u);
+  EXPECT_EQ(in.class_codes.size(), 26u);
+  EXPECT_NE(std::find(in.class_names.begin(), in.class_names.end(), "PAC|SVPB"), in.class_names.end());
+  EXPECT_NE(std::find(in.class_codes.begin(), in.class_codes.end(), "713427006|59118001"), in.class_codes.end());
+  // README: 284470004 PAC 20, 427084000 sinus tachycardia 23, 426783006 sinus rhythm 15.
+  EXPECT_EQ(count_of(in, "STach"), 23);
+  EXPECT_EQ(count_of(in, "NSR"), 15);
+  EXPECT_GE(count_of(in, "PAC|SVPB"), 20);
+  EXPECT_EQ(in.fs, 500);
+  EXPECT_EQ(in.leads.size(), 12u);
+  const cd::Sample s = ds->get(0);
+  EXPECT_EQ(s.record_id, "E07500");
+  EXPECT_EQ(s.signal.sizes(), (std::vector<int64_t>{12, 5000}));
+  EXPECT_EQ(s.meta.at("age"), "78");
+  EXPECT_EQ(s.meta.at("sex"), "Male");
+  EXPECT_EQ(s.meta.at("dx"), "67741000119109,426177001");
+  EXPECT_FLOAT_EQ(s.signal[0][0].item<float>(), -0.068f);  // E07500.hea: I starts at -68 adu, 1000/mV
+  EXPECT_EQ(s.label.sum().item<float>(), 1.0f);               // SB scored; 67741000119109 is unscored
+  // The HR headers write "/mv"; the 2021 PTB-XL records decode at 1000/mV.
+  for (int64_t i = 0; i < ds->size(); ++i)
+    if (ds->item(i).record_id == "HR06000") {
+      EXPECT_EQ(ds->get(i).signal.size(1), 5000);
+    }
+
+  auto all = build("{name: cinc2021, root: " + root + ", classes: all}");
+  EXPECT_EQ(all->info().class_names.size(), 25u);  // distinct codes in these 50 headers
+  EXPECT_EQ(all->info().n_unlabelled, 0);
+}
+
+TEST(DataAdapters, Cinc2020SamplesToleratesQuirks) {
+  CT_REQUIRE_SHARED("cinc2020-samples/weights.csv");
+  auto ds = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") + "}");
+  const auto& in = ds->info();
+  EXPECT_EQ(ds->size(), 36);
+  EXPECT_EQ(in.class_names.size(), 24u);  // 27 scored codes, 3 equivalence pairs merged
+  EXPECT_EQ(in.n_unlabelled, 36);         // the Dx lines were blanked in this copy
+  EXPECT_EQ(in.fs, 0);                    // 500 Hz and 1000 Hz (S-series) records
+  std::map<std::string, cd::Sample> by_id;
+  for (int64_t i = 0; i < ds->size(); ++i) {
+    const auto& id = ds->item(i).record_id;
+    if (id == "E00001" || id == "HR00001" || id == "S0001") by_id[id] = ds->get(i);
+  }
+  EXPECT_EQ(by_id["S0001"].signal.sizes(), (std::vector<int64_t>{12, 38400}));
+  EXPECT_EQ(by_id["S0001"].fs, 1000);
+  // HR00001 holds PTB-XL 00001's values at 1000 adu/mV (header says 200): fix_gains makes them mV.
+  CT_REQUIRE_SHARED("ptbxl/records500/00000/00001_hr.hea");
+  auto ptb = build("{name: ptbxl, root: " + ct::test::shared_data("ptbxl") + ", fs: 500, on_error: skip, limit: 1}");
+  EXPECT_TRUE(at::allclose(by_id["HR00001"].signal, ptb->get(0).signal, 0, 1e-6));
+  auto raw = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") + ", fix_gains: false}");
+  for (int64_t i = 0; i < raw->size(); ++i)
+    if (raw->item(i).record_id == "HR00001") {
+      EXPECT_TRUE(at::allclose(raw->get(i).signal, ptb->get(0).signal * 5.0, 0, 1e-5));
+    }
+  // The CPSC table restores the A-series labels: RBBB x3, NSR x1, AF x4 (PVC/STD are unscored).
+  auto cpsc = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") +
+                    ", cpsc_reference: cpsc2018_REFERENCE_subset.csv}");
+  EXPECT_EQ(count_of(cpsc->info(), "CRBBB|RBBB"), 3);
+  EXPECT_EQ(count_of(cpsc->info(), "NSR"), 1);
+  EXPECT_EQ(count_of(cpsc->info(), "AF"), 4);
+  EXPECT_EQ(cpsc->info().n_unlabelled, 36 - 8);
+  auto cpsc_all = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") +
+                        ", cpsc_reference: cpsc2018_REFERENCE_subset.csv, classes: all}");
+  EXPECT_EQ(cpsc_all->info().n_unlabelled, 36 - 10);
+  auto only500 = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") +
+                       ", fs: 500, on_error: skip}");
+  EXPECT_EQ(only500->size(), 34);
+  EXPECT_EQ(only500->info().n_skipped, 2);
+}
+
+TEST(DataAdapters, PtbxlSuperclassCountsFoldsAndText) {
+  CT_REQUIRE_SHARED("ptbxl/ptbxl_database.csv");
+  auto ds = build("{name: ptbxl, root: " + ct::test::shared_data("ptbxl") + "}");
+  const auto& in = ds->info();
+  EXPECT_EQ(ds->size(), 434);
+  EXPECT_EQ(in.class_names, (std::vector<std::string>{"CD", "HYP", "MI", "NORM", "STTC"}));
+  EXPECT_EQ(count_of(in, "NORM"), 261);
+  EXPECT_EQ(count_of(in, "STTC"), 80);
+  EXPECT_EQ(count_of(in, "CD"), 67);
+  EXPECT_EQ(count_of(in, "MI"), 65);
+  EXPECT_EQ(count_of(in, "HYP"), 33);
+  EXPECT_EQ(in.n_unlabelled, 10);
+  const cd::Sample s = ds->get(0);
+  EXPECT_EQ(s.record_id, "1");
+  EXPECT_EQ(s.patient_id, "15709");
+  EXPECT_EQ(s.text, "sinusrhythmus periphere niederspannung");
+  EXPECT_EQ(s.signal.sizes(), (std::vector<int64_t>{12, 1000}));
+  EXPECT_EQ(s.leads[3], "aVR");
+  EXPECT_EQ(s.fs, 100);
+  EXPECT_FLOAT_EQ(s.signal[0][0].item<float>(), -0.119f);
+  EXPECT_EQ(ds->item(0).fold, "3");
+  std::set<std::string> folds;
+  for (int64_t i = 0; i < ds->size(); ++i) folds.insert(ds->item(i).fold);
+  EXPECT_EQ(folds, (std::set<std::string>{"1", "2", "3", "4", "5", "6", "7", "8", "9"}));
+  // Named folds: 9 = validation; patients never cross PTB-XL's folds.
+  cd::SplitOptions so;
+  so.method = "named";
+  so.val_folds = {"9"};
+  auto sp = cd::make_split(*ds, so);
+  EXPECT_EQ(sp.train.size() + sp.val.size(), 434u);
+  std::set<std::string> train_pat;
+  for (int64_t i : sp.train) train_pat.insert(ds->item(i).patient_id);
+  for (int64_t i : sp.val) EXPECT_EQ(train_pat.count(ds->item(i).patient_id), 0u);
+
+  auto hr = build("{name: ptbxl, root: " + ct::test::shared_data("ptbxl") + ", fs: 500, on_error: skip}");
+  EXPECT_EQ(hr->size(), 88);
+  EXPECT_EQ(hr->info().n_skipped, 434 - 88);
+  EXPECT_EQ(hr->get(0).signal.sizes(), (std::vector<int64_t>{12, 5000}));
+  EXPECT_THROW(build("{name: ptbxl, root: " + ct::test::shared_data("ptbxl") + ", fs: 500}"), ct::DataError);
+
+  auto rhythm = build("{name: ptbxl, root: " + ct::test::shared_data("ptbxl") + ", labels: rhythm, leads: [II, V1]}");
+  EXPECT_NE(std::find(rhythm->info().class_names.begin(), rhythm->info().class_names.end(), "SR"),
+            rhythm->info().class_names.end());
+  const cd::Sample r0 = rhythm->get(0);
+  EXPECT_EQ(r0.leads, (std::vector<std::string>{"II", "V1"}));
+  EXPECT_TRUE(at::equal(r0.signal[0], s.signal[1]));
+  EXPECT_TRUE(at::equal(r0.signal[1], s.signal[6]));
+  EXPECT_THROW(build("{name: ptbxl, root: " + ct::test::shared_data("ptbxl") + ", leads: [V7], limit: 1}")->get(0),
+               ct::DataError);
+}
+
+TEST(DataAdapters, SummarizePrintsCounts) {
+  CT_REQUIRE_SHARED("ptbxl/ptbxl_database.csv");
+  auto ds = build("{name: ptbxl, root: " + ct::test::shared_data("ptbxl") + "}");
+  const std::string s = cd::summarize(*ds);
+  EXPECT_NE(s.find("dataset ptbxl: 434 items"), std::string::npos) << s;
+  EXPECT_NE(s.find("NORM  261"), std::string::npos) << s;
+  EXPECT_NE(s.find("none  10"), std::string::npos) << s;
+}
+
+TEST(DataAdapters, MitdbAamiCountsDs1AndWindows) {
+  CT_REQUIRE_SHARED("mitdb/101.atr");
+  const std::string root = ct::test::shared_data("mitdb");
+  auto all = build("{name: mitdb, root: " + root + ", exclude_paced: false}");
+  const auto& in = all->info();
+  EXPECT_EQ(in.n_records, 26);
+  EXPECT_EQ(count_of(in, "N"), 46372);
+  EXPECT_EQ(count_of(in, "S"), 944);
+  EXPECT_EQ(count_of(in, "V"), 4015);
+  EXPECT_EQ(count_of(in, "F"), 415);
+  EXPECT_EQ(count_of(in, "Q"), 8036);
+
+  auto ds1 = build("{name: mitdb, root: " + root + ", records: DS1}");
+  const auto& d = ds1->info();
+  EXPECT_EQ(d.n_records, 22);
+  EXPECT_EQ(count_of(d, "N"), 45866);
+  EXPECT_EQ(count_of(d, "S"), 944);
+  EXPECT_EQ(count_of(d, "V"), 3788);
+  EXPECT_EQ(count_of(d, "F"), 415);
+  EXPECT_EQ(count_of(d, "Q"), 8);
+  EXPECT_EQ(d.fs, 360);
+  for (int64_t i = 0; i < ds1->size(); i += 997) EXPECT_EQ(ds1->item(i).fold, "DS1");
+
+  // Window: 0.25 s before and 0.45 s after the R peak at 360 Hz = 90 + 162 samples.
+  const cd::Sample s = ds1->get(5);
+  EXPECT_EQ(s.signal.sizes(), (std::vector<int64_t>{2, 252}));
+  EXPECT_EQ(s.leads[0], "MLII");
+  const int64_t peak = std::stoll(s.meta.at("sample"));
+  EXPECT_EQ(s.record_id, "101:" + std::to_string(peak));
+  EXPECT_EQ(s.patient_id, "101");
+  // Same values as reading the record directly around the peak.
+  auto direct = build("{name: mitdb, root: " + root + ", records: [101], before: 1, after: 1}");
+  const cd::Sample wide = direct->get(5);
+  EXPECT_TRUE(at::equal(s.signal, wide.signal.narrow(1, 360 - 90, 252)));
+  // The first beat of 101 sits near the start: its window is zero-padded, never dropped.
+  const cd::Sample first = direct->get(0);
+  EXPECT_EQ(first.signal.size(1), 720);
+
+  // Rhythm episodes: 201 has AF; the aux of '+' annotations is carried per beat.
+  auto r201 = build("{name: mitdb, root: " + root + ", records: [201]}");
+  std::map<std::string, int64_t> rhythms;
+  for (int64_t i = 0; i < r201->size(); i += 50) ++rhythms[r201->get(i).meta["rhythm"]];
+  EXPECT_GT(rhythms["(AFIB"], 0);
+  EXPECT_GT(rhythms["(N"], 0);
+
+  auto ds2 = build("{name: mitdb, root: " + root + ", records: DS2, on_error: skip}");
+  EXPECT_EQ(ds2->size(), 0);
+  EXPECT_EQ(ds2->info().n_skipped, 22);
+  EXPECT_THROW(build("{name: mitdb, root: " + root + ", records: DS2}"), ct::DataError);
+}
+
+TEST(DataAdapters, LudbMasksAndWaveCounts) {
+  CT_REQUIRE_SHARED("ludb/data/1.ii");
+  const std::string root = ct::test::shared_data("ludb");
+  auto ds = build("{name: ludb, root: " + root + "}");
+  const auto& in = ds->info();
+  EXPECT_EQ(ds->size(), 150);
+  EXPECT_EQ(in.label_kind, cd::LabelKind::kMask);
+  EXPECT_EQ(count_of(in, "P"), 1055);
+  EXPECT_EQ(count_of(in, "QRS"), 1367);
+  EXPECT_EQ(count_of(in, "T"), 1226);
+  const cd::Sample s = ds->get(0);
+  EXPECT_EQ(s.record_id, "1");
+  EXPECT_EQ(s.signal.sizes(), (std::vector<int64_t>{12, 5000}));
+  EXPECT_EQ(s.label.sizes(), (std::vector<int64_t>{3, 5000}));
+  EXPECT_EQ(s.meta.at("sex"), "F");
+  EXPECT_EQ(s.meta.at("age"), "51");
+  EXPECT_NE(s.text.find("Rhythm: Sinus bradycardia."), std::string::npos) << s.text;
+  // Masks agree with the annotation file: every QRS run starts at a '(' and ends at a ')'.
+  const auto anns = ct::io::read_annotations(root + "/data/1", "ii");
+  int64_t runs = 0;
+  const at::Tensor q = s.label[1];
+  for (int64_t k = 0; k < 5000; ++k)
+    if (q[k].item<float>() > 0 && (k == 0 || q[k - 1].item<float>() == 0)) ++runs;
+  int64_t qrs = 0;
+  for (const auto& a : anns.annotations) qrs += a.symbol == "N";
+  EXPECT_EQ(runs, qrs);
+  // P, QRS and T of one lead do not overlap.
+  EXPECT_LE(s.label.sum(0).max().item<float>(), 1.0f);
+  auto all = build("{name: ludb, root: " + root + ", mask_lead: all, limit: 3}");
+  EXPECT_EQ(all->size(), 3);
+  EXPECT_GE(all->get(0).label.sum().item<float>(), s.label.sum().item<float>());
+  EXPECT_THROW(build("{name: ludb, root: " + root + ", mask_lead: v7}"), ct::ConfigError);
+}
+
+TEST(DataAdapters, FolderManifestAndClassFolders) {
+  CT_REQUIRE_SHARED("cinc2017/A00001.hea");
+  namespace fs = std::filesystem;
+  const auto dir = ct::test::make_temp_dir("folder_ds");
+  const std::vector<std::pair<std::string, std::string>> recs = {{"A00001", "normal"}, {"A00004", "af"},
+                                                                 {"A00002", "normal"}};
+  for (const auto& [r, cls] : recs)
+    for (const char* ext : {".hea", ".mat"}) {
+      fs::create_directories(dir + "/" + cls);
+      fs::copy_file(ct::test::shared_data("cinc2017/" + r + ext), dir + "/" + cls + "/" + r + ext);
+    }
+  ct::test::write_file(dir + "/labels.csv",
+                       "path,label,patient_id\n"
+                       "normal/A00001.hea,normal,\"p,1\"\n"
+                       "af/A00004.hea,af,p2\n"
+                       "normal/A00002,normal,p2\n");
+  auto m = build("{name: folder, root: " + dir + ", manifest: labels.csv}");
+  EXPECT_EQ(m->size(), 3);
+  EXPECT_EQ(m->info().class_names, (std::vector<std::string>{"af", "normal"}));
+  EXPECT_EQ(m->item(0).patient_id, "p,1");
+  EXPECT_EQ(m->item(0).record_id, "normal/A00001");
+  const cd::Sample s = m->get(1);
+  EXPECT_EQ(s.label.item<int64_t>(), 0);
+  EXPECT_EQ(s.fs, 300);
+  auto ref = build("{name: cinc2017, root: " + ct::test::shared_data("cinc2017") + ", limit: 4}");
+  EXPECT_TRUE(at::equal(s.signal, ref->get(3).signal));
+
+  auto f = build("{name: folder, root: " + dir + ", classes: [normal, af]}");
+  EXPECT_EQ(f->size(), 3);
+  EXPECT_EQ(f->info().label_counts, (std::vector<int64_t>{2, 1}));
+
+  ct::test::write_file(dir + "/bad.csv", "path,label\nnormal/A00001.hea,normal\nnowhere/X.hea,af\nnormal/A00002.hea,cat\n");
+  auto b = build("{name: folder, root: " + dir + ", manifest: bad.csv, classes: [normal, af], on_error: skip}");
+  EXPECT_EQ(b->size(), 1);
+  EXPECT_EQ(b->info().n_skipped, 2);
+  EXPECT_THROW(build("{name: folder, root: " + dir + ", manifest: bad.csv, classes: [normal, af]}"), ct::DataError);
+}
+
+TEST(DataAdapters, DetectAndOpenByLayout) {
+  CT_REQUIRE_SHARED("mitdb/101.atr");
+  const std::map<std::string, std::string> expect = {{"ptbxl", "ptbxl"},     {"cinc2017", "cinc2017"},
+                                                     {"mitdb", "mitdb"},     {"ludb", "ludb"},
+                                                     {"cinc2021", "cinc2021"}, {"cinc2020-samples", "cinc2020"},
+                                                     {"cpsc2019", ""}, {"cpsc2021", ""}};
+  for (const auto& [dir, name] : expect) EXPECT_EQ(cd::detect_dataset(ct::test::shared_data(dir)), name) << dir;
+  EXPECT_EQ(cd::detect_dataset(ct::test::source_path("data/sample/cinc2021")), "cinc2021");
+  auto ds = cd::open_dataset(ct::test::shared_data("cinc2017"));
+  EXPECT_EQ(ds->size(), 1028);
+  EXPECT_NE(cd::summarize(*ds).find("N     595"), std::string::npos) << cd::summarize(*ds);
+  EXPECT_THROW(cd::open_dataset(ct::test::shared_data("cpsc2019")), ct::ConfigError);
+}
+
+TEST(DataAdapters, PtbxlPatientKFoldIsStratified) {
+  CT_REQUIRE_SHARED("ptbxl/ptbxl_database.csv");
+  auto ds = build("{name: ptbxl, root: " + ct::test::shared_data("ptbxl") + "}");
+  auto folds = cd::kfold(*ds, 5, 123);
+  std::map<std::string, size_t> owner;
+  for (size_t f = 0; f < folds.size(); ++f)
+    for (int64_t i : folds[f]) {
+      auto [it, fresh] = owner.emplace(ds->item(i).patient_id, f);
+      EXPECT_EQ(it->second, f) << "patient " << ds->item(i).patient_id;
+    }
+  EXPECT_GT(owner.size(), 300u);
+  for (size_t c = 0; c < ds->info().class_names.size(); ++c) {
+    const double target = ds->info().label_counts[c] / 5.0;
+    for (const auto& f : folds) {
+      int64_t n = 0;
+      for (int64_t i : f) {
+        const auto& cls = ds->item(i).classes;
+        n += std::count(cls.begin(), cls.end(), static_cast<int64_t>(c));
+      }
+      EXPECT_NEAR(n, target, 2 + 0.1 * target) << ds->info().class_names[c];
+    }
+  }
+}
