@@ -24,6 +24,13 @@ namespace {
 // errors; ours keeps the last message so it can go into the DataError.
 thread_local std::string g_last_matio_message;
 void matio_log(int /*level*/, char* message) { g_last_matio_message = message ? message : ""; }
+// matio (and HDF5 behind it for v7.3 files) is not documented as thread-safe, and data loaders
+// read from several threads: one file at a time.
+std::mutex& matio_mutex() {
+  static std::mutex m;
+  return m;
+}
+
 void install_matio_log() {
   static std::once_flag once;
   std::call_once(once, [] { Mat_LogInitFunc("cardiotorch", matio_log); });
@@ -246,17 +253,20 @@ Record with_header(const std::string& path, const std::string& hea, const at::Te
 }  // namespace
 
 std::vector<std::string> mat_variable_names(const std::string& path) {
+  std::lock_guard<std::mutex> lock(matio_mutex());
   MatPtr m = open_mat(path);
   return names_in(m.get());
 }
 
 at::Tensor read_mat_array(const std::string& path, const std::string& variable) {
+  std::lock_guard<std::mutex> lock(matio_mutex());
   MatPtr m = open_mat(path);
   Loaded l = load_variable(m.get(), path, variable);
   return to_tensor(l.var, path + ": " + l.name);
 }
 
 Record read_mat_record(const std::string& path, const MatOptions& options) {
+  std::lock_guard<std::mutex> lock(matio_mutex());
   MatPtr m = open_mat(path);
   // A WFDB header beside the file means the CinC layout: the data must be `val`.
   const std::string hea = (fs::path(path).parent_path() / fs::path(path).stem()).string() + ".hea";

@@ -1,7 +1,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 
@@ -79,6 +81,24 @@ TEST(MatRecord, InvalidSamplesAreNanOnBothPaths) {
   EXPECT_EQ(a.signal.isnan().sum().item<int64_t>(), 2);
   EXPECT_TRUE(at::equal(a.signal.isnan(), b.signal.isnan()));
   EXPECT_TRUE(at::equal(a.signal.nan_to_num(0), b.signal.nan_to_num(0)));
+}
+
+TEST(MatRecord, ConcurrentReadsMatchSerialOnes) {
+  // Data loaders read from several threads; matio calls are serialised inside read_mat_record.
+  const std::vector<std::string> names = {"E07503", "E07504", "HR06001", "HR06002", "JS20006", "JS20007"};
+  std::vector<at::Tensor> serial;
+  for (const auto& n : names) serial.push_back(read_mat_record(sample(n + ".mat")).signal);
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < 12; ++k) {
+        const size_t i = static_cast<size_t>((t + k) % static_cast<int>(names.size()));
+        if (!at::equal(read_mat_record(sample(names[i] + ".mat")).signal, serial[i])) ++mismatches;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(MatRecord, CinCValuesFollowHeaderGainAndInitialValues) {
