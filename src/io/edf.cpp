@@ -165,7 +165,7 @@ Record read_edf(const std::string& path, const ReadOptions& options) {
   int64_t n = h.signals[chans[0]].n_samples;
   for (int c : chans) n = std::min(n, h.signals[c].n_samples);
   const int64_t from = options.from, to = options.to < 0 ? n : options.to;
-  CT_CHECK(from >= 0 && from <= to && to <= n, DataError, path, ": sample window [", from, ", ", to,
+  CT_CHECK(from >= 0 && from <= to && to <= n, ConfigError, path, ": sample window [", from, ", ", to,
            ") outside the record (", n, " samples)");
   Record r;
   r.name = std::filesystem::path(path).stem().string();

@@ -42,7 +42,7 @@ void apply_options(Record& r, const ReadOptions& o) {
   const std::vector<int> chans = resolve_channels(o.channels, r.leads, r.source);
   const int64_t n = r.n_samples();
   const int64_t to = o.to < 0 ? n : o.to;
-  CT_CHECK(o.from >= 0 && o.from <= to && to <= n, DataError, r.source, ": sample window [", o.from, ", ", to,
+  CT_CHECK(o.from >= 0 && o.from <= to && to <= n, ConfigError, r.source, ": sample window [", o.from, ", ", to,
            ") outside the record (", n, " samples)");
   if (!o.channels.empty()) {
     std::vector<int64_t> idx(chans.begin(), chans.end());

@@ -76,6 +76,8 @@ TEST(ReadRecord, WindowAndChannelSelectionAgreeAcrossPaths) {
   ReadOptions window;
   window.from = 4000;
   window.to = 6000;
+  EXPECT_THROW(read_record(sample("JS20000.mat"), window), ConfigError);
+  EXPECT_THROW(read_record(sample("JS20000"), window), ConfigError);
   EXPECT_NE(error_of([&] { read_record(sample("JS20000.mat"), window); }).find("outside the record (5000 samples)"),
             std::string::npos);
 }
