@@ -34,36 +34,49 @@ std::string num(double v, size_t width) {
 
 // A minimal EDF (or BDF with bdf=true) file written by hand from the spec: a 256-byte fixed
 // header, 256 bytes per signal, then n_records data records of interleaved signal blocks.
-std::string make_edf(const std::vector<Sig>& sigs, int n_records, bool bdf = false) {
+// With `tals` (EDF+ only), a last "EDF Annotations" signal carries, in data record r, the
+// time-keeping TAL "+r" followed by tals[r] (already in TAL syntax).
+std::string make_edf(std::vector<Sig> sigs, int n_records, bool bdf = false,
+                     const std::vector<std::string>& tals = {}) {
+  const bool plus = !tals.empty();
+  const int tal_bytes = 64;
+  if (plus) sigs.push_back({"EDF Annotations", "", -1, 1, -32768, 32767, tal_bytes / 2, nullptr});
   const size_t ns = sigs.size();
   std::string h;
   h += bdf ? std::string("\xff" "BIOSEMI") : field("0", 8);
-  h += field("X X X X", 80);
-  h += field("Startdate X X X X", 80);
+  h += field(plus ? "MCH-0234567 F 02-MAY-1951 Haagse_Harry" : "X X X X", 80);
+  h += field(plus ? "Startdate 02-MAR-2021 EMG561 BK/JOP Sony." : "Startdate X X X X", 80);
   h += "02.03.21";
   h += "10.20.30";
   h += num(256.0 * (ns + 1), 8);
-  h += field(bdf ? "24BIT" : "", 44);
+  h += field(bdf ? "24BIT" : plus ? "EDF+C" : "", 44);
   h += num(n_records, 8);
   h += field("1", 8);
   h += field(std::to_string(ns), 4);
   for (const auto& s : sigs) h += field(s.label, 16);
-  for (size_t i = 0; i < ns; ++i) h += field("AgAgCl electrode", 80);
+  for (const auto& s : sigs) h += field(s.value ? "AgAgCl electrode" : "", 80);
   for (const auto& s : sigs) h += field(s.dim, 8);
   for (const auto& s : sigs) h += num(s.pmin, 8);
   for (const auto& s : sigs) h += num(s.pmax, 8);
   for (const auto& s : sigs) h += num(s.dmin, 8);
   for (const auto& s : sigs) h += num(s.dmax, 8);
-  for (size_t i = 0; i < ns; ++i) h += field("HP:0.05Hz LP:150Hz", 80);
+  for (const auto& s : sigs) h += field(s.value ? "HP:0.05Hz LP:150Hz" : "", 80);
   for (const auto& s : sigs) h += num(s.per_record, 8);
   for (size_t i = 0; i < ns; ++i) h += field("", 32);
   const int bytes = bdf ? 3 : 2;
   for (int r = 0; r < n_records; ++r)
-    for (const auto& s : sigs)
+    for (const auto& s : sigs) {
+      if (!s.value) {  // the annotation signal: raw TAL bytes, NUL padded
+        std::string tal = "+" + std::to_string(r) + "\x14\x14" + std::string(1, '\0') + tals[static_cast<size_t>(r)];
+        tal.resize(static_cast<size_t>(tal_bytes), '\0');
+        h += tal;
+        continue;
+      }
       for (int k = 0; k < s.per_record; ++k) {
         const int v = s.value(static_cast<int64_t>(r) * s.per_record + k);
         for (int b = 0; b < bytes; ++b) h += static_cast<char>((v >> (8 * b)) & 0xff);
       }
+    }
   return h;
 }
 
@@ -162,6 +175,29 @@ TEST_F(EdfTest, DifferentRatesNeedASelection) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("no channel 'V5'"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(EdfTest, EdfPlusSignalsWithAnnotations) {
+  const std::string nul(1, '\0');
+  const std::vector<std::string> tals = {"+0.5\x15" "0.04\x14N\x14" + nul, "+1.25\x14V\x14" + nul, ""};
+  const std::string p = dir_ + "/plus.edf";
+  test::write_file(p, make_edf({three_signals()[0], three_signals()[1]}, 3, false, tals));
+  const EdfHeader h = read_edf_header(p);
+  EXPECT_EQ(h.file_type, "EDF+");
+  ASSERT_EQ(h.signals.size(), 2u);  // the annotation channel is not a signal
+  const Record r = read_record(p);
+  EXPECT_EQ(r.leads, (std::vector<std::string>{"I", "II"}));
+  EXPECT_EQ(r.n_samples(), 750);
+  EXPECT_NEAR(r.signal[1][749].item<float>(), ecg2(749) * 0.1, 1e-4);
+  EXPECT_EQ(r.meta.at("format"), "EDF+");
+  const auto ann = read_edf_annotations(p);
+  ASSERT_EQ(ann.size(), 2u);
+  EXPECT_DOUBLE_EQ(ann[0].onset_s, 0.5);
+  EXPECT_DOUBLE_EQ(ann[0].duration_s, 0.04);
+  EXPECT_EQ(ann[0].text, "N");
+  EXPECT_DOUBLE_EQ(ann[1].onset_s, 1.25);
+  EXPECT_EQ(ann[1].duration_s, -1.0);
+  EXPECT_EQ(ann[1].text, "V");
 }
 
 TEST_F(EdfTest, Bdf24BitSamples) {
