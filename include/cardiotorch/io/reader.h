@@ -23,7 +23,9 @@ struct ReadOptions {
 ///  - NumPy .npy ([samples], [leads, samples]) / .npz (array "signal", "ecg", "data" or "x", or the
 ///    only one; an optional scalar "fs"); fs otherwise from options.fs, else 0
 /// A path without a known extension is recognised by its content (MATLAB, EDF/BDF, NumPy, zip
-/// magic) or by "<path>.hea" existing. Errors name the file and what is wrong (DataError).
+/// magic) or by "<path>.hea" existing. Errors name the file and what is wrong: DataError for bad
+/// or unreadable data, ConfigError for options that do not fit the record (unknown channel,
+/// window outside it).
 Record read_record(const std::string& path, const ReadOptions& options = {});
 
 /// The format read_record would use for `path`: "wfdb", "mat", "edf", "npy", "npz", or ""
