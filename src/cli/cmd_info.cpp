@@ -70,9 +70,30 @@ class InfoCommand : public Command {
     io::RecordInfo info = io::read_record_info(path_);
     io::ReadOptions ro;
     ro.fs = fs_;
-    const io::Record r = io::read_record(path_, ro);
+    io::Record r;
+    std::vector<LeadStats> stats;
+    std::vector<double> lead_fs;
+    std::vector<int64_t> lead_samples;
+    const bool mixed = info.meta.count("mixed_rates") > 0;
+    if (mixed) {
+      // One Record holds one rate, so an EDF with several reads lead by lead.
+      for (size_t i = 0; i < info.leads.size(); ++i) {
+        ro.channels = {std::to_string(i)};
+        const io::Record one = io::read_record(path_, ro);
+        stats.push_back(lead_stats(one)[0]);
+        lead_fs.push_back(one.fs);
+        lead_samples.push_back(one.n_samples());
+        if (i == 0) r = one;
+      }
+      r.leads = info.leads;
+      r.units = info.units;
+    } else {
+      r = io::read_record(path_, ro);
+      stats = lead_stats(r);
+      lead_fs.assign(r.leads.size(), r.fs);
+      lead_samples.assign(r.leads.size(), r.n_samples());
+    }
     if (info.fs == 0) info.fs = r.fs;
-    const auto stats = lead_stats(r);
     if (json_) {
       json j;
       j["name"] = r.name;
@@ -92,9 +113,12 @@ class InfoCommand : public Command {
         l["min"] = json_or_null(stats[c].min);
         l["max"] = json_or_null(stats[c].max);
         l["nan"] = stats[c].nan;
+        l["fs"] = lead_fs[c];
+        l["samples"] = lead_samples[c];
         leads.push_back(l);
       }
       j["leads"] = leads;
+      j["mixed_rates"] = mixed;
       std::cout << j.dump(2) << "\n";
       return 0;
     }
@@ -105,11 +129,16 @@ class InfoCommand : public Command {
               << "samples   " << r.n_samples();
     if (r.fs > 0) std::cout << " (" << num(r.duration_s(), 8) << " s)";
     std::cout << "\nleads     " << r.n_leads() << ": " << join(r.leads, " ") << "\n\n";
-    std::cout << pad("lead", 8) << pad("units", 7) << pad("gain", 10) << pad("min", 11) << pad("max", 11) << "NaN\n";
-    for (size_t c = 0; c < r.leads.size(); ++c)
+    if (mixed) std::cout << "(signals have different rates: fs and samples are per lead; the first lead's above)\n";
+    std::cout << pad("lead", 8) << pad("units", 7) << pad("gain", 10) << pad("min", 11) << pad("max", 11)
+              << pad("NaN", 8) << (mixed ? "fs      samples\n" : "\n");
+    for (size_t c = 0; c < r.leads.size(); ++c) {
       std::cout << pad(r.leads[c], 8) << pad(c < r.units.size() ? r.units[c] : "", 7)
                 << pad(c < info.gains.size() ? num(info.gains[c], 8) : "-", 10) << pad(num(stats[c].min), 11)
-                << pad(num(stats[c].max), 11) << stats[c].nan << "\n";
+                << pad(num(stats[c].max), 11) << pad(std::to_string(stats[c].nan), 8);
+      if (mixed) std::cout << pad(num(lead_fs[c], 10), 8) << lead_samples[c];
+      std::cout << "\n";
+    }
     if (!r.meta.empty()) {
       std::cout << "\nmeta\n";
       for (const auto& [k, v] : r.meta) std::cout << "  " << pad(k, 12) << v << "\n";

@@ -1,5 +1,6 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <functional>
@@ -198,6 +199,26 @@ TEST_F(EdfTest, EdfPlusSignalsWithAnnotations) {
   EXPECT_DOUBLE_EQ(ann[1].onset_s, 1.25);
   EXPECT_EQ(ann[1].duration_s, -1.0);
   EXPECT_EQ(ann[1].text, "V");
+}
+
+TEST_F(EdfTest, CliInfoAndPlotWithMixedRates) {
+  const std::string p = dir_ + "/mixed.edf";
+  test::write_file(p, make_edf(three_signals(), 4));
+  std::string out;
+  ASSERT_EQ(test::run_cli("info " + p + " --json", &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["mixed_rates"], true);
+  ASSERT_EQ(j["leads"].size(), 3u);
+  EXPECT_EQ(j["leads"][0]["name"], "I");
+  EXPECT_EQ(j["leads"][0]["units"], "uV");
+  EXPECT_EQ(j["leads"][2]["fs"], 25.0);
+  EXPECT_EQ(j["leads"][2]["samples"], 100);
+  EXPECT_NEAR(j["leads"][2]["max"].get<double>(), resp(99), 1e-3);
+  EXPECT_NEAR(j["leads"][0]["gain"].get<double>(), 10.0, 1e-9);  // adu per uV
+  // Plotting needs one rate: all leads is an error naming the rates, a selection works.
+  EXPECT_EQ(test::run_cli("plot " + p + " -o " + dir_ + "/m.png", &out), 1);
+  EXPECT_NE(out.find("different sampling rates"), std::string::npos) << out;
+  EXPECT_EQ(test::run_cli("plot " + p + " --leads I,II -o " + dir_ + "/m.png", &out), 0) << out;
 }
 
 TEST_F(EdfTest, Bdf24BitSamples) {
