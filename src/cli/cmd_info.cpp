@@ -128,7 +128,7 @@ class InfoCommand : public Command {
               << "fs        " << (r.fs > 0 ? num(r.fs, 10) + " Hz" : std::string("unknown (pass --fs)")) << "\n"
               << "samples   " << r.n_samples();
     if (r.fs > 0) std::cout << " (" << num(r.duration_s(), 8) << " s)";
-    std::cout << "\nleads     " << r.n_leads() << ": " << join(r.leads, " ") << "\n\n";
+    std::cout << "\nleads     " << r.leads.size() << ": " << join(r.leads, ", ") << "\n\n";
     if (mixed) std::cout << "(signals have different rates: fs and samples are per lead; the first lead's above)\n";
     std::cout << pad("lead", 8) << pad("units", 7) << pad("gain", 10) << pad("min", 11) << pad("max", 11)
               << pad("NaN", 8) << (mixed ? "fs      samples\n" : "\n");

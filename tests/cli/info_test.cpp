@@ -43,7 +43,7 @@ TEST(CliInfo, RecordText) {
   ASSERT_EQ(run_cli("info " + sample("HR06000.hea"), &out), 0) << out;
   EXPECT_NE(out.find("fs        500 Hz"), std::string::npos) << out;
   EXPECT_NE(out.find("samples   5000 (10 s)"), std::string::npos) << out;
-  EXPECT_NE(out.find("leads     12: I II III aVR aVL aVF V1 V2 V3 V4 V5 V6"), std::string::npos) << out;
+  EXPECT_NE(out.find("leads     12: I, II, III, aVR, aVL, aVF, V1, V2, V3, V4, V5, V6"), std::string::npos) << out;
   EXPECT_NE(out.find("Sex: Female"), std::string::npos) << out;
 }
 
