@@ -244,10 +244,11 @@ RunResult run_experiment(const RunOptions& ro) {
     report::EcgPlotOptions ps;
     ps.layout = "strips";
     ps.leads = few;
-    ps.title = str_cat(pre.record_id, " after preprocessing (normalised units drawn as mV)");
+    ps.gain_mm_mv = 5.0;  // normalised signals have std 1: half the usual scale keeps rows apart
+    ps.title = str_cat(pre.record_id, " after preprocessing (normalised units, 5 mm/unit)");
     html.svg(figure(to_record(pre.signal, pre.fs, pre.leads, pre.record_id), run.file("ecg_preprocessed.svg"), ps),
              "After the preprocessing pipeline (what the cache holds).");
-    data::Sample aug = train_loader.prepare(idx, 0);
+    data::Sample aug = train_loader.prepare(0, 0);  // train_set item 0 is dataset item idx
     ps.title = str_cat(aug.record_id, " as a training sample (crop + augmentation)");
     html.svg(figure(to_record(aug.signal, aug.fs, aug.leads, aug.record_id), run.file("ecg_augmented.svg"), ps),
              "The same record as the training loader delivers it in epoch 0 (random crop, augmenters).");
