@@ -1,5 +1,6 @@
-#include "cardiotorch/experiment.h"
+#include "cardiotorch/app/experiment.h"
 
+#include "cardiotorch/data/dataset.h"
 #include "cardiotorch/signal/pipeline.h"
 
 namespace cardiotorch {
@@ -15,7 +16,24 @@ ConfigNode resolve_experiment(const std::string& file, const std::vector<std::st
                               ExperimentOptions* typed) {
   ConfigNode root = ConfigNode::load(file);
   for (const auto& o : overrides) root.apply_override(o);
+  // One seed seeds everything: the split and the loader inherit it unless set explicitly.
+  const ConfigNode data_node = root["data"];
+  if (data_node.is_null() || data_node.is_map()) {
+    const std::string seed = root["seed"].is_null() ? "0" : root["seed"].as_string();
+    for (const char* part : {"split", "loader"})
+      if ((data_node[part].is_null() || data_node[part].is_map()) && !data_node[part].has("seed"))
+        root.apply_override(str_cat("data.", part, ".seed=", seed));
+  }
   ExperimentOptions opts = from_config<ExperimentOptions>(root, {});
+  // The dataset's name is checked here; its options when it is built (that reads its index).
+  const ConfigNode ds = root["data"]["dataset"];
+  if (!ds.is_null()) {
+    CT_CHECK(ds.is_map() && ds.has("name"), ConfigError, ds.where(), ": expected {name: <dataset>, root: <dir>, ...}; datasets: ",
+             join(data::dataset_registry().names()));
+    const std::string name = ds["name"].as_string();
+    CT_CHECK(data::dataset_registry().contains(name), ConfigError, ds["name"].where(), ": unknown dataset '", name, "'",
+             did_you_mean(name, data::dataset_registry().names()), "; available: ", join(data::dataset_registry().names()));
+  }
   // Building the pipelines checks step names and options without touching data.
   signal::Pipeline::from_config(opts.preprocess.is_null() ? ConfigNode() : root["preprocess"]);
   signal::Pipeline::from_config(opts.augment.is_null() ? ConfigNode() : root["augment"]);

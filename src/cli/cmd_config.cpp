@@ -1,7 +1,7 @@
 // cardiotorch config show|schema
 #include <iostream>
 
-#include "cardiotorch/experiment.h"
+#include "cardiotorch/app/experiment.h"
 #include "cli/command.h"
 
 namespace cardiotorch::cli {

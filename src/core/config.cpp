@@ -329,10 +329,27 @@ void ConfigNode::apply_override(const std::string& assignment) {
   }
 }
 
+namespace {
+// Lists of scalars read best inline ([I, II, V1]); everything else stays in block style.
+void flow_scalar_lists(YAML::Node n) {
+  if (n.IsSequence()) {
+    bool all_scalar = true;
+    for (auto e : n) all_scalar = all_scalar && (e.IsScalar() || e.IsNull());
+    if (all_scalar) n.SetStyle(YAML::EmitterStyle::Flow);
+  }
+  if (n.IsSequence())
+    for (auto e : n) flow_scalar_lists(e);
+  else if (n.IsMap())
+    for (auto kv : n) flow_scalar_lists(kv.second);
+}
+}  // namespace
+
 std::string ConfigNode::to_yaml() const {
+  YAML::Node copy = YAML::Clone(impl_->node);
+  flow_scalar_lists(copy);
   YAML::Emitter out;
   out.SetIndent(2);
-  out << impl_->node;
+  out << copy;
   std::string s = out.c_str();
   if (!s.empty() && s.back() != '\n') s += '\n';
   return s;

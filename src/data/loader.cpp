@@ -1,5 +1,7 @@
 #include "cardiotorch/data/loader.h"
 
+#include <tuple>
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -47,8 +49,9 @@ namespace {
 }  // namespace
 
 Loader::Loader(DatasetPtr dataset, signal::Pipeline pipeline, LoaderOptions options)
-    : dataset_(std::move(dataset)), pipeline_(std::move(pipeline)), options_(std::move(options)) {
+    : dataset_(std::move(dataset)), options_(std::move(options)) {
   CT_INTERNAL_ASSERT(dataset_ != nullptr);
+  std::tie(pipeline_, batch_pipeline_) = pipeline.split_batch_level();
   options_.validate();
   const at::Device dev(options_.device);
   if (dev.is_cuda()) {
@@ -181,7 +184,37 @@ Batch Loader::make_batch(int64_t epoch, int64_t batch_index, const std::vector<i
   }
   b.fs = first.fs;
   b.leads = first.leads;
+  if (options_.training && !batch_pipeline_.empty()) apply_batch_steps(b);
   return b;
+}
+
+void Loader::apply_batch_steps(Batch& b) const {
+  signal::SignalBatch sb;
+  sb.x = b.x;
+  sb.fs = b.fs;
+  sb.leads = b.leads;
+  if (b.y.defined()) {
+    const auto& info = dataset_->info();
+    if (info.label_kind == LabelKind::kClassIndex) {
+      // Mixing needs soft labels: class indices become one-hot rows over the dataset's classes.
+      const int64_t n_classes = static_cast<int64_t>(info.class_names.size());
+      CT_CHECK(n_classes > 0, ShapeError, "loader: batch-level augmentation needs the dataset's class names");
+      sb.y = at::one_hot(b.y.to(at::kLong), n_classes).to(at::kFloat);
+    } else {
+      CT_CHECK(info.label_kind != LabelKind::kMask, ShapeError,
+               "loader: batch-level augmenters (", batch_pipeline_.steps().front()->name(),
+               ") do not support per-sample mask labels");
+      sb.y = b.y.to(at::kFloat);
+    }
+  }
+  signal::StepContext ctx;
+  ctx.training = true;
+  // Its own stream: (seed, epoch, batch index) with a tag that per-sample streams never use.
+  ctx.generator = at::make_generator<at::CPUGeneratorImpl>(
+      derive_seed(options_.seed, static_cast<uint64_t>(b.epoch), static_cast<uint64_t>(b.batch_index), 0xBA7C4u));
+  batch_pipeline_.apply(sb, ctx);
+  b.x = sb.x;
+  if (sb.y.defined()) b.y = sb.y;
 }
 
 Loader::Result Loader::run_job(int64_t job) const {

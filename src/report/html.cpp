@@ -55,8 +55,23 @@ HtmlReport& HtmlReport::table(const std::vector<std::string>& header,
   body_ += "</table>\n";
   return *this;
 }
+namespace {
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+}
+}  // namespace
+
+std::string namespace_svg_ids(std::string svg, const std::string& prefix) {
+  replace_all(svg, "id=\"", "id=\"" + prefix);
+  replace_all(svg, "href=\"#", "href=\"#" + prefix);
+  replace_all(svg, "url(#", "url(#" + prefix);
+  return svg;
+}
+
 HtmlReport& HtmlReport::svg(const std::string& markup, const std::string& caption) {
-  body_ += "<figure>" + markup;
+  // Inline SVGs share one id space: cairo names its glyphs and clip paths glyph0-1, clip1, ...
+  // in every file, so without a per-figure prefix later figures borrow the first one's.
+  body_ += "<figure>" + namespace_svg_ids(markup, str_cat("f", ++n_figures_, "-"));
   if (!caption.empty()) body_ += "<figcaption>" + html_escape(caption) + "</figcaption>";
   body_ += "</figure>\n";
   return *this;

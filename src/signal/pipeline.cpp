@@ -85,8 +85,18 @@ void Pipeline::apply(SignalBatch& batch, StepContext& ctx) const {
     if (s.is_augmentation() && !ctx.training) continue;
     CT_CHECK(!s.needs_fs() || batch.fs > 0, ConfigError, "pipeline step '", s.name(),
              "' needs the sampling rate, but fs is unknown (set fs on the input)");
+    CT_CHECK(!s.is_batch_level() || batch.x.dim() >= 3, ShapeError, "pipeline step '", s.name(),
+             "' mixes samples of a batch and needs input shaped (batch, leads, samples); got ", batch.x.sizes(),
+             " (the loader applies such steps after collating a batch)");
     s.apply(batch, ctx);
   }
+}
+
+std::pair<Pipeline, Pipeline> Pipeline::split_batch_level() const {
+  std::pair<Pipeline, Pipeline> out;
+  out.first.random_order_ = out.second.random_order_ = random_order_;
+  for (const auto& s : steps_) (s->is_batch_level() ? out.second : out.first).add(s);
+  return out;
 }
 
 at::Tensor Pipeline::operator()(const at::Tensor& x, double fs, bool training, uint64_t seed) const {
@@ -103,7 +113,8 @@ at::Tensor Pipeline::operator()(const at::Tensor& x, double fs, bool training, u
 std::string Pipeline::summary() const {
   std::string out;
   for (size_t i = 0; i < steps_.size(); ++i)
-    out += str_cat(i + 1, ". ", steps_[i]->summary(), steps_[i]->is_augmentation() ? "  [aug]" : "", "\n");
+    out += str_cat(i + 1, ". ", steps_[i]->summary(), steps_[i]->is_augmentation() ? "  [aug]" : "",
+                   steps_[i]->is_batch_level() ? " [batch]" : "", "\n");
   if (random_order_) out += "(steps run in random order)\n";
   return out;
 }

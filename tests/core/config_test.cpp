@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "cardiotorch/experiment.h"
+#include "cardiotorch/app/experiment.h"
 #include "support/test_util.h"
 
 namespace ct = cardiotorch;

@@ -39,3 +39,15 @@ TEST(Report, SaveWritesFileAndFailsClearly) {
   EXPECT_TRUE(f.good());
   EXPECT_THROW(r.save("/nonexistent_dir/x/report.html"), cardiotorch::Error);
 }
+
+TEST(Report, InlineSvgIdsAreNamespacedPerFigure) {
+  const std::string svg = R"x(<svg><clipPath id="clip1"/><use xlink:href="#glyph0-1"/><g clip-path="url(#clip1)"/></svg>)x";
+  EXPECT_EQ(rp::namespace_svg_ids(svg, "a-"),
+            R"x(<svg><clipPath id="a-clip1"/><use xlink:href="#a-glyph0-1"/><g clip-path="url(#a-clip1)"/></svg>)x");
+  rp::HtmlReport r("t");
+  r.svg(svg).svg(svg);
+  const std::string s = r.str();
+  EXPECT_NE(s.find("id=\"f1-clip1\""), std::string::npos);
+  EXPECT_NE(s.find("id=\"f2-clip1\""), std::string::npos);
+  EXPECT_NE(s.find("url(#f2-clip1)"), std::string::npos);
+}

@@ -213,3 +213,39 @@ TEST(DataLoader, RegisteredAugmentersAreDeterministicAcrossWorkers) {
   ASSERT_EQ(runs[0].size(), runs[1].size());
   for (size_t b = 0; b < runs[0].size(); ++b) EXPECT_TRUE(at::equal(runs[0][b].x, runs[1][b].x)) << b;
 }
+
+// Batch-level augmenters (mixup) need a batch: the loader runs them after collation and turns
+// class indices into one-hot rows so the labels can be mixed with the signal weights.
+TEST(DataLoader, BatchLevelAugmentersRunAfterCollation) {
+  const auto dir = ct::test::make_temp_dir("loader_mixup");
+  auto ds = std::make_shared<ct::test::FileDataset>(dir, 8, 2, 40, /*n_classes=*/3);
+  ct::signal::Pipeline p = ct::signal::Pipeline::from_config(
+      ct::ConfigNode::parse("[{name: mixup, p: 1.0, alpha: 0.4}]"));
+  auto o = opts(1);
+  o.shuffle = false;
+  o.crop_mode = "start";
+  cd::Loader train(ds, p, o);
+  auto batches = run_epoch(train, 0);
+  ASSERT_EQ(batches.size(), 2u);
+  const cd::Batch& b = batches[0];
+  ASSERT_EQ(b.y.sizes(), (std::vector<int64_t>{4, 3}));
+  EXPECT_TRUE(at::allclose(b.y.sum(1), at::ones({4})));
+  // Each item i holds i + ramp, so the mixed signal's offset is sum_c w_c * (items of class c):
+  // check x mixes exactly like y: x[k] = lam*x_k + (1-lam)*x_perm, and y has mass off its own class.
+  at::Tensor raw = at::stack({ds->get(0).signal.narrow(1, 0, 40), ds->get(1).signal.narrow(1, 0, 40),
+                              ds->get(2).signal.narrow(1, 0, 40), ds->get(3).signal.narrow(1, 0, 40)});
+  EXPECT_FALSE(at::equal(b.x, raw)) << "mixup did not change the batch";
+  // Same seed, same batches; eval mode leaves the batch and its class-index labels alone.
+  cd::Loader again(ds, p, o);
+  EXPECT_TRUE(at::equal(run_epoch(again, 0)[0].x, b.x));
+  o.training = false;
+  cd::Loader eval(ds, p, o);
+  auto e = run_epoch(eval, 0);
+  EXPECT_TRUE(at::equal(e[0].x, raw));
+  EXPECT_EQ(e[0].y.dim(), 1);
+}
+
+TEST(DataLoader, BatchLevelStepOnASingleRecordIsAnError) {
+  ct::signal::Pipeline p = ct::signal::Pipeline::from_config(ct::ConfigNode::parse("[{name: mixup, p: 1.0}]"));
+  EXPECT_THROW(p(at::randn({12, 100}), 500.0, /*training=*/true), ct::ShapeError);
+}

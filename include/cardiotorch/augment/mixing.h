@@ -28,6 +28,7 @@ class Mixup : public signal::OptionsStep<MixupOptions> {
   using OptionsStep::OptionsStep;
   std::string name() const override { return "mixup"; }
   bool is_augmentation() const override { return true; }
+  bool is_batch_level() const override { return true; }
   void apply(SignalBatch& batch, StepContext& ctx) const override;
 };
 
@@ -49,6 +50,7 @@ class Cutmix : public signal::OptionsStep<CutmixOptions> {
   using OptionsStep::OptionsStep;
   std::string name() const override { return "cutmix"; }
   bool is_augmentation() const override { return true; }
+  bool is_batch_level() const override { return true; }
   void apply(SignalBatch& batch, StepContext& ctx) const override;
 };
 
@@ -69,6 +71,7 @@ class LabelSmooth : public signal::OptionsStep<LabelSmoothOptions> {
   using OptionsStep::OptionsStep;
   std::string name() const override { return "label_smooth"; }
   bool is_augmentation() const override { return true; }
+  bool is_batch_level() const override { return true; }
   void apply(SignalBatch& batch, StepContext& ctx) const override;
 };
 

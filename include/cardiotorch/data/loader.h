@@ -119,8 +119,11 @@ class Loader {
   void stop_workers();
   Batch to_device(Batch b) const;
 
+  void apply_batch_steps(Batch& b) const;
+
   DatasetPtr dataset_;
-  signal::Pipeline pipeline_;
+  signal::Pipeline pipeline_;        // per-sample steps, run in prepare()
+  signal::Pipeline batch_pipeline_;  // batch-level steps (mixup, cutmix, ...), run after collation
   LoaderOptions options_;
   bool use_cuda_ = false;
 

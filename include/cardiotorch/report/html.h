@@ -30,7 +30,12 @@ class HtmlReport {
  private:
   std::string title_;
   std::string body_;
+  int n_figures_ = 0;
 };
+
+/// Prefixes every id (and every #reference to one) in SVG markup, so several SVGs can be
+/// inlined into one page without their ids colliding.
+std::string namespace_svg_ids(std::string svg, const std::string& prefix);
 
 struct Series {
   std::string label;

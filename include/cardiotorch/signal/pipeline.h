@@ -19,6 +19,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cardiotorch/core/config.h"
@@ -46,6 +47,9 @@ class Step {
   virtual void apply(SignalBatch& batch, StepContext& ctx) const = 0;
   /// Augmenters are skipped in eval mode.
   virtual bool is_augmentation() const { return false; }
+  /// Steps that combine samples (mixup, cutmix) need a batch dim: x shaped (B, leads, samples)
+  /// or more. The loader runs them after collation; on a single record they are an error.
+  virtual bool is_batch_level() const { return false; }
   /// Steps that need batch.fs > 0 (filters, resampling) say so; the pipeline checks it.
   virtual bool needs_fs() const { return false; }
   /// One line, e.g. "bandpass {lowcut: 0.5, highcut: 45, method: fft}".
@@ -91,6 +95,9 @@ class Pipeline {
   void apply(SignalBatch& batch, StepContext& ctx) const;
   /// Convenience: run on a tensor; `seed` seeds a fresh generator for augmenters.
   at::Tensor operator()(const at::Tensor& x, double fs, bool training = false, uint64_t seed = 0) const;
+
+  /// Splits into (per-sample steps, batch-level steps), keeping the order within each part.
+  std::pair<Pipeline, Pipeline> split_batch_level() const;
 
   /// One line per step, numbered, with [aug] on augmenters.
   std::string summary() const;

@@ -6,8 +6,27 @@
 #include <string>
 
 #include "cardiotorch/core/config.h"
+#include "cardiotorch/data/cache.h"
+#include "cardiotorch/data/loader.h"
+#include "cardiotorch/data/split.h"
 
 namespace cardiotorch {
+
+/// The `data:` section: which dataset, how to split it, how to cache and load it.
+struct DataSection {
+  ConfigNode dataset;          // {name: cinc2021, root: ..., ...}: see `cardiotorch list dataset`
+  data::SplitOptions split;    // seed defaults to the experiment seed
+  data::CacheOptions cache;    // where preprocessed shards live (dir is required)
+  data::LoaderOptions loader;  // seed defaults to the experiment seed
+
+  template <class V>
+  void fields(V& v) {
+    v("dataset", dataset, "dataset adapter: {name: ..., root: ..., options}");
+    v("split", split, "train/val/test split (patient-level, stratified, seeded)");
+    v("cache", cache, "preprocessed-sample cache");
+    v("loader", loader, "batching, workers, cropping");
+  }
+};
 
 struct ExperimentOptions {
   std::string name = "experiment";  // run name: outputs go to <output_dir>/<name>
@@ -15,7 +34,7 @@ struct ExperimentOptions {
   int64_t seed = 0;                 // seeds torch, data order and augmentation
   bool deterministic = false;       // deterministic ATen algorithms
   int64_t threads = 0;              // intra-op threads; 0 = all cores
-  ConfigNode data;                  // dataset + loader section (see docs/config.md)
+  DataSection data;                 // dataset, split, cache and loader (see docs/data.md)
   ConfigNode preprocess;            // pipeline steps applied to every record
   ConfigNode augment;               // augmenters applied in training only
 
