@@ -56,6 +56,7 @@ class InfoCommand : public Command {
   void setup(CLI::App& app) override {
     app.add_option("path", path_, "a record (WFDB, .mat, .edf, .npy) or a directory of records")->required();
     app.add_flag("--json", json_, "print JSON instead of text");
+    app.add_flag("-r,--recursive", recursive_, "for a directory: include the records of its subdirectories");
     app.add_option("--fs", fs_, "sampling rate for files that do not store one")->check(CLI::NonNegativeNumber);
   }
 
@@ -151,7 +152,7 @@ class InfoCommand : public Command {
   }
 
   int directory() {
-    const io::DirectorySummary s = io::summarize_directory(path_, fs_);
+    const io::DirectorySummary s = io::summarize_directory(path_, fs_, recursive_);
     CT_CHECK(!s.records.empty() || !s.errors.empty(), DataError, path_,
              ": no records found (looked for .hea, .mat, .edf, .bdf, .npy, .npz)");
     if (json_) {
@@ -196,6 +197,7 @@ class InfoCommand : public Command {
 
   std::string path_;
   bool json_ = false;
+  bool recursive_ = false;
   double fs_ = 0.0;
 };
 

@@ -154,11 +154,15 @@ Record read_record(const std::string& path, const ReadOptions& options) {
   return r;
 }
 
-std::vector<std::string> find_records(const std::string& dir) {
+std::vector<std::string> find_records(const std::string& dir, bool recursive) {
   std::error_code ec;
   CT_CHECK(fs::is_directory(dir, ec), DataError, dir, ": not a directory");
-  std::vector<std::string> headers, others;
+  std::vector<std::string> headers, others, subdirs;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (recursive && entry.is_directory(ec)) {
+      subdirs.push_back(entry.path().string());
+      continue;
+    }
     if (!entry.is_regular_file(ec)) continue;
     const std::string p = entry.path().string();
     const std::string e = ext_of(p);
@@ -171,7 +175,12 @@ std::vector<std::string> find_records(const std::string& dir) {
   }
   std::sort(headers.begin(), headers.end());
   std::sort(others.begin(), others.end());
+  std::sort(subdirs.begin(), subdirs.end());
   headers.insert(headers.end(), others.begin(), others.end());
+  for (const auto& d : subdirs) {
+    const auto sub = find_records(d, true);
+    headers.insert(headers.end(), sub.begin(), sub.end());
+  }
   return headers;
 }
 

@@ -136,11 +136,11 @@ std::vector<std::string> summary_hook_names() {
   return names;
 }
 
-DirectorySummary summarize_directory(const std::string& dir, double fs_if_unknown) {
+DirectorySummary summarize_directory(const std::string& dir, double fs_if_unknown, bool recursive) {
   DirectorySummary s;
   s.dir = dir;
   std::vector<double> durations;
-  for (const std::string& p : find_records(dir)) {
+  for (const std::string& p : find_records(dir, recursive)) {
     try {
       RecordInfo info = read_record_info(p);
       if (info.fs == 0) info.fs = fs_if_unknown;

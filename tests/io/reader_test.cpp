@@ -118,6 +118,16 @@ TEST(FindRecords, CountsEachCinCRecordOnce) {
   ASSERT_EQ(recs.size(), 50u);
   for (const auto& r : recs) EXPECT_EQ(fs::path(r).extension(), ".hea") << r;
   EXPECT_EQ(fs::path(recs.front()).filename(), "E07500.hea");
+
+  const std::string dir = test::make_temp_dir("find_rec");
+  fs::create_directories(dir + "/a/b");
+  fs::copy_file(test::source_path("tests/fixtures/io/f4_c.npy"), dir + "/top.npy");
+  fs::copy_file(test::source_path("tests/fixtures/io/f4_c.npy"), dir + "/a/b/deep.npy");
+  test::write_file(dir + "/a/notes.txt", "x");
+  EXPECT_EQ(find_records(dir).size(), 1u);
+  const auto all = find_records(dir, true);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(fs::path(all[1]).filename(), "deep.npy");
 }
 
 }  // namespace

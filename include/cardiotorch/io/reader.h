@@ -32,8 +32,9 @@ Record read_record(const std::string& path, const ReadOptions& options = {});
 /// when it is not a record (so directory scans can skip it without reading it).
 std::string record_format(const std::string& path);
 
-/// Records in `dir` (not recursive), sorted: WFDB headers (a .mat with a .hea beside it counts
-/// once, as its .hea), then .mat/.edf/.bdf/.npy/.npz files without a header.
-std::vector<std::string> find_records(const std::string& dir);
+/// Records in `dir`, sorted: per directory, WFDB headers (a .mat with a .hea beside it counts
+/// once, as its .hea), then .mat/.edf/.bdf/.npy/.npz files without a header. `recursive`
+/// also walks subdirectories (PTB-XL's records100/00000/... layout).
+std::vector<std::string> find_records(const std::string& dir, bool recursive = false);
 
 }  // namespace cardiotorch::io

@@ -53,6 +53,7 @@ std::vector<std::string> summary_hook_names();
 
 /// Reads every record of `dir` (find_records) and tallies them, then runs the hooks.
 /// `fs_if_unknown` is the rate assumed for records that store none (.npy, bare .mat).
-DirectorySummary summarize_directory(const std::string& dir, double fs_if_unknown = 0.0);
+/// `recursive` includes the records of subdirectories.
+DirectorySummary summarize_directory(const std::string& dir, double fs_if_unknown = 0.0, bool recursive = false);
 
 }  // namespace cardiotorch::io
