@@ -87,12 +87,8 @@ class PreprocessCommand : public Command {
   }
 
   int run() override {
-    // A bare list of steps is accepted too; mappings go through load() for defaults/include.
-    std::ifstream f(config_);
-    CT_CHECK(f.good(), UsageError, config_, ": cannot open the pipeline config");
-    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    ConfigNode cfg = ConfigNode::parse(text, config_);
-    if (cfg.is_map()) cfg = ConfigNode::load(config_);
+    // A bare list of steps, {steps: [...]}, or an experiment-style file with `pipeline:`.
+    ConfigNode cfg = ConfigNode::load(config_);
     for (const auto& o : overrides_) cfg.apply_override(o);
     const ConfigNode steps = cfg.is_map() && cfg.has("pipeline") ? cfg["pipeline"] : cfg;
     const signal::Pipeline pipeline = signal::Pipeline::from_config(steps);

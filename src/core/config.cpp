@@ -62,7 +62,11 @@ YAML::Node load_composed(const fs::path& file, std::vector<fs::path>& stack) {
   ss << in.rdbuf();
   YAML::Node root = parse_text(ss.str(), file.string());
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  CT_CHECK(root.IsMap(), ConfigError, file.string(), ": a config file must be a mapping at the top level");
+  // A top-level list (a pipeline file) is fine on its own; only mappings compose.
+  if (root.IsSequence() && stack.empty()) return root;
+  CT_CHECK(root.IsMap(), ConfigError, file.string(),
+           stack.empty() ? ": a config file must be a mapping or a list at the top level"
+                         : ": an included config file must be a mapping at the top level");
   YAML::Node includes;
   bool has_includes = false;
   const YAML::Node& croot = root;  // const access: operator[] on a non-const node inserts the key
