@@ -1,5 +1,8 @@
 # Third-party packages. All come from Debian (see scripts/run.sh for the apt list).
 find_package(Torch REQUIRED)
+# at::parallel_for is a header template whose OpenMP backend is a `#pragma omp parallel`
+# compiled into *our* translation units: without -fopenmp it silently runs on one thread.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(yaml-cpp REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json REQUIRED)
