@@ -34,9 +34,12 @@ ConfigNode resolve_experiment(const std::string& file, const std::vector<std::st
     CT_CHECK(data::dataset_registry().contains(name), ConfigError, ds["name"].where(), ": unknown dataset '", name, "'",
              did_you_mean(name, data::dataset_registry().names()), "; available: ", join(data::dataset_registry().names()));
   }
-  // Building the pipelines checks step names and options without touching data.
-  signal::Pipeline::from_config(opts.preprocess.is_null() ? ConfigNode() : root["preprocess"]);
-  signal::Pipeline::from_config(opts.augment.is_null() ? ConfigNode() : root["augment"]);
+  // Building the pipelines checks step names and options without touching data; the
+  // resolved config lists every step with all of its options.
+  const ConfigNode preprocess = signal::Pipeline::from_config(root["preprocess"]).config();
+  const ConfigNode augment = signal::Pipeline::from_config(root["augment"]).config();
+  if (!opts.preprocess.is_null()) opts.preprocess = preprocess;
+  if (!opts.augment.is_null()) opts.augment = augment;
   if (typed) *typed = opts;
   // Return the fully populated tree: defaults filled in for every typed field.
   ConfigNode resolved = to_config(opts);

@@ -148,6 +148,14 @@ RunResult run_experiment(const RunOptions& ro) {
   auto t0 = Clock::now();
   std::shared_ptr<const data::Dataset> dataset = data::build_dataset(resolved["data"]["dataset"]);
   const data::DatasetInfo& info = dataset->info();
+  // Now the adapter's options are known in full: save them in the run's resolved config.
+  ConfigNode full = ConfigNode::map();
+  full.set("name", ConfigNode::string(info.name));
+  full.merge(ConfigNode::parse(info.config, "dataset options"));
+  ConfigNode saved = resolved.clone();
+  ConfigNode data_node = saved["data"];
+  data_node.set("dataset", full);
+  saved.save(run.file("config.yaml"));
   stage("dataset", seconds_since(t0),
         str_cat(info.name, ": ", dataset->size(), " items from ", info.n_records, " records",
                 info.fs > 0 ? str_cat(", ", info.fs, " Hz") : "", info.leads.empty() ? "" : str_cat(", ", info.leads.size(), " leads"),
@@ -255,7 +263,7 @@ RunResult run_experiment(const RunOptions& ro) {
   }
 
   html.heading("Resolved config");
-  html.preformatted(resolved.to_yaml());
+  html.preformatted(saved.to_yaml());
   result.report_path = run.file("report.html");
   html.save(result.report_path);
   run.metrics().write({{"stage", std::string("report")}, {"path", result.report_path}});

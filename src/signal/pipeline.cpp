@@ -92,6 +92,16 @@ void Pipeline::apply(SignalBatch& batch, StepContext& ctx) const {
   }
 }
 
+ConfigNode Pipeline::config() const {
+  ConfigNode steps = ConfigNode::sequence();
+  for (const auto& s : steps_) steps.push_back(s->config());
+  if (!random_order_) return steps;
+  ConfigNode n = ConfigNode::map();
+  n.set("steps", steps);
+  n.set("random_order", ConfigNode::scalar("true"));
+  return n;
+}
+
 std::pair<Pipeline, Pipeline> Pipeline::split_batch_level() const {
   std::pair<Pipeline, Pipeline> out;
   out.first.random_order_ = out.second.random_order_ = random_order_;

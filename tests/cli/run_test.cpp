@@ -39,6 +39,8 @@ TEST(RunCommand, DemoSmokeRunWritesRunDirectory) {
   auto cfg = cardiotorch::ConfigNode::load(dir + "/demo/config.yaml");
   EXPECT_EQ(cfg["data"]["loader"]["seed"].as_int(), cfg["seed"].as_int());
   EXPECT_EQ(cfg["data"]["loader"]["batch_size"].as_int(), 16);
+  EXPECT_EQ(cfg["data"]["dataset"]["classes"].as_string(), "scored");        // adapter defaults filled in
+  EXPECT_DOUBLE_EQ(cfg["preprocess"][1]["window1"].as_double(), 0.2);        // step defaults filled in
   const std::string metrics = slurp(dir + "/demo/metrics.jsonl");
   for (const char* s : {"\"dataset\"", "\"split\"", "\"cache\"", "\"train loader\"", "\"eval loader\""})
     EXPECT_NE(metrics.find(s), std::string::npos) << s << " missing from metrics.jsonl:\n" << metrics;

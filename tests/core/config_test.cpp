@@ -171,3 +171,16 @@ TEST(Experiment, ResolveFillsDefaultsAndRejectsTypos) {
 }
 
 }  // namespace
+
+TEST(Experiment, ResolvedPipelinesListEveryOptionAndRebuild) {
+  const std::string dir = ct::test::make_temp_dir("exp_pipe");
+  ct::test::write_file(dir + "/exp.yaml", "preprocess: [{name: zscore}]\naugment: {steps: [{name: jitter}], random_order: true}\n");
+  auto n = ct::resolve_experiment(dir + "/exp.yaml", {});
+  EXPECT_EQ(n["preprocess"][0]["name"].as_string(), "zscore");
+  EXPECT_TRUE(n["preprocess"][0].has("axis"));
+  EXPECT_TRUE(n["augment"]["random_order"].as_bool());
+  EXPECT_TRUE(n["augment"]["steps"][0].has("sigma"));
+  // The resolved tree is itself a valid config that resolves to the same tree.
+  ct::test::write_file(dir + "/resolved.yaml", n.to_yaml());
+  EXPECT_EQ(ct::resolve_experiment(dir + "/resolved.yaml", {}).to_yaml(), n.to_yaml());
+}

@@ -22,7 +22,7 @@
 namespace cardiotorch::data {
 
 struct CacheOptions {
-  std::string dir;                ///< directory for shard files (created when missing)
+  std::string dir = "runs/cache"; ///< directory for shard files (created when missing)
   std::string dtype = "float32";  ///< float32 | float16 (signals; labels keep their dtype)
   bool verify = true;             ///< checksum the data area on open (about 1 ms per 10 MB)
   int64_t threads = 0;            ///< threads decoding + preprocessing while building (0 = all cores)

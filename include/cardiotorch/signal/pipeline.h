@@ -54,6 +54,13 @@ class Step {
   virtual bool needs_fs() const { return false; }
   /// One line, e.g. "bandpass {lowcut: 0.5, highcut: 45, method: fft}".
   virtual std::string summary() const { return name(); }
+  /// The step as a config node with every option filled in ({name: bandpass, lowcut: 0.5, ...});
+  /// building a step from it gives the same step (resolved configs are saved this way).
+  virtual ConfigNode config() const {
+    ConfigNode n = ConfigNode::map();
+    n.set("name", ConfigNode::string(name()));
+    return n;
+  }
 };
 
 /// Renders a config node on one line ("{a: 1, b: x}").
@@ -66,6 +73,11 @@ class OptionsStep : public Step {
   explicit OptionsStep(Options options) : options_(std::move(options)) {}
   const Options& options() const { return options_; }
   std::string summary() const override { return name() + " " + flow_yaml(to_config(options_)); }
+  ConfigNode config() const override {
+    ConfigNode n = Step::config();
+    n.merge(to_config(options_));
+    return n;
+  }
 
  protected:
   Options options_;
@@ -95,6 +107,9 @@ class Pipeline {
   void apply(SignalBatch& batch, StepContext& ctx) const;
   /// Convenience: run on a tensor; `seed` seeds a fresh generator for augmenters.
   at::Tensor operator()(const at::Tensor& x, double fs, bool training = false, uint64_t seed = 0) const;
+
+  /// Every step's config() as a list (or {steps: [...], random_order: true}).
+  ConfigNode config() const;
 
   /// Splits into (per-sample steps, batch-level steps), keeping the order within each part.
   std::pair<Pipeline, Pipeline> split_batch_level() const;
