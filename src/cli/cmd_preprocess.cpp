@@ -135,5 +135,5 @@ class PreprocessCommand : public Command {
 }  // namespace cardiotorch::cli
 
 CT_CLI_COMMAND("preprocess", "run a preprocessing pipeline (YAML) on one record and save the result as .npy",
-               "cardiotorch preprocess --config pipeline.yaml data/sample/cinc2021/E07500 -o out.npy --plot ba.svg",
+               "cardiotorch preprocess --config configs/pipelines/standard.yaml data/sample/cinc2021/E07500 -o out.npy --plot ba.svg",
                cardiotorch::cli::PreprocessCommand)
