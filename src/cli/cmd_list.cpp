@@ -1,7 +1,8 @@
-// cardiotorch list [category]
+// cardiotorch list [category [name]]
 #include <iostream>
 
 #include "cardiotorch/core/registry.h"
+#include "cardiotorch/signal/pipeline.h"
 #include "cli/command.h"
 
 namespace cardiotorch::cli {
@@ -10,37 +11,57 @@ namespace {
 class ListCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    app.add_option("category", category_, "registry to list (e.g. preprocessor, augmenter); all when omitted");
+    app.add_option("category", category_, "registry to list (e.g. preprocessor, augmenter, dataset); all when omitted");
+    app.add_option("name", name_, "one entry: its help and, for pipeline steps, every option with its default");
   }
   int run() override {
-    auto print = [](const RegistryBase& r) {
-      std::cout << r.category() << "s: " << r.description() << "\n";
-      size_t width = 0;
-      for (const auto& n : r.names()) width = std::max(width, n.size());
-      for (const auto& n : r.names())
-        std::cout << "  " << n << std::string(width - n.size() + 2, ' ') << r.help(n) << "\n";
-    };
-    if (!category_.empty()) {
-      std::string c = category_;
-      if (!all_registries().count(c) && !c.empty() && c.back() == 's') c.pop_back();  // "augmenters" works too
-      print(registry_of(c));
+    if (category_.empty()) {
+      bool first = true;
+      for (const auto& [name, r] : all_registries()) {
+        if (!first) std::cout << "\n";
+        first = false;
+        print(*r);
+      }
       return 0;
     }
-    bool first = true;
-    for (const auto& [name, r] : all_registries()) {
-      if (!first) std::cout << "\n";
-      first = false;
-      print(*r);
+    std::string c = category_;
+    if (!all_registries().count(c) && c.size() > 1 && c.back() == 's') c.pop_back();  // "augmenters" works too
+    const RegistryBase& r = registry_of(c);
+    if (name_.empty()) {
+      print(r);
+      return 0;
+    }
+    const auto names = r.names();
+    CT_CHECK(std::find(names.begin(), names.end(), name_) != names.end(), ConfigError, "unknown ", c, " '", name_,
+             "'", did_you_mean(name_, names), "; available: ", join(names));
+    std::cout << name_ << ": " << r.help(name_) << "\n";
+    if (c == "preprocessor" || c == "augmenter") {
+      // Build the step with its defaults and show them as the YAML a pipeline would use.
+      ConfigNode node = ConfigNode::map();
+      node.set("name", ConfigNode::string(name_));
+      try {
+        const std::string yaml = signal::build_step(node)->config().to_yaml();
+        std::cout << "defaults:\n" << yaml;
+      } catch (const ConfigError& e) {
+        std::cout << "options without usable defaults: " << e.what() << "\n";
+      }
     }
     return 0;
   }
 
  private:
-  std::string category_;
+  static void print(const RegistryBase& r) {
+    std::cout << r.category() << "s: " << r.description() << "\n";
+    size_t width = 0;
+    for (const auto& n : r.names()) width = std::max(width, n.size());
+    for (const auto& n : r.names()) std::cout << "  " << n << std::string(width - n.size() + 2, ' ') << r.help(n) << "\n";
+  }
+  std::string category_, name_;
 };
 
 }  // namespace
 }  // namespace cardiotorch::cli
 
 CT_CLI_COMMAND("list", "list registered components (preprocessors, augmenters, datasets, ...)",
-               "cardiotorch list augmenter", cardiotorch::cli::ListCommand)
+               "cardiotorch list augmenter mixup   (or: cardiotorch list, cardiotorch list preprocessor)",
+               cardiotorch::cli::ListCommand)

@@ -83,3 +83,13 @@ TEST(Cli, ListShowsRegistriesAndRejectsUnknownCategory) {
   EXPECT_EQ(ctt::run_cli("list no_such_category", &out), 2) << out;
   EXPECT_NE(out.find("unknown registry category"), std::string::npos) << out;
 }
+
+TEST(Cli, ListOneEntryShowsItsDefaults) {
+  std::string out;
+  ASSERT_EQ(ctt::run_cli("list augmenter mixup", &out), 0) << out;
+  EXPECT_NE(out.find("alpha: 0.4"), std::string::npos) << out;
+  ASSERT_EQ(ctt::run_cli("list preprocessors bandpass", &out), 0) << out;
+  EXPECT_NE(out.find("lowcut:"), std::string::npos) << out;
+  EXPECT_EQ(ctt::run_cli("list preprocessor bandpas", &out), 2) << out;
+  EXPECT_NE(out.find("did you mean 'bandpass'"), std::string::npos) << out;
+}
