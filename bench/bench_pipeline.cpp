@@ -6,8 +6,8 @@
 //   baseline_remove {method: moving_average}              (torch_ecg BaselineRemove, 0.2 s / 0.6 s)
 //   zscore {axis: lead}                                   (torch_ecg ZScoreNormalize, per_channel)
 // The argument is the intra-op thread count (cardiotorch::set_num_threads); records are processed
-// sequentially. BM_DecodePreprocessRecordParallel instead runs 2 workers over the records with
-// 1 intra-op thread each. bench/README.md has the figures and the Python comparison.
+// sequentially. BM_DecodePreprocessRecordParallel/W/T instead runs W workers over the records
+// with T intra-op threads each. bench/README.md has the figures and the Python comparison.
 //
 //   ./build/bench/bench_pipeline --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <ATen/ATen.h>
@@ -156,10 +156,11 @@ void BM_DecodePreprocess(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodePreprocess)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Record-level parallelism: `workers` std::threads take records from a shared counter, each with
-// one intra-op thread (how a data loader uses the cores).
+// Record-level parallelism: {workers, intra-op threads}: `workers` std::threads take records from a
+// shared counter (as the cache build and the loader do). {2, 1} uses the cores once; {2, 2} shows
+// the cost of also leaving intra-op threads on (4 busy threads on 2 cores).
 void BM_DecodePreprocessRecordParallel(benchmark::State& state) {
-  ct::set_num_threads(1);
+  ct::set_num_threads(static_cast<int>(state.range(1)));
   if (!have_data(state)) return;
   const auto& paths = record_paths();
   const int workers = static_cast<int>(state.range(0));
@@ -180,7 +181,7 @@ void BM_DecodePreprocessRecordParallel(benchmark::State& state) {
   }
   report(state, n);
 }
-BENCHMARK(BM_DecodePreprocessRecordParallel)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_DecodePreprocessRecordParallel)->Args({2, 1})->Args({2, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
