@@ -7,6 +7,10 @@
 
 #include <thread>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "cardiotorch/core/error.h"
 
 namespace cardiotorch {
@@ -20,6 +24,15 @@ void set_num_threads(int n) {
 }
 
 int num_threads() { return at::get_num_threads(); }
+
+void set_worker_threads(int n) {
+  // ATen sets a thread's OpenMP team size lazily from the global value the first time the
+  // thread runs parallel work; run that now, then override it for this thread only.
+  at::internal::lazy_init_num_threads();
+#ifdef _OPENMP
+  omp_set_num_threads(std::max(1, n));
+#endif
+}
 
 void manual_seed(uint64_t seed) { at::manual_seed(seed); }
 

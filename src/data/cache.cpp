@@ -1,5 +1,7 @@
 #include "cardiotorch/data/cache.h"
 
+#include "cardiotorch/core/runtime.h"
+
 #include <ATen/ATen.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -284,6 +286,7 @@ void CachedDataset::build(const signal::Pipeline& pipeline) {
       std::vector<std::exception_ptr> errors(done.size());
       std::atomic<int64_t> next{start};
       auto work = [&] {
+        if (n_threads > 1) set_worker_threads(1);  // parallel over records, not inside each
         for (int64_t i; (i = next++) < end;) {
           try {
             done[static_cast<size_t>(i - start)] = process(i);

@@ -268,7 +268,11 @@ void Loader::start_epoch(int64_t epoch) {
   consumed_ = 0;
   ready_.clear();
   stop_ = false;
-  for (int64_t w = 0; w < options_.num_workers; ++w) workers_.emplace_back([this] { worker_loop(); });
+  for (int64_t w = 0; w < options_.num_workers; ++w)
+    workers_.emplace_back([this] {
+      set_worker_threads(1);  // workers parallelise over samples; see core/runtime.h
+      worker_loop();
+    });
 }
 
 Batch Loader::to_device(Batch b) const {

@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
@@ -82,4 +83,18 @@ TEST(RunDir, WritesConfigLogAndMetrics) {
   std::ifstream log(dir + "/run.log");
   std::string all((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(all.find("hello from the test"), std::string::npos);
+}
+
+TEST(Runtime, WorkerThreadsAreLimitedPerThread) {
+  const int before = ct::num_threads();
+  ct::set_num_threads(2);
+  int in_worker = -1;
+  std::thread t([&] {
+    ct::set_worker_threads(1);
+    in_worker = ct::num_threads();
+  });
+  t.join();
+  EXPECT_EQ(in_worker, 1);
+  EXPECT_EQ(ct::num_threads(), 2) << "the process-wide setting must not change";
+  ct::set_num_threads(before);
 }

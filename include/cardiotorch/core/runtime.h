@@ -16,6 +16,11 @@ namespace cardiotorch {
 /// LibTorch 1.13 defaults to hardware_concurrency()/2 = 1 on a 2-core machine.
 void set_num_threads(int n);
 int num_threads();
+/// For the first line of a worker thread (loader, cache build): intra-op parallelism started
+/// from this thread uses `n` threads, leaving the process-wide setting alone. Without it every
+/// worker fans out to all cores and W workers oversubscribe a W-core machine (measured: 2
+/// loader workers x 2 threads ran at 40% of 2 workers x 1 thread on 2 cores).
+void set_worker_threads(int n = 1);
 
 /// Seeds every global random source (torch CPU/CUDA generators).
 void manual_seed(uint64_t seed);
