@@ -30,9 +30,7 @@ ConfigNode resolve_experiment(const std::string& file, const std::vector<std::st
   if (!ds.is_null()) {
     CT_CHECK(ds.is_map() && ds.has("name"), ConfigError, ds.where(), ": expected {name: <dataset>, root: <dir>, ...}; datasets: ",
              join(data::dataset_registry().names()));
-    const std::string name = ds["name"].as_string();
-    CT_CHECK(data::dataset_registry().contains(name), ConfigError, ds["name"].where(), ": unknown dataset '", name, "'",
-             did_you_mean(name, data::dataset_registry().names()), "; available: ", join(data::dataset_registry().names()));
+    data::dataset_registry().require(ds["name"].as_string(), ds["name"].where());
   }
   // Building the pipelines checks step names and options without touching data; the
   // resolved config lists every step with all of its options.

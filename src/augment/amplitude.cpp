@@ -11,8 +11,7 @@ namespace cardiotorch::augment {
 // ---------------------------------------------------------------------------------------
 void RescalingOptions::validate() const {
   check_probability(p, "p");
-  CT_CHECK(distribution == "uniform" || distribution == "normal", ConfigError,
-           "distribution must be uniform or normal, got '", distribution, "'");
+  check_choice("distribution", distribution, {"uniform", "normal"});
   check_range(range, "range", -1e12, 1e12);
   CT_CHECK(std::isfinite(sigma) && sigma >= 0, ConfigError, "sigma must be >= 0, got ", sigma);
 }

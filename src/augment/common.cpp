@@ -104,7 +104,7 @@ at::Tensor interp_linear(const at::Tensor& x, const at::Tensor& pos) {
 }
 
 void check_unit(const std::string& unit, const char* field) {
-  CT_CHECK(unit == "seconds" || unit == "samples", ConfigError, field, " must be seconds or samples, got '", unit, "'");
+  check_choice(field, unit, {"seconds", "samples"});
 }
 
 int64_t to_samples(double value, const std::string& unit, double fs, const std::string& step, const char* field) {

@@ -21,7 +21,7 @@ void TimeShiftOptions::validate() const {
   check_probability(p, "p");
   CT_CHECK(std::isfinite(max_shift) && max_shift >= 0, ConfigError, "max_shift must be >= 0, got ", max_shift);
   detail::check_unit(unit, "unit");
-  CT_CHECK(mode == "circular" || mode == "zero", ConfigError, "mode must be circular or zero, got '", mode, "'");
+  check_choice("mode", mode, {"circular", "zero"});
 }
 
 at::Tensor TimeShift::transform(const at::Tensor& x, const SignalBatch& batch, at::Generator& gen) const {
@@ -62,7 +62,7 @@ void StretchCompressOptions::validate() const {
   check_probability(p, "p");
   check_range(factor, "factor", 0.0, 100.0);
   CT_CHECK(factor[0] > 0, ConfigError, "factor must be > 0, got [", factor[0], ", ", factor[1], "]");
-  CT_CHECK(pad == "zero" || pad == "edge", ConfigError, "pad must be zero or edge, got '", pad, "'");
+  check_choice("pad", pad, {"zero", "edge"});
 }
 
 at::Tensor StretchCompress::transform(const at::Tensor& x, const SignalBatch&, at::Generator& gen) const {

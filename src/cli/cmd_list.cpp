@@ -31,9 +31,7 @@ class ListCommand : public Command {
       print(r);
       return 0;
     }
-    const auto names = r.names();
-    CT_CHECK(std::find(names.begin(), names.end(), name_) != names.end(), ConfigError, "unknown ", c, " '", name_,
-             "'", did_you_mean(name_, names), "; available: ", join(names));
+    r.require(name_);
     std::cout << name_ << ": " << r.help(name_) << "\n";
     if (c == "preprocessor" || c == "augmenter") {
       // Build the step with its defaults and show them as the YAML a pipeline would use.

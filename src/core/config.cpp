@@ -366,13 +366,21 @@ void ConfigNode::save(const std::string& path) const {
   CT_CHECK(f.good(), Error, path, ": write failed");
 }
 
-void check_choice(const ConfigNode& at, const std::string& key, const std::string& value,
-                  const std::vector<std::string>& allowed) {
+void check_choice(const std::string& key, const std::string& value, const std::vector<std::string>& allowed) {
   for (const auto& a : allowed)
     if (a == value) return;
-  std::string w = at.where();
-  throw ConfigError(str_cat(w.empty() ? "" : w + ": ", key, " must be one of ", join(allowed), ", got '", value,
-                            "'", did_you_mean(value, allowed)));
+  throw ConfigError(
+      str_cat(key, " must be one of ", join(allowed), ", got '", value, "'", did_you_mean(value, allowed)));
+}
+
+void check_choice(const ConfigNode& at, const std::string& key, const std::string& value,
+                  const std::vector<std::string>& allowed) {
+  try {
+    check_choice(key, value, allowed);
+  } catch (const ConfigError& e) {
+    const std::string w = at.where();
+    throw ConfigError(w.empty() ? e.what() : w + ": " + e.what());
+  }
 }
 
 namespace detail {

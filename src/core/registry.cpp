@@ -7,6 +7,14 @@ std::map<std::string, const RegistryBase*>& all_registries() {
   return registries;
 }
 
+void RegistryBase::require(const std::string& name, const std::string& where) const {
+  const std::vector<std::string> all = names();
+  for (const auto& n : all)
+    if (n == name) return;
+  throw ConfigError(str_cat(where.empty() ? "" : where + ": ", "unknown ", category(), " '", name, "'",
+                            did_you_mean(name, all), "; available: ", join(all)));
+}
+
 const RegistryBase& registry_of(const std::string& category) {
   auto& all = all_registries();
   auto it = all.find(category);

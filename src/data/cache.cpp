@@ -87,8 +87,7 @@ uint64_t hash_bytes(const void* data, size_t n, uint64_t seed) {
 void CacheOptions::validate() const {
   CT_CHECK(!dir.empty(), ConfigError, "dir: the cache directory is required");
   CT_CHECK(threads >= 0, ConfigError, "threads must be >= 0, got ", threads);
-  CT_CHECK(dtype == "float32" || dtype == "float16", ConfigError, "dtype must be one of float32, float16",
-           did_you_mean(dtype, {"float32", "float16"}), ", got '", dtype, "'");
+  check_choice("dtype", dtype, {"float32", "float16"});
 }
 
 // The open shard: a read-only mapping plus the parsed index.

@@ -238,8 +238,7 @@ class CincDataset : public detail::RecordDataset {
 
 void CincOptions::validate() const {
   CommonOptions::validate();
-  CT_CHECK(classes == "scored" || classes == "all", ConfigError, "classes must be one of scored, all",
-           did_you_mean(classes, {"scored", "all"}), ", got '", classes, "'");
+  check_choice("classes", classes, {"scored", "all"});
 }
 
 std::shared_ptr<Dataset> make_cinc2017(const Cinc2017Options& o) { return std::make_shared<Cinc2017Dataset>(o); }
@@ -250,20 +249,13 @@ std::shared_ptr<Dataset> make_cinc(const CincOptions& o, const std::string& name
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "cinc2017",
-            [](const cardiotorch::ConfigNode& n) -> std::shared_ptr<cardiotorch::data::Dataset> {
-              return cardiotorch::data::make_cinc2017(
-                  cardiotorch::from_config<cardiotorch::data::Cinc2017Options>(n));
-            },
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::Cinc2017Options>(cardiotorch::data::make_cinc2017)),
             "PhysioNet/CinC 2017 single-lead AF (REFERENCE.csv: N, A, O, ~)")
 CT_REGISTER(cardiotorch::data::dataset_registry(), "cinc2020",
-            [](const cardiotorch::ConfigNode& n) -> std::shared_ptr<cardiotorch::data::Dataset> {
-              return cardiotorch::data::make_cinc(cardiotorch::from_config<cardiotorch::data::CincOptions>(n),
-                                                  "cinc2020");
-            },
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::CincOptions>(
+                [](const cardiotorch::data::CincOptions& o) { return cardiotorch::data::make_cinc(o, "cinc2020"); })),
             "PhysioNet/CinC 2020 12-lead (#Dx SNOMED codes, scored classes from weights.csv)")
 CT_REGISTER(cardiotorch::data::dataset_registry(), "cinc2021",
-            [](const cardiotorch::ConfigNode& n) -> std::shared_ptr<cardiotorch::data::Dataset> {
-              return cardiotorch::data::make_cinc(cardiotorch::from_config<cardiotorch::data::CincOptions>(n),
-                                                  "cinc2021");
-            },
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::CincOptions>(
+                [](const cardiotorch::data::CincOptions& o) { return cardiotorch::data::make_cinc(o, "cinc2021"); })),
             "PhysioNet/CinC 2021 12-lead (#Dx SNOMED codes, scored classes from weights.csv)")

@@ -33,8 +33,7 @@ void CommonOptions::validate() const {
   CT_CHECK(!root.empty(), ConfigError, "root: the dataset directory is required");
   CT_CHECK(fs >= 0, ConfigError, "fs must be >= 0, got ", fs);
   CT_CHECK(limit >= 0, ConfigError, "limit must be >= 0, got ", limit);
-  CT_CHECK(on_error == "raise" || on_error == "skip", ConfigError, "on_error must be one of raise, skip",
-           did_you_mean(on_error, {"raise", "skip"}), ", got '", on_error, "'");
+  check_choice("on_error", on_error, {"raise", "skip"});
 }
 
 void count_labels(const Dataset& ds, DatasetInfo& info) {

@@ -19,9 +19,7 @@ void LoaderOptions::validate() const {
   CT_CHECK(rank >= 0 && rank < world_size, ConfigError, "rank must be in [0, world_size=", world_size, "), got ",
            rank);
   CT_CHECK(crop >= 0, ConfigError, "crop must be >= 0, got ", crop);
-  CT_CHECK(crop_mode == "random" || crop_mode == "center" || crop_mode == "start", ConfigError,
-           "crop_mode must be one of random, center, start", did_you_mean(crop_mode, {"random", "center", "start"}),
-           ", got '", crop_mode, "'");
+  check_choice("crop_mode", crop_mode, {"random", "center", "start"});
   try {
     (void)at::Device(device);
   } catch (const std::exception&) {

@@ -142,9 +142,9 @@ class LudbDataset : public detail::RecordDataset {
 
 void LudbOptions::validate() const {
   CommonOptions::validate();
-  CT_CHECK(mask_lead == "all" || std::find(kLeadExt.begin(), kLeadExt.end(), mask_lead) != kLeadExt.end(),
-           ConfigError, "mask_lead must be one of all, ", join(kLeadExt), did_you_mean(mask_lead, kLeadExt),
-           ", got '", mask_lead, "'");
+  std::vector<std::string> allowed{"all"};
+  allowed.insert(allowed.end(), kLeadExt.begin(), kLeadExt.end());
+  check_choice("mask_lead", mask_lead, allowed);
 }
 
 std::shared_ptr<Dataset> make_ludb(const LudbOptions& o) { return std::make_shared<LudbDataset>(o); }
@@ -152,7 +152,5 @@ std::shared_ptr<Dataset> make_ludb(const LudbOptions& o) { return std::make_shar
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "ludb",
-            [](const cardiotorch::ConfigNode& n) -> std::shared_ptr<cardiotorch::data::Dataset> {
-              return cardiotorch::data::make_ludb(cardiotorch::from_config<cardiotorch::data::LudbOptions>(n));
-            },
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::LudbOptions>(cardiotorch::data::make_ludb)),
             "LUDB 12-lead delineation (per-sample P/QRS/T masks, diagnosis text)")

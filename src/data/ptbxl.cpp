@@ -117,8 +117,7 @@ void PtbxlOptions::validate() const {
   CommonOptions::validate();
   CT_CHECK(fs == 0 || fs == 100 || fs == 500, ConfigError, "fs must be 100 or 500 for ptbxl (0 = 100), got ", fs);
   const std::vector<std::string> sets = {"superclass", "subclass", "diagnostic", "form", "rhythm", "all"};
-  CT_CHECK(std::find(sets.begin(), sets.end(), labels) != sets.end(), ConfigError, "labels must be one of ",
-           join(sets), did_you_mean(labels, sets), ", got '", labels, "'");
+  check_choice("labels", labels, sets);
   CT_CHECK(min_likelihood >= 0 && min_likelihood <= 100, ConfigError, "min_likelihood must be in [0, 100], got ",
            min_likelihood);
 }
@@ -128,7 +127,5 @@ std::shared_ptr<Dataset> make_ptbxl(const PtbxlOptions& o) { return std::make_sh
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "ptbxl",
-            [](const cardiotorch::ConfigNode& n) -> std::shared_ptr<cardiotorch::data::Dataset> {
-              return cardiotorch::data::make_ptbxl(cardiotorch::from_config<cardiotorch::data::PtbxlOptions>(n));
-            },
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::PtbxlOptions>(cardiotorch::data::make_ptbxl)),
             "PTB-XL 12-lead (SCP super/subclass/form/rhythm labels, strat_fold, report text; 100 or 500 Hz)")

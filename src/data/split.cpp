@@ -141,9 +141,7 @@ std::vector<int64_t> select_folds(const Dataset& ds, const std::vector<std::stri
 }
 
 void SplitOptions::validate() const {
-  CT_CHECK(method == "fractions" || method == "kfold" || method == "named", ConfigError,
-           "method must be one of fractions, kfold, named", did_you_mean(method, {"fractions", "kfold", "named"}),
-           ", got '", method, "'");
+  check_choice("method", method, {"fractions", "kfold", "named"});
   CT_CHECK(val >= 0 && test >= 0 && val + test < 1, ConfigError, "val and test must be >= 0 with val + test < 1, got ",
            val, " and ", test);
   CT_CHECK(k >= 2, ConfigError, "k must be >= 2, got ", k);

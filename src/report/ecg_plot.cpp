@@ -1,5 +1,7 @@
 #include "cardiotorch/report/ecg_plot.h"
 
+#include "cardiotorch/core/config.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -18,8 +20,7 @@
 namespace cardiotorch::report {
 
 void EcgPlotOptions::validate() const {
-  CT_CHECK(layout == "auto" || layout == "12lead" || layout == "strips", ConfigError,
-           "layout must be one of auto, 12lead, strips, got '", layout, "'");
+  check_choice("layout", layout, {"auto", "12lead", "strips"});
   CT_CHECK(from_s >= 0, ConfigError, "from must be >= 0 s, got ", from_s);
   CT_CHECK(duration_s >= 0, ConfigError, "duration must be >= 0 s, got ", duration_s);
   CT_CHECK(speed_mm_s > 0 && speed_mm_s <= 200, ConfigError, "speed must be in (0, 200] mm/s, got ", speed_mm_s);

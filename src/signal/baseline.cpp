@@ -281,8 +281,7 @@ at::Tensor als_baseline_tensor_ops(const at::Tensor& x, double lam, double p, in
 // ---------------------------------------------------------------------------------------
 
 void BaselineOptions::validate() const {
-  CT_CHECK(method == "moving_average" || method == "median" || method == "als", ConfigError,
-           "method must be moving_average, median or als, got '", method, "'");
+  check_choice("method", method, {"moving_average", "median", "als"});
   CT_CHECK(window1 > 0 && window2 > 0, ConfigError, "window1 and window2 must be > 0 s, got ", window1, " and ",
            window2);
   CT_CHECK(lam > 0, ConfigError, "lam must be > 0, got ", lam);

@@ -10,12 +10,9 @@ namespace cardiotorch::signal {
 
 void CropOptions::validate() const {
   CT_CHECK(length >= 1, ConfigError, "length must be >= 1, got ", length);
-  CT_CHECK(mode == "start" || mode == "centre" || mode == "end" || mode == "random", ConfigError,
-           "mode must be start, centre, end or random, got '", mode, "'");
-  CT_CHECK(eval_mode == "start" || eval_mode == "centre" || eval_mode == "end", ConfigError,
-           "eval_mode must be start, centre or end, got '", eval_mode, "'");
-  CT_CHECK(pad == "end" || pad == "start" || pad == "both", ConfigError, "pad must be end, start or both, got '", pad,
-           "'");
+  check_choice("mode", mode, {"start", "centre", "end", "random"});
+  check_choice("eval_mode", eval_mode, {"start", "centre", "end"});
+  check_choice("pad", pad, {"end", "start", "both"});
 }
 
 void NCropOptions::validate() const {

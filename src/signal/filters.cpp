@@ -366,7 +366,7 @@ at::Tensor fft_bandpass(const at::Tensor& x, double fs, std::optional<double> lo
 namespace {
 
 void check_method(const std::string& m) {
-  CT_CHECK(m == "fft" || m == "butter", ConfigError, "method must be fft or butter, got '", m, "'");
+  check_choice("method", m, {"fft", "butter"});
 }
 
 int butter_order(const std::optional<int64_t>& order, double fs) {

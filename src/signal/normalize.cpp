@@ -15,7 +15,7 @@ namespace cardiotorch::signal {
 namespace {
 
 void check_axis(const std::string& axis) {
-  CT_CHECK(axis == "lead" || axis == "record", ConfigError, "axis must be lead or record, got '", axis, "'");
+  check_choice("axis", axis, {"lead", "record"});
 }
 
 int64_t count_of(const at::Tensor& x, const std::vector<int64_t>& dims) {

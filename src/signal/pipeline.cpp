@@ -50,10 +50,7 @@ Pipeline Pipeline::from_config(const ConfigNode& node) {
   if (node.is_null()) return p;
   ConfigNode steps = node;
   if (node.is_map()) {
-    for (const auto& k : node.keys())
-      if (k != "steps" && k != "random_order")
-        throw ConfigError(str_cat(node.origin(), ": unknown key '", node[k].path(), "'",
-                                  did_you_mean(k, {"steps", "random_order"}), "; valid keys here: steps, random_order"));
+    detail::check_unknown_keys(node, {"steps", "random_order"}, {});
     steps = node["steps"];
     if (node.has("random_order")) p.random_order_ = node["random_order"].as_bool();
   }

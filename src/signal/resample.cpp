@@ -202,8 +202,7 @@ void ResampleOptions::validate() const {
   CT_CHECK(fs.has_value() != length.has_value(), ConfigError, "set exactly one of fs (Hz) or length (samples)");
   CT_CHECK(!fs || *fs > 0, ConfigError, "fs must be > 0, got ", fs.value_or(0));
   CT_CHECK(!length || *length >= 1, ConfigError, "length must be >= 1, got ", length.value_or(0));
-  CT_CHECK(method == "poly" || method == "fft" || method == "linear", ConfigError,
-           "method must be poly, fft or linear, got '", method, "'");
+  check_choice("method", method, {"poly", "fft", "linear"});
   CT_CHECK(method != "poly" || fs, ConfigError, "method poly needs fs (a rational rate change), not length");
 }
 

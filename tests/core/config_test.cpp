@@ -36,6 +36,15 @@ struct Outer {
   }
 };
 
+struct MethodOptions {
+  std::string method = "fft";
+  template <class V>
+  void fields(V& v) {
+    v("method", method, "algorithm");
+  }
+  void validate() const { ct::check_choice("method", method, {"fft", "butter"}); }
+};
+
 TEST(Config, DefaultsWhenKeysAbsent) {
   auto o = ct::from_config<Outer>(ct::ConfigNode::parse("{}"));
   EXPECT_EQ(o.method, "fft");
@@ -145,6 +154,15 @@ TEST(Config, MissingFileAndBadYaml) {
     FAIL();
   } catch (const ct::ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("bad.yaml:"), std::string::npos);
+  }
+}
+
+TEST(Config, CheckChoiceInValidateGetsThePathFromFromConfig) {
+  try {
+    ct::from_config<MethodOptions>(ct::ConfigNode::parse("{method: buter}", "exp.yaml"));
+    FAIL();
+  } catch (const ct::ConfigError& e) {
+    EXPECT_STREQ(e.what(), "exp.yaml: method must be one of fft, butter, got 'buter' (did you mean 'butter'?)");
   }
 }
 

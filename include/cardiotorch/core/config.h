@@ -94,7 +94,10 @@ class ConfigNode {
   std::shared_ptr<Impl> impl_;
 };
 
-/// Throws ConfigError "<where>: <key> must be one of a, b, c (did you mean 'x'?), got 'v'".
+/// Throws ConfigError "<key> must be one of a, b, c, got 'v' (did you mean 'x'?)". For use in
+/// an options struct's validate(): from_config prefixes the file and key path.
+void check_choice(const std::string& key, const std::string& value, const std::vector<std::string>& allowed);
+/// The same, prefixed with `at.where()` (for checks outside validate()).
 void check_choice(const ConfigNode& at, const std::string& key, const std::string& value,
                   const std::vector<std::string>& allowed);
 

@@ -32,6 +32,9 @@ class RegistryBase {
   virtual const std::string& description() const = 0;
   virtual std::vector<std::string> names() const = 0;
   virtual std::string help(const std::string& name) const = 0;
+  /// Throws ConfigError "<where>: unknown <category> 'x' (did you mean 'y'?); available: ..."
+  /// unless `name` is registered. The one place that message is made.
+  void require(const std::string& name, const std::string& where = "") const;
 };
 
 /// Every registry, by category name ("preprocessor", "augmenter", ...).
@@ -75,11 +78,7 @@ class Registry final : public RegistryBase {
   /// Builds `name` with options from `node` (a mapping, or null for defaults).
   std::shared_ptr<Product> build(const std::string& name, const ConfigNode& node) const {
     auto it = entries_.find(name);
-    if (it == entries_.end()) {
-      const std::string w = node.has("name") ? node["name"].where() : node.where();
-      throw ConfigError(str_cat(w.empty() ? "" : w + ": ", "unknown ", category_, " '", name, "'",
-                                did_you_mean(name, names()), "; available: ", join(names())));
-    }
+    if (it == entries_.end()) require(name, node.has("name") ? node["name"].where() : node.where());
     return it->second.factory(node);
   }
 
@@ -110,6 +109,12 @@ class Registry final : public RegistryBase {
 template <class T, class Options>
 std::shared_ptr<T> make_from_options(const ConfigNode& node) {
   return std::make_shared<T>(from_config<Options>(node));
+}
+
+/// Factory helper: reads Options from the node (unknown keys rejected) and calls make(options).
+template <class Product, class Options, class Make>
+typename Registry<Product>::Factory options_factory(Make make) {
+  return [make](const ConfigNode& node) -> std::shared_ptr<Product> { return make(from_config<Options>(node)); };
 }
 
 }  // namespace cardiotorch
