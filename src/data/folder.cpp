@@ -114,7 +114,5 @@ std::shared_ptr<Dataset> make_folder(const FolderOptions& o) { return std::make_
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "folder",
-            [](const cardiotorch::ConfigNode& n) -> std::shared_ptr<cardiotorch::data::Dataset> {
-              return cardiotorch::data::make_folder(cardiotorch::from_config<cardiotorch::data::FolderOptions>(n));
-            },
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::FolderOptions>(cardiotorch::data::make_folder)),
             "generic: manifest CSV (path,label[,patient_id]) or one sub-folder per class")

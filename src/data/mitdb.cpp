@@ -176,7 +176,5 @@ std::shared_ptr<Dataset> make_mitdb(const MitdbOptions& o) { return std::make_sh
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "mitdb",
-            [](const cardiotorch::ConfigNode& n) -> std::shared_ptr<cardiotorch::data::Dataset> {
-              return cardiotorch::data::make_mitdb(cardiotorch::from_config<cardiotorch::data::MitdbOptions>(n));
-            },
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::MitdbOptions>(cardiotorch::data::make_mitdb)),
             "MIT-BIH arrhythmia beats (AAMI N/S/V/F/Q windows around R peaks; DS1/DS2 folds; rhythm in meta)")
