@@ -10,3 +10,4 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include <torch/nn/module.h>

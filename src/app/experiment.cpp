@@ -25,12 +25,12 @@ ConfigNode resolve_experiment(const std::string& file, const std::vector<std::st
         root.apply_override(str_cat("data.", part, ".seed=", seed));
   }
   ExperimentOptions opts = from_config<ExperimentOptions>(root, {});
-  // The dataset's name is checked here; its options when it is built (that reads its index).
+  // The dataset's options are checked against its schema without reading its index.
   const ConfigNode ds = root["data"]["dataset"];
   if (!ds.is_null()) {
     CT_CHECK(ds.is_map() && ds.has("name"), ConfigError, ds.where(), ": expected {name: <dataset>, root: <dir>, ...}; datasets: ",
              join(data::dataset_registry().names()));
-    data::dataset_registry().require(ds["name"].as_string(), ds["name"].where());
+    opts.data.dataset = data::dataset_registry().resolve(ds);
   }
   // Building the pipelines checks step names and options without touching data; the
   // resolved config lists every step with all of its options.

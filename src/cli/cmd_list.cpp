@@ -2,7 +2,6 @@
 #include <iostream>
 
 #include "cardiotorch/core/registry.h"
-#include "cardiotorch/signal/pipeline.h"
 #include "cli/command.h"
 
 namespace cardiotorch::cli {
@@ -12,7 +11,7 @@ class ListCommand : public Command {
  public:
   void setup(CLI::App& app) override {
     app.add_option("category", category_, "registry to list (e.g. preprocessor, augmenter, dataset); all when omitted");
-    app.add_option("name", name_, "one entry: its help and, for pipeline steps, every option with its default");
+    app.add_option("name", name_, "one entry: its help and every option with its default");
   }
   int run() override {
     if (category_.empty()) {
@@ -33,17 +32,10 @@ class ListCommand : public Command {
     }
     r.require(name_);
     std::cout << name_ << ": " << r.help(name_) << "\n";
-    if (c == "preprocessor" || c == "augmenter") {
-      // Build the step with its defaults and show them as the YAML a pipeline would use.
-      ConfigNode node = ConfigNode::map();
-      node.set("name", ConfigNode::string(name_));
-      try {
-        const std::string yaml = signal::build_step(node)->config().to_yaml();
-        std::cout << "defaults:\n" << yaml;
-      } catch (const ConfigError& e) {
-        std::cout << "options without usable defaults: " << e.what() << "\n";
-      }
-    }
+    // The entry's options from its schema: nothing is built, so entries whose options have
+    // required values (a dataset's root, a resample's target rate) list them too.
+    std::cout << "options (key = default  # help):\n";
+    for (const auto& line : r.describe(name_)) std::cout << "  " << line << "\n";
     return 0;
   }
 

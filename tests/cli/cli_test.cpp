@@ -87,9 +87,16 @@ TEST(Cli, ListShowsRegistriesAndRejectsUnknownCategory) {
 TEST(Cli, ListOneEntryShowsItsDefaults) {
   std::string out;
   ASSERT_EQ(ctt::run_cli("list augmenter mixup", &out), 0) << out;
-  EXPECT_NE(out.find("alpha: 0.4"), std::string::npos) << out;
+  EXPECT_NE(out.find("alpha = 0.4"), std::string::npos) << out;
   ASSERT_EQ(ctt::run_cli("list preprocessors bandpass", &out), 0) << out;
-  EXPECT_NE(out.find("lowcut:"), std::string::npos) << out;
+  EXPECT_NE(out.find("lowcut = 0.5"), std::string::npos) << out;
+  // Options are listed from the schema, without building the entry: a step whose defaults
+  // do not validate on their own (resample needs a target rate) and a dataset that needs a
+  // root still show every option.
+  ASSERT_EQ(ctt::run_cli("list preprocessor resample", &out), 0) << out;
+  EXPECT_NE(out.find("method = "), std::string::npos) << out;
+  ASSERT_EQ(ctt::run_cli("list dataset ptbxl", &out), 0) << out;
+  EXPECT_NE(out.find("root = "), std::string::npos) << out;
   EXPECT_EQ(ctt::run_cli("list preprocessor bandpas", &out), 2) << out;
   EXPECT_NE(out.find("did you mean 'bandpass'"), std::string::npos) << out;
 }

@@ -9,6 +9,7 @@
 #include "cardiotorch/data/cache.h"
 #include "cardiotorch/data/loader.h"
 #include "cardiotorch/data/split.h"
+#include "cardiotorch/models/model.h"
 
 namespace cardiotorch {
 
@@ -37,6 +38,7 @@ struct ExperimentOptions {
   DataSection data;                 // dataset, split, cache and loader (see docs/data.md)
   ConfigNode preprocess;            // pipeline steps applied to every record
   ConfigNode augment;               // augmenters applied in training only
+  models::ModelConfig model;        // {name: <model or backbone>, options}; validated, not built
 
   template <class V>
   void fields(V& v) {
@@ -48,6 +50,7 @@ struct ExperimentOptions {
     v("data", data, "dataset and loader options");
     v("preprocess", preprocess, "preprocessing pipeline: a list of {name: step, ...}");
     v("augment", augment, "training-time augmentation pipeline");
+    v("model", model, "the network: {name: ..., options} from `cardiotorch list model` / `list backbone`");
   }
   void validate() const;
 };

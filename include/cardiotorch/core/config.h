@@ -101,6 +101,50 @@ void check_choice(const std::string& key, const std::string& value, const std::v
 void check_choice(const ConfigNode& at, const std::string& key, const std::string& value,
                   const std::vector<std::string>& allowed);
 
+namespace detail {
+template <class C, class = void>
+struct has_custom_resolve : std::false_type {};
+template <class C>
+struct has_custom_resolve<C, std::void_t<decltype(C::resolve(std::declval<const ConfigNode&>(),
+                                                              std::declval<const ConfigNode&>()))>>
+    : std::true_type {};
+}  // namespace detail
+
+/// Resolves `node` (a component of `category`) over `base` through that category's registry.
+/// Defined with the registries (core/registry.cpp).
+ConfigNode resolve_component(const std::string& category, const ConfigNode& base, const ConfigNode& node);
+/// The same for a Component's category: its own static resolve(base, node) when it has one
+/// (a category spanning several registries), else its registry's.
+template <class Category>
+ConfigNode resolve_component_of(const ConfigNode& base, const ConfigNode& node) {
+  if constexpr (detail::has_custom_resolve<Category>::value)
+    return Category::resolve(base, node);
+  else
+    return resolve_component(Category::category, base, node);
+}
+
+/// An option whose value is itself a registered component: `{name: x, options...}` or just
+/// `x`. `Category` names the registry (`struct BackboneCategory { static constexpr const char*
+/// category = "backbone"; };`). Reading validates the node against x's options schema (unknown
+/// keys with their full key path, e.g. model.backbone.stages[2].filters) and keeps it resolved,
+/// with every default filled in; a node without `name` refines the current (default) component.
+/// The owner builds it later through the registry with the context it has then.
+template <class Category>
+struct Component {
+  ConfigNode node;  ///< resolved {name: ..., options}; null when unset (`key: ~`)
+
+  static Component named(const std::string& name) {
+    Component c;
+    c.node = ConfigNode::map();
+    c.node.set("name", ConfigNode::string(name));
+    return c;
+  }
+  bool empty() const { return node.is_null(); }
+  std::string name() const { return node.is_null() ? std::string() : node["name"].as_string(); }
+  static const char* category() { return Category::category; }
+  static ConfigNode resolve(const ConfigNode& base, const ConfigNode& n) { return resolve_component_of<Category>(base, n); }
+};
+
 // ---------------------------------------------------------------------------------------
 namespace detail {
 template <class T, class = void>
@@ -126,6 +170,10 @@ template <class T>
 struct is_vector : std::false_type {};
 template <class T, class A>
 struct is_vector<std::vector<T, A>> : std::true_type {};
+template <class T>
+struct is_component : std::false_type {};
+template <class C>
+struct is_component<Component<C>> : std::true_type {};
 template <class T>
 struct is_optional : std::false_type {};
 template <class T>
@@ -201,6 +249,8 @@ void read_value(const ConfigNode& n, T& out) {
     }
   } else if constexpr (is_options<T>::value) {
     read_options(n, out, {});
+  } else if constexpr (is_component<T>::value) {
+    out.node = n.is_null() ? ConfigNode() : T::resolve(out.node, n);
   } else {
     static_assert(sizeof(T) == 0, "unsupported option field type");
   }
@@ -244,6 +294,8 @@ ConfigNode write_value(const T& v) {
     ToConfigVisitor vis;
     const_cast<T&>(v).fields(vis);  // fields() only reads through the visitor here
     return vis.out;
+  } else if constexpr (is_component<T>::value) {
+    return v.node.is_null() ? ConfigNode::scalar("~") : T::resolve(ConfigNode(), v.node);
   } else {
     static_assert(sizeof(T) == 0, "unsupported option field type");
   }
@@ -258,6 +310,10 @@ struct DescribeVisitor {
       lines->push_back(prefix + key + ":  " + help);
       DescribeVisitor sub{lines, prefix + "  "};
       field.fields(sub);
+    } else if constexpr (is_component<F>::value) {
+      const std::string def = field.empty() ? std::string("~") : "{name: " + field.name() + ", ...}";
+      lines->push_back(prefix + key + " = " + def + "  # " + help + " (a " + F::category() +
+                       "; `cardiotorch list " + F::category() + "`)");
     } else {
       std::string def = write_value(field).to_yaml();
       while (!def.empty() && (def.back() == '\n' || def.back() == ' ')) def.pop_back();

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include <torch/version.h>  // TORCH_VERSION_MAJOR/MINOR for CT_TORCH_AT_LEAST
+
 #include "cardiotorch/build_info.h"
 
 // True when building against LibTorch >= maj.min (1.13 Debian, 2.x wheels).

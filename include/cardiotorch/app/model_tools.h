@@ -1,0 +1,45 @@
+#pragma once
+// Library side of the model commands (`forward`, `model-info`): which model a command line
+// names, what input it reads, and the context the model is built with.
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "cardiotorch/core/config.h"
+#include "cardiotorch/models/model.h"
+
+namespace cardiotorch::app {
+
+/// A model as a command line gives it: `--model NAME`, `--config FILE` (a model mapping
+/// {name: ..., options}, or an experiment file with a `model:` section) and `--set k=v`
+/// overrides relative to the model node (`--set global_pool=avg`).
+struct ModelSpec {
+  std::string name;
+  std::string config_file;
+  std::vector<std::string> overrides;
+};
+
+/// The resolved model node ({name: x, every option}), validated without building anything.
+ConfigNode resolve_model_spec(const ModelSpec& spec);
+
+/// A model input read from a file: .npy/.npz arrays as they are (a 2-D (C, L) array gains a
+/// batch dim), any ECG record (WFDB, .mat, EDF, ...) as (1, leads, samples) in physical units,
+/// optionally run through a preprocessing pipeline file first.
+struct ModelInput {
+  at::Tensor x;       ///< float32, (B, C, L) or (B, C, H, W)
+  double fs = 0.0;    ///< 0 when the file stores none and --fs was not given
+  std::string origin; ///< the path
+};
+ModelInput load_model_input(const std::string& path, double fs = 0.0, const std::string& pipeline_file = "");
+
+/// The build context for an input shaped like `x` ((B, C, L) or (B, C, H, W)).
+models::ModelContext context_for_input(const at::Tensor& x, double fs, int64_t num_classes = 0);
+/// The build context for a given 1-D input shape when there is no input file.
+models::ModelContext context_for_shape(int64_t in_channels, int64_t seq_len, double fs, int64_t num_classes = 0);
+
+enum class ForwardOutput { kOutput, kFeatures, kLocalized, kEmbedding };
+/// Eval mode, no grad: forward / forward_features / forward_localized / embed.
+at::Tensor run_forward(models::ModelImpl& model, const at::Tensor& x, ForwardOutput what);
+
+}  // namespace cardiotorch::app

@@ -1,0 +1,61 @@
+// cardiotorch model-info NAME [--config F] [--set k=v] [--seq-len L] [--in-channels C] [--fs HZ]
+#include <iostream>
+
+#include "cardiotorch/app/model_tools.h"
+#include "cli/command.h"
+
+namespace cardiotorch::cli {
+namespace {
+
+class ModelInfoCommand : public Command {
+ public:
+  void setup(CLI::App& app) override {
+    app.add_option("model", spec_.name, "registered model or backbone (`cardiotorch list model`, `list backbone`)");
+    app.add_option("-c,--config", spec_.config_file, "model YAML ({name: ..., options}) or an experiment with model:")
+        ->check(CLI::ExistingFile);
+    app.add_option("--set", spec_.overrides, "override a model option (repeatable)");
+    app.add_option("--seq-len", seq_len_, "input length in samples (1-D models)")->check(CLI::PositiveNumber);
+    app.add_option("--in-channels", in_channels_, "input channels (leads)")->check(CLI::PositiveNumber);
+    app.add_option("--fs", fs_, "sampling rate in Hz")->check(CLI::PositiveNumber);
+    app.add_option("--num-classes", num_classes_, "classes of the model's head")->check(CLI::NonNegativeNumber);
+    app.add_option("--batch", batch_, "batch size shown in the shapes")->check(CLI::PositiveNumber);
+    app.add_flag("--config-only", config_only_, "print the resolved options only (nothing is built)");
+  }
+  int run() override {
+    const ConfigNode node = app::resolve_model_spec(spec_);
+    if (config_only_) {
+      std::cout << node.to_yaml();
+      return 0;
+    }
+    const auto ctx = app::context_for_shape(in_channels_, seq_len_, fs_, num_classes_);
+    const models::ModelPtr model = models::build_model(node, ctx);
+    const models::Shape input{batch_, in_channels_, seq_len_};
+    std::cout << model->summary() << "\n";
+    std::cout << "parameters: " << models::count_parameters(*model) << " (trainable "
+              << models::count_parameters(*model, true) << ")\n";
+    std::cout << "input:    " << models::shape_string(input) << "\n";
+    const auto stages = model->stage_shapes(input);
+    size_t w = 0;
+    for (const auto& s : stages) w = std::max(w, s.first.size());
+    for (const auto& s : stages)
+      std::cout << "  " << s.first << std::string(w - s.first.size() + 2, ' ') << models::shape_string(s.second)
+                << "\n";
+    std::cout << "features: " << models::shape_string(model->features_shape(input)) << "\n";
+    std::cout << "output:   " << models::shape_string(model->output_shape(input)) << "\n";
+    std::cout << "embed_dim: " << model->embed_dim() << "\n";
+    std::cout << "config:\n" << node.to_yaml();
+    return 0;
+  }
+
+ private:
+  app::ModelSpec spec_;
+  int64_t seq_len_ = 5000, in_channels_ = 12, num_classes_ = 0, batch_ = 2;
+  double fs_ = 500.0;
+  bool config_only_ = false;
+};
+
+}  // namespace
+}  // namespace cardiotorch::cli
+
+CT_CLI_COMMAND("model-info", "parameters, per-stage output shapes and resolved options of a model",
+               "cardiotorch model-info resnet_nature_comm --seq-len 2000", cardiotorch::cli::ModelInfoCommand)
