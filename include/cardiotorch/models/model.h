@@ -50,6 +50,16 @@ struct ModelContext {
   int64_t num_classes = 0;    ///< outputs of a head; 0 = no head / the model's own option
 };
 
+/// How a token model's tokens map back onto its input: `rows` x `cols` patches of
+/// `patch_len` samples in row-major (lead-major) order, after `prefix` extra tokens (cls).
+struct TokenLayout {
+  int64_t rows = 0;       ///< e.g. 12 leads
+  int64_t cols = 0;       ///< e.g. 25 time patches
+  int64_t patch_len = 0;  ///< samples per patch along time
+  int64_t prefix = 0;     ///< tokens before the patch tokens (1 for a cls token)
+  bool valid() const { return rows > 0 && cols > 0; }
+};
+
 class ModelImpl : public torch::nn::Module {
  public:
   /// Registry name the model was built as ("resnet_nature_comm"); set by the registries.
@@ -76,6 +86,16 @@ class ModelImpl : public torch::nn::Module {
   virtual std::vector<std::pair<std::string, Shape>> stage_shapes(const Shape& input) const { return {}; }
   /// One line, e.g. "resnet_nature_comm: ResNet, 4 stages, 6.73 M parameters".
   virtual std::string summary() const;
+  /// The input shape the model is built for: -1 for free sizes ((B, 12, -1) for a 1-D CNN,
+  /// (B, 12, 2500) for a ViT whose positional embedding fixes the length, (B, 3, -1, -1) for a
+  /// 2-D ResNet). Default: (-1, in_channels(), -1).
+  virtual Shape input_shape() const { return {kUnknown, in_channels_, kUnknown}; }
+
+  /// Attention weights of each transformer block for `x`, each (B, heads, N, N), in block
+  /// order (saliency, attention rollout); empty for models without attention.
+  virtual std::vector<at::Tensor> attention_maps(const at::Tensor& x) { return {}; }
+  /// Token layout of forward_localized() / attention_maps(); invalid for non-token models.
+  virtual TokenLayout token_layout() const { return {}; }
 
   /// Convenience for 1-D models: output_shape({batch, in_channels, seq_len}).
   Shape output_shape(int64_t seq_len, int64_t batch = kUnknown) const;
