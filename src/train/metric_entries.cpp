@@ -210,7 +210,8 @@ const bool kFamilies = [] {
   for (const auto& r : ranks)
     for (size_t a = 0; a < 4; ++a) {
       const std::string kind = r[0], avg = averages[a];
-      metric_registry().add(kind + "_" + avg, plain<RankMetric>(kind, avg), str_cat(r[1], ", ", avg_help[a]),
+      metric_registry().add(kind + "_" + avg, plain<RankMetric>(kind, avg),
+                            str_cat(r[1], ", ", avg == "micro" ? "over every (sample, class) pair" : avg_help[a]),
                             __FILE__, __LINE__);
     }
   const char* regression[][2] = {{"mse", "mean squared error (sklearn mean_squared_error)"},
