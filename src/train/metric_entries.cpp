@@ -192,6 +192,7 @@ const bool kFamilies = [] {
                             "mean weighted by support (positives per class)", "one value per class"};
   const char* scores[][2] = {{"precision", "precision tp/(tp+fp)"},
                              {"recall", "recall = sensitivity tp/(tp+fn)"},
+                             {"sensitivity", "sensitivity = recall tp/(tp+fn)"},
                              {"specificity", "specificity tn/(tn+fp)"},
                              {"f1", "F1 = 2PR/(P+R)"}};
   for (const auto& sc : scores)
