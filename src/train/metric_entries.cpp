@@ -176,13 +176,12 @@ struct NoOptions {
   void fields(V&) {}
 };
 
-// A factory for a metric without options (any key is an unknown-key error).
+// A factory for a metric without options (any key is an unknown-key error; the empty schema
+// lets `list metric x` and config validation work without building it).
 template <class M, class... Args>
-Registry<Metric>::Factory plain(Args... args) {
-  return [args...](const ConfigNode& n) -> std::shared_ptr<Metric> {
-    from_config<NoOptions>(n);
-    return std::make_shared<M>(args...);
-  };
+auto plain(Args... args) {
+  return options_factory<Metric, NoOptions>(
+      [args...](const NoOptions&) -> std::shared_ptr<Metric> { return std::make_shared<M>(args...); });
 }
 
 // The score x averaging families: one entry each, so a config names exactly what it logs.
