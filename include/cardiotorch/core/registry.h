@@ -33,7 +33,7 @@ class RegistryBase {
   virtual std::vector<std::string> names() const = 0;
   virtual std::string help(const std::string& name) const = 0;
   /// Throws ConfigError "<where>: unknown <category> 'x' (did you mean 'y'?); available: ..."
-  /// unless `name` is registered. The one place that message is made.
+  /// unless `name` is registered (the wording is unknown_name_message's, shared by every unknown name).
   void require(const std::string& name, const std::string& where = "") const;
 };
 
