@@ -520,10 +520,15 @@ struct Flattener {
   const Checkpoint& ck;
   NamedTensors& out;
   std::unordered_set<std::string> names;
-  size_t budget = size_t{1} << 24;  // shared references can expand a small tree enormously
+  // Shared references can expand a small tree enormously ([x, x] nested 60 deep): bound the walk.
+  size_t visits = size_t{1} << 24;
+
+  void visit() {
+    CT_CHECK(visits-- > 0, DataError, ck.path,
+             ": the tree expands to more than 16M entries (shared references in a corrupt or hostile file?)");
+  }
 
   void add(const std::string& name, const PyNode* t) {
-    CT_CHECK(budget-- > 0, DataError, ck.path, ": more than 16M tensor entries (shared references in a hostile file?)");
     CT_CHECK(names.insert(name).second, DataError, ck.path, ": the key '", name, "' appears twice");
     out.emplace_back(name, ck.tensors.empty() ? at::Tensor() : ck.tensor(t));
   }
@@ -533,6 +538,7 @@ struct Flattener {
   }
 
   void walk(const PyNode* n, const std::string& prefix) {
+    visit();
     if (n->kind == Kind::kTensor) {
       add(prefix, n);
       return;
