@@ -1,5 +1,5 @@
 // Checkpoint I/O at a realistic size: a ViT-S-shaped ECG encoder state_dict (timm names, width
-// 384, depth 12, patch (1, 100) on 12 x 2500 inputs; 21.6 M float32 parameters, 86 MB), written
+// 384, depth 12, patch (1, 100) on 12 x 2500 inputs; 21.4 M float32 parameters, 86 MB), written
 // once as a torch.save archive and as safetensors. Reading is disk-cache warm after the first
 // iteration, so the figures are parsing + copying, not the disk.
 #include <ATen/ATen.h>
