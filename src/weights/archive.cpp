@@ -248,6 +248,14 @@ void read_torch_zip(Checkpoint& ck, const ReadOptions& opt) {
     CT_CHECK(it->second->size >= nbytes, DataError, ck.path, ": record ", name, " holds ", it->second->size,
              " bytes, but the pickle declares ", si.numel, " ", si.dtype, " elements (", nbytes,
              " bytes): corrupt or hostile archive");
+    // The sizes come from the central directory, which a corrupt file can fake: the bytes must
+    // really be in the file (stored) or plausibly inflate from it (deflate) before we allocate.
+    const io::zip::Member& m = *it->second;
+    (void)io::zip::data_offset(src, m, ck.path);
+    CT_CHECK((m.method == 0 && m.compressed_size == m.size) ||
+                 (m.method == 8 && m.size <= m.compressed_size * 1032 + 1024),
+             DataError, ck.path, ": record ", name, " claims ", m.size, " bytes from ", m.compressed_size,
+             " in the file (method ", m.method, "): corrupt archive");
     records[&si] = it->second;
   }
   if (!opt.load_tensors) return;
