@@ -76,7 +76,9 @@ class ListCommand : public Command {
 
  private:
   static void print(const RegistryBase& r) {
-    std::cout << r.category() << "s: " << r.description() << "\n";
+    const std::string& c = r.category();
+    const std::string plural = !c.empty() && c.back() == 'y' ? c.substr(0, c.size() - 1) + "ies" : c + "s";
+    std::cout << plural << ": " << r.description() << "\n";
     size_t width = 0;
     for (const auto& n : r.names()) width = std::max(width, n.size());
     for (const auto& n : r.names()) std::cout << "  " << n << std::string(width - n.size() + 2, ' ') << r.help(n) << "\n";

@@ -12,6 +12,8 @@
 //    the window is at least 4 s long; strips otherwise.
 // Signals in uV or V are converted to mV; other units are drawn as if mV (the title says so).
 // Each trace is centred on its row by subtracting its median over the drawn segment.
+// A relevance map (saliency) can shade the paper under the traces, a blue band whose opacity
+// follows the relevance of each 0.5 mm of paper (its maximum there).
 #include <string>
 #include <vector>
 
@@ -44,6 +46,11 @@ struct EcgPlotOptions {
   /// Length of the original recording for the title ("of 1805.6 s"); 0 = the record's own
   /// length when time_offset_s is 0, else left out.
   double total_duration_s = 0.0;
+  /// Relevance shaded under the traces (saliency maps), aligned with the record's samples:
+  /// (samples,) shared by every lead or (leads, samples) one row per lead, values in [0, 1]
+  /// (clamped). Undefined = none. A legend with `relevance_label` goes under the title.
+  at::Tensor relevance;
+  std::string relevance_label;
 
   template <class V>
   void fields(V& v) {
