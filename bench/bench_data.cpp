@@ -16,6 +16,7 @@
 #include "cardiotorch/data/cache.h"
 #include "cardiotorch/data/loader.h"
 #include "cardiotorch/signal/pipeline.h"
+#include "bench_common.h"
 
 namespace ct = cardiotorch;
 namespace cd = cardiotorch::data;
@@ -72,6 +73,7 @@ void BM_LoaderFromCache(benchmark::State& state) {
   o.seed = 1;
   cd::Loader loader(ds, aug, o);
   int64_t samples = 0, epoch = 0;
+  const long faults0 = ct::bench::minor_faults();
   for (auto _ : state) {
     loader.start_epoch(epoch++);
     while (auto b = loader.next()) {
@@ -81,6 +83,7 @@ void BM_LoaderFromCache(benchmark::State& state) {
   }
   state.SetItemsProcessed(samples);
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
+  ct::bench::report_faults(state, faults0, static_cast<double>(samples), "sample");
 }
 BENCHMARK(BM_LoaderFromCache)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -100,6 +103,7 @@ void BM_LoaderFromCacheAugmented(benchmark::State& state) {
   o.seed = 1;
   cd::Loader loader(ds, aug, o);
   int64_t samples = 0, epoch = 0;
+  const long faults0 = ct::bench::minor_faults();
   for (auto _ : state) {
     loader.start_epoch(epoch++);
     while (auto b = loader.next()) {
@@ -108,6 +112,8 @@ void BM_LoaderFromCacheAugmented(benchmark::State& state) {
     }
   }
   state.SetItemsProcessed(samples);
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
+  ct::bench::report_faults(state, faults0, static_cast<double>(samples), "sample");
 }
 BENCHMARK(BM_LoaderFromCacheAugmented)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -128,4 +134,4 @@ BENCHMARK(BM_CacheGet);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+CT_BENCHMARK_MAIN()
