@@ -117,7 +117,7 @@ std::string figure(const io::Record& rec, const std::string& path, report::EcgPl
 RunResult run_experiment(const RunOptions& ro) {
   ExperimentOptions opts;
   const ConfigNode resolved = resolve_experiment(ro.config_file, ro.overrides, &opts);
-  if (opts.threads > 0) set_num_threads(static_cast<int>(opts.threads));
+  if (opts.threads > 0) set_thread_budget(static_cast<int>(opts.threads));
   if (opts.deterministic) set_deterministic(true);
   manual_seed(static_cast<uint64_t>(opts.seed));
 

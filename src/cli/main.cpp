@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
   bool deterministic = false;
   app.add_flag("-v,--verbose", verbosity, "more log output (repeat for trace)");
   app.add_flag("-q,--quiet", quiet, "only warnings and errors; no progress bars");
-  app.add_option("--threads", threads, "intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads,
+                 "cores to use (default: all): split between data-loader workers and intra-op threads")->check(CLI::NonNegativeNumber);
   app.add_flag("--deterministic", deterministic, "use deterministic algorithms");
 
   auto& table = cli::command_table();
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
   set_log_level(quiet ? LogLevel::kWarn : verbosity >= 2 ? LogLevel::kTrace : verbosity == 1 ? LogLevel::kDebug : LogLevel::kInfo);
   if (quiet) ProgressBar::set_enabled(false);
   try {
-    set_num_threads(threads);
+    set_thread_budget(threads);
     if (deterministic) set_deterministic(true);
     for (auto& [sub, cmd] : commands)
       if (sub->parsed()) return cmd->run();

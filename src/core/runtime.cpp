@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <torch/version.h>
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
 
 #ifdef _OPENMP
@@ -34,6 +36,26 @@ void set_worker_threads(int n) {
   omp_set_num_threads(std::max(1, n));
 #endif
 }
+
+namespace {
+int hardware_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+std::atomic<int> g_budget_cores{0};  // 0: not set, all hardware threads
+}  // namespace
+
+ThreadBudget split_threads(int cores) {
+  ThreadBudget b;
+  b.cores = cores > 0 ? cores : hardware_cores();
+  b.loader_workers = std::clamp(b.cores / 4, 1, 8);
+  b.intra_op = std::max(1, b.cores - b.loader_workers);
+  return b;
+}
+
+void set_thread_budget(int cores) {
+  g_budget_cores.store(cores > 0 ? cores : 0);
+  set_num_threads(split_threads(cores).intra_op);
+}
+
+ThreadBudget thread_budget() { return split_threads(g_budget_cores.load()); }
 
 void manual_seed(uint64_t seed) { at::manual_seed(seed); }
 
@@ -74,7 +96,7 @@ std::string build_summary() {
   const bool openblas = dlsym(RTLD_DEFAULT, "openblas_set_num_threads") != nullptr;
   return str_cat("cardiotorch ", version_string(), " (LibTorch ", torch_version_string(), ", BLAS ",
                  openblas ? "OpenBLAS" : "reference/other", ", threads ", num_threads(), ", CUDA ",
-                 at::hasCUDA() ? "yes" : "no", ")");
+                 at::hasCUDA() ? "yes" : "no", "; ", allocator_summary(), ")");
 }
 
 }  // namespace cardiotorch

@@ -1,6 +1,7 @@
 #include "cardiotorch/data/cache.h"
 
 #include "cardiotorch/core/runtime.h"
+#include "cardiotorch/core/thread_pool.h"
 
 #include <ATen/ATen.h>
 #include <fcntl.h>
@@ -277,35 +278,32 @@ void CachedDataset::build(const signal::Pipeline& pipeline) {
       return s;
     };
     const int64_t n = source_->size();
-    int64_t n_threads = options_.threads > 0 ? options_.threads
-                                             : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    // Nothing else runs while the cache builds: every core of the process's budget.
+    int64_t n_threads = options_.threads > 0 ? options_.threads : thread_budget().cores;
     n_threads = std::max<int64_t>(1, std::min(n_threads, n));
     const int64_t block = std::max<int64_t>(16, 8 * n_threads);
     std::unique_ptr<ProgressBar> bar;
     if (options_.progress) bar = std::make_unique<ProgressBar>("cache " + source_->info().name, n, "rec");
 
+    // One pool for the whole build (threads start once); a single thread builds in this one.
+    std::unique_ptr<ThreadPool> pool;
+    if (n_threads > 1) pool = std::make_unique<ThreadPool>(static_cast<int>(n_threads));
     nlohmann::json index = nlohmann::json::array();
     for (int64_t start = 0; start < n; start += block) {
       const int64_t end = std::min(n, start + block);
       std::vector<Sample> done(static_cast<size_t>(end - start));
       std::vector<std::exception_ptr> errors(done.size());
-      std::atomic<int64_t> next{start};
-      auto work = [&] {
-        if (n_threads > 1) set_worker_threads(1);  // parallel over records, not inside each
-        for (int64_t i; (i = next++) < end;) {
-          try {
-            done[static_cast<size_t>(i - start)] = process(i);
-          } catch (...) {
-            errors[static_cast<size_t>(i - start)] = std::current_exception();
-          }
+      auto one = [&](int64_t k) {
+        try {
+          done[static_cast<size_t>(k)] = process(start + k);
+        } catch (...) {
+          errors[static_cast<size_t>(k)] = std::current_exception();
         }
       };
-      if (n_threads == 1) {
-        work();
+      if (pool) {
+        pool->parallel_for(end - start, one);
       } else {
-        std::vector<std::thread> pool;
-        for (int64_t t = 0; t < n_threads; ++t) pool.emplace_back(work);
-        for (auto& t : pool) t.join();
+        for (int64_t k = 0; k < end - start; ++k) one(k);
       }
       for (size_t k = 0; k < done.size(); ++k) {
         if (errors[k]) std::rethrow_exception(errors[k]);

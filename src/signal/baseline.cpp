@@ -59,19 +59,50 @@ void running_mean_reflect(const double* in, double* out, int64_t n, int64_t k) {
   }
 }
 
+// Per-thread scratch rows, grown to the longest row seen and then reused: no allocation (and
+// no page faults on fresh memory) per call.
+std::vector<double>& scratch(int which) {
+  thread_local std::vector<double> rows[2];
+  return rows[which];
+}
+
+// The cascaded moving-average baseline of each row; writes x - baseline (subtract) or the
+// baseline into `out`, which may be `x` itself (each sample is read before it is written).
 template <class T>
-void ma_baseline_cpu(const T* x, T* base, int64_t rows, int64_t n, int64_t k1, int64_t k2) {
+void ma_baseline_cpu(const T* x, T* out, int64_t rows, int64_t n, int64_t k1, int64_t k2, bool subtract) {
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
-    std::vector<double> a(n), b(n);
+    std::vector<double>& a = scratch(0);
+    std::vector<double>& b = scratch(1);
+    if (static_cast<int64_t>(a.size()) < n) {
+      a.resize(static_cast<size_t>(n));
+      b.resize(static_cast<size_t>(n));
+    }
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * n;
       for (int64_t i = 0; i < n; ++i) a[i] = static_cast<double>(xr[i]);
       running_mean_reflect(a.data(), b.data(), n, k1);
       running_mean_reflect(b.data(), a.data(), n, k2);
-      T* o = base + r * n;
-      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(a[i]);
+      T* o = out + r * n;
+      if (subtract) {
+        for (int64_t i = 0; i < n; ++i) o[i] = xr[i] - static_cast<T>(a[i]);
+      } else {
+        for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(a[i]);
+      }
     }
   });
+}
+
+// CPU: the kernel over the rows of x, into a new buffer or x's own when writable.
+at::Tensor ma_baseline_rows(const at::Tensor& x, double fs, double window1, double window2, bool subtract,
+                            bool writable) {
+  const int64_t n = x.size(-1), rows = x.numel() / n;
+  const detail::InOut io = detail::in_out(x, writable);
+  const int64_t k1 = torch_ecg_window(window1, fs, n), k2 = torch_ecg_window(window2, fs, n);
+  if (x.scalar_type() == at::kDouble)
+    ma_baseline_cpu(io.in.data_ptr<double>(), io.out.data_ptr<double>(), rows, n, k1, k2, subtract);
+  else
+    ma_baseline_cpu(io.in.data_ptr<float>(), io.out.data_ptr<float>(), rows, n, k1, k2, subtract);
+  return io.out;
 }
 
 }  // namespace
@@ -79,17 +110,8 @@ void ma_baseline_cpu(const T* x, T* base, int64_t rows, int64_t n, int64_t k1, i
 at::Tensor moving_average_baseline(const at::Tensor& x, double fs, double window1, double window2) {
   detail::check_signal(x, "moving_average");
   const int64_t n = x.size(-1);
-  if (x.device().is_cpu() && n >= 1) {
-    // One pass per row in plain C++ (the tensor-op version below runs ~10 ops over the batch).
-    at::Tensor rows = detail::as_rows(x);
-    at::Tensor out = at::empty_like(rows);
-    const int64_t k1 = torch_ecg_window(window1, fs, n), k2 = torch_ecg_window(window2, fs, n);
-    if (x.scalar_type() == at::kDouble)
-      ma_baseline_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), rows.size(0), n, k1, k2);
-    else
-      ma_baseline_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, k1, k2);
-    return out.reshape(x.sizes());
-  }
+  // One pass per row in plain C++ (the tensor-op version below runs ~10 ops over the batch).
+  if (x.device().is_cpu() && n >= 1) return ma_baseline_rows(x, fs, window1, window2, /*subtract=*/false, false);
   at::Tensor base = moving_average(x.to(at::kDouble), torch_ecg_window(window1, fs, n));
   base = moving_average(base, torch_ecg_window(window2, fs, n));
   return base.to(x.scalar_type());
@@ -348,6 +370,12 @@ class BaselineStep : public OptionsStep<BaselineOptions> {
     const auto& o = options_;
     at::Tensor base;
     if (o.method == "moving_average") {
+      if (b.x.device().is_cpu() && b.x.size(-1) >= 1) {
+        // Fused: x - baseline in one kernel, in place when the pipeline owns the buffer.
+        const bool writable = detail::can_overwrite(b.x);
+        b.x = ma_baseline_rows(b.x, b.fs, o.window1, o.window2, /*subtract=*/true, writable);
+        return;
+      }
       base = moving_average_baseline(b.x, b.fs, o.window1, o.window2);
     } else if (o.method == "median") {
       base = median_filter(median_filter(b.x, medfilt_window(o.window1, b.fs), o.pad),

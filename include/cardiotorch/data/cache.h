@@ -27,7 +27,7 @@ struct CacheOptions {
   std::string dir = "runs/cache"; ///< directory for shard files (created when missing)
   std::string dtype = "float32";  ///< float32 | float16 (signals; labels keep their dtype)
   bool verify = true;             ///< checksum the data area on open (about 1 ms per 10 MB)
-  int64_t threads = 0;            ///< threads decoding + preprocessing while building (0 = all cores)
+  int64_t threads = 0;            ///< threads decoding + preprocessing while building (0 = the thread budget's cores)
   bool progress = true;           ///< progress bar while building
 
   template <class V>
@@ -35,7 +35,7 @@ struct CacheOptions {
     v("dir", dir, "directory of the cache shard files");
     v("dtype", dtype, "float32 | float16 storage of the preprocessed signals");
     v("verify", verify, "verify the data checksum when opening a cache file");
-    v("threads", threads, "build threads (0 = all cores); the file is identical for any count");
+    v("threads", threads, "build threads (0 = every core of the thread budget); the file is identical for any count");
     v("progress", progress, "show a progress bar while building");
   }
   void validate() const;
