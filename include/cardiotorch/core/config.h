@@ -171,6 +171,10 @@ struct is_vector : std::false_type {};
 template <class T, class A>
 struct is_vector<std::vector<T, A>> : std::true_type {};
 template <class T>
+struct is_options_vector : std::false_type {};
+template <class T, class A>
+struct is_options_vector<std::vector<T, A>> : is_options<T> {};
+template <class T>
 struct is_component : std::false_type {};
 template <class C>
 struct is_component<Component<C>> : std::true_type {};
@@ -329,6 +333,15 @@ struct DescribeVisitor {
       lines->push_back(prefix + key + ":  " + help);
       DescribeVisitor sub{lines, prefix + "  "};
       field.fields(sub);
+    } else if constexpr (is_options_vector<F>::value) {
+      // A list of option structs: each element described like a nested struct.
+      lines->push_back(prefix + key + ":  " + help);
+      for (size_t i = 0; i < field.size(); ++i) {
+        if (field.size() > 1) lines->push_back(prefix + "  [" + std::to_string(i) + "]:");
+        const std::string indent = prefix + (field.size() > 1 ? "    " : "  ");
+        DescribeVisitor sub{lines, indent};
+        field[i].fields(sub);
+      }
     } else if constexpr (is_component<F>::value) {
       const std::string def = field.empty() ? std::string("~") : "{name: " + field.name() + ", ...}";
       lines->push_back(prefix + key + " = " + def + "  # " + help + " (a " + F::category() +
