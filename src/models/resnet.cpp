@@ -13,6 +13,17 @@ namespace cardiotorch::models {
 
 namespace detail {
 
+namespace {
+// The node's own error carries its location, which validate()'s caller adds again: say it here.
+int64_t int_of(const ConfigNode& n, const std::string& key) {
+  try {
+    return n.as_int();
+  } catch (const ConfigError&) {
+    throw ConfigError(str_cat(key, " must be an integer, got '", n.to_yaml().substr(0, n.to_yaml().find('\n')), "'"));
+  }
+}
+}  // namespace
+
 std::vector<std::vector<int64_t>> per_block_values(const ConfigNode& node, const std::string& key,
                                                    const std::vector<int64_t>& num_blocks, bool first_only) {
   const size_t stages = num_blocks.size();
@@ -23,7 +34,7 @@ std::vector<std::vector<int64_t>> per_block_values(const ConfigNode& node, const
   };
   std::vector<std::vector<int64_t>> out;
   if (node.is_scalar()) {
-    const int64_t v = node.as_int();
+    const int64_t v = int_of(node, key);
     for (size_t i = 0; i < stages; ++i) out.push_back(stage_from(v, i));
   } else if (node.is_sequence()) {
     CT_CHECK(node.size() == stages, ConfigError, key, " gives ", node.size(), " stages, but num_blocks has ", stages,
@@ -31,13 +42,13 @@ std::vector<std::vector<int64_t>> per_block_values(const ConfigNode& node, const
     for (size_t i = 0; i < stages; ++i) {
       const ConfigNode s = node[i];
       if (s.is_scalar()) {
-        out.push_back(stage_from(s.as_int(), i));
+        out.push_back(stage_from(int_of(s, str_cat(key, "[", i, "]")), i));
       } else {
         CT_CHECK(s.is_sequence(), ConfigError, key, "[", i, "] must be a number or a list of numbers");
         CT_CHECK(static_cast<int64_t>(s.size()) == num_blocks[i], ConfigError, key, "[", i, "] gives ", s.size(),
                  " values, but stage ", i, " has ", num_blocks[i], " blocks (num_blocks[", i, "])");
         std::vector<int64_t> v;
-        for (size_t j = 0; j < s.size(); ++j) v.push_back(s[j].as_int());
+        for (size_t j = 0; j < s.size(); ++j) v.push_back(int_of(s[j], str_cat(key, "[", i, "][", j, "]")));
         out.push_back(v);
       }
     }

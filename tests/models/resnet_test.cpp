@@ -60,14 +60,18 @@ const std::vector<Expected> kTorchEcg = {
     {"regnet_S", {2, 1024, 32}, 2900640},
 };
 
-TEST(ResNetPresets, OutputShapesAndParameterCountsEqualTorchEcg) {
+// Split by size so that each case stays short (weight initialisation dominates).
+void check_presets(bool large) {
   for (const auto& e : kTorchEcg) {
+    if ((e.params > 20'000'000) != large) continue;
     const ModelPtr m = build(e.name);
     EXPECT_EQ(m->output_shape(2000, 2), e.out) << e.name;
     EXPECT_EQ(count_parameters(*m, true), e.params) << e.name;
     EXPECT_EQ(m->embed_dim(), e.out[1]) << e.name;
   }
 }
+TEST(ResNetPresets, SmallPresetsMatchTorchEcgShapesAndParameterCounts) { check_presets(false); }
+TEST(ResNetPresets, LargePresetsMatchTorchEcgShapesAndParameterCounts) { check_presets(true); }
 
 TEST(ResNetPresets, OutputLengthsEqualTorchEcgAtEveryLength) {
   // torch_ecg.md §1.4: L_out for L = 1000, 1999, 2000, 4000, 5000.
@@ -269,6 +273,18 @@ TEST(ResNetConfig, StageShapesEndAtTheOutput) {
   EXPECT_EQ(st.front().second, (Shape{2, 64, 499}));
   EXPECT_EQ(st.back().second, m->output_shape(2000, 2));
   EXPECT_NE(m->summary().find("[48, 104, 208, 440]"), std::string::npos) << m->summary();
+}
+
+TEST(ResNetCli, ModelInfoPrintsTorchEcgShapesAndParameterCounts) {
+  std::string out;
+  ASSERT_EQ(test::run_cli("model-info resnet_nature_comm_se --seq-len 2000", &out), 0) << out;
+  EXPECT_NE(out.find("parameters: 6784176 (trainable 6784176)"), std::string::npos) << out;
+  EXPECT_NE(out.find("output:   (2, 320, 8)"), std::string::npos) << out;
+  EXPECT_NE(out.find("stage 3 (1 x ResNetBasicBlock)  (2, 320, 8)"), std::string::npos) << out;
+  ASSERT_EQ(test::run_cli("model-info tresnetF --seq-len 4000 --fs 250 --set block.bias=true", &out), 0) << out;
+  EXPECT_NE(out.find("output:   (2, 1024, 125)"), std::string::npos) << out;
+  EXPECT_EQ(test::run_cli("model-info resnet_18 --set block.attn.name=sqeeze", &out), 2) << out;
+  EXPECT_NE(out.find("block.attn.name: unknown block 'sqeeze'"), std::string::npos) << out;
 }
 
 }  // namespace

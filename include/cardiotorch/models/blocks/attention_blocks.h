@@ -20,7 +20,6 @@
 // self_attention -> project (when C % heads != 0), mha.{in_proj_weight,in_proj_bias,out_proj};
 // transformer -> project, encoder.layers.<i>.{self_attn,linear1,linear2,norm1,norm2}.
 #include <ATen/core/Tensor.h>
-#include <torch/nn/modules/container/moduledict.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>

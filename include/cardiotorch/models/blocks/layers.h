@@ -26,9 +26,10 @@ void check_activation(const std::string& key, const std::string& name, bool allo
 /// modules "activation_<class>".
 std::string activation_class_name(const std::string& name);
 
-/// An activation module by name (torch_ecg defaults: leaky slope 0.01, elu/celu alpha 1, glu
-/// and softmax over dim 1 of (B, C, L) maps... see activation.cpp). PReLU holds one `weight`
-/// parameter like torch.nn.PReLU(); the others have none. rrelu is random in training mode.
+/// An activation module by name, with torch.nn's default arguments (leaky slope 0.01, elu and
+/// celu alpha 1, rrelu in [1/8, 1/3], glu halving the last dim). softmax is over dim 1 (the
+/// channels of a (B, C, L) map; torch.nn.Softmax() without a dim would pick the batch). PReLU
+/// holds one `weight` parameter like torch.nn.PReLU(); the others have none.
 class ActivationImpl : public BlockImpl {
  public:
   explicit ActivationImpl(std::string name);
