@@ -14,7 +14,9 @@ class ModelInfoCommand : public Command {
     app.add_option("-c,--config", spec_.config_file, "model YAML ({name: ..., options}) or an experiment with model:")
         ->check(CLI::ExistingFile);
     app.add_option("--set", spec_.overrides, "override a model option (repeatable)");
-    app.add_option("--seq-len", seq_len_, "input length in samples (1-D models)")->check(CLI::PositiveNumber);
+    app.add_option("--seq-len", seq_len_,
+                   "input length in samples (default: the model's own when it fixes one, e.g. a ViT, else 5000)")
+        ->check(CLI::PositiveNumber);
     app.add_option("--in-channels", in_channels_, "input channels (leads)")->check(CLI::PositiveNumber);
     app.add_option("--fs", fs_, "sampling rate in Hz")->check(CLI::PositiveNumber);
     app.add_option("--num-classes", num_classes_, "classes of the model's head")->check(CLI::NonNegativeNumber);
@@ -27,9 +29,14 @@ class ModelInfoCommand : public Command {
       std::cout << node.to_yaml();
       return 0;
     }
-    const auto ctx = app::context_for_shape(in_channels_, seq_len_, fs_, num_classes_);
+    // Without --seq-len the length stays open, so a model whose positional embedding fixes it
+    // (vit_patchx: 2500) builds at its own length; free-length models are shown at 5000.
+    const auto ctx = app::context_for_shape(in_channels_, seq_len_ > 0 ? seq_len_ : models::kUnknown, fs_, num_classes_);
     const models::ModelPtr model = models::build_model(node, ctx);
-    const models::Shape input{batch_, in_channels_, seq_len_};
+    models::Shape input = model->input_shape();
+    if (input.size() < 2) input = {models::kUnknown, in_channels_, models::kUnknown};
+    input[0] = batch_;
+    if (input.size() == 3 && input[2] < 0) input[2] = seq_len_ > 0 ? seq_len_ : 5000;
     std::cout << model->summary() << "\n";
     std::cout << "parameters: " << models::count_parameters(*model) << " (trainable "
               << models::count_parameters(*model, true) << ")\n";
@@ -49,7 +56,7 @@ class ModelInfoCommand : public Command {
 
  private:
   app::ModelSpec spec_;
-  int64_t seq_len_ = 5000, in_channels_ = 12, num_classes_ = 0, batch_ = 2;
+  int64_t seq_len_ = 0, in_channels_ = 12, num_classes_ = 0, batch_ = 2;
   double fs_ = 500.0;
   bool config_only_ = false;
 };
