@@ -1,6 +1,6 @@
 // cardiotorch: one binary, many subcommands (see command.h). Top-level error handling:
-// usage/config errors exit 2, runtime failures exit 1, always with one line naming
-// the file or key at fault.
+// usage/config errors exit 2, runtime failures exit 1, internal errors (bugs) exit 3, always
+// with one line naming the file or key at fault.
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -62,8 +62,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> names;
     for (const auto& e : table) names.push_back(e.name);
     if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
-      std::fprintf(stderr, "cardiotorch: error: unknown command '%s'%s; commands: %s\n", argv[1],
-                   did_you_mean(argv[1], names).c_str(), join(names).c_str());
+      std::fprintf(stderr, "cardiotorch: error: %s\n", unknown_name_message("command", argv[1], names).c_str());
       return 2;
     }
   }
@@ -94,6 +93,10 @@ int main(int argc, char** argv) {
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "cardiotorch: config error: %s\n", e.what());
     return 2;
+  } catch (const InternalError& e) {
+    std::fprintf(stderr, "cardiotorch: %s (a bug in cardiotorch; please report it with the command line)\n",
+                 e.what());
+    return 3;
   } catch (const c10::Error& e) {  // a LibTorch check: print it without its C++ backtrace
     std::fprintf(stderr, "cardiotorch: error: %s\n", e.what_without_backtrace());
     return 1;

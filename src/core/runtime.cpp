@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <sys/stat.h>
 #include <torch/version.h>
 
 #include <thread>
@@ -55,6 +56,19 @@ void set_deterministic(bool on) { at::globalContext().setDeterministicAlgorithms
 
 std::string version_string() { return CARDIOTORCH_VERSION_STRING; }
 std::string torch_version_string() { return TORCH_VERSION; }
+
+std::string build_id() {
+  static const std::string id = [] {
+    std::string out = str_cat("cardiotorch ", version_string(), "; torch ", torch_version_string());
+    Dl_info info{};
+    struct stat st {};
+    if (dladdr(reinterpret_cast<void*>(&build_id), &info) != 0 && info.dli_fname != nullptr &&
+        ::stat(info.dli_fname, &st) == 0)
+      out += str_cat("; lib ", st.st_size, "@", static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec);
+    return out;
+  }();
+  return id;
+}
 
 std::string build_summary() {
   const bool openblas = dlsym(RTLD_DEFAULT, "openblas_set_num_threads") != nullptr;

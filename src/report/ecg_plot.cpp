@@ -36,6 +36,21 @@ std::vector<PlotMarker> beat_markers(const std::vector<io::Annotation>& annotati
   return out;
 }
 
+std::vector<PlotMarker> edf_markers(const std::vector<io::EdfAnnotation>& annotations, size_t max_chars) {
+  std::vector<PlotMarker> out;
+  for (const auto& a : annotations) {
+    std::string t = trim(a.text);
+    if (t.empty()) continue;
+    if (t.size() > max_chars) {
+      size_t cut = max_chars;
+      while (cut > 0 && (static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+      t = t.substr(0, cut) + "...";
+    }
+    out.push_back({a.onset_s, t});
+  }
+  return out;
+}
+
 #ifdef CARDIOTORCH_HAVE_CAIRO
 
 namespace {

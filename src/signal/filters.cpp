@@ -441,14 +441,12 @@ class NotchStep : public OptionsStep<NotchOptions> {
   }
 };
 
-std::shared_ptr<Step> make_highpass(const ConfigNode& n) {
-  return std::make_shared<CutoffStep>(from_config<CutoffOptions>(n), true);
-}
-std::shared_ptr<Step> make_lowpass(const ConfigNode& n) {
-  CutoffOptions defaults;
-  defaults.cutoff = 45.0;
-  update_from_config(defaults, n);
-  return std::make_shared<CutoffStep>(defaults, false);
+std::shared_ptr<Step> make_highpass(const CutoffOptions& o) { return std::make_shared<CutoffStep>(o, true); }
+std::shared_ptr<Step> make_lowpass(const CutoffOptions& o) { return std::make_shared<CutoffStep>(o, false); }
+CutoffOptions lowpass_defaults() {
+  CutoffOptions o;
+  o.cutoff = 45.0;
+  return o;
 }
 
 }  // namespace
@@ -472,9 +470,9 @@ void NotchOptions::validate() const {
 
 CT_REGISTER(preprocessor_registry(), "bandpass", (make_from_options<BandpassStep, BandpassOptions>),
             "zero-phase band-pass: FFT brick-wall (torch_ecg) or Butterworth filtfilt (scipy)");
-CT_REGISTER(preprocessor_registry(), "highpass", make_highpass,
+CT_REGISTER(preprocessor_registry(), "highpass", (options_factory<Step, CutoffOptions>(make_highpass)),
             "zero-phase high-pass: FFT brick-wall or Butterworth filtfilt");
-CT_REGISTER(preprocessor_registry(), "lowpass", make_lowpass,
+CT_REGISTER(preprocessor_registry(), "lowpass", (options_factory<Step, CutoffOptions>(make_lowpass, lowpass_defaults())),
             "zero-phase low-pass: FFT brick-wall or Butterworth filtfilt");
 CT_REGISTER(preprocessor_registry(), "notch", (make_from_options<NotchStep, NotchOptions>),
             "mains notch (scipy iirnotch + filtfilt) at freq and its harmonics");

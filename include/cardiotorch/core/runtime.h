@@ -35,5 +35,10 @@ void set_deterministic(bool on);
 std::string version_string();       ///< "0.1.0"
 std::string torch_version_string(); ///< "1.13.0"
 std::string build_summary();        ///< one line: versions, BLAS, threads, CUDA
+/// Identity of the code that is running: cardiotorch and LibTorch versions plus the size and
+/// modification time of the loaded libcardiotorch file, so it changes with every rebuild or
+/// upgrade (caches of preprocessed data key on it: changed preprocessing code never serves old
+/// results). E.g. "cardiotorch 0.1.0; torch 1.13.0; lib 8123456@1733440000123456789".
+std::string build_id();
 
 }  // namespace cardiotorch

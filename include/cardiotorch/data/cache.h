@@ -2,15 +2,17 @@
 // Preprocessed-sample cache: decode + preprocess every item once into one memory-mapped
 // shard file, then serve later runs from it.
 //
-// The file name carries a key hashed from: the dataset name and options, every item's
-// record id and window, each source file's (path, size, mtime), the preprocessing config
-// text, the storage dtype and the format version. Any change gives a new key, so a changed
-// config or a touched file rebuilds the cache; the old shard stays until removed.
+// The file name carries a key hashed from cache_key_text(): the format version, the library
+// build (build_id(): cardiotorch and LibTorch versions and the loaded library file), the storage
+// dtype, the dataset name and options, the preprocessing config text, and every item's record
+// id, window and source files (path, size, mtime). Any change gives a new key, so a changed
+// config, a touched file or changed preprocessing code (a rebuilt or upgraded library) rebuilds
+// the cache; the old shard stays until removed.
 // Files are written to a temporary name and renamed, so a crash never leaves a half file
 // under the real name. A shard that fails its checks on open (bad magic, truncated, index or
 // data checksum mismatch) is rebuilt with a warning.
 //
-// Layout (little endian): a 96-byte header, the data area (each tensor 64-byte aligned)
+// Layout (little endian): a 128-byte header slot (magic, version, key, offsets, checksums), the data area (each tensor 64-byte aligned)
 // and a JSON index (per item: offsets, shapes, fs, leads, label, ids, text, meta).
 #include <memory>
 #include <string>
@@ -41,6 +43,9 @@ struct CacheOptions {
 
 /// 64-bit hash of a byte range (word-wise multiply-xorshift; not cryptographic).
 uint64_t hash_bytes(const void* data, size_t n, uint64_t seed = 0);
+
+/// The text a shard's key hashes (see the top of this file); stats every source file.
+std::string cache_key_text(const Dataset& source, const std::string& pipeline_config, const std::string& dtype);
 
 class CachedDataset : public Dataset {
  public:

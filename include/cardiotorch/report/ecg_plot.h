@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cardiotorch/io/annotation.h"
+#include "cardiotorch/io/edf.h"
 #include "cardiotorch/io/record.h"
 
 namespace cardiotorch::report {
@@ -64,8 +65,12 @@ struct EcgPlotOptions {
 /// True when the library was built with cairo (otherwise plot_ecg throws).
 bool plot_supported();
 
-/// Beat annotations (is_beat_code) of `annotations` as markers, sample / fs seconds.
+/// Beat annotations (is_beat_code) of `annotations` as markers, sample / fs seconds (times in
+/// samples at fs: see io::to_sample_rate).
 std::vector<PlotMarker> beat_markers(const std::vector<io::Annotation>& annotations, double fs);
+/// EDF+ annotations as markers at their onsets, labelled with their text (cut to `max_chars`
+/// characters, "..." marking the cut); annotations without text are left out.
+std::vector<PlotMarker> edf_markers(const std::vector<io::EdfAnnotation>& annotations, size_t max_chars = 16);
 
 /// Draws `record` to `path`; the extension picks the format (.svg or .png). Throws
 /// ConfigError for bad options, DataError when the window holds no samples or a requested
