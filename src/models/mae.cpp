@@ -267,6 +267,12 @@ TokenLayout MaskedAutoencoderViTImpl::token_layout() const {
   return t;
 }
 
+weights::MatchRules MaskedAutoencoderViTImpl::weight_rules() const {
+  weights::MatchRules r;
+  r.skip_source = {"projector*", "predictor*"};
+  return r;
+}
+
 int64_t MaskedAutoencoderViTImpl::batch_of(const Shape& in) const {
   const auto fits = [](int64_t have, int64_t want) { return have < 0 || have == want; };
   const int64_t L = geometry_.leads, S = geometry_.samples;

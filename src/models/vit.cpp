@@ -55,7 +55,15 @@ VitOptions VitOptions::ecg_classifier() {
   o.pos_embed_trainable = true;
   o.drop_path_rate = 0.1;
   o.fc_norm_twice = true;
+  o.load_head = true;
   return o;
+}
+
+ModelContext unconstrained_context() {
+  ModelContext c;
+  c.in_channels = kUnknown;
+  c.seq_len = kUnknown;
+  return c;
 }
 
 VitGeometry resolve_vit_geometry(int64_t leads, int64_t samples, const std::vector<int64_t>& patch_size,
@@ -250,6 +258,15 @@ TokenLayout VisionTransformerImpl::token_layout() const {
   t.patch_len = geometry_.patch_w;
   t.prefix = 1;
   return t;
+}
+
+weights::MatchRules VisionTransformerImpl::weight_rules() const {
+  weights::MatchRules r;
+  // An oetu/mae pre-training checkpoint holds the encoder plus these; the seed's loader dropped them.
+  r.skip_source = {"decoder*", "mask_token*", "projector*", "predictor*"};
+  // The seed's ECGEncoder never loads a head: a backbone's head is new for its task.
+  if (!options_.load_head) r.skip_target = {"head.*"};
+  return r;
 }
 
 Shape VisionTransformerImpl::batch_of(const Shape& in) const {

@@ -8,7 +8,10 @@
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/io/npy.h"
+#include "cardiotorch/models/mae.h"
 #include "cardiotorch/models/vit.h"
+#include "cardiotorch/weights/loader.h"
+#include "cardiotorch/weights/save.h"
 #include "models/vit_fixtures.h"
 #include "support/test_util.h"
 
@@ -254,6 +257,73 @@ TEST(Vit, MaeEncoderKeysLoadIntoTheClsEncoder) {
     mae_encoder.insert(k);
   }
   EXPECT_EQ(state_keys(m), mae_encoder);
+}
+
+TEST(Vit, OetuTrainingCheckpointLoadsThroughTheMatcher) {
+  // The weights helper's fixture: {'model': state_dict, 'optimizer', 'args': Namespace, 'scaler'}
+  // as oetu/mae saves it, of a timm-named ViT (width 8, 2 blocks, 2 heads, MLP 16, (1, 10) patches
+  // of (2, 40), cls pooling, 3 classes; its pos_embed is random, not sin-cos).
+  VitOptions o;
+  o.global_pool = "cls";
+  o.patch_size = {10};
+  o.embed_dim = 8;
+  o.depth = 2;
+  o.num_heads = 2;
+  o.mlp_ratio = 2;
+  o.leads = 2;
+  o.samples = 40;
+  o.num_classes = 3;
+  o.load_head = true;
+  const auto fixture = [](const std::string& f) { return test::source_path("tests/fixtures/weights/" + f); };
+  VisionTransformerImpl m(o);
+  const weights::LoadReport r = weights::load_into(m, fixture("vit_mae_train.pth"), {}, m.weight_rules());
+  EXPECT_EQ(r.key, "model");
+  EXPECT_EQ(r.matched, r.total);
+  EXPECT_TRUE(r.unexpected.empty()) << r.to_string();
+  m.eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor x = io::read_npy(fixture("vit_input.npy"));  // (2, 1, 2, 40)
+  EXPECT_TRUE(all_close(m.forward(x), io::read_npy(fixture("vit_output.npy"))));
+  EXPECT_TRUE(all_close(m.forward_features(x), io::read_npy(fixture("vit_features.npy"))));
+  // As an encoder (the default) the head is not loaded and says so.
+  o.load_head = false;
+  VisionTransformerImpl e(o);
+  const weights::LoadReport re = weights::load_into(e, fixture("vit_mae_train.pth"), {}, e.weight_rules());
+  EXPECT_EQ(re.skipped_target.size(), 2u);
+  EXPECT_EQ(re.matched, re.total);
+  e.eval();
+  EXPECT_TRUE(all_close(e.forward_features(x), io::read_npy(fixture("vit_features.npy"))));
+}
+
+TEST(Vit, MaeCheckpointLoadsIntoTheEncoderByName) {
+  // A whole MAE state_dict (decoder, mask token and all) -> the cls-pooling encoder: every encoder
+  // tensor found, the MAE-only keys expected and unused; the cls feature is the MAE's latent cls token.
+  MaeOptions mo;
+  mo.patch_size = {1, test::kFxPatch};
+  mo.embed_dim = test::kFxDim;
+  mo.depth = test::kFxDepth;
+  mo.num_heads = test::kFxHeads;
+  mo.decoder_embed_dim = test::kFxDecDim;
+  mo.decoder_depth = test::kFxDecDepth;
+  mo.decoder_num_heads = test::kFxDecHeads;
+  mo.leads = test::kFxLeads;
+  mo.samples = test::kFxSamples;
+  MaskedAutoencoderViTImpl mae(mo);
+  test::load_by_name(mae, test::vit_weights());
+  const std::string path = test::make_temp_dir("vit_mae_ckpt") + "/mae.safetensors";
+  weights::save_safetensors(path, weights::module_state_dict(mae));
+  VitOptions o = fixture_options("cls");
+  o.num_classes = 0;
+  VisionTransformerImpl enc(o);
+  const weights::LoadReport r = weights::load_into(enc, path, {}, enc.weight_rules());
+  EXPECT_EQ(r.matched, r.total);
+  EXPECT_TRUE(r.unexpected.empty()) << r.to_string();
+  EXPECT_GT(r.skipped_source, 0);
+  mae.eval();
+  enc.eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor x = test::vit_input();
+  EXPECT_TRUE(all_close(enc.forward_features(x), mae.forward_features(x).select(1, 0)));
 }
 
 TEST(Vit, MaskingAugmentationOnlyInTrainingAndSeeded) {

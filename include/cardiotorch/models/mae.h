@@ -100,7 +100,7 @@ at::Tensor normalized_cross_correlation(const at::Tensor& x, const at::Tensor& y
 
 class MaskedAutoencoderViTImpl : public ModelImpl {
  public:
-  explicit MaskedAutoencoderViTImpl(MaeOptions options, const ModelContext& context = {});
+  explicit MaskedAutoencoderViTImpl(MaeOptions options, const ModelContext& context = unconstrained_context());
 
   /// The reconstruction (B, L, ph·pw): at mask_ratio from the generator in training mode, from
   /// all tokens (ratio 0, deterministic) in eval mode.
@@ -114,6 +114,10 @@ class MaskedAutoencoderViTImpl : public ModelImpl {
   /// Encoder blocks' softmax weights over all tokens, each (B, heads, 1+L, 1+L).
   std::vector<at::Tensor> attention_maps(const at::Tensor& x) override;
   TokenLayout token_layout() const override;
+  /// oetu/mae HEAD checkpoints also hold the SimSiam projector*/predictor*: expected, unused.
+  /// (Loading an encoder-only checkpoint leaves the decoder missing: pass skip: ['decoder*',
+  /// 'mask_token'], as the seed's LitMAE did.)
+  weights::MatchRules weight_rules() const override;
 
   Shape output_shape(const Shape& input) const override;
   Shape features_shape(const Shape& input) const override;

@@ -60,6 +60,7 @@ struct VitOptions {
   double head_init_std = 0.01;  ///< trunc-normal std of the head's weights (ECGClassifier)
   bool pos_embed_trainable = false;  ///< false: fixed sin-cos buffer; true: a parameter initialised to it
   bool fc_norm_twice = false;   ///< apply fc_norm again before the head (the oetu/timm fine-tuning quirk)
+  bool load_head = false;       ///< checkpoints load `head.*` too (false: the head keeps its init, as ECGEncoder)
   // Token masking as training-time augmentation (off in eval; the reference applies it in eval too).
   double mask_ratio = 0.0;         ///< random token masking ratio
   bool masking_blockwise = false;  ///< mask whole leads and time patches instead of random tokens
@@ -87,6 +88,7 @@ struct VitOptions {
     v("head_init_std", head_init_std, "trunc-normal std of the head weights");
     v("pos_embed_trainable", pos_embed_trainable, "learn the positional embedding (initialised to sin-cos)");
     v("fc_norm_twice", fc_norm_twice, "apply fc_norm a second time before the head, as oetu/timm fine-tuning did");
+    v("load_head", load_head, "load head.* from checkpoints (false: a new head keeps its init)");
     v("mask_ratio", mask_ratio, "training-time random token masking ratio");
     v("masking_blockwise", masking_blockwise, "training-time masking of whole leads / time patches instead");
     v("mask_c_ratio", mask_c_ratio, "blockwise masking: fraction of leads dropped");
@@ -101,7 +103,7 @@ struct VitOptions {
   /// vit_patchx with another width / depth / head count (the oetu/mae size presets).
   static VitOptions sized(int64_t embed_dim, int64_t depth, int64_t num_heads);
   /// ECGClassifier's fine-tuning defaults over patchx(): learnable pos_embed, drop_path 0.1,
-  /// fc_norm twice.
+  /// fc_norm twice, head loaded from checkpoints.
   static VitOptions ecg_classifier();
 };
 
@@ -120,6 +122,10 @@ struct VitGeometry {
 VitGeometry resolve_vit_geometry(int64_t leads, int64_t samples, const std::vector<int64_t>& patch_size,
                                  const ModelContext& context, const std::string& who);
 
+/// A build context that constrains nothing (leads and length unknown, no class count): for
+/// building from options alone, which must then give leads and samples.
+ModelContext unconstrained_context();
+
 /// Noise for the masking augmentation (parity tests, reproducible augmentation).
 struct MaskNoise {
   at::Tensor tokens;  ///< (B, N): random masking
@@ -129,7 +135,7 @@ struct MaskNoise {
 
 class VisionTransformerImpl : public ModelImpl {
  public:
-  explicit VisionTransformerImpl(VitOptions options, const ModelContext& context = {});
+  explicit VisionTransformerImpl(VitOptions options, const ModelContext& context = unconstrained_context());
 
   /// Head logits (B, num_classes), or the pooled features (B, D) without a head.
   at::Tensor forward(const at::Tensor& x) override;
@@ -143,6 +149,9 @@ class VisionTransformerImpl : public ModelImpl {
   std::vector<at::Tensor> attention_maps(const at::Tensor& x) override;
   /// {rows, cols, patch_w, 1}: the (lead, time) grid; attention maps carry the cls token first.
   TokenLayout token_layout() const override;
+  /// Checkpoint keys of MAE pre-training (decoder*, mask_token, HEAD's projector*/predictor*)
+  /// are expected and left unused; `head.*` is not loaded unless load_head.
+  weights::MatchRules weight_rules() const override;
 
   Shape output_shape(const Shape& input) const override;
   Shape features_shape(const Shape& input) const override;
