@@ -178,7 +178,7 @@ struct NoOptions {
 
 // A factory for a metric without options (any key is an unknown-key error).
 template <class M, class... Args>
-Registry<Metric>::Factory plain(Args... args) {
+std::function<std::shared_ptr<Metric>(const ConfigNode&)> plain(Args... args) {
   return [args...](const ConfigNode& n) -> std::shared_ptr<Metric> {
     from_config<NoOptions>(n);
     return std::make_shared<M>(args...);

@@ -247,7 +247,7 @@ class DelineationMetric : public Metric {
 };
 
 template <class M, class O>
-Registry<Metric>::Factory with_options() {
+std::function<std::shared_ptr<Metric>(const ConfigNode&)> with_options() {
   return [](const ConfigNode& n) -> std::shared_ptr<Metric> { return std::make_shared<M>(from_config<O>(n)); };
 }
 
