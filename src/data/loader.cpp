@@ -251,8 +251,10 @@ void Loader::stop_workers() {
   workers_.clear();
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   stop_workers();
+  CT_CHECK(first_batch >= 0 && first_batch <= num_batches(), UsageError, "loader: first_batch ", first_batch,
+           " outside [0, ", num_batches(), "]");
   const std::vector<int64_t> order = epoch_order(epoch);
   jobs_.clear();
   const int64_t nb = num_batches();
@@ -262,8 +264,8 @@ void Loader::start_epoch(int64_t epoch) {
     jobs_.emplace_back(begin, end);
   }
   epoch_ = epoch;
-  next_job_ = 0;
-  consumed_ = 0;
+  next_job_ = first_batch;
+  consumed_ = first_batch;
   ready_.clear();
   stop_ = false;
   for (int64_t w = 0; w < options_.num_workers; ++w)

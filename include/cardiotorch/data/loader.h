@@ -93,8 +93,11 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  /// Starts (or restarts) an epoch: new order, workers begin decoding.
-  void start_epoch(int64_t epoch);
+  /// Starts (or restarts) an epoch: new order, workers begin decoding. `first_batch` > 0
+  /// resumes mid-epoch: the batches before it are skipped without being decoded (the order
+  /// and every sample's randomness depend only on (seed, epoch, index), so what follows is
+  /// exactly what an uninterrupted epoch would deliver).
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   /// The next batch of the current epoch, or nullopt at its end. Rethrows worker errors.
   std::optional<Batch> next();
 
