@@ -176,13 +176,12 @@ struct NoOptions {
   void fields(V&) {}
 };
 
-// A factory for a metric without options (any key is an unknown-key error).
+// A factory for a metric without options (any key is an unknown-key error; the empty schema
+// lets `list metric x` and config validation work without building it).
 template <class M, class... Args>
-std::function<std::shared_ptr<Metric>(const ConfigNode&)> plain(Args... args) {
-  return [args...](const ConfigNode& n) -> std::shared_ptr<Metric> {
-    from_config<NoOptions>(n);
-    return std::make_shared<M>(args...);
-  };
+auto plain(Args... args) {
+  return options_factory<Metric, NoOptions>(
+      [args...](const NoOptions&) -> std::shared_ptr<Metric> { return std::make_shared<M>(args...); });
 }
 
 // The score x averaging families: one entry each, so a config names exactly what it logs.
@@ -192,6 +191,7 @@ const bool kFamilies = [] {
                             "mean weighted by support (positives per class)", "one value per class"};
   const char* scores[][2] = {{"precision", "precision tp/(tp+fp)"},
                              {"recall", "recall = sensitivity tp/(tp+fn)"},
+                             {"sensitivity", "sensitivity = recall tp/(tp+fn)"},
                              {"specificity", "specificity tn/(tn+fp)"},
                              {"f1", "F1 = 2PR/(P+R)"}};
   for (const auto& sc : scores)
@@ -210,7 +210,8 @@ const bool kFamilies = [] {
   for (const auto& r : ranks)
     for (size_t a = 0; a < 4; ++a) {
       const std::string kind = r[0], avg = averages[a];
-      metric_registry().add(kind + "_" + avg, plain<RankMetric>(kind, avg), str_cat(r[1], ", ", avg_help[a]),
+      metric_registry().add(kind + "_" + avg, plain<RankMetric>(kind, avg),
+                            str_cat(r[1], ", ", avg == "micro" ? "over every (sample, class) pair" : avg_help[a]),
                             __FILE__, __LINE__);
     }
   const char* regression[][2] = {{"mse", "mean squared error (sklearn mean_squared_error)"},

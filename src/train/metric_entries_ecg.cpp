@@ -247,17 +247,18 @@ class DelineationMetric : public Metric {
 };
 
 template <class M, class O>
-std::function<std::shared_ptr<Metric>(const ConfigNode&)> with_options() {
-  return [](const ConfigNode& n) -> std::shared_ptr<Metric> { return std::make_shared<M>(from_config<O>(n)); };
+auto with_options() {
+  return make_from_options<M, O>;
 }
 
 const bool kChallengeNames = [] {
   for (const char* year : {"cinc2020", "cinc2021"})
     metric_registry().add(
         year,
-        [name = std::string(year)](const ConfigNode& n) -> std::shared_ptr<Metric> {
-          return std::make_shared<ChallengeMetric>(name, from_config<ChallengeMetricOptions>(n));
-        },
+        options_factory<Metric, ChallengeMetricOptions>(
+            [name = std::string(year)](const ChallengeMetricOptions& o) -> std::shared_ptr<Metric> {
+              return std::make_shared<ChallengeMetric>(name, o);
+            }),
         str_cat("PhysioNet/CinC ", std::string(year).substr(4),
                 " challenge score (weights.csv of the dataset root, normal class 426783006; 1 = perfect, 0 = always "
                 "normal); options weights, normal_class, equivalent"),

@@ -9,6 +9,7 @@
 #include "cardiotorch/core/run_dir.h"
 #include "cardiotorch/report/ecg_plot.h"
 #include "cardiotorch/report/html.h"
+#include "cardiotorch/report/tensorboard.h"
 #include "cardiotorch/report/training_plots.h"
 #include "support/test_util.h"
 
@@ -36,12 +37,26 @@ std::string read(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
-// The (width, height) attributes of an SVG document, in px.
+// The (width, height) attributes of an SVG document, in px (regex on the <svg> tag only:
+// std::regex recurses per character).
 std::pair<double, double> svg_size(const std::string& svg) {
+  const size_t at = svg.find("<svg");
+  if (at == std::string::npos) return {-1, -1};
+  const std::string tag = svg.substr(at, svg.find('>', at) - at);
   std::smatch m;
-  const std::regex re("<svg[^>]*width=\"([0-9.]+)px\"[^>]*height=\"([0-9.]+)px\"");
-  if (!std::regex_search(svg, m, re)) return {-1, -1};
+  const std::regex re("width=\"([0-9.]+)px\"[^>]*height=\"([0-9.]+)px\"");
+  if (!std::regex_search(tag, m, re)) return {-1, -1};
   return {std::stod(m[1]), std::stod(m[2])};
+}
+
+// cairo numbers its surfaces per process ("surface156"): drop the number.
+std::string without_surface_ids(std::string s) {
+  for (size_t p = s.find("surface"); p != std::string::npos; p = s.find("surface", p + 7)) {
+    size_t e = p + 7;
+    while (e < s.size() && std::isdigit(static_cast<unsigned char>(s[e]))) ++e;
+    s.erase(p + 7, e - p - 7);
+  }
+  return s;
 }
 
 }  // namespace
@@ -133,10 +148,7 @@ TEST_F(TrainingCharts, CurvesAsSvgPngAndInline) {
   const auto figs = rp::training_figures(log);
   const std::string inline_svg = rp::curves_svg(figs[0].series, figs[0].options);
   EXPECT_EQ(inline_svg.rfind("<svg", 0), 0u);  // no XML prolog
-  // Equal up to cairo's running surface id.
-  const std::regex surface("surface[0-9]+");
-  EXPECT_EQ(std::regex_replace(svg.substr(svg.find("<svg")), surface, "surface"),
-            std::regex_replace(inline_svg, surface, "surface"));
+  EXPECT_EQ(without_surface_ids(svg.substr(svg.find("<svg"))), without_surface_ids(inline_svg));
   EXPECT_THROW(rp::save_training_figures(log, dir_, ".pdf"), cardiotorch::ConfigError);
 }
 
@@ -172,6 +184,29 @@ TEST_F(TrainingCharts, ConfusionMatrixAndRocCurves) {
   const std::vector<rp::RocSeries> roc = {{"AF", {0, 0.1, 1}, {0, 0.8, 1}, 0.85}, {"N", {0, 1}, {0, 1}, 0.5}};
   rp::plot_roc_curves(roc, dir_ + "/roc.svg");
   EXPECT_EQ(svg_size(read(dir_ + "/roc.svg")), std::make_pair(480.0, 480.0));
+}
+
+TEST_F(TrainingCharts, CurvesCommandPlotsARunAndExportsTensorBoard) {
+  cardiotorch::test::write_file(dir_ + "/run/metrics.jsonl", kLog);
+  std::string out;
+  ASSERT_EQ(cardiotorch::test::run_cli("curves " + dir_ + "/run --log-loss --tensorboard " + dir_ + "/tb", &out),
+            0)
+      << out;
+  for (const char* f : {"loss.svg", "lr.svg", "auroc_macro.svg", "val_f1.svg"})
+    EXPECT_TRUE(fs::exists(dir_ + "/run/plots/" + f)) << f << "\n" << out;
+  std::string event;
+  for (const auto& e : fs::directory_iterator(dir_ + "/tb")) event = e.path().string();
+  const auto events = rp::read_tensorboard_events(event);
+  ASSERT_EQ(events.size(), 6u);  // file version + 5 records
+  EXPECT_EQ(events[3].step, 20);
+  EXPECT_EQ(events[3].values.size(), 4u);  // val: auroc_macro, f1/AF, f1/N, loss
+  EXPECT_EQ(events[3].values[0].tag, "val/auroc_macro");
+}
+
+TEST(TrainingPlotsCli, CurvesCommandNamesAMissingRun) {
+  std::string out;
+  EXPECT_EQ(cardiotorch::test::run_cli("curves /nonexistent/run", &out), 2);
+  EXPECT_NE(out.find("no such run directory"), std::string::npos) << out;
 }
 
 TEST_F(TrainingCharts, HtmlReportInlinesTheFigures) {

@@ -45,7 +45,7 @@ void feed(tr::MetricSet& set, const at::Tensor& outputs, const at::Tensor& targe
 TEST(MetricSet, RegistryListsEveryFamily) {
   const auto names = tr::metric_registry().names();
   for (const char* n : {"accuracy", "top_k_accuracy", "balanced_accuracy", "mcc", "f1_macro", "f1_micro",
-                        "f1_weighted", "f1_per_class", "precision_macro", "recall_macro", "specificity_macro",
+                        "f1_weighted", "f1_per_class", "precision_macro", "recall_macro", "sensitivity_per_class", "specificity_macro",
                         "auroc_macro", "auroc_micro", "auroc_weighted", "auroc_per_class", "auprc_macro",
                         "cinc2017", "cinc2020", "cinc2021", "aami", "delineation", "mse", "mae", "r2", "ncc"})
     EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
@@ -58,7 +58,8 @@ TEST(MetricSet, MulticlassLogitsInBatchesMatchSklearn) {
   tr::MetricSet set(ctx_of(tr::TaskKind::kMulticlass, 5),
                     ConfigNode::parse("[accuracy, balanced_accuracy, mcc, f1_macro, f1_weighted, precision_micro, "
                                       "f1_per_class, auroc_macro, auroc_per_class, auprc_macro, "
-                                      "{name: top_k_accuracy, k: 3}, {name: recall_macro, zero_division: 1}]"));
+                                      "{name: top_k_accuracy, k: 3}, {name: recall_macro, zero_division: 1}, "
+                                      "sensitivity_per_class]"));
   feed(set, at::log(p).to(at::kFloat).to(at::kDouble), y, 7);  // logits: softmax(log p) = p
   EXPECT_EQ(set.count(), 60);
   const tr::MetricValues v = set.compute();
@@ -73,7 +74,11 @@ TEST(MetricSet, MulticlassLogitsInBatchesMatchSklearn) {
   EXPECT_NEAR(v.at("auroc_macro"), num(c["auroc_macro"]), 1e-6);  // float logits: ranks may shift at 1e-7
   EXPECT_NEAR(v.at("auprc_macro"), num(c["ap_macro"]), 1e-6);
   const auto f1 = nums(c["zd0"]["f1_per_class"]);
-  for (int k = 0; k < 5; ++k) EXPECT_NEAR(v.at("f1/c" + std::to_string(k)), f1[static_cast<size_t>(k)], 1e-12);
+  const auto recall = nums(c["zd0"]["recall_per_class"]);
+  for (int k = 0; k < 5; ++k) {
+    EXPECT_NEAR(v.at("f1/c" + std::to_string(k)), f1[static_cast<size_t>(k)], 1e-12);
+    EXPECT_NEAR(v.at("sensitivity/c" + std::to_string(k)), recall[static_cast<size_t>(k)], 1e-12);
+  }
   EXPECT_EQ(v.count("auroc/c4"), 1u);
   // reset() starts a new epoch; an empty epoch is NaN.
   set.reset();
