@@ -342,7 +342,13 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
       std::vector<size_t> which;
       auto flush = [&] {
         if (windows.empty()) return;
-        const at::Tensor probs = run_model(t, at::stack(windows));
+        // The pipeline runs on the stacked windows at once (steps take any leading dims and
+        // treat each window on its own, as the dataset did one window at a time).
+        at::Tensor x = at::stack(windows);
+        double wfs = rec.fs;
+        std::vector<std::string> leads = rec.leads;
+        preprocess(t.preprocess, x, wfs, leads);
+        const at::Tensor probs = run_model(t, fit_length(x.to(at::kFloat), win));
         for (size_t k = 0; k < which.size(); ++k) {
           Prediction p;
           p.record = name;
@@ -363,10 +369,7 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
         if (e <= f) continue;
         at::Tensor w = rec.signal.narrow(1, f, e - f);
         if (f > from || e < to) w = at::constant_pad_nd(w, {f - from, to - e}, 0);  // as the adapter pads
-        double wfs = rec.fs;
-        std::vector<std::string> leads = rec.leads;
-        preprocess(t.preprocess, w, wfs, leads);
-        windows.push_back(fit_length(w.to(at::kFloat), win));
+        windows.push_back(w);
         which.push_back(k);
         if (windows.size() == 256) flush();
       }

@@ -41,7 +41,7 @@ torch::nn::Sequential double_conv(int64_t in, int64_t out, int64_t k) {
   return torch::nn::Sequential(torch::nn::Conv1d(torch::nn::Conv1dOptions(in, out, k).padding(k / 2).bias(false)),
                                torch::nn::BatchNorm1d(out), torch::nn::ReLU(),
                                torch::nn::Conv1d(torch::nn::Conv1dOptions(out, out, k).padding(k / 2).bias(false)),
-                               torch::nn::BatchNorm1d(out), torch::nn::Functional(at::relu));
+                               torch::nn::BatchNorm1d(out), torch::nn::ReLU());
 }
 
 class Unet1dImpl final : public ModelImpl {

@@ -33,10 +33,29 @@ std::vector<int64_t> detect_qrs(const at::Tensor& lead, double fs, const QrsOpti
       mwi[static_cast<size_t>(i)] = (c[b] - c[a]) / static_cast<double>(w);
     }
   }
-  // Candidate peaks: local maxima of the integrated signal.
+  // Candidate peaks: local maxima of the integrated signal that are the largest within
+  // +-neighbourhood (the ripples between beats would otherwise drag the noise level to zero).
+  const int64_t nb = ms(o.neighbourhood_ms);
   std::vector<int64_t> cand;
-  for (int64_t i = 1; i + 1 < n; ++i)
-    if (mwi[i] > mwi[i - 1] && mwi[i] >= mwi[i + 1] && mwi[i] > 0) cand.push_back(i);
+  for (int64_t i = 1; i + 1 < n; ++i) {
+    if (!(mwi[i] > mwi[i - 1] && mwi[i] >= mwi[i + 1] && mwi[i] > 0)) continue;
+    bool top = true;
+    for (int64_t j = std::max<int64_t>(0, i - nb); top && j <= std::min(n - 1, i + nb); ++j) top = mwi[j] <= mwi[i];
+    if (top) cand.push_back(i);
+  }
+  // Steepest slope of the filtered lead over the integration window before a peak (T-wave test).
+  std::vector<double> slope_at;
+  {
+    const at::Tensor ad = d.abs().contiguous();
+    const double* a = ad.data_ptr<double>();
+    slope_at.resize(static_cast<size_t>(n));
+    for (int64_t i : cand) {
+      double m = 0;
+      for (int64_t j = std::max<int64_t>(0, i - w); j <= i; ++j) m = std::max(m, a[j]);
+      slope_at[static_cast<size_t>(i)] = m;
+    }
+  }
+  const int64_t t_wave = ms(o.t_wave_ms);
   // Adaptive thresholds, initialised on the first two seconds.
   const int64_t init = std::min<int64_t>(n, ms(2000));
   double mx = 0, mean = 0;
@@ -78,6 +97,12 @@ std::vector<int64_t> detect_qrs(const at::Tensor& lead, double fs, const QrsOpti
           spki = 0.25 * mwi[best] + 0.75 * spki;
         }
       }
+    }
+    // A peak soon after a beat with less than half its slope is the beat's T wave.
+    if (p > thr && !qrs.empty() && i - qrs.back() < t_wave &&
+        slope_at[static_cast<size_t>(i)] < 0.5 * slope_at[static_cast<size_t>(qrs.back())]) {
+      npki = 0.125 * p + 0.875 * npki;
+      continue;
     }
     if (p > thr && (qrs.empty() || i - qrs.back() >= refractory)) {
       if (!qrs.empty()) rr.push_back(static_cast<double>(i - qrs.back()));

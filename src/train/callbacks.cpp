@@ -13,7 +13,9 @@
 #include "cardiotorch/core/run_dir.h"
 #include "cardiotorch/core/strings.h"
 #include "cardiotorch/models/model.h"
+#include "cardiotorch/train/metric_log.h"
 #include "cardiotorch/report/ecg_plot.h"
+#include "cardiotorch/report/metrics_log.h"
 #include "cardiotorch/report/tensorboard.h"
 #include "cardiotorch/report/training_plots.h"
 
@@ -81,16 +83,11 @@ struct RunLogger::Impl {
 
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
   void record(const std::string& split, const Trainer& t, const std::map<std::string, double>& values) {
-    if (o.metrics) {
-      std::map<std::string, MetricsWriter::Value> r;
-      r["split"] = split;
-      r["step"] = t.state().step;
-      r["epoch"] = split == "val" && t.state().batch == 0 && t.state().epoch > 0 ? t.state().epoch - 1 : t.state().epoch;
-      r["time"] = elapsed();
-      for (const auto& [k, v] : values) r[k] = v;
-      o.metrics->write(r);
-    }
-    if (tb) tb->add_scalars(values, t.state().step, split);
+    // A validation right after an epoch's last step belongs to that epoch.
+    const int64_t epoch =
+        split == "val" && t.state().batch == 0 && t.state().epoch > 0 ? t.state().epoch - 1 : t.state().epoch;
+    if (o.metrics) log_metrics(*o.metrics, tb.get(), split, t.state().step, epoch, values);
+    else if (tb) tb->add_scalars(values, t.state().step, split);
   }
 };
 

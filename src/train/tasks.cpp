@@ -33,6 +33,22 @@ std::vector<double> balanced_class_weights(const std::vector<int64_t>& counts, i
   return w;
 }
 
+std::vector<double> sqrt_class_weights(const std::vector<int64_t>& counts) {
+  const int64_t top = counts.empty() ? 0 : *std::max_element(counts.begin(), counts.end());
+  std::vector<double> w;
+  for (int64_t k : counts) w.push_back(k > 0 ? std::sqrt(static_cast<double>(top) / static_cast<double>(k)) : 0.0);
+  return w;
+}
+
+std::vector<double> cap_weights(std::vector<double> w, double ratio) {
+  if (ratio <= 0) return w;
+  double lo = 0;
+  for (double v : w)
+    if (v > 0 && (lo == 0 || v < lo)) lo = v;
+  for (double& v : w) v = std::min(v, ratio * lo);
+  return w;
+}
+
 std::vector<double> balanced_pos_weight(const std::vector<int64_t>& counts, int64_t n, double cap) {
   std::vector<double> w;
   for (int64_t k : counts) w.push_back(k > 0 ? std::min(cap, static_cast<double>(n - k) / static_cast<double>(k)) : cap);
@@ -42,7 +58,8 @@ std::vector<double> balanced_pos_weight(const std::vector<int64_t>& counts, int6
 void MulticlassOptions::validate() const {
   CT_CHECK(label_smoothing >= 0 && label_smoothing < 1, ConfigError, "label_smoothing must be in [0, 1), got ",
            label_smoothing);
-  check_choice("balance", balance, {"none", "balanced"});
+  check_choice("balance", balance, {"none", "balanced", "sqrt"});
+  CT_CHECK(max_weight_ratio >= 0, ConfigError, "max_weight_ratio must be >= 0, got ", max_weight_ratio);
   for (double w : class_weights) CT_CHECK(w >= 0, ConfigError, "class_weights must be >= 0, got ", w);
 }
 void MultilabelOptions::validate() const {
@@ -80,6 +97,8 @@ class Multiclass final : public Objective {
     check_weights(o.class_weights, c, "class_weights");
     std::vector<double> w = o.class_weights;
     if (w.empty() && o.balance == "balanced") w = balanced_class_weights(c.train_label_counts, c.train_size);
+    if (w.empty() && o.balance == "sqrt") w = sqrt_class_weights(c.train_label_counts);
+    if (o.class_weights.empty()) w = cap_weights(w, o.max_weight_ratio);
     if (!w.empty()) weight_ = register_buffer("class_weights", weights_tensor(w));
   }
   std::string objective_name() const override { return "multiclass"; }

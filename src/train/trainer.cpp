@@ -209,6 +209,8 @@ Trainer::Trainer(TrainContext context, std::vector<CallbackPtr> callbacks)
            o.monitor, "'");
   if (monitor_key_ == "loss") {
     higher_is_better_ = false;
+  } else if (!ctx_.val_loader) {
+    CT_LOG_WARN("train.monitor ", o.monitor, ": there is no validation set, so no best checkpoint");
   } else {
     CT_CHECK(ctx_.val_metrics != nullptr, ConfigError, "train.monitor '", o.monitor,
              "' needs validation metrics; set metrics: or monitor val/loss");

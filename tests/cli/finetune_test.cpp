@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cardiotorch/core/error.h"
 #include "cardiotorch/io/npy.h"
 #include "cardiotorch/weights/save.h"
 #include "support/test_util.h"
@@ -192,9 +193,12 @@ TEST(FinetuneCli, MitdbBeatsTrainEvaluateAndPredict) {
   ct::test::write_file(cfg, ct::str_cat("defaults: ", ct::test::source_path("configs/finetune/mitdb_beats.yaml"), R"(
 output_dir: )", dir, R"(/runs
 data:
-  dataset: {limit: 3}
+  dataset: {limit: 2}
+  split: {val: 0.5}
   cache: {dir: )", dir, R"(/cache, progress: false}
-train: {epochs: 1, steps: 20, progress: false}
+  loader: {batch_size: 64}
+train: {epochs: 1, steps: 8, progress: false}
+finetune: {evaluate_best: false}
 )"));
   std::string out;
   ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set data.dataset.root=" + ct::test::shared_data("mitdb") +
@@ -206,7 +210,7 @@ train: {epochs: 1, steps: 20, progress: false}
   const std::string other = dir + "/ds2";
   fs::create_directories(other);
   for (const char* ext : {".hea", ".dat", ".atr"})
-    fs::copy_file(ct::test::shared_data("wfdb-python/sample-data/100") + ext, other + "/100" + ext);
+    fs::copy_file(ct::test::shared_data(std::string("wfdb-python/sample-data/100") + ext), other + "/100" + ext);
   const std::string best = dir + "/runs/mitdb_beats/checkpoints/best.safetensors";
   ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + other + " --threads 1", &out), 0) << out;
   EXPECT_NE(out.find("AAMI"), std::string::npos) << out;

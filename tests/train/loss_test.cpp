@@ -107,3 +107,15 @@ TEST(Losses, ShapeAndConfigErrors) {
   EXPECT_EQ(tr::default_objective(ct::data::LabelKind::kMask), "segmentation");
   EXPECT_THROW(tr::default_objective(ct::data::LabelKind::kNone), ct::ConfigError);
 }
+
+TEST(Losses, SqrtWeightsAndCap) {
+  const auto w = tr::sqrt_class_weights({400, 100, 4, 0});
+  EXPECT_DOUBLE_EQ(w[0], 1.0);
+  EXPECT_DOUBLE_EQ(w[1], 2.0);
+  EXPECT_DOUBLE_EQ(w[2], 10.0);
+  EXPECT_DOUBLE_EQ(w[3], 0.0);
+  const auto c = tr::cap_weights(w, 5.0);
+  EXPECT_DOUBLE_EQ(c[2], 5.0);
+  EXPECT_DOUBLE_EQ(c[1], 2.0);
+  EXPECT_DOUBLE_EQ(c[3], 0.0);
+}

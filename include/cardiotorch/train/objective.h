@@ -85,12 +85,16 @@ std::string default_objective(data::LabelKind kind);
 /// CrossEntropyLoss(weight, label_smoothing).
 struct MulticlassOptions {
   double label_smoothing = 0.0;
-  std::string balance = "none";        ///< none | balanced: weights n / (C x count_c) from the training split
+  /// none | balanced: weights n / (C x count_c) from the training split (sklearn) | sqrt:
+  /// 1 / sqrt(count_c), a milder correction for extreme imbalance (MIT-BIH: N 45 000, Q 8)
+  std::string balance = "none";
+  double max_weight_ratio = 0.0;       ///< > 0: weights capped at this multiple of the smallest
   std::vector<double> class_weights;   ///< explicit per-class weights (overrides balance)
   template <class V>
   void fields(V& v) {
     v("label_smoothing", label_smoothing, "label smoothing in [0, 1)");
-    v("balance", balance, "none | balanced: class weights n / (C * count) from the training split");
+    v("balance", balance, "none | balanced (n / (C * count)) | sqrt (1 / sqrt(count)): class weights from the training split");
+    v("max_weight_ratio", max_weight_ratio, "cap balanced weights at this multiple of the smallest (0 = no cap)");
     v("class_weights", class_weights, "explicit per-class loss weights (overrides balance)");
   }
   void validate() const;
@@ -133,6 +137,10 @@ struct SegmentationOptions {
 /// The class weights `balance: balanced` gives: n / (C x count_c) (sklearn's "balanced"),
 /// classes without items get weight 0.
 std::vector<double> balanced_class_weights(const std::vector<int64_t>& counts, int64_t n);
+/// 1 / sqrt(count_c) scaled so the most frequent class has weight 1; classes without items get 0.
+std::vector<double> sqrt_class_weights(const std::vector<int64_t>& counts);
+/// Caps weights at `ratio` x the smallest positive weight (ratio <= 0: unchanged).
+std::vector<double> cap_weights(std::vector<double> weights, double ratio);
 /// negatives / positives per class, capped at `cap` (classes without positives: cap).
 std::vector<double> balanced_pos_weight(const std::vector<int64_t>& counts, int64_t n, double cap);
 
