@@ -13,6 +13,7 @@
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
 #include "cardiotorch/core/strings.h"
+#include "cardiotorch/models/random_state.h"
 #include "cardiotorch/train/checkpoint.h"
 #include "cardiotorch/weights/loader.h"
 #include "cardiotorch/weights/save.h"
@@ -48,6 +49,16 @@ void load_exact(torch::nn::Module& module, const weights::NamedTensors& tensors,
 }
 
 int64_t num_cuda_devices() { return at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0; }
+
+// Generators owned by modules (models::GeneratorOwner) under "<prefix><module path>.<name>".
+std::vector<std::pair<std::string, at::Generator>> module_generators(torch::nn::Module& root, const std::string& prefix) {
+  std::vector<std::pair<std::string, at::Generator>> out;
+  for (const auto& item : root.named_modules("", /*include_self=*/true))
+    if (auto* owner = dynamic_cast<models::GeneratorOwner*>(item.value().get()))
+      for (auto& [name, gen] : owner->generators())
+        out.emplace_back(str_cat(prefix, item.key().empty() ? "" : item.key() + ".", name), gen);
+  return out;
+}
 
 }  // namespace
 
@@ -444,6 +455,14 @@ weights::CheckpointData Trainer::snapshot() const {
     std::lock_guard<std::mutex> lock(gen.mutex());
     rng.emplace_back(str_cat("cuda.", i), gen.get_state());
   }
+  for (auto& [name, gen] : module_generators(*ctx_.model, "model:")) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng.emplace_back(name, gen.get_state());
+  }
+  for (auto& [name, gen] : module_generators(*ctx_.objective, "objective:")) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng.emplace_back(name, gen.get_state());
+  }
   d.groups["rng"] = std::move(rng);
 
   TrainState s = state_;
@@ -502,6 +521,16 @@ void Trainer::resume(const weights::CheckpointData& ck) {
   CT_CHECK(data.at("batch_size").get<int64_t>() == loader.options().batch_size, DataError,
            "checkpoint: batch_size ", data.at("batch_size").get<int64_t>(), " vs ", loader.options().batch_size, " now");
 
+  std::map<std::string, at::Generator> owned;
+  for (auto& [name, gen] : module_generators(*ctx_.model, "model:")) owned.emplace(name, gen);
+  for (auto& [name, gen] : module_generators(*ctx_.objective, "objective:")) owned.emplace(name, gen);
+  for (const auto& kv : owned) {
+    bool found = false;
+    for (const auto& [name, t] : group("rng")) found = found || name == kv.first;
+    CT_CHECK(found, DataError, "checkpoint: no state for the generator '", kv.first,
+             "' (written by a model without it?)");
+  }
+
   load_exact(*ctx_.model, group("model"), "model");
   load_exact(*ctx_.objective, group("objective"), "objective");
   ctx_.optimizer->load_state_dict(group("optimizer"));
@@ -510,7 +539,10 @@ void Trainer::resume(const weights::CheckpointData& ck) {
     ema_->load_state_dict(group("ema"));
   }
   for (const auto& [name, t] : group("rng")) {
-    if (name == "cpu") {
+    if (auto it = owned.find(name); it != owned.end()) {
+      std::lock_guard<std::mutex> lock(it->second.mutex());
+      it->second.set_state(t);
+    } else if (name == "cpu") {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(t);

@@ -10,6 +10,7 @@
 #include "cardiotorch/core/runtime.h"
 #include "cardiotorch/data/dataset.h"
 #include "cardiotorch/data/loader.h"
+#include "cardiotorch/models/random_state.h"
 #include "cardiotorch/train/callbacks.h"
 #include "cardiotorch/train/checkpoint.h"
 #include "cardiotorch/train/ema.h"
@@ -24,10 +25,12 @@ namespace fs = std::filesystem;
 namespace {
 
 // An MLP without batch norm (so accumulated and whole batches give the same gradient), with
-// optional dropout (a draw from the global generator every step).
-class Mlp final : public ct::models::ModelImpl {
+// optional dropout (a draw from the global generator every step) and optional noise from a
+// generator of its own (as a ViT's token masking).
+class Mlp final : public ct::models::ModelImpl, public ct::models::GeneratorOwner {
  public:
-  Mlp(int64_t leads, int64_t len, int64_t classes, double dropout = 0.0) : dropout_(dropout) {
+  Mlp(int64_t leads, int64_t len, int64_t classes, double dropout = 0.0, uint64_t noise_seed = 0)
+      : dropout_(dropout), gen_(at::make_generator<at::CPUGeneratorImpl>(noise_seed)), noise_(noise_seed != 0) {
     in_channels_ = leads;
     fc1 = register_module("fc1", torch::nn::Linear(leads * len, 16));
     fc2 = register_module("fc2", torch::nn::Linear(16, classes));
@@ -35,14 +38,18 @@ class Mlp final : public ct::models::ModelImpl {
   at::Tensor forward(const at::Tensor& x) override {
     at::Tensor h = at::tanh(fc1->forward(x.flatten(1)));
     if (dropout_ > 0) h = at::dropout(h, dropout_, is_training());
+    if (noise_ && is_training()) h = h + 0.1 * at::randn(h.sizes(), gen_, h.options());
     return fc2->forward(h);
   }
+  std::vector<std::pair<std::string, at::Generator>> generators() override { return {{"noise", gen_}}; }
   ct::models::Shape output_shape(const ct::models::Shape& in) const override { return {in[0], fc2->options.out_features()}; }
   int64_t embed_dim() const override { return 16; }
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 
  private:
   double dropout_;
+  at::Generator gen_;
+  bool noise_;
 };
 
 // n samples of 2 leads x 16, three classes whose signals differ by an offset.
@@ -88,10 +95,11 @@ struct Setup {
 
 // A complete context: SGD or AdamW over the MLP, constant or cosine schedule.
 Setup make_setup(int64_t n, int64_t batch, const std::string& optimizer, const tr::TrainOptions& o, bool shuffle = false,
-                 double dropout = 0.0, const std::string& augment = "", const std::string& schedule = "{name: constant}") {
+                 double dropout = 0.0, const std::string& augment = "", const std::string& schedule = "{name: constant}",
+                 uint64_t noise_seed = 0) {
   Setup s;
   ct::manual_seed(7);
-  s.model = std::make_shared<Mlp>(2, 16, 3, dropout);
+  s.model = std::make_shared<Mlp>(2, 16, 3, dropout, noise_seed);
   s.model->set_model_name("mlp");
   ct::data::LoaderOptions lo;
   lo.batch_size = batch;
@@ -291,22 +299,23 @@ TEST(Trainer, EarlyStoppingAfterPatience) {
 }
 
 TEST(Trainer, ResumeFromAMidEpochCheckpointIsExact) {
-  // Dropout (global generator), shuffling and augmentation (per-sample generators), AdamW
-  // state and a warmup-cosine schedule: the resumed run must end bitwise equal.
+  // Dropout (global generator), noise from the model's own generator, shuffling and
+  // augmentation (per-sample generators), AdamW state and a warmup-cosine schedule: the resumed
+  // run must end bitwise equal.
   const std::string dir = ct::test::make_temp_dir("resume_inproc");
   const std::string aug = "[{name: jitter, p: 1.0}, {name: rescaling, p: 0.5}]";
   auto o = quiet(3);
   o.checkpoint_every_steps = 5;
   o.keep_last = 10;
   o.val_every = 1;
-  auto a = make_setup(20, 3, "{name: adamw, lr: 0.01}", o, true, 0.3, aug, "{name: warmup_cosine, warmup: 1}");
+  auto a = make_setup(20, 3, "{name: adamw, lr: 0.01}", o, true, 0.3, aug, "{name: warmup_cosine, warmup: 1}", 42);
   a.ctx.checkpoint_dir = dir + "/a";
   tr::Trainer ta(a.ctx);
   ta.fit();  // 7 batches per epoch: step 5 is mid-epoch 0
   const std::string mid = dir + "/a/step-00000005.safetensors";
   ASSERT_TRUE(fs::exists(mid));
 
-  auto b = make_setup(20, 3, "{name: adamw, lr: 0.01}", o, true, 0.3, aug, "{name: warmup_cosine, warmup: 1}");
+  auto b = make_setup(20, 3, "{name: adamw, lr: 0.01}", o, true, 0.3, aug, "{name: warmup_cosine, warmup: 1}", 43);
   ct::manual_seed(999);  // a different generator state before resuming: the checkpoint restores it
   {
     at::NoGradGuard ng;
