@@ -19,6 +19,7 @@ void LoaderOptions::validate() const {
   CT_CHECK(rank >= 0 && rank < world_size, ConfigError, "rank must be in [0, world_size=", world_size, "), got ",
            rank);
   CT_CHECK(crop >= 0, ConfigError, "crop must be >= 0, got ", crop);
+  CT_CHECK(views >= 1, ConfigError, "views must be >= 1, got ", views);
   check_choice("crop_mode", crop_mode, {"random", "center", "start"});
   try {
     (void)at::Device(device);
@@ -51,6 +52,9 @@ Loader::Loader(DatasetPtr dataset, signal::Pipeline pipeline, LoaderOptions opti
   CT_INTERNAL_ASSERT(dataset_ != nullptr);
   std::tie(pipeline_, batch_pipeline_) = pipeline.split_batch_level();
   options_.validate();
+  CT_CHECK(options_.views == 1 || batch_pipeline_.empty(), ConfigError, "loader: views: ", options_.views,
+           " cannot be combined with batch-level augmenters (", batch_pipeline_.steps().front()->name(),
+           "): they would mix one view of a sample with another sample");
   const at::Device dev(options_.device);
   if (dev.is_cuda()) {
     CT_CHECK(at::hasCUDA(), ConfigError, "loader: device '", options_.device,
@@ -89,12 +93,16 @@ int64_t Loader::num_batches() const {
   return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
 }
 
-Sample Loader::prepare(int64_t index, int64_t epoch) const {
-  Sample s = dataset_->get(index);
+Sample Loader::prepare(int64_t index, int64_t epoch) const { return transform(dataset_->get(index), index, epoch, 0); }
+
+Sample Loader::transform(Sample s, int64_t index, int64_t epoch, int64_t view) const {
   CT_CHECK(s.signal.defined() && s.signal.dim() == 2, ShapeError, "expected a signal [leads, samples]");
-  at::Generator gen =
-      at::make_generator<at::CPUGeneratorImpl>(derive_seed(options_.seed, static_cast<uint64_t>(epoch),
-                                                           static_cast<uint64_t>(index)));
+  // View 0 draws from (seed, epoch, index) as a single-view loader does; view v > 0 from its own
+  // stream (seed, epoch, index, v), so the views of a sample are independent of each other.
+  const uint64_t seed = view == 0 ? derive_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index))
+                                  : derive_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index),
+                                                static_cast<uint64_t>(view));
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   if (!pipeline_.empty()) {
     signal::SignalBatch b;
     b.x = s.signal;
@@ -140,9 +148,22 @@ Batch Loader::make_batch(int64_t epoch, int64_t batch_index, const std::vector<i
   b.batch_index = batch_index;
   std::vector<Sample> samples;
   samples.reserve(idx.size());
+  std::vector<std::vector<at::Tensor>> extra(static_cast<size_t>(options_.views - 1));  // views 1..K-1
   for (int64_t i : idx) {
     try {
-      samples.push_back(prepare(i, epoch));
+      if (options_.views == 1) {
+        samples.push_back(prepare(i, epoch));
+        continue;
+      }
+      // Decoded once; every view transforms its own copy (steps may work in place).
+      const Sample decoded = dataset_->get(i);
+      for (int64_t v = 0; v < options_.views; ++v) {
+        Sample copy = decoded;
+        copy.signal = decoded.signal.clone();
+        Sample t = transform(std::move(copy), i, epoch, v);
+        if (v == 0) samples.push_back(std::move(t));
+        else extra[static_cast<size_t>(v - 1)].push_back(t.signal);
+      }
     } catch (...) {
       rethrow_with_context(str_cat("loader: record ", dataset_->item(i).record_id, " (item ", i, "): "));
     }
@@ -173,6 +194,15 @@ Batch Loader::make_batch(int64_t epoch, int64_t batch_index, const std::vector<i
     if (use_cuda_ && options_.pin_memory) lopts = lopts.pinned_memory(true);
     b.y = at::empty(shape, lopts);
     for (int64_t k = 0; k < B; ++k) b.y[k].copy_(samples[static_cast<size_t>(k)].label);
+  }
+  if (options_.views > 1) {
+    b.views.push_back(b.x);
+    for (auto& v : extra) {
+      for (const auto& t : v)
+        CT_CHECK(t.sizes() == samples.front().signal.sizes(), ShapeError, "loader: a view has shape ", t.sizes(),
+                 " but the first view ", samples.front().signal.sizes(), "; set loader.crop");
+      b.views.push_back(at::stack(v).to(at::kFloat));
+    }
   }
   b.indices = idx;
   for (const Sample& s : samples) {
@@ -279,6 +309,7 @@ Batch Loader::to_device(Batch b) const {
   if (!use_cuda_) return b;
   const at::Device dev(options_.device);
   b.x = b.x.to(dev, /*non_blocking=*/options_.pin_memory);
+  for (auto& v : b.views) v = v.to(dev, /*non_blocking=*/options_.pin_memory);
   if (b.y.defined()) b.y = b.y.to(dev, /*non_blocking=*/options_.pin_memory);
   return b;
 }

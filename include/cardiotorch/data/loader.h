@@ -52,6 +52,7 @@ struct LoaderOptions {
   bool training = true;          ///< run augmenters
   std::string device = "cpu";    ///< "cpu", "cuda", "cuda:1"
   bool pin_memory = true;        ///< collate into pinned host memory when copying to CUDA
+  int64_t views = 1;             ///< independently augmented views per sample (contrastive objectives)
 
   template <class V>
   void fields(V& v) {
@@ -68,6 +69,7 @@ struct LoaderOptions {
     v("training", training, "apply augmenters and random crops");
     v("device", device, "cpu | cuda[:N]");
     v("pin_memory", pin_memory, "pinned host memory for asynchronous CUDA copies");
+    v("views", views, "independently augmented views of each sample (batch.views; 1 = off)");
   }
   void validate() const;
 };
@@ -75,6 +77,9 @@ struct LoaderOptions {
 struct Batch {
   at::Tensor x;                         ///< float32 [B, leads, samples]
   at::Tensor y;                         ///< stacked labels: [B, C] multi-hot, [B] class index, [B, C, samples] mask
+  /// views > 1: K tensors [B, leads, samples], each sample augmented independently per view
+  /// (view 0 is x); empty otherwise. Labels are those of view 0.
+  std::vector<at::Tensor> views;
   std::vector<int64_t> indices;         ///< dataset indices
   std::vector<std::string> record_ids;
   std::vector<std::string> patient_ids;
@@ -117,6 +122,7 @@ class Loader {
     std::exception_ptr error;
   };
   Batch make_batch(int64_t epoch, int64_t batch_index, const std::vector<int64_t>& idx) const;
+  Sample transform(Sample s, int64_t index, int64_t epoch, int64_t view) const;
   Result run_job(int64_t job) const;
   void worker_loop();
   void stop_workers();
