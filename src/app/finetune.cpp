@@ -15,6 +15,7 @@
 #include "cardiotorch/core/run_dir.h"
 #include "cardiotorch/core/runtime.h"
 #include "cardiotorch/data/cache.h"
+#include "cardiotorch/data/sampling.h"
 #include "cardiotorch/data/split.h"
 #include "cardiotorch/train/callbacks.h"
 #include "cardiotorch/train/checkpoint.h"
@@ -33,31 +34,6 @@ std::vector<int64_t> count_classes(const data::Dataset& ds, const std::vector<in
     for (int64_t k : ds.item(i).classes)
       if (k >= 0 && static_cast<size_t>(k) < n_classes) ++c[static_cast<size_t>(k)];
   return c;
-}
-
-// Class-balanced draws with replacement for one epoch: every item is drawn with probability
-// proportional to 1 / (items of its class), from a stream seeded by (seed, epoch), so the
-// draw is the same on every machine and after a resume.
-std::vector<int64_t> balanced_draw(const data::Dataset& ds, const std::vector<int64_t>& idx, size_t n_classes,
-                                   uint64_t seed, int64_t epoch) {
-  const auto counts = count_classes(ds, idx, n_classes);
-  std::vector<double> cum;
-  double total = 0;
-  for (int64_t i : idx) {
-    const auto& cl = ds.item(i).classes;
-    total += cl.empty() ? 0.0 : 1.0 / static_cast<double>(counts[static_cast<size_t>(cl.front())]);
-    cum.push_back(total);
-  }
-  std::vector<int64_t> out;
-  out.reserve(idx.size());
-  for (size_t j = 0; j < idx.size(); ++j) {
-    const uint64_t r = derive_seed(seed, static_cast<uint64_t>(epoch), j, 0xBA1Au);
-    const double u = static_cast<double>(r >> 11) * 0x1.0p-53 * total;
-    const size_t k = static_cast<size_t>(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
-    out.push_back(idx[std::min(k, idx.size() - 1)]);
-  }
-  std::sort(out.begin(), out.end());  // the loader shuffles; the draw is a multiset
-  return out;
 }
 
 // Drops metrics.jsonl records of steps after `step` (a killed run logged past its last
@@ -173,7 +149,14 @@ FinetuneResult finetune(const FinetuneRequest& req) {
   // Initial weights (a pretrained encoder or a checkpoint of the same model), then freezing.
   if (!opts.init.path.empty()) {
     torch::nn::Module& target = downstream ? static_cast<torch::nn::Module&>(downstream->encoder()) : *model;
-    const weights::LoadReport rep = weights::load_into(target, opts.init);
+    // A checkpoint of a fine-tuned encoder + head names the encoder's tensors "encoder.*"; its
+    // head is not this task's.
+    weights::MatchRules rules;
+    if (downstream) {
+      rules.prefixes.push_back({"encoder.", ""});
+      rules.skip_source.push_back("head.*");
+    }
+    const weights::LoadReport rep = weights::load_into(target, opts.init, rules);
     CT_LOG_INFO("init: ", rep.to_string());
   }
   const FinetuneSection& ft = opts.finetune;
@@ -181,12 +164,7 @@ FinetuneResult finetune(const FinetuneRequest& req) {
     CT_INTERNAL_ASSERT(downstream != nullptr, "a linear probe is always a downstream model");
     downstream->freeze_encoder();
   } else if (ft.mode == "partial") {
-    const auto named = train::trainable_parameters(*model);
-    const train::LayerAssignment la = train::assign_layers(model.get(), named);
-    CT_CHECK(la.num_layers > 1, ConfigError, "finetune.mode partial: ", model->model_name(),
-             " has no blocks.<k> parameters to unfreeze from the top; use full or linear_probe");
-    for (size_t i = 0; i < named.size(); ++i)
-      if (la.ids[i] < la.num_layers - ft.unfreeze_last) named[i].tensor.set_requires_grad(false);
+    train::freeze_below_last_layers(*model, ft.unfreeze_last);
   }
   train::freeze_parameters(*model, ft.freeze);
   std::vector<train::NamedParam> params = train::trainable_parameters(*model);
@@ -207,7 +185,7 @@ FinetuneResult finetune(const FinetuneRequest& req) {
   if (ft.sampling == "balanced") {
     train_loader = [=](int64_t epoch) -> data::Loader& {
       if (holder->epoch != epoch) {
-        auto idx = balanced_draw(*cached, split.train, dinfo.class_names.size(), train_opts.seed, epoch);
+        auto idx = data::class_balanced_draw(*cached, split.train, train_opts.seed, epoch);
         holder->loader = std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, idx), augment,
                                                         train_opts);
         holder->epoch = epoch;
@@ -250,6 +228,22 @@ FinetuneResult finetune(const FinetuneRequest& req) {
     truncate_metrics_log((fs::path(result.run_dir) / "metrics.jsonl").string(), st.step);
   }
 
+  // A fresh run never mixes with an old one in the same directory (its checkpoints would
+  // outrank the new ones, its metrics.jsonl records would interleave).
+  if (resume_path.empty()) {
+    const fs::path ckdir = fs::path(result.run_dir) / "checkpoints";
+    bool old_run = false;
+    if (fs::is_directory(ckdir))
+      for (const auto& e : fs::directory_iterator(ckdir)) old_run = old_run || e.path().extension() == ".safetensors";
+    if (old_run && req.overwrite) {
+      for (const char* p : {"checkpoints", "tensorboard", "plots", "eval_val", "eval_test", "metrics.jsonl", "run.log"})
+        fs::remove_all(fs::path(result.run_dir) / p);
+      CT_LOG_INFO("removed the previous run in ", result.run_dir, " (--overwrite)");
+    } else {
+      CT_CHECK(!old_run, UsageError, result.run_dir, " already holds a run (", ckdir.string(),
+               "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
+    }
+  }
   RunDir run(result.run_dir, saved);
   CT_LOG_INFO(build_summary());
   train::TrainContext ctx;

@@ -20,6 +20,7 @@ class FinetuneCommand : public Command {
                    "continue a run: its directory, a checkpoint, or 'auto' (the run directory of this config)")
         ->expected(0, 1)
         ->default_str("auto");
+    app.add_flag("--overwrite", req_.overwrite, "replace a previous run of the same name (its checkpoints and logs)");
     app.add_flag("--allow-version-mismatch", req_.allow_version_mismatch,
                  "resume a checkpoint written by another cardiotorch version");
   }

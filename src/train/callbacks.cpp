@@ -79,7 +79,7 @@ struct RunLogger::Impl {
   at::Tensor epoch_loss_sum;
   int64_t epoch_steps = 0, epoch_samples = 0;
   double epoch_seconds = 0;
-  double step_seconds_ema = 0;
+  int64_t first_step = 0;  // the step this session started from (a resume starts later)
 
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
   void record(const std::string& split, const Trainer& t, const std::map<std::string, double>& values) {
@@ -97,6 +97,7 @@ RunLogger::~RunLogger() = default;
 void RunLogger::on_fit_start(Trainer& t) {
   auto& I = *impl_;
   I.start = Clock::now();
+  I.first_step = t.state().step;
   if (I.o.tensorboard && !I.o.run_dir.empty() && !I.tb) {
     try {
       I.tb = std::make_unique<report::TensorBoardWriter>(I.o.run_dir + "/tensorboard");
@@ -133,7 +134,6 @@ void RunLogger::on_step_end(Trainer& t, const StepInfo& s) {
   I.samples += s.samples;
   I.epoch_seconds += s.seconds;
   I.epoch_samples += s.samples;
-  I.step_seconds_ema = I.step_seconds_ema == 0 ? s.seconds : 0.9 * I.step_seconds_ema + 0.1 * s.seconds;
   if (s.applied) {
     ++I.applied;
     I.loss_sum = I.loss_sum.defined() ? I.loss_sum + s.loss : s.loss.clone();
@@ -152,7 +152,10 @@ void RunLogger::on_step_end(Trainer& t, const StepInfo& s) {
     const auto now = Clock::now();
     if (std::chrono::duration<double>(now - I.last_postfix).count() >= 1.0 && s.applied) {
       I.last_postfix = now;
-      const double remaining = static_cast<double>(t.total_steps() - s.step) * I.step_seconds_ema;
+      // Wall time per step over this session (validations included), times the steps left.
+      const int64_t done = s.step - I.first_step;
+      const double remaining =
+          done > 0 ? static_cast<double>(t.total_steps() - s.step) * I.elapsed() / static_cast<double>(done) : std::nan("");
       I.bar->set_postfix(str_cat("loss ", fmt(s.loss.item<double>()), ", lr ", fmt(s.lr, "%.2e"), ", ",
                                  fmt(I.epoch_seconds > 0 ? I.epoch_samples / I.epoch_seconds : 0, "%.1f"),
                                  " samples/s, run ETA ", ProgressBar::format_duration(remaining)));

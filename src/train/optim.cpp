@@ -148,6 +148,20 @@ int64_t freeze_parameters(torch::nn::Module& module, const std::vector<std::stri
   return frozen;
 }
 
+int64_t freeze_below_last_layers(torch::nn::Module& module, int64_t k) {
+  const auto named = trainable_parameters(module);
+  const LayerAssignment la = assign_layers(&module, named);
+  CT_CHECK(la.num_layers > 1, ConfigError, "partial fine-tuning: the model has no blocks.<k> parameters to unfreeze ",
+           "from the top; use mode full or linear_probe");
+  int64_t frozen = 0;
+  for (size_t i = 0; i < named.size(); ++i)
+    if (la.ids[i] < la.num_layers - k) {
+      named[i].tensor.set_requires_grad(false);
+      ++frozen;
+    }
+  return frozen;
+}
+
 // ------------------------------------------------------------------------------ Optimizer
 
 Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {

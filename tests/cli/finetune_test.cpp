@@ -123,6 +123,10 @@ TEST(FinetuneCli, ResumeWithAnotherConfigIsRefused) {
   EXPECT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set optimizer.lr=0.01 --resume -q --threads 1", &out), 2);
   EXPECT_NE(out.find("cannot resume"), std::string::npos) << out;
   EXPECT_NE(out.find("optimizer.lr: 0.003 -> 0.01"), std::string::npos) << out;
+  // A fresh run over the old one is refused too, unless it replaces it.
+  EXPECT_EQ(ct::test::run_cli("finetune --config " + cfg + " -q --threads 1", &out), 2);
+  EXPECT_NE(out.find("already holds a run"), std::string::npos) << out;
+  EXPECT_EQ(ct::test::run_cli("finetune --config " + cfg + " --overwrite -q --threads 1", &out), 0) << out;
 }
 
 TEST(FinetuneCli, FinetuneEvaluatePredictEmbed) {
@@ -183,6 +187,16 @@ TEST(FinetuneCli, FinetuneEvaluatePredictEmbed) {
   ASSERT_EQ(ct::test::run_cli("embed --checkpoint " + best + " --localized -o " + dir + "/loc.npy --threads 1", &out), 0)
       << out;
   EXPECT_EQ(ct::io::read_npy(dir + "/loc.npy").dim(), 3);
+
+  // A new run initialised from the checkpoint: its encoder's weights go through the key
+  // matcher ('encoder.' prefix aligned, the old head unused), with the statistics logged.
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set name=from_init --set train.steps=2 --init " + best +
+                                  " --threads 1",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("loaded 12/12 model tensors"), std::string::npos) << out;
+  EXPECT_NE(out.find("prefix 'encoder.' -> ''"), std::string::npos) << out;
 }
 
 TEST(FinetuneCli, MitdbBeatsTrainEvaluateAndPredict) {

@@ -19,6 +19,7 @@ struct FinetuneRequest {
   std::string init;                    ///< --init CKPT: sets init.path
   std::string resume;                  ///< --resume RUN_DIR|CKPT ("" = a fresh run)
   bool allow_version_mismatch = false;
+  bool overwrite = false;              ///< replace a previous run in the same run directory
 };
 
 struct FinetuneResult {

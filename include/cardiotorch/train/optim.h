@@ -97,6 +97,11 @@ std::vector<ParamGroup> build_param_groups(const std::vector<NamedParam>& params
 /// "blocks.0.*", "*.bn*"). Returns how many were frozen; ConfigError naming a glob that
 /// matches nothing (a typo would otherwise silently train everything).
 int64_t freeze_parameters(torch::nn::Module& module, const std::vector<std::string>& globs);
+/// Partial fine-tuning: freezes every parameter below the last `k` layers (layer ids as
+/// assign_layers gives them: with depth d, blocks d-k .. d-1 and everything at the top id
+/// train; the embeddings and earlier blocks are frozen). Returns how many were frozen;
+/// ConfigError for a model without blocks.<k> (nothing to count from the top).
+int64_t freeze_below_last_layers(torch::nn::Module& module, int64_t k);
 /// Glob match ('*' any run, '?' one character) over the whole name.
 bool glob_match(const std::string& glob, const std::string& name);
 
