@@ -23,6 +23,7 @@
 #include "cardiotorch/core/runtime.h"
 #include "cardiotorch/io/reader.h"
 #include "cardiotorch/signal/pipeline.h"
+#include "bench_common.h"
 
 namespace ct = cardiotorch;
 
@@ -76,15 +77,18 @@ at::Tensor process(const std::string& path) {
   return b.x;
 }
 
-void report(benchmark::State& state, int64_t records) {
+// `faults0`: ct::bench::minor_faults() before the timed loop.
+void report(benchmark::State& state, int64_t records, long faults0) {
   state.SetItemsProcessed(records);
   state.counters["records/s"] = benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);
+  ct::bench::report_faults(state, faults0, static_cast<double>(records), "record");
 }
 
 void BM_Decode(benchmark::State& state) {
   ct::set_num_threads(static_cast<int>(state.range(0)));
   if (!have_data(state)) return;
   int64_t n = 0;
+  const long faults0 = ct::bench::minor_faults();
   for (auto _ : state) {
     for (const auto& p : record_paths()) {
       auto rec = ct::io::read_record(p);
@@ -92,7 +96,7 @@ void BM_Decode(benchmark::State& state) {
       ++n;
     }
   }
-  report(state, n);
+  report(state, n, faults0);
 }
 BENCHMARK(BM_Decode)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -102,6 +106,7 @@ void BM_Preprocess(benchmark::State& state) {
   std::vector<ct::io::Record> recs;
   for (const auto& p : record_paths()) recs.push_back(ct::io::read_record(p));
   int64_t n = 0;
+  const long faults0 = ct::bench::minor_faults();
   for (auto _ : state) {
     for (const auto& r : recs) {
       ct::signal::SignalBatch b;
@@ -113,7 +118,7 @@ void BM_Preprocess(benchmark::State& state) {
       ++n;
     }
   }
-  report(state, n);
+  report(state, n, faults0);
 }
 BENCHMARK(BM_Preprocess)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -126,6 +131,7 @@ void BM_Step(benchmark::State& state) {
   std::vector<at::Tensor> xs;
   for (const auto& p : record_paths()) xs.push_back(ct::io::read_record(p).signal);
   int64_t n = 0;
+  const long faults0 = ct::bench::minor_faults();
   for (auto _ : state) {
     for (const auto& x : xs) {
       ct::signal::SignalBatch b;
@@ -137,7 +143,7 @@ void BM_Step(benchmark::State& state) {
       ++n;
     }
   }
-  report(state, n);
+  report(state, n, faults0);
 }
 BENCHMARK(BM_Step)->ArgsProduct({{0, 1, 2}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -145,6 +151,7 @@ void BM_DecodePreprocess(benchmark::State& state) {
   ct::set_num_threads(static_cast<int>(state.range(0)));
   if (!have_data(state)) return;
   int64_t n = 0;
+  const long faults0 = ct::bench::minor_faults();
   for (auto _ : state) {
     for (const auto& p : record_paths()) {
       auto x = process(p);
@@ -152,7 +159,7 @@ void BM_DecodePreprocess(benchmark::State& state) {
       ++n;
     }
   }
-  report(state, n);
+  report(state, n, faults0);
 }
 BENCHMARK(BM_DecodePreprocess)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -165,6 +172,7 @@ void BM_DecodePreprocessRecordParallel(benchmark::State& state) {
   const auto& paths = record_paths();
   const int workers = static_cast<int>(state.range(0));
   int64_t n = 0;
+  const long faults0 = ct::bench::minor_faults();
   for (auto _ : state) {
     std::atomic<size_t> next{0};
     std::vector<std::thread> pool;
@@ -179,10 +187,10 @@ void BM_DecodePreprocessRecordParallel(benchmark::State& state) {
     for (auto& t : pool) t.join();
     n += static_cast<int64_t>(paths.size());
   }
-  report(state, n);
+  report(state, n, faults0);
 }
 BENCHMARK(BM_DecodePreprocessRecordParallel)->Args({2, 1})->Args({2, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
-BENCHMARK_MAIN();
+CT_BENCHMARK_MAIN()

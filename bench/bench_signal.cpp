@@ -12,6 +12,7 @@
 
 #include "cardiotorch/core/runtime.h"
 #include "cardiotorch/signal/pipeline.h"
+#include "bench_common.h"
 
 namespace ct = cardiotorch;
 namespace sig = cardiotorch::signal;
@@ -32,15 +33,21 @@ void run(benchmark::State& state, const std::string& yaml) {
   sig::StepContext ctx;
   ctx.generator = at::make_generator<at::CPUGeneratorImpl>(1);
   std::vector<std::string> leads = {"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"};
-  for (auto _ : state) {
+  auto once = [&] {
     sig::SignalBatch b;
     b.x = batch();
     b.fs = 500;
     b.leads = leads;
     p.apply(b, ctx);
     benchmark::DoNotOptimize(b.x.data_ptr());
-  }
+  };
+  // Warm-up, untimed: first touches of the input, and the heap's layout settling (with glibc
+  // it grows for a few batches before freed blocks fit the next ones).
+  for (int i = 0; i < 5; ++i) once();
+  const long faults0 = ct::bench::minor_faults();
+  for (auto _ : state) once();
   state.SetItemsProcessed(state.iterations() * batch().numel());
+  ct::bench::report_faults(state, faults0, static_cast<double>(state.iterations()), "batch");
 }
 
 struct Case {
@@ -86,6 +93,7 @@ int main(int argc, char** argv) {
         ->UseRealTime();
   }
   benchmark::Initialize(&argc, argv);
+  ct::bench::add_context();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

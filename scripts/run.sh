@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian 12 machine (as root, or a user with sudo):
-#   bash scripts/run.sh demo    install deps, build (Release), run the main job
-#   bash scripts/run.sh test    install deps, build, run the whole test suite
+#   bash scripts/run.sh demo    install deps, build the CLI (Release), run the main job
+#   bash scripts/run.sh test    install deps, build everything, run the whole test suite
 #   bash scripts/run.sh build   install deps and build only
 #   bash scripts/run.sh deps    install deps only
 # Re-running is fast: packages already present are not reinstalled and the build is incremental.
@@ -37,13 +37,17 @@ install_deps() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# build [target...]: everything by default; `demo` names only the CLI, so a first run on a
+# fresh machine compiles the library and the CLI, not the tests and benchmarks.
 build() {
   local t0=$SECONDS
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-}
   fi
-  cmake --build "$BUILD_DIR" -j "$JOBS"
-  echo "[build] done in $((SECONDS - t0)) s"
+  local targets=()
+  for t in "$@"; do targets+=(--target "$t"); done
+  cmake --build "$BUILD_DIR" -j "$JOBS" "${targets[@]}"
+  echo "[build] ${*:-all targets} done in $((SECONDS - t0)) s"
 }
 
 run_tests() {
@@ -61,6 +65,6 @@ case "$cmd" in
   deps) install_deps ;;
   build) install_deps; build ;;
   test) install_deps; build; run_tests ;;
-  demo) install_deps; build; run_demo "$@" ;;
+  demo) install_deps; build cardiotorch_cli; run_demo "$@" ;;
   *) echo "usage: bash scripts/run.sh {demo|test|build|deps}" >&2; exit 2 ;;
 esac

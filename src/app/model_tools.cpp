@@ -54,6 +54,8 @@ ModelInput load_model_input(const std::string& path, double fs, const std::strin
     const io::Record rec = io::read_record(path, ro);
     in.x = rec.signal.to(at::kFloat).unsqueeze(0);
     in.fs = rec.fs;
+    in.leads = rec.leads;
+    in.units = rec.units;
   }
   if (!pipeline_file.empty()) {
     const ConfigNode cfg = ConfigNode::load(pipeline_file);
@@ -61,10 +63,13 @@ ModelInput load_model_input(const std::string& path, double fs, const std::strin
     signal::SignalBatch batch;
     batch.x = in.x;
     batch.fs = in.fs;
+    batch.leads = in.leads;
     signal::StepContext ctx;
     signal::Pipeline::from_config(steps).apply(batch, ctx);
     in.x = batch.x.to(at::kFloat).contiguous();
     in.fs = batch.fs;
+    in.leads = batch.leads;
+    in.units.clear();
   }
   CT_CHECK(at::isfinite(in.x).all().item<bool>(), DataError, path, ": the input holds NaN or infinite values; "
            "clean it first (e.g. a pipeline with {name: nan_to_num})");

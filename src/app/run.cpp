@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cardiotorch/app/experiment.h"
+#include "cardiotorch/core/file.h"
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
 #include "cardiotorch/core/run_dir.h"
@@ -34,13 +35,6 @@ std::string fixed(double v, int digits) {
   char b[64];
   std::snprintf(b, sizeof b, "%.*f", digits, v);
   return b;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 struct PassStats {
@@ -115,7 +109,7 @@ io::Record to_record(const at::Tensor& x, double fs, const std::vector<std::stri
 std::string figure(const io::Record& rec, const std::string& path, report::EcgPlotOptions opts) {
   if (!report::plot_supported()) return "";
   report::plot_ecg(rec, path, opts);
-  return read_text(path);
+  return read_file(path);
 }
 
 }  // namespace
@@ -123,7 +117,7 @@ std::string figure(const io::Record& rec, const std::string& path, report::EcgPl
 RunResult run_experiment(const RunOptions& ro) {
   ExperimentOptions opts;
   const ConfigNode resolved = resolve_experiment(ro.config_file, ro.overrides, &opts);
-  if (opts.threads > 0) set_num_threads(static_cast<int>(opts.threads));
+  if (opts.threads > 0) set_thread_budget(static_cast<int>(opts.threads));
   if (opts.deterministic) set_deterministic(true);
   manual_seed(static_cast<uint64_t>(opts.seed));
 

@@ -1,14 +1,10 @@
 // cardiotorch convert RECORD -o OUT.{npy,npz,csv,hea}
-#include <ATen/ATen.h>
-
-#include <cmath>
-#include <cstdio>
+// cardiotorch convert RECORD|DIR... -o OUTDIR [--format npy] [--on-error skip]
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
-#include "cardiotorch/io/npy.h"
-#include "cardiotorch/io/wfdb.h"
+#include "cardiotorch/app/batch.h"
+#include "cardiotorch/io/writer.h"
 #include "cli/command.h"
 #include "cli/record_args.h"
 
@@ -17,122 +13,88 @@ namespace fs = std::filesystem;
 namespace cardiotorch::cli {
 namespace {
 
-// Times are seconds from the record start (the window keeps its offset); 7 significant
-// digits (.npy is the lossless choice).
-void write_csv(const io::Record& r, const std::string& path, double start_s) {
-  std::ofstream f(path);
-  CT_CHECK(f.good(), Error, path, ": cannot open for writing");
-  f << "time_s";
-  for (const auto& l : r.leads) f << "," << l;
-  f << "\n";
-  const at::Tensor s = r.signal.to(at::kFloat).contiguous();
-  const float* p = s.data_ptr<float>();
-  const int64_t n = r.n_samples(), nl = r.n_leads();
-  char buf[64];
-  for (int64_t i = 0; i < n; ++i) {
-    if (r.fs > 0) std::snprintf(buf, sizeof buf, "%.6f", start_s + static_cast<double>(i) / r.fs);
-    else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(i));
-    f << buf;
-    for (int64_t c = 0; c < nl; ++c) {
-      const float v = p[c * n + i];
-      if (std::isnan(v)) f << ",NaN";
-      else {
-        std::snprintf(buf, sizeof buf, ",%.7g", static_cast<double>(v));
-        f << buf;
-      }
-    }
-    f << "\n";
-  }
-  f.close();
-  CT_CHECK(!f.fail(), Error, path, ": write failed");
-}
-
-// Format 16 with a per-lead gain: the largest of 1000, 500, 200, ..., 1 adu/unit at which the
-// lead fits in 16 bits (exact for the usual 1000/mV and 200/mV sources and for integer uV),
-// else whatever gain makes the peak fit.
-void write_wfdb(const io::Record& r, const std::string& path) {
-  CT_CHECK(r.fs > 0, UsageError, path, ": WFDB needs a sampling rate; pass --fs");
-  io::wfdb::Header h;
-  h.record_name = fs::path(path).stem().string();
-  h.fs = r.fs;
-  h.fs_given = true;
-  h.n_signals = static_cast<int>(r.n_leads());
-  h.n_samples = r.n_samples();
-  h.comments = r.comments;
-  const at::Tensor s = r.signal.to(at::kDouble).contiguous();
-  std::vector<std::vector<int32_t>> samples(static_cast<size_t>(r.n_leads()));
-  for (int64_t c = 0; c < r.n_leads(); ++c) {
-    const double* p = s.data_ptr<double>() + c * r.n_samples();
-    double maxabs = 0;
-    for (int64_t i = 0; i < r.n_samples(); ++i)
-      if (std::isfinite(p[i])) maxabs = std::max(maxabs, std::abs(p[i]));
-    double gain = 0.0;
-    for (double g : {1000.0, 500.0, 200.0, 100.0, 50.0, 20.0, 10.0, 5.0, 2.0, 1.0})
-      if (maxabs * g <= 32766.0) {
-        gain = g;
-        break;
-      }
-    if (gain == 0.0) gain = 32766.0 / maxabs;
-    io::wfdb::SignalSpec spec;
-    spec.adc_gain = gain;
-    spec.gain_given = true;
-    spec.baseline = 0;
-    spec.baseline_given = true;
-    spec.units = c < static_cast<int64_t>(r.units.size()) && !r.units[c].empty() ? r.units[c] : "mV";
-    spec.units_given = true;
-    spec.adc_resolution = 16;
-    spec.description = r.leads[static_cast<size_t>(c)];
-    h.signals.push_back(spec);
-    auto& out = samples[static_cast<size_t>(c)];
-    out.resize(static_cast<size_t>(r.n_samples()));
-    for (int64_t i = 0; i < r.n_samples(); ++i)
-      out[static_cast<size_t>(i)] = std::isfinite(p[i]) ? static_cast<int32_t>(std::lround(p[i] * gain))
-                                                        : io::wfdb::kInvalidSample;
-  }
-  const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
-  io::wfdb::write_record(dir, h, samples);
+std::string extension_list() {
+  auto exts = io::writer_extensions();
+  if (exts.size() < 2) return join(exts);
+  const std::string last = exts.back();
+  exts.pop_back();
+  return join(exts) + " or " + last;
 }
 
 class ConvertCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    args_.add(app);
+    args_.add(app, /*window=*/true, /*many=*/true);
     app.add_option("-o,--output", output_,
-                   "output: .npy (float32 [leads, samples]), .npz (signal + fs), .csv, or .hea (WFDB format 16 + .dat)")
+                   "one record: the output file, .npy (float32 [leads, samples]), .npz (signal + fs), .csv or "
+                   ".hea (WFDB format 16 + .dat); several records or a directory: the output directory")
         ->required();
+    app.add_option("--format", format_, "output format of a directory conversion: npy, npz, csv or hea (default npy)");
+    app.add_option("--on-error", on_error_, "raise (stop at the first bad record) or skip (list it and go on)")
+        ->check(CLI::IsMember({"raise", "skip"}));
+    app.add_option("-j,--jobs", jobs_, "records converted in parallel (default: all cores)")->check(CLI::NonNegativeNumber);
   }
 
   int run() override {
-    const std::string ext = to_lower(fs::path(output_).extension().string());
-    CT_CHECK(ext == ".npy" || ext == ".npz" || ext == ".csv" || ext == ".hea", UsageError, output_,
-             ": output must end in .npy, .npz, .csv or .hea");
-    const io::Record r = args_.read();
-    const auto parent = fs::path(output_).parent_path();
     std::error_code ec;
-    if (!parent.empty()) fs::create_directories(parent, ec);
-    if (ext == ".npy") {
-      io::write_npy(output_, r.signal);
-    } else if (ext == ".npz") {
-      io::write_npz(output_, {{"signal", r.signal}, {"fs", at::scalar_tensor(r.fs, at::kDouble)}});
-    } else if (ext == ".csv") {
-      write_csv(r, output_, args_.from_s);
-    } else {
-      write_wfdb(r, output_);
-    }
+    // "out.txt" is a mistyped file name more often than a directory name.
+    CT_CHECK(!fs::path(output_).has_extension() || !io::writer_format(output_).empty() || fs::is_directory(output_, ec),
+             UsageError, output_, ": output must end in ", extension_list(), " (or name a directory)");
+    const bool single = args_.paths.size() == 1 && !fs::is_directory(args_.path(), ec) &&
+                        !io::writer_format(output_).empty();
+    return single ? convert_one() : convert_many();
+  }
+
+ private:
+  int convert_one() {
+    CT_CHECK(format_.empty(), UsageError, "--format is for directory conversions; ", output_,
+             " already names the format");
+    const io::Record r = args_.read();
+    CT_CHECK(r.fs > 0 || io::writer_format(output_) != "wfdb", UsageError, output_,
+             ": WFDB needs a sampling rate and ", args_.path(), " stores none; pass --fs");
+    io::WriteRecordOptions wo;
+    wo.time_offset_s = args_.from_s;
+    io::write_record(r, output_, wo);
     std::cout << "wrote " << output_ << " (" << r.n_leads() << " leads x " << r.n_samples() << " samples";
     if (r.fs > 0) std::cout << ", " << r.fs << " Hz";
     std::cout << ")\n";
     return 0;
   }
 
- private:
+  int convert_many() {
+    const std::string ext = "." + (format_.empty() ? std::string("npy") : to_lower(format_));
+    CT_CHECK(!io::writer_format("x" + ext).empty(), UsageError, "--format ", format_, ": expected one of ",
+             extension_list());
+    CT_CHECK(io::writer_format(output_).empty() || fs::is_directory(output_), UsageError, output_,
+             ": several records (or a directory) are converted into an output directory; -o names a file");
+    const std::vector<app::BatchItem> plan = app::plan_batch(args_.paths, output_, ext);
+    app::BatchOptions bo;
+    bo.on_error = on_error_;
+    bo.threads = jobs_;
+    bo.label = "convert";
+    io::WriteRecordOptions wo;
+    wo.time_offset_s = args_.from_s;
+    const app::BatchResult res =
+        app::convert_records(plan, [this](const std::string& p) { return args_.read(p); }, bo, wo);
+    const std::string manifest = (fs::path(output_) / "manifest.csv").string();
+    app::write_manifest(res, manifest);
+    std::cout << app::summarize_batch(res, "converted") << "\nwrote " << output_ << " (manifest: " << manifest
+              << ")\n";
+    return res.n_ok == 0 && res.n_failed > 0 ? 1 : 0;
+  }
+
   RecordArgs args_;
-  std::string output_;
+  std::string output_, format_, on_error_ = "raise";
+  int jobs_ = 0;
 };
 
 }  // namespace
 }  // namespace cardiotorch::cli
 
-CT_CLI_COMMAND("convert", "convert a record to .npy/.npz/.csv or a WFDB record (physical units)",
-               "cardiotorch convert /data/mitdb/100 --from 10 --duration 60 --leads MLII -o out/100.hea",
+CT_CLI_COMMAND("convert",
+               "convert records to .npy/.npz/.csv or WFDB (physical units): one file, or whole directories in one "
+               "process",
+               "cardiotorch convert /data/mitdb/100 --from 10 --duration 60 --leads MLII -o out/100.hea\n"
+               "  cardiotorch convert /data/ptbxl -o ptbxl_npy --on-error skip   (every record, all cores, "
+               "manifest.csv)",
                cardiotorch::cli::ConvertCommand)

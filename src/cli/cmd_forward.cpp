@@ -7,6 +7,7 @@
 #include "cardiotorch/core/runtime.h"
 #include "cardiotorch/io/npy.h"
 #include "cli/command.h"
+#include "cli/weights_args.h"
 
 namespace cardiotorch::cli {
 namespace {
@@ -25,6 +26,7 @@ class ForwardCommand : public Command {
         ->check(CLI::NonNegativeNumber);
     app.add_option("--pipeline", pipeline_, "preprocessing pipeline YAML run on the input first");
     app.add_option("--num-classes", num_classes_, "classes of the model's head (build context)");
+    weights_.add(app);
     auto* f = app.add_flag("--features", features_, "write forward_features() (before any head)");
     auto* l = app.add_flag("--localized", localized_, "write per-position features (B, N, D)");
     auto* e = app.add_flag("--embed", embed_, "write the pooled embedding (B, D)");
@@ -35,6 +37,11 @@ class ForwardCommand : public Command {
     const ConfigNode node = app::resolve_model_spec(spec_);
     const app::ModelInput in = app::load_model_input(input_, fs_, pipeline_);
     const models::ModelPtr model = models::build_model(node, app::context_for_input(in.x, in.fs, num_classes_));
+    if (weights_.given()) {
+      // Statistics always shown: a checkpoint that matched little is an error, never silent.
+      const auto report = weights::load_into(*model, weights_.options(), model->weight_rules());
+      std::cout << report.to_string();
+    }
     const auto what = features_    ? app::ForwardOutput::kFeatures
                       : localized_ ? app::ForwardOutput::kLocalized
                       : embed_     ? app::ForwardOutput::kEmbedding
@@ -49,6 +56,7 @@ class ForwardCommand : public Command {
 
  private:
   app::ModelSpec spec_;
+  WeightsArgs weights_;
   std::string input_, output_, pipeline_;
   double fs_ = 0.0;
   int64_t num_classes_ = 0;
@@ -59,5 +67,5 @@ class ForwardCommand : public Command {
 }  // namespace cardiotorch::cli
 
 CT_CLI_COMMAND("forward", "run a model on an input file (eval mode, deterministic) and save the output as .npy",
-               "cardiotorch forward --model vit_patchx --input x.npy -o y.npy --features",
+               "cardiotorch forward --model vit_patchx --weights mae.pth --input x.npy -o y.npy --features",
                cardiotorch::cli::ForwardCommand)

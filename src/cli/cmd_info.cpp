@@ -153,8 +153,15 @@ class InfoCommand : public Command {
 
   int directory() {
     const io::DirectorySummary s = io::summarize_directory(path_, fs_, recursive_);
-    CT_CHECK(!s.records.empty() || !s.errors.empty(), DataError, path_,
-             ": no records found (looked for .hea, .mat, .edf, .bdf, .npy, .npz)");
+    if (s.records.empty() && s.errors.empty()) {
+      // PTB-XL and similar trees keep their records in subfolders: say so instead of "none".
+      const std::vector<std::string> deeper = recursive_ ? std::vector<std::string>{} : io::find_records(path_, true);
+      CT_CHECK(deeper.empty(), UsageError, path_, ": no records directly in this directory, but ", deeper.size(),
+               " in its subdirectories (e.g. ", fs::relative(deeper.front(), path_).string(),
+               "); pass -r to include them");
+      throw DataError(str_cat(path_, ": no records found", recursive_ ? " (subdirectories included)" : "",
+                              " (looked for ", join(io::record_extensions()), ")"));
+    }
     if (json_) {
       json j;
       j["dir"] = path_;

@@ -27,27 +27,35 @@ class PlotCommand : public Command {
     app.add_option("--dpi", opts_.dpi, "PNG resolution (default 150)");
     app.add_option("--title", opts_.title, "title line (default: record, rate, window, scale)");
     app.add_option("--annotator", annotator_,
-                   "WFDB annotator whose beats are marked (default: atr when <record>.atr exists; 'none' = off)");
+                   "WFDB annotator whose beats are marked (default: atr when <record>.atr exists); EDF+ files "
+                   "mark their own annotations; 'none' = no markers");
   }
 
   int run() override {
     // Only the window is read (10 s unless --duration); the plot then spans all of it.
     const io::Record rec = args_.read(10.0);
     opts_.time_offset_s = args_.from_s;
-    const io::RecordInfo info = io::read_record_info(args_.path);
+    const io::RecordInfo info = io::read_record_info(args_.path());
     const double rate = info.fs > 0 ? info.fs : rec.fs;
     if (rate > 0 && info.n_samples > 0) opts_.total_duration_s = info.n_samples / rate;
     if (!args_.channels.empty()) opts_.leads = rec.leads;  // a chosen subset is drawn as strips, in that order
-    if (annotator_ != "none" && io::record_format(args_.path) == "wfdb") {
-      const std::string stem = (fs::path(io::wfdb::record_dir(args_.path)) /
-                                fs::path(io::wfdb::header_path(args_.path)).stem()).string();
+    const std::string format = io::record_format(args_.path());
+    if (annotator_ != "none" && format == "wfdb") {
+      const std::string stem = (fs::path(io::wfdb::record_dir(args_.path())) /
+                                fs::path(io::wfdb::header_path(args_.path())).stem()).string();
       const std::string ann = annotator_.empty() ? "atr" : annotator_;
       std::error_code ec;
       if (fs::exists(stem + "." + ann, ec)) {
-        opts_.markers = report::beat_markers(io::read_annotations(stem, ann).annotations, rec.fs);
+        io::AnnotationSet set = io::read_annotations(stem, ann);
+        io::to_sample_rate(set, rate);
+        opts_.markers = report::beat_markers(set.annotations, rate);
       } else if (!annotator_.empty()) {
         throw DataError(str_cat(stem, ".", ann, ": no such annotation file"));
       }
+    } else if (annotator_ != "none" && format == "edf") {
+      CT_CHECK(annotator_.empty(), UsageError, "--annotator ", annotator_,
+               ": EDF+ files carry their own annotations (use --annotator none to hide them)");
+      opts_.markers = report::edf_markers(io::read_edf_annotations(args_.path()));
     }
     report::plot_ecg(rec, output_, opts_);
     std::cout << "wrote " << output_ << "\n";

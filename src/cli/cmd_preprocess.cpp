@@ -1,23 +1,37 @@
 // cardiotorch preprocess --config pipeline.yaml RECORD -o out.npy [--plot before_after.svg]
+// cardiotorch preprocess --config pipeline.yaml RECORD|DIR... -o OUTDIR [--on-error skip]
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <filesystem>
 #include <iterator>
 #include <iostream>
 
+#include "cardiotorch/app/batch.h"
 #include "cardiotorch/core/config.h"
 #include "cardiotorch/io/npy.h"
+#include "cardiotorch/io/writer.h"
 #include "cardiotorch/report/ecg_plot.h"
 #include "cardiotorch/signal/pipeline.h"
 #include "cardiotorch/signal/resample.h"
 #include "cli/command.h"
 #include "cli/record_args.h"
 
+namespace fs = std::filesystem;
+
 namespace cardiotorch::cli {
 namespace {
+
+// Normalised outputs have no physical unit; say so instead of labelling them mV.
+std::string output_units(const signal::Pipeline& pipeline, const std::string& input_units) {
+  for (const auto& st : pipeline.steps())
+    for (const char* n : {"zscore", "groupwise_zscore", "minmax", "robust_scale", "normalize"})
+      if (st->name() == n) return "a.u.";
+  return input_units;
+}
 
 std::string shape_str(const at::Tensor& t) {
   std::vector<std::string> d;
@@ -73,11 +87,17 @@ io::Record before_after(const io::Record& in, const signal::SignalBatch& out, st
 class PreprocessCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    args_.add(app);
+    args_.add(app, /*window=*/true, /*many=*/true);
     app.add_option("-c,--config", config_, "pipeline YAML: a list of steps, {steps: [...]}, or a file with a "
                                            "top-level 'pipeline:' key")
         ->required();
-    app.add_option("-o,--output", output_, "output .npy (float32, [leads, samples])")->required();
+    app.add_option("-o,--output", output_,
+                   "one record: the output file (.npy float32 [leads, samples]; .npz, .csv, .hea too); several "
+                   "records or a directory: the output directory (one .npy per record + manifest.csv)")
+        ->required();
+    app.add_option("--on-error", on_error_, "directories: raise (stop at the first bad record) or skip (list it, go on)")
+        ->check(CLI::IsMember({"raise", "skip"}));
+    app.add_option("-j,--jobs", jobs_, "records processed in parallel (default: all cores)")->check(CLI::NonNegativeNumber);
     app.add_option("--set", overrides_, "override a config value, e.g. --set 'pipeline[0].lowcut=1'");
     app.add_option("--plot", plot_, "also draw input and output strips to this .svg/.png");
     app.add_option("--plot-leads", plot_leads_, "leads of the plot, comma-separated (default: first 3)")
@@ -93,6 +113,13 @@ class PreprocessCommand : public Command {
     const ConfigNode steps = cfg.is_map() && cfg.has("pipeline") ? cfg["pipeline"] : cfg;
     const signal::Pipeline pipeline = signal::Pipeline::from_config(steps);
     CT_CHECK(!pipeline.empty(), ConfigError, config_, ": the pipeline has no steps");
+    std::error_code ec;
+    CT_CHECK(!fs::path(output_).has_extension() || !io::writer_format(output_).empty() ||
+                 fs::is_directory(output_, ec),
+             UsageError, output_, ": output must end in ", join(io::writer_extensions()), " (or name a directory)");
+    const bool single = args_.paths.size() == 1 && !fs::is_directory(args_.path(), ec) &&
+                        !io::writer_format(output_).empty();
+    if (!single) return preprocess_many(pipeline);
 
     const io::Record rec = args_.read();
     signal::SignalBatch batch;
@@ -104,7 +131,19 @@ class PreprocessCommand : public Command {
     ctx.generator = at::make_generator<at::CPUGeneratorImpl>(seed_);
     pipeline.apply(batch, ctx);
 
-    io::write_npy(output_, batch.x.to(at::kFloat).contiguous());
+    CT_CHECK(batch.x.dim() == 2 || io::writer_format(output_) == "npy", UsageError, output_,
+             ": the pipeline gives a signal shaped ", shape_str(batch.x), "; only .npy holds more than [leads, samples]");
+    if (batch.x.dim() == 2) {
+      io::Record out = rec;
+      out.signal = batch.x.to(at::kFloat).contiguous();
+      out.fs = batch.fs;
+      if (batch.leads.size() == static_cast<size_t>(out.signal.size(0))) out.leads = batch.leads;
+      out.units.assign(static_cast<size_t>(out.signal.size(0)),
+                       output_units(pipeline, rec.units.empty() ? "mV" : rec.units[0]));
+      io::write_record(out, output_);
+    } else {
+      io::write_npy(output_, batch.x.to(at::kFloat).contiguous());  // e.g. ncrop's (n, leads, samples)
+    }
     std::cout << pipeline.summary() << rec.name << ": " << shape_str(rec.signal) << " at " << rec.fs << " Hz -> "
               << shape_str(batch.x) << " at " << batch.fs << " Hz"
               << (batch.leads.empty() ? "" : ", leads " + join(batch.leads)) << "\nwrote " << output_ << "\n";
@@ -112,11 +151,7 @@ class PreprocessCommand : public Command {
       report::EcgPlotOptions po;
       po.layout = "strips";
       po.title = rec.name + ": before / after preprocessing";
-      // Normalised outputs have no physical unit; say so instead of labelling them mV.
-      std::string unit = rec.units.empty() ? "mV" : rec.units[0];
-      for (const auto& st : pipeline.steps())
-        for (const char* n : {"zscore", "groupwise_zscore", "minmax", "robust_scale", "normalize"})
-          if (st->name() == n) unit = "a.u.";
+      const std::string unit = output_units(pipeline, rec.units.empty() ? "mV" : rec.units[0]);
       report::plot_ecg(before_after(rec, batch, plot_leads_, unit), plot_, po);
       std::cout << "wrote " << plot_ << "\n";
     }
@@ -124,7 +159,32 @@ class PreprocessCommand : public Command {
   }
 
  private:
+  int preprocess_many(const signal::Pipeline& pipeline) {
+    CT_CHECK(plot_.empty(), UsageError, "--plot draws one record; give one record and an output file");
+    CT_CHECK(io::writer_format(output_).empty() || fs::is_directory(output_), UsageError, output_,
+             ": several records (or a directory) are preprocessed into an output directory; -o names a file");
+    const std::vector<app::BatchItem> plan = app::plan_batch(args_.paths, output_, ".npy");
+    app::BatchOptions bo;
+    bo.on_error = on_error_;
+    bo.threads = jobs_;
+    bo.label = "preprocess";
+    app::PreprocessRecordsOptions po;
+    po.training = train_;
+    po.seed = seed_;
+    po.units = output_units(pipeline, "");
+    std::cout << pipeline.summary();
+    const app::BatchResult res = app::preprocess_records(
+        plan, [this](const std::string& p) { return args_.read(p); }, pipeline, po, bo);
+    const std::string manifest = (fs::path(output_) / "manifest.csv").string();
+    app::write_manifest(res, manifest);
+    std::cout << app::summarize_batch(res, "preprocessed") << "\nwrote " << output_ << " (manifest: " << manifest
+              << ")\n";
+    return res.n_ok == 0 && res.n_failed > 0 ? 1 : 0;
+  }
+
   RecordArgs args_;
+  std::string on_error_ = "raise";
+  int jobs_ = 0;
   std::string config_, output_, plot_;
   std::vector<std::string> overrides_, plot_leads_;
   bool train_ = false;
@@ -134,6 +194,8 @@ class PreprocessCommand : public Command {
 }  // namespace
 }  // namespace cardiotorch::cli
 
-CT_CLI_COMMAND("preprocess", "run a preprocessing pipeline (YAML) on one record and save the result as .npy",
-               "cardiotorch preprocess --config configs/pipelines/standard.yaml data/sample/cinc2021/E07500 -o out.npy --plot ba.svg",
+CT_CLI_COMMAND("preprocess",
+               "run a preprocessing pipeline (YAML) on one record (-o file) or whole directories (-o directory)",
+               "cardiotorch preprocess --config configs/pipelines/standard.yaml data/sample/cinc2021/E07500 -o out.npy --plot ba.svg\n"
+               "  cardiotorch preprocess -c configs/pipelines/standard.yaml data/sample/cinc2021 -o pre/ --on-error skip",
                cardiotorch::cli::PreprocessCommand)

@@ -1,6 +1,8 @@
 #pragma once
-// The CLI's command table. Each command lives in its own cmd_*.cpp and registers itself:
-//   CT_CLI_COMMAND(ConfigShowCommand);
+// The CLI's command table. Each command lives in its own cmd_*.cpp and registers itself at the
+// bottom of that file (name, one-line description, an example for --help, the class):
+//   CT_CLI_COMMAND("list", "list registered components", "cardiotorch list augmenter mixup",
+//                  cardiotorch::cli::ListCommand)
 // main.cpp builds the CLI11 app from the table; a command's run() is a thin wrapper
 // over a library function.
 #include <CLI/CLI.hpp>

@@ -1,6 +1,6 @@
 // cardiotorch: one binary, many subcommands (see command.h). Top-level error handling:
-// usage/config errors exit 2, runtime failures exit 1, always with one line naming
-// the file or key at fault.
+// usage/config errors exit 2, runtime failures exit 1, internal errors (bugs) exit 3, always
+// with one line naming the file or key at fault.
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
   bool deterministic = false;
   app.add_flag("-v,--verbose", verbosity, "more log output (repeat for trace)");
   app.add_flag("-q,--quiet", quiet, "only warnings and errors; no progress bars");
-  app.add_option("--threads", threads, "intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads,
+                 "cores to use (default: all): split between data-loader workers and intra-op threads")->check(CLI::NonNegativeNumber);
   app.add_flag("--deterministic", deterministic, "use deterministic algorithms");
 
   auto& table = cli::command_table();
@@ -62,8 +63,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> names;
     for (const auto& e : table) names.push_back(e.name);
     if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
-      std::fprintf(stderr, "cardiotorch: error: unknown command '%s'%s; commands: %s\n", argv[1],
-                   did_you_mean(argv[1], names).c_str(), join(names).c_str());
+      std::fprintf(stderr, "cardiotorch: error: %s\n", unknown_name_message("command", argv[1], names).c_str());
       return 2;
     }
   }
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   set_log_level(quiet ? LogLevel::kWarn : verbosity >= 2 ? LogLevel::kTrace : verbosity == 1 ? LogLevel::kDebug : LogLevel::kInfo);
   if (quiet) ProgressBar::set_enabled(false);
   try {
-    set_num_threads(threads);
+    set_thread_budget(threads);
     if (deterministic) set_deterministic(true);
     for (auto& [sub, cmd] : commands)
       if (sub->parsed()) return cmd->run();
@@ -94,6 +94,10 @@ int main(int argc, char** argv) {
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "cardiotorch: config error: %s\n", e.what());
     return 2;
+  } catch (const InternalError& e) {
+    std::fprintf(stderr, "cardiotorch: %s (a bug in cardiotorch; please report it with the command line)\n",
+                 e.what());
+    return 3;
   } catch (const c10::Error& e) {  // a LibTorch check: print it without its C++ backtrace
     std::fprintf(stderr, "cardiotorch: error: %s\n", e.what_without_backtrace());
     return 1;

@@ -1,5 +1,6 @@
 #pragma once
-// Options shared by the commands that read one record (info, convert, plot).
+// Options shared by the commands that read records (plot reads one; convert and preprocess read
+// one or many).
 #include <CLI/CLI.hpp>
 
 #include <cmath>
@@ -14,15 +15,24 @@
 namespace cardiotorch::cli {
 
 struct RecordArgs {
-  std::string path;
+  std::vector<std::string> paths;  ///< exactly one unless add() was told `many`
   double from_s = 0.0;
   double duration_s = 0.0;  // 0 = to the end
   std::vector<std::string> channels;
   double fs = 0.0;
   std::string variable;
 
-  void add(CLI::App& app, bool window = true) {
-    app.add_option("record", path, "record: WFDB (dir/100 or dir/100.hea), .mat, .edf/.bdf, .npy/.npz")->required();
+  /// `many`: one or more records or directories (searched recursively) instead of one record.
+  void add(CLI::App& app, bool window = true, bool many = false) {
+    if (many)
+      app.add_option("records", paths,
+                     "records (WFDB dir/100 or dir/100.hea, .mat, .edf/.bdf, .npy/.npz) or directories of them "
+                     "(searched recursively)")
+          ->required();
+    else
+      app.add_option("record", paths, "record: WFDB (dir/100 or dir/100.hea), .mat, .edf/.bdf, .npy/.npz")
+          ->required()
+          ->expected(1);
     if (window) {
       app.add_option("--from", from_s, "start, in seconds from the record start")->check(CLI::NonNegativeNumber);
       app.add_option("--duration", duration_s, "length in seconds (default: to the end)")->check(CLI::NonNegativeNumber);
@@ -42,10 +52,13 @@ struct RecordArgs {
     return o;
   }
 
+  const std::string& path() const { return paths.front(); }
+
   /// Reads [from, from + duration) (seconds; all when both are 0). Only that window is
   /// decoded where the format allows, so a minute of a 30-minute record stays cheap.
   /// `default_duration_s` applies when --duration is not given (0 = to the end).
-  io::Record read(double default_duration_s = 0.0) const {
+  io::Record read(double default_duration_s = 0.0) const { return read(path(), default_duration_s); }
+  io::Record read(const std::string& path, double default_duration_s = 0.0) const {
     io::ReadOptions o = read_options();
     const double dur = duration_s > 0 ? duration_s : default_duration_s;
     if (from_s > 0 || dur > 0) {

@@ -1,5 +1,7 @@
 #include "cardiotorch/core/config.h"
 
+#include "cardiotorch/core/file.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -56,11 +58,13 @@ YAML::Node load_composed(const fs::path& file, std::vector<fs::path>& stack) {
   if (ec) canon = file;
   for (const auto& s : stack)
     CT_CHECK(s != canon, ConfigError, file.string(), ": include cycle (", s.string(), " includes itself)");
-  std::ifstream in(file);
-  CT_CHECK(in.good(), ConfigError, file.string(), ": cannot open config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  YAML::Node root = parse_text(ss.str(), file.string());
+  std::string text;
+  try {
+    text = read_file(file.string());
+  } catch (const IoError& e) {
+    throw ConfigError(e.what());  // a config file that cannot be read is a usage problem (exit 2)
+  }
+  YAML::Node root = parse_text(text, file.string());
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   // A top-level list (a pipeline file) is fine on its own; only mappings compose.
   if (root.IsSequence() && stack.empty()) return root;
@@ -361,9 +365,9 @@ std::string ConfigNode::to_yaml() const {
 
 void ConfigNode::save(const std::string& path) const {
   std::ofstream f(path);
-  CT_CHECK(f.good(), Error, path, ": cannot write config");
+  CT_CHECK(f.good(), IoError, path, ": cannot write config");
   f << to_yaml();
-  CT_CHECK(f.good(), Error, path, ": write failed");
+  CT_CHECK(f.good(), IoError, path, ": write failed");
 }
 
 void check_choice(const std::string& key, const std::string& value, const std::vector<std::string>& allowed) {

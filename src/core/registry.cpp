@@ -11,8 +11,7 @@ void RegistryBase::require(const std::string& name, const std::string& where) co
   const std::vector<std::string> all = names();
   for (const auto& n : all)
     if (n == name) return;
-  throw ConfigError(str_cat(where.empty() ? "" : where + ": ", "unknown ", category(), " '", name, "'",
-                            did_you_mean(name, all), "; available: ", join(all)));
+  throw ConfigError((where.empty() ? "" : where + ": ") + unknown_name_message(category(), name, all));
 }
 
 const RegistryBase& registry_of(const std::string& category) {
@@ -21,8 +20,7 @@ const RegistryBase& registry_of(const std::string& category) {
   if (it == all.end()) {
     std::vector<std::string> names;
     for (const auto& kv : all) names.push_back(kv.first);
-    throw ConfigError(str_cat("unknown registry category '", category, "'", did_you_mean(category, names),
-                              "; available: ", join(names)));
+    throw ConfigError(unknown_name_message("registry category", category, names));
   }
   return *it->second;
 }

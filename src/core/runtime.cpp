@@ -3,8 +3,11 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <sys/stat.h>
 #include <torch/version.h>
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
 
 #ifdef _OPENMP
@@ -34,6 +37,26 @@ void set_worker_threads(int n) {
 #endif
 }
 
+namespace {
+int hardware_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+std::atomic<int> g_budget_cores{0};  // 0: not set, all hardware threads
+}  // namespace
+
+ThreadBudget split_threads(int cores) {
+  ThreadBudget b;
+  b.cores = cores > 0 ? cores : hardware_cores();
+  b.loader_workers = std::clamp(b.cores / 4, 1, 8);
+  b.intra_op = std::max(1, b.cores - b.loader_workers);
+  return b;
+}
+
+void set_thread_budget(int cores) {
+  g_budget_cores.store(cores > 0 ? cores : 0);
+  set_num_threads(split_threads(cores).intra_op);
+}
+
+ThreadBudget thread_budget() { return split_threads(g_budget_cores.load()); }
+
 void manual_seed(uint64_t seed) { at::manual_seed(seed); }
 
 uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c) {
@@ -56,11 +79,24 @@ void set_deterministic(bool on) { at::globalContext().setDeterministicAlgorithms
 std::string version_string() { return CARDIOTORCH_VERSION_STRING; }
 std::string torch_version_string() { return TORCH_VERSION; }
 
+std::string build_id() {
+  static const std::string id = [] {
+    std::string out = str_cat("cardiotorch ", version_string(), "; torch ", torch_version_string());
+    Dl_info info{};
+    struct stat st {};
+    if (dladdr(reinterpret_cast<void*>(&build_id), &info) != 0 && info.dli_fname != nullptr &&
+        ::stat(info.dli_fname, &st) == 0)
+      out += str_cat("; lib ", st.st_size, "@", static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec);
+    return out;
+  }();
+  return id;
+}
+
 std::string build_summary() {
   const bool openblas = dlsym(RTLD_DEFAULT, "openblas_set_num_threads") != nullptr;
   return str_cat("cardiotorch ", version_string(), " (LibTorch ", torch_version_string(), ", BLAS ",
                  openblas ? "OpenBLAS" : "reference/other", ", threads ", num_threads(), ", CUDA ",
-                 at::hasCUDA() ? "yes" : "no", ")");
+                 at::hasCUDA() ? "yes" : "no", "; ", allocator_summary(), ")");
 }
 
 }  // namespace cardiotorch

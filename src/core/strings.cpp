@@ -85,4 +85,9 @@ bool ends_with(const std::string& s, const std::string& x) {
   return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
 }
 
+std::string unknown_name_message(const std::string& what, const std::string& name,
+                                 const std::vector<std::string>& available) {
+  return "unknown " + what + " '" + name + "'" + did_you_mean(name, available) + "; available: " + join(available);
+}
+
 }  // namespace cardiotorch

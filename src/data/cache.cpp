@@ -1,6 +1,7 @@
 #include "cardiotorch/data/cache.h"
 
 #include "cardiotorch/core/runtime.h"
+#include "cardiotorch/core/thread_pool.h"
 
 #include <ATen/ATen.h>
 #include <fcntl.h>
@@ -123,7 +124,7 @@ struct FileStat {
 
 FileStat stat_file(const std::string& path) {
   struct stat st {};
-  CT_CHECK(::stat(path.c_str(), &st) == 0, DataError, path, ": cannot stat source file (", std::strerror(errno),
+  CT_CHECK(::stat(path.c_str(), &st) == 0, IoError, path, ": cannot stat source file (", std::strerror(errno),
            ")");
   FileStat out;
   out.size = static_cast<int64_t>(st.st_size);
@@ -135,13 +136,13 @@ class OutFile {
  public:
   explicit OutFile(const std::string& path) : path_(path) {
     f_ = std::fopen(path.c_str(), "wb");
-    CT_CHECK(f_ != nullptr, DataError, path, ": cannot create cache file (", std::strerror(errno), ")");
+    CT_CHECK(f_ != nullptr, IoError, path, ": cannot create cache file (", std::strerror(errno), ")");
   }
   ~OutFile() {
     if (f_) std::fclose(f_);
   }
   void write(const void* p, size_t n) {
-    CT_CHECK(std::fwrite(p, 1, n, f_) == n, DataError, path_, ": write failed (", std::strerror(errno), ")");
+    CT_CHECK(std::fwrite(p, 1, n, f_) == n, IoError, path_, ": write failed (", std::strerror(errno), ")");
     pos_ += n;
   }
   void pad_to(uint64_t align) {
@@ -150,12 +151,12 @@ class OutFile {
     if (r) write(zeros, align - r);
   }
   void seek_write(uint64_t at, const void* p, size_t n) {
-    CT_CHECK(std::fseek(f_, static_cast<long>(at), SEEK_SET) == 0, DataError, path_, ": seek failed");
-    CT_CHECK(std::fwrite(p, 1, n, f_) == n, DataError, path_, ": write failed");
+    CT_CHECK(std::fseek(f_, static_cast<long>(at), SEEK_SET) == 0, IoError, path_, ": seek failed");
+    CT_CHECK(std::fwrite(p, 1, n, f_) == n, IoError, path_, ": write failed");
   }
   void close() {
-    CT_CHECK(std::fflush(f_) == 0, DataError, path_, ": flush failed (", std::strerror(errno), ")");
-    CT_CHECK(std::fclose(f_) == 0, DataError, path_, ": close failed");
+    CT_CHECK(std::fflush(f_) == 0, IoError, path_, ": flush failed (", std::strerror(errno), ")");
+    CT_CHECK(std::fclose(f_) == 0, IoError, path_, ": close failed");
     f_ = nullptr;
   }
   uint64_t pos() const { return pos_; }
@@ -172,15 +173,15 @@ uint64_t header_hash(const FileHeader& h) {
 
 }  // namespace
 
-uint64_t CachedDataset::compute_key(const std::string& pipeline_config) const {
+std::string cache_key_text(const Dataset& source, const std::string& pipeline_config, const std::string& dtype) {
   std::string buf;
   buf.reserve(4096);
-  const DatasetInfo& in = source_->info();
-  buf += str_cat("cardiotorch-cache v", kVersion, "\n", options_.dtype, "\n", in.name, "\n", in.config, "\n",
-                 pipeline_config, "\n", source_->size(), "\n");
+  const DatasetInfo& in = source.info();
+  buf += str_cat("cardiotorch-cache v", kVersion, "\n", build_id(), "\n", dtype, "\n", in.name, "\n", in.config,
+                 "\n", pipeline_config, "\n", source.size(), "\n");
   std::unordered_map<std::string, FileStat> stats;
-  for (int64_t i = 0; i < source_->size(); ++i) {
-    const ItemInfo& it = source_->item(i);
+  for (int64_t i = 0; i < source.size(); ++i) {
+    const ItemInfo& it = source.item(i);
     buf += str_cat(it.record_id, "|", it.from, "|", it.to);
     for (const auto& src : it.sources) {
       auto f = stats.find(src);
@@ -189,7 +190,12 @@ uint64_t CachedDataset::compute_key(const std::string& pipeline_config) const {
     }
     buf += "\n";
   }
-  return hash_bytes(buf.data(), buf.size(), 0x6361636865ULL);
+  return buf;
+}
+
+uint64_t CachedDataset::compute_key(const std::string& pipeline_config) const {
+  const std::string text = cache_key_text(*source_, pipeline_config, options_.dtype);
+  return hash_bytes(text.data(), text.size(), 0x6361636865ULL);
 }
 
 std::string CachedDataset::key_hex() const {
@@ -247,20 +253,21 @@ void CachedDataset::build(const signal::Pipeline& pipeline) {
     // Items are decoded and preprocessed in parallel, block by block, and written in index
     // order, so the file does not depend on the thread count.
     auto process = [&](int64_t i) {
-      Sample s = source_->get(i);
+      Sample s;
       signal::SignalBatch b;
-      b.x = s.signal;
-      b.fs = s.fs;
-      b.leads = s.leads;
-      signal::StepContext ctx;
-      ctx.training = false;
       try {
+        s = source_->get(i);
+        b.x = s.signal;
+        b.fs = s.fs;
+        b.leads = s.leads;
+        signal::StepContext ctx;
+        ctx.training = false;
         pipeline.apply(b, ctx);
-      } catch (const Error& e) {
-        throw DataError(str_cat("cache: preprocessing record ", s.record_id, ": ", e.what()));
+      } catch (...) {
+        rethrow_with_context(str_cat("cache: record ", source_->item(i).record_id, " (item ", i, "): "));
       }
-      CT_CHECK(b.x.dim() == 2, ShapeError, "cache: preprocessing record ", s.record_id,
-               " gave a signal of shape ", b.x.sizes(), "; expected [leads, samples]");
+      CT_CHECK(b.x.dim() == 2, ShapeError, "cache: record ", s.record_id, " (item ", i,
+               "): preprocessing gave a signal of shape ", b.x.sizes(), "; expected [leads, samples]");
       s.signal = b.x.to(at::kCPU).to(h.dtype == 1 ? at::kHalf : at::kFloat).contiguous();
       s.fs = b.fs;
       s.leads = b.leads;
@@ -271,35 +278,32 @@ void CachedDataset::build(const signal::Pipeline& pipeline) {
       return s;
     };
     const int64_t n = source_->size();
-    int64_t n_threads = options_.threads > 0 ? options_.threads
-                                             : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    // Nothing else runs while the cache builds: every core of the process's budget.
+    int64_t n_threads = options_.threads > 0 ? options_.threads : thread_budget().cores;
     n_threads = std::max<int64_t>(1, std::min(n_threads, n));
     const int64_t block = std::max<int64_t>(16, 8 * n_threads);
     std::unique_ptr<ProgressBar> bar;
     if (options_.progress) bar = std::make_unique<ProgressBar>("cache " + source_->info().name, n, "rec");
 
+    // One pool for the whole build (threads start once); a single thread builds in this one.
+    std::unique_ptr<ThreadPool> pool;
+    if (n_threads > 1) pool = std::make_unique<ThreadPool>(static_cast<int>(n_threads));
     nlohmann::json index = nlohmann::json::array();
     for (int64_t start = 0; start < n; start += block) {
       const int64_t end = std::min(n, start + block);
       std::vector<Sample> done(static_cast<size_t>(end - start));
       std::vector<std::exception_ptr> errors(done.size());
-      std::atomic<int64_t> next{start};
-      auto work = [&] {
-        if (n_threads > 1) set_worker_threads(1);  // parallel over records, not inside each
-        for (int64_t i; (i = next++) < end;) {
-          try {
-            done[static_cast<size_t>(i - start)] = process(i);
-          } catch (...) {
-            errors[static_cast<size_t>(i - start)] = std::current_exception();
-          }
+      auto one = [&](int64_t k) {
+        try {
+          done[static_cast<size_t>(k)] = process(start + k);
+        } catch (...) {
+          errors[static_cast<size_t>(k)] = std::current_exception();
         }
       };
-      if (n_threads == 1) {
-        work();
+      if (pool) {
+        pool->parallel_for(end - start, one);
       } else {
-        std::vector<std::thread> pool;
-        for (int64_t t = 0; t < n_threads; ++t) pool.emplace_back(work);
-        for (auto& t : pool) t.join();
+        for (int64_t k = 0; k < end - start; ++k) one(k);
       }
       for (size_t k = 0; k < done.size(); ++k) {
         if (errors[k]) std::rethrow_exception(errors[k]);
@@ -342,21 +346,21 @@ void CachedDataset::build(const signal::Pipeline& pipeline) {
     // The data checksum is computed from the file as written (what open() will see).
     {
       const int fd = ::open(tmp.c_str(), O_RDONLY);
-      CT_CHECK(fd >= 0, DataError, tmp, ": cannot reopen (", std::strerror(errno), ")");
+      CT_CHECK(fd >= 0, IoError, tmp, ": cannot reopen (", std::strerror(errno), ")");
       const size_t total = static_cast<size_t>(h.index_offset + h.index_bytes);
       void* m = ::mmap(nullptr, total, PROT_READ, MAP_PRIVATE, fd, 0);
       ::close(fd);
-      CT_CHECK(m != MAP_FAILED, DataError, tmp, ": mmap failed (", std::strerror(errno), ")");
+      CT_CHECK(m != MAP_FAILED, IoError, tmp, ": mmap failed (", std::strerror(errno), ")");
       h.data_hash = hash_bytes(static_cast<const unsigned char*>(m) + kHeaderBytes, h.data_bytes, 0xDA7Au);
       ::munmap(m, total);
     }
     h.header_hash = header_hash(h);
     {
       FILE* f = std::fopen(tmp.c_str(), "r+b");
-      CT_CHECK(f != nullptr, DataError, tmp, ": cannot reopen (", std::strerror(errno), ")");
+      CT_CHECK(f != nullptr, IoError, tmp, ": cannot reopen (", std::strerror(errno), ")");
       const bool ok = std::fwrite(&h, 1, sizeof(h), f) == sizeof(h);
       const bool closed = std::fclose(f) == 0;
-      CT_CHECK(ok && closed, DataError, tmp, ": header write failed");
+      CT_CHECK(ok && closed, IoError, tmp, ": header write failed");
     }
     fs::rename(tmp, path_);
   } catch (...) {
@@ -369,7 +373,7 @@ void CachedDataset::build(const signal::Pipeline& pipeline) {
 void CachedDataset::open() {
   auto shard = std::make_shared<Shard>();
   const int fd = ::open(path_.c_str(), O_RDONLY);
-  CT_CHECK(fd >= 0, DataError, path_, ": cannot open cache file (", std::strerror(errno), ")");
+  CT_CHECK(fd >= 0, IoError, path_, ": cannot open cache file (", std::strerror(errno), ")");
   struct stat st {};
   ::fstat(fd, &st);
   const size_t bytes = static_cast<size_t>(st.st_size);
@@ -379,7 +383,7 @@ void CachedDataset::open() {
   }
   void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  CT_CHECK(m != MAP_FAILED, DataError, path_, ": mmap failed (", std::strerror(errno), ")");
+  CT_CHECK(m != MAP_FAILED, IoError, path_, ": mmap failed (", std::strerror(errno), ")");
   shard->base = m;
   shard->bytes = bytes;
   FileHeader h;
@@ -442,7 +446,7 @@ void CachedDataset::open() {
 }
 
 Sample CachedDataset::get(int64_t i) const {
-  CT_CHECK(i >= 0 && i < size(), ShapeError, "cache ", path_, ": index ", i, " out of range [0, ", size(), ")");
+  CT_CHECK(i >= 0 && i < size(), IndexError, "cache ", path_, ": index ", i, " out of range [0, ", size(), ")");
   const Shard::Entry& e = shard_->entries[static_cast<size_t>(i)];
   Sample s;
   // Copies out of the read-only mapping: callers (augmenters) modify samples in place.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "cardiotorch/data/adapters.h"
@@ -245,6 +246,39 @@ std::shared_ptr<Dataset> make_cinc2017(const Cinc2017Options& o) { return std::m
 std::shared_ptr<Dataset> make_cinc(const CincOptions& o, const std::string& name) {
   return std::make_shared<CincDataset>(o, name);
 }
+
+namespace {
+
+bool has_headers(const fs::path& d) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(d, ec))
+    if (e.path().extension() == ".hea") return true;
+  return false;
+}
+
+struct Cinc2017Detector : DatasetDetector {
+  std::string detect(const std::string& dir) const override {
+    return fs::exists(fs::path(dir) / "REFERENCE.csv") && has_headers(dir) ? "cinc2017" : "";
+  }
+};
+
+// weights.csv beside the headers; dx_mapping_scored.csv names the 2021 sources (Ningbo).
+struct Cinc2020Detector : DatasetDetector {
+  std::string detect(const std::string& dir) const override {
+    const fs::path d(dir);
+    if (!fs::exists(d / "weights.csv") || !has_headers(d)) return "";
+    std::ifstream f(d / "dx_mapping_scored.csv");
+    std::string header;
+    std::getline(f, header);
+    return header.find("Ningbo") != std::string::npos ? "cinc2021" : "cinc2020";
+  }
+};
+
+}  // namespace
+
+CT_REGISTER(dataset_detector_registry(), "cinc2017", make_detector<Cinc2017Detector>, "REFERENCE.csv beside WFDB headers")
+CT_REGISTER(dataset_detector_registry(), "cinc2020", make_detector<Cinc2020Detector>,
+            "weights.csv beside WFDB headers (cinc2021 when dx_mapping_scored.csv has a Ningbo column)")
 
 }  // namespace cardiotorch::data
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cardiotorch/core/error.h"
+#include "cardiotorch/core/file.h"
 #include "cardiotorch/core/strings.h"
 
 namespace cardiotorch::data {
@@ -32,15 +33,6 @@ const std::string& CsvTable::at(size_t r, const std::string& name) const {
 
 std::string CsvTable::where(size_t r) const {
   return str_cat(source, ":", r < row_lines.size() ? row_lines[r] : 0);
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  CT_CHECK(f.good(), DataError, path, ": cannot open (", std::strerror(errno), ")");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  CT_CHECK(!f.bad(), DataError, path, ": read error");
-  return ss.str();
 }
 
 CsvTable parse_csv(const std::string& text, const std::string& origin, const CsvOptions& options) {
@@ -134,7 +126,7 @@ CsvTable parse_csv(const std::string& text, const std::string& origin, const Csv
 }
 
 CsvTable read_csv(const std::string& path, const CsvOptions& options) {
-  return parse_csv(read_text_file(path), path, options);
+  return parse_csv(read_file(path), path, options);
 }
 
 std::map<std::string, double> parse_python_dict(const std::string& text, const std::string& where) {

@@ -8,7 +8,6 @@
 #include <iomanip>
 #include <sstream>
 
-#include "cardiotorch/io/wfdb.h"
 
 namespace cardiotorch::data {
 
@@ -81,42 +80,33 @@ std::string summarize(const Dataset& ds) {
   return os.str();
 }
 
+Registry<DatasetDetector>& dataset_detector_registry() {
+  static Registry<DatasetDetector> r("dataset_detector", "dataset layouts recognised in a directory (open_dataset, info DIR)");
+  return r;
+}
+
 std::string detect_dataset(const std::string& dir) {
-  namespace fs = std::filesystem;
-  const fs::path d(dir);
-  if (!fs::is_directory(d)) return "";
-  auto has = [&](const char* f) { return fs::exists(d / f); };
-  if (has("ptbxl_database.csv") && has("scp_statements.csv")) return "ptbxl";
-  if (has("ludb.csv") || fs::exists(d / "data" / "1.ii")) return "ludb";
-  bool hea = false;
-  std::string atr_record;
-  for (const auto& e : fs::directory_iterator(d)) {
-    hea |= e.path().extension() == ".hea";
-    if (e.path().extension() == ".atr" && atr_record.empty()) atr_record = e.path().stem().string();
-  }
-  if (has("REFERENCE.csv") && hea) return "cinc2017";
-  // Beat-annotated records at MIT-BIH's 360 Hz (other .atr databases, e.g. CPSC 2021 at 200 Hz,
-  // are not MIT-BIH layouts).
-  if (!atr_record.empty() && fs::exists(d / (atr_record + ".hea"))) {
-    try {
-      if (io::wfdb::read_header((d / atr_record).string()).fs == 360.0) return "mitdb";
-    } catch (const DataError&) {
-    }
-  }
-  if (hea && has("weights.csv")) {
-    std::ifstream f(d / "dx_mapping_scored.csv");
-    std::string header;
-    std::getline(f, header);
-    return header.find("Ningbo") != std::string::npos ? "cinc2021" : "cinc2020";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return "";
+  // Built once; registration is complete before main and the static's initialisation is thread-safe.
+  static const std::vector<std::shared_ptr<DatasetDetector>> detectors = [] {
+    std::vector<std::shared_ptr<DatasetDetector>> out;
+    for (const auto& name : dataset_detector_registry().names())
+      out.push_back(dataset_detector_registry().build(name, ConfigNode()));
+    return out;
+  }();
+  for (const auto& d : detectors) {
+    std::string name = d->detect(dir);
+    if (!name.empty()) return name;
   }
   return "";
 }
 
 std::shared_ptr<Dataset> open_dataset(const std::string& dir) {
   const std::string name = detect_dataset(dir);
-  CT_CHECK(!name.empty(), ConfigError, dir,
-           ": no known dataset layout (ptbxl, cinc2017, cinc2020/2021, mitdb, ludb); use a dataset config with "
-           "name: folder and a manifest for other layouts");
+  CT_CHECK(!name.empty(), ConfigError, dir, ": no known dataset layout (detectors: ",
+           join(dataset_detector_registry().names()),
+           "); use a dataset config with name: folder and a manifest for other layouts");
   ConfigNode n = ConfigNode::map();
   n.set("name", ConfigNode::string(name));
   n.set("root", ConfigNode::string(dir));
@@ -127,7 +117,7 @@ std::shared_ptr<Dataset> open_dataset(const std::string& dir) {
 // ---------------------------------------------------------------------------------------
 InMemoryDataset::InMemoryDataset(DatasetInfo info, std::vector<Sample> samples, std::vector<ItemInfo> items)
     : info_(std::move(info)), samples_(std::move(samples)), items_(std::move(items)) {
-  CT_CHECK(items_.empty() || items_.size() == samples_.size(), ShapeError, "InMemoryDataset: ", samples_.size(),
+  CT_CHECK(items_.empty() || items_.size() == samples_.size(), ArgumentError, "InMemoryDataset: ", samples_.size(),
            " samples but ", items_.size(), " item infos");
   if (items_.empty()) {
     items_.resize(samples_.size());
@@ -149,14 +139,14 @@ InMemoryDataset::InMemoryDataset(DatasetInfo info, std::vector<Sample> samples, 
 }
 
 Sample InMemoryDataset::get(int64_t i) const {
-  CT_CHECK(i >= 0 && i < size(), ShapeError, info_.name, ": index ", i, " out of range [0, ", size(), ")");
+  CT_CHECK(i >= 0 && i < size(), IndexError, info_.name, ": index ", i, " out of range [0, ", size(), ")");
   Sample s = samples_[static_cast<size_t>(i)];
   s.signal = s.signal.clone();  // callers may modify in place
   return s;
 }
 
 const ItemInfo& InMemoryDataset::item(int64_t i) const {
-  CT_CHECK(i >= 0 && i < size(), ShapeError, info_.name, ": index ", i, " out of range [0, ", size(), ")");
+  CT_CHECK(i >= 0 && i < size(), IndexError, info_.name, ": index ", i, " out of range [0, ", size(), ")");
   return items_[static_cast<size_t>(i)];
 }
 
@@ -164,19 +154,19 @@ SubsetDataset::SubsetDataset(DatasetPtr base, std::vector<int64_t> indices)
     : base_(std::move(base)), indices_(std::move(indices)) {
   CT_INTERNAL_ASSERT(base_ != nullptr);
   for (int64_t i : indices_)
-    CT_CHECK(i >= 0 && i < base_->size(), ShapeError, "subset of ", base_->info().name, ": index ", i,
+    CT_CHECK(i >= 0 && i < base_->size(), IndexError, "subset of ", base_->info().name, ": index ", i,
              " out of range [0, ", base_->size(), ")");
   info_ = base_->info();
   count_labels(*this, info_);
 }
 
 Sample SubsetDataset::get(int64_t i) const {
-  CT_CHECK(i >= 0 && i < size(), ShapeError, "subset: index ", i, " out of range [0, ", size(), ")");
+  CT_CHECK(i >= 0 && i < size(), IndexError, "subset: index ", i, " out of range [0, ", size(), ")");
   return base_->get(indices_[static_cast<size_t>(i)]);
 }
 
 const ItemInfo& SubsetDataset::item(int64_t i) const {
-  CT_CHECK(i >= 0 && i < size(), ShapeError, "subset: index ", i, " out of range [0, ", size(), ")");
+  CT_CHECK(i >= 0 && i < size(), IndexError, "subset: index ", i, " out of range [0, ", size(), ")");
   return base_->item(indices_[static_cast<size_t>(i)]);
 }
 

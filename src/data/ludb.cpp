@@ -79,7 +79,8 @@ class LudbDataset : public detail::RecordDataset {
         }
         std::vector<Wave> waves;
         for (const auto& x : exts) {
-          const io::AnnotationSet set = io::read_annotations(path, x);
+          io::AnnotationSet set = io::read_annotations(path, x);
+          io::to_sample_rate(set, h.fs);
           const auto w = parse_waves(set);
           waves.insert(waves.end(), w.begin(), w.end());
           e.info.sources.push_back(path + "." + x);
@@ -148,6 +149,17 @@ void LudbOptions::validate() const {
 }
 
 std::shared_ptr<Dataset> make_ludb(const LudbOptions& o) { return std::make_shared<LudbDataset>(o); }
+
+namespace {
+struct LudbDetector : DatasetDetector {
+  std::string detect(const std::string& dir) const override {
+    const fs::path d(dir);
+    return fs::exists(d / "ludb.csv") || fs::exists(d / "data" / "1.ii") ? "ludb" : "";
+  }
+};
+}  // namespace
+
+CT_REGISTER(dataset_detector_registry(), "ludb", make_detector<LudbDetector>, "ludb.csv or data/1.ii")
 
 }  // namespace cardiotorch::data
 

@@ -87,7 +87,8 @@ class MitdbDataset : public detail::RecordDataset {
       const std::string path = (root / name).string();
       const bool ok = guarded(path, [&] {
         const io::wfdb::Header h = io::wfdb::read_header(path);
-        const io::AnnotationSet anns = io::read_annotations(path, o.annotator);
+        io::AnnotationSet anns = io::read_annotations(path, o.annotator);
+        io::to_sample_rate(anns, h.fs);
         CT_CHECK(o.fs <= 0 || std::abs(h.fs - o.fs) < 1e-6, DataError, path, ".hea: sampling rate ", h.fs,
                  " Hz, expected fs: ", o.fs);
         const int64_t before = static_cast<int64_t>(std::llround(o.before * h.fs));
@@ -172,6 +173,30 @@ void MitdbOptions::validate() const {
 }
 
 std::shared_ptr<Dataset> make_mitdb(const MitdbOptions& o) { return std::make_shared<MitdbDataset>(o); }
+
+namespace {
+// Beat-annotated records at MIT-BIH's 360 Hz (other .atr databases, e.g. CPSC 2021 at 200 Hz,
+// are not MIT-BIH layouts).
+struct MitdbDetector : DatasetDetector {
+  std::string detect(const std::string& dir) const override {
+    const fs::path d(dir);
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(d, ec)) {
+      if (e.path().extension() != ".atr") continue;
+      const fs::path rec = d / e.path().stem();
+      if (!fs::exists(rec.string() + ".hea")) continue;
+      try {
+        return io::wfdb::read_header(rec.string()).fs == 360.0 ? "mitdb" : "";
+      } catch (const DataError&) {
+        return "";
+      }
+    }
+    return "";
+  }
+};
+}  // namespace
+
+CT_REGISTER(dataset_detector_registry(), "mitdb", make_detector<MitdbDetector>, ".atr beat annotations of 360 Hz records")
 
 }  // namespace cardiotorch::data
 

@@ -124,6 +124,18 @@ void PtbxlOptions::validate() const {
 
 std::shared_ptr<Dataset> make_ptbxl(const PtbxlOptions& o) { return std::make_shared<PtbxlDataset>(o); }
 
+namespace {
+struct PtbxlDetector : DatasetDetector {
+  std::string detect(const std::string& dir) const override {
+    const fs::path d(dir);
+    return fs::exists(d / "ptbxl_database.csv") && fs::exists(d / "scp_statements.csv") ? "ptbxl" : "";
+  }
+};
+}  // namespace
+
+CT_REGISTER(dataset_detector_registry(), "ptbxl", make_detector<PtbxlDetector>,
+            "ptbxl_database.csv and scp_statements.csv")
+
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "ptbxl",

@@ -62,7 +62,7 @@ RecordDataset::RecordDataset(const CommonOptions& common, std::string name, Conf
 }
 
 const ItemInfo& RecordDataset::item(int64_t i) const {
-  CT_CHECK(i >= 0 && i < size(), ShapeError, info_.name, ": index ", i, " out of range [0, ", size(), ")");
+  CT_CHECK(i >= 0 && i < size(), IndexError, info_.name, ": index ", i, " out of range [0, ", size(), ")");
   return entries_[static_cast<size_t>(i)].info;
 }
 

@@ -25,15 +25,15 @@ struct Group {
 std::vector<std::vector<int64_t>> partition(const std::vector<std::string>& groups,
                                             const std::vector<std::vector<int64_t>>& classes, int64_t n_classes,
                                             const std::vector<double>& weights, uint64_t seed, bool stratify) {
-  CT_CHECK(groups.size() == classes.size(), ShapeError, "partition: ", groups.size(), " groups but ",
+  CT_CHECK(groups.size() == classes.size(), ArgumentError, "partition: ", groups.size(), " groups but ",
            classes.size(), " label lists");
-  CT_CHECK(!weights.empty(), ConfigError, "partition: no parts requested");
+  CT_CHECK(!weights.empty(), ArgumentError, "partition: no parts requested");
   double wsum = 0;
   for (double w : weights) {
-    CT_CHECK(w >= 0, ConfigError, "partition: part weights must be >= 0, got ", w);
+    CT_CHECK(w >= 0, ArgumentError, "partition: part weights must be >= 0, got ", w);
     wsum += w;
   }
-  CT_CHECK(wsum > 0, ConfigError, "partition: part weights sum to 0");
+  CT_CHECK(wsum > 0, ArgumentError, "partition: part weights sum to 0");
   const size_t n_parts = weights.size();
   const int64_t n_items = static_cast<int64_t>(groups.size());
 
@@ -47,7 +47,7 @@ std::vector<std::vector<int64_t>> partition(const std::vector<std::string>& grou
     Group& g = gs[it->second];
     g.items.push_back(i);
     for (int64_t c : classes[static_cast<size_t>(i)]) {
-      CT_CHECK(c >= 0 && c < n_classes, ShapeError, "partition: class ", c, " of item ", i, " out of range [0, ",
+      CT_CHECK(c >= 0 && c < n_classes, ArgumentError, "partition: class ", c, " of item ", i, " out of range [0, ",
                n_classes, ")");
       ++g.counts[c];
       ++totals[static_cast<size_t>(c)];

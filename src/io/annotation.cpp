@@ -7,12 +7,14 @@
 // ends the file. NUM and CHN persist to later annotations; SUB and AUX do not.
 #include "cardiotorch/io/annotation.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "cardiotorch/core/error.h"
+#include "cardiotorch/core/file.h"
 
 namespace cardiotorch::io {
 namespace {
@@ -175,12 +177,19 @@ AnnotationSet parse_annotations(const uint8_t* p, size_t size, const std::string
   return set;
 }
 
+void to_sample_rate(AnnotationSet& set, double fs) {
+  if (set.time_resolution <= 0 || fs <= 0) return;  // already samples (or no rate to convert to)
+  if (set.time_resolution != fs) {
+    const double scale = fs / set.time_resolution;
+    for (auto& a : set.annotations)
+      a.sample = static_cast<int64_t>(std::llround(static_cast<double>(a.sample) * scale));
+  }
+  set.time_resolution = 0;
+}
+
 AnnotationSet read_annotations(const std::string& record_path, const std::string& annotator) {
   const std::string path = annotator.empty() ? record_path : record_path + "." + annotator;
-  std::ifstream in(path, std::ios::binary);
-  CT_CHECK(in.good(), DataError, path, ": cannot open annotation file");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CT_CHECK(!in.bad(), DataError, path, ": read error");
+  const std::string bytes = read_file(path);
   return parse_annotations(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path);
 }
 
@@ -192,7 +201,7 @@ void put_word(std::vector<uint8_t>& b, int a, int v) {
 }
 
 void put_aux(std::vector<uint8_t>& b, const std::string& s, const std::string& what) {
-  CT_CHECK(s.size() <= 255, ConfigError, "annotation ", what, ": aux text longer than 255 bytes");
+  CT_CHECK(s.size() <= 255, ArgumentError, "annotation ", what, ": aux text longer than 255 bytes");
   put_word(b, kAux, static_cast<int>(s.size()));
   b.insert(b.end(), s.begin(), s.end());
   if (s.size() & 1) b.push_back(0);
@@ -258,10 +267,10 @@ std::vector<uint8_t> encode_annotations(const std::vector<Annotation>& anns,
   for (size_t k = 0; k < anns.size(); ++k) {
     const Annotation& a = anns[k];
     const std::string what = std::to_string(k);
-    CT_CHECK(a.code >= 1 && a.code <= 58, ConfigError, "annotation ", k, ": code ", a.code, " outside 1..58");
-    CT_CHECK(a.sample >= 0, ConfigError, "annotation ", k, ": negative sample ", a.sample);
+    CT_CHECK(a.code >= 1 && a.code <= 58, ArgumentError, "annotation ", k, ": code ", a.code, " outside 1..58");
+    CT_CHECK(a.sample >= 0, ArgumentError, "annotation ", k, ": negative sample ", a.sample);
     CT_CHECK(a.subtype >= -128 && a.subtype <= 127 && a.num >= -128 && a.num <= 127 && a.chan >= 0 && a.chan <= 255,
-             ConfigError, "annotation ", k, ": subtype/num must fit a signed byte and chan an unsigned byte");
+             ArgumentError, "annotation ", k, ": subtype/num must fit a signed byte and chan an unsigned byte");
     put_annotation(b, a.sample - t, a.code);
     t = a.sample;
     if (a.subtype != 0) put_word(b, kSub, a.subtype & 0xFF);
@@ -279,9 +288,9 @@ void write_annotations(const std::string& path, const std::vector<Annotation>& a
                        const std::map<int, std::pair<std::string, std::string>>& defs, double time_resolution) {
   const std::vector<uint8_t> b = encode_annotations(anns, defs, time_resolution);
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  CT_CHECK(f.good(), DataError, path, ": cannot create annotation file");
+  CT_CHECK(f.good(), IoError, path, ": cannot create annotation file");
   f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-  CT_CHECK(f.good(), DataError, path, ": write failed");
+  CT_CHECK(f.good(), IoError, path, ": write failed");
 }
 
 }  // namespace cardiotorch::io

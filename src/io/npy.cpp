@@ -9,7 +9,7 @@
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/strings.h"
 #include "cardiotorch/io/npy_format.h"
-#include "io/file_util.h"
+#include "cardiotorch/core/file.h"
 #include "io/zip.h"
 
 namespace cardiotorch::io {
@@ -91,10 +91,10 @@ at::Tensor decode_npy(const std::string& bytes, const std::string& origin) {
   return t;
 }
 
-at::Tensor read_npy(const std::string& path) { return decode_npy(read_file_bytes(path), path); }
+at::Tensor read_npy(const std::string& path) { return decode_npy(read_file(path), path); }
 
 std::string encode_npy(const at::Tensor& tensor) {
-  CT_CHECK(tensor.defined(), ShapeError, "write_npy: undefined tensor");
+  CT_CHECK(tensor.defined(), ArgumentError, "write_npy: undefined tensor");
   const at::Tensor t = tensor.is_contiguous() && tensor.device().is_cpu() ? tensor : tensor.cpu().contiguous();
   const NpyHeader h = header_for(t);
   std::string out = format_npy_header(h);
@@ -106,11 +106,11 @@ std::string encode_npy(const at::Tensor& tensor) {
 }
 
 void write_npy(const std::string& path, const at::Tensor& tensor) {
-  write_file_bytes(path, encode_npy(tensor));
+  write_file(path, encode_npy(tensor));
 }
 
 std::map<std::string, at::Tensor> read_npz(const std::string& path) {
-  const std::string bytes = read_file_bytes(path);
+  const std::string bytes = read_file(path);
   std::map<std::string, at::Tensor> out;
   for (const zip::Member& m : zip::list(bytes, path)) {
     std::string key = m.name;
@@ -124,10 +124,10 @@ std::map<std::string, at::Tensor> read_npz(const std::string& path) {
 void write_npz(const std::string& path, const std::map<std::string, at::Tensor>& arrays) {
   zip::Writer w;
   for (const auto& [name, t] : arrays) {
-    CT_CHECK(!name.empty(), ShapeError, path, ": empty array name");
+    CT_CHECK(!name.empty(), ArgumentError, path, ": empty array name");
     w.add(name + ".npy", encode_npy(t));
   }
-  write_file_bytes(path, w.finish());
+  write_file(path, w.finish());
 }
 
 }  // namespace cardiotorch::io

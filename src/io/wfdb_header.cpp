@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cardiotorch/core/error.h"
+#include "cardiotorch/core/file.h"
 #include "cardiotorch/io/wfdb.h"
 
 namespace cardiotorch::io::wfdb {
@@ -420,12 +421,7 @@ std::string record_dir(const std::string& record_path) {
 
 Header read_header(const std::string& record_path) {
   const std::string path = header_path(record_path);
-  std::ifstream in(path, std::ios::binary);
-  CT_CHECK(in.good(), DataError, path, ": cannot open WFDB header");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  CT_CHECK(!in.bad(), DataError, path, ": read error");
-  return parse_header(ss.str(), path);
+  return parse_header(read_file(path), path);
 }
 
 namespace {

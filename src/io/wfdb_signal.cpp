@@ -183,7 +183,7 @@ void decode_stream(int fmt, const uint8_t* p, int64_t n, int32_t* out) {
       break;
     }
     default:
-      throw DataError(str_cat("internal: no decoder for format ", fmt));
+      throw InternalError(str_cat("internal error: no decoder for format ", fmt));
   }
 }
 

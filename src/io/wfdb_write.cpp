@@ -12,18 +12,18 @@ namespace cardiotorch::io::wfdb {
 Header write_record(const std::string& dir, Header h, const std::vector<std::vector<int32_t>>& samples,
                     const WriteOptions& options) {
   const int fmt = options.format;
-  CT_CHECK(fmt == 16 || fmt == 212, ConfigError, "wfdb write: format must be 16 or 212, got ", fmt);
+  CT_CHECK(fmt == 16 || fmt == 212, ArgumentError, "wfdb write: format must be 16 or 212, got ", fmt);
   CT_CHECK(!h.record_name.empty() && h.record_name.find('/') == std::string::npos &&
                h.record_name.find(' ') == std::string::npos,
-           ConfigError, "wfdb write: invalid record name '", h.record_name, "'");
-  CT_CHECK(!h.is_multi_segment(), ConfigError, "wfdb write: multi-segment records cannot be written");
-  CT_CHECK(h.signals.size() == samples.size(), ShapeError, "wfdb write ", h.record_name, ": header has ",
+           ArgumentError, "wfdb write: invalid record name '", h.record_name, "'");
+  CT_CHECK(!h.is_multi_segment(), ArgumentError, "wfdb write: multi-segment records cannot be written");
+  CT_CHECK(h.signals.size() == samples.size(), ArgumentError, "wfdb write ", h.record_name, ": header has ",
            h.signals.size(), " signals but ", samples.size(), " sample rows were given");
-  CT_CHECK(h.fs > 0, ConfigError, "wfdb write ", h.record_name, ": fs must be > 0, got ", h.fs);
+  CT_CHECK(h.fs > 0, ArgumentError, "wfdb write ", h.record_name, ": fs must be > 0, got ", h.fs);
   const size_t nsig = samples.size();
   const size_t n = nsig ? samples[0].size() : 0;
   for (size_t c = 0; c < nsig; ++c)
-    CT_CHECK(samples[c].size() == n, ShapeError, "wfdb write ", h.record_name, ": signal ", c, " has ",
+    CT_CHECK(samples[c].size() == n, ArgumentError, "wfdb write ", h.record_name, ": signal ", c, " has ",
              samples[c].size(), " samples, signal 0 has ", n);
   const int32_t lo = fmt == 16 ? -32768 : -2048, hi = fmt == 16 ? 32767 : 2047;
   const int32_t sentinel = format_invalid_value(fmt);
@@ -57,12 +57,12 @@ Header write_record(const std::string& dir, Header h, const std::vector<std::vec
     s.units_given = true;
     if (!s.baseline_given && s.baseline != s.adc_zero) s.baseline_given = true;
     CT_CHECK(s.description.find('\n') == std::string::npos && s.units.find_first_of(" \t\n") == std::string::npos,
-             ConfigError, "wfdb write ", h.record_name, ": signal ", c, " has a name/units with line breaks or spaces");
+             ArgumentError, "wfdb write ", h.record_name, ": signal ", c, " has a name/units with line breaks or spaces");
   }
   h.n_signals = static_cast<int>(nsig);
   h.n_samples = static_cast<int64_t>(n);
   for (const auto& c : h.comments)
-    CT_CHECK(c.find('\n') == std::string::npos, ConfigError, "wfdb write ", h.record_name,
+    CT_CHECK(c.find('\n') == std::string::npos, ArgumentError, "wfdb write ", h.record_name,
              ": comments may not contain line breaks");
 
   std::vector<uint8_t> bytes;
@@ -92,15 +92,15 @@ Header write_record(const std::string& dir, Header h, const std::vector<std::vec
   const std::string base = dir + "/" + h.record_name;
   {
     std::ofstream f(base + ".dat", std::ios::binary | std::ios::trunc);
-    CT_CHECK(f.good(), DataError, base, ".dat: cannot create");
+    CT_CHECK(f.good(), IoError, base, ".dat: cannot create");
     f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    CT_CHECK(f.good(), DataError, base, ".dat: write failed");
+    CT_CHECK(f.good(), IoError, base, ".dat: write failed");
   }
   {
     std::ofstream f(base + ".hea", std::ios::binary | std::ios::trunc);
-    CT_CHECK(f.good(), DataError, base, ".hea: cannot create");
+    CT_CHECK(f.good(), IoError, base, ".hea: cannot create");
     f << format_header(h);
-    CT_CHECK(f.good(), DataError, base, ".hea: write failed");
+    CT_CHECK(f.good(), IoError, base, ".hea: write failed");
   }
   h.origin = base + ".hea";
   return h;

@@ -36,6 +36,21 @@ std::vector<PlotMarker> beat_markers(const std::vector<io::Annotation>& annotati
   return out;
 }
 
+std::vector<PlotMarker> edf_markers(const std::vector<io::EdfAnnotation>& annotations, size_t max_chars) {
+  std::vector<PlotMarker> out;
+  for (const auto& a : annotations) {
+    std::string t = trim(a.text);
+    if (t.empty()) continue;
+    if (t.size() > max_chars) {
+      size_t cut = max_chars;
+      while (cut > 0 && (static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+      t = t.substr(0, cut) + "...";
+    }
+    out.push_back({a.onset_s, t});
+  }
+  return out;
+}
+
 #ifdef CARDIOTORCH_HAVE_CAIRO
 
 namespace {
@@ -59,14 +74,20 @@ struct Trace {
   double fs = 0;
 };
 
+// Sample range [a, b) of the window [t0, t0 + dur).
+std::pair<int64_t, int64_t> sample_range(const io::Record& r, double t0, double dur) {
+  const int64_t n = r.n_samples();
+  const int64_t a = std::clamp<int64_t>(static_cast<int64_t>(std::llround(t0 * r.fs)), 0, n);
+  const int64_t b = std::clamp<int64_t>(static_cast<int64_t>(std::llround((t0 + dur) * r.fs)), a, n);
+  return {a, b};
+}
+
 // Samples [t0, t0 + dur) of lead `lead` in mV, centred on their median.
 Trace segment(const io::Record& r, int lead, double t0, double dur, bool* calibrated) {
   Trace t;
   t.label = r.leads[static_cast<size_t>(lead)];
   t.fs = r.fs;
-  const int64_t n = r.n_samples();
-  const int64_t a = std::clamp<int64_t>(static_cast<int64_t>(std::llround(t0 * r.fs)), 0, n);
-  const int64_t b = std::clamp<int64_t>(static_cast<int64_t>(std::llround((t0 + dur) * r.fs)), a, n);
+  const auto [a, b] = sample_range(r, t0, dur);
   bool cal = true;
   const double k = to_mv(lead < static_cast<int>(r.units.size()) ? r.units[static_cast<size_t>(lead)] : "", &cal);
   if (!cal) *calibrated = false;
@@ -201,6 +222,59 @@ void draw_trace(cairo_t* cr, const Trace& t, double x, double baseline_y, double
   cairo_stroke(cr);
 }
 
+// The relevance map's colour: a blue that stays apart from the red grid and the black trace.
+constexpr double kRelR = 0.16, kRelG = 0.36, kRelB = 0.94, kRelAlpha = 0.5;
+
+// Relevance of lead `lead` over [t0, t0 + dur) as a band [y, y + h] starting at x: one
+// gradient whose stops are the maxima of each 0.5 mm of paper.
+void draw_relevance(cairo_t* cr, const io::Record& r, const at::Tensor& rel, int lead, double t0, double dur, double x,
+                    double y, double h, double speed) {
+  if (!rel.defined()) return;
+  const auto [a, b] = sample_range(r, t0, dur);
+  if (b <= a) return;
+  const at::Tensor row = (rel.dim() == 1 ? rel : rel[lead]).slice(0, a, b).to(at::kDouble).clamp(0.0, 1.0).contiguous();
+  const double* p = row.data_ptr<double>();
+  const int64_t n = b - a;
+  const double width = static_cast<double>(n) / r.fs * speed;
+  const int64_t per_bin = std::max<int64_t>(1, static_cast<int64_t>(std::floor(0.5 / speed * r.fs)));
+  cairo_pattern_t* pat = cairo_pattern_create_linear(x, 0, x + width, 0);
+  for (int64_t i = 0; i < n; i += per_bin) {
+    const int64_t j = std::min(n, i + per_bin);
+    double v = 0;
+    for (int64_t k = i; k < j; ++k) v = std::max(v, std::isfinite(p[k]) ? p[k] : 0.0);
+    const double centre = (static_cast<double>(i + j) / 2.0) / static_cast<double>(n);
+    cairo_pattern_add_color_stop_rgba(pat, centre, kRelR, kRelG, kRelB, kRelAlpha * v);
+  }
+  cairo_set_source(cr, pat);
+  cairo_rectangle(cr, x, y, width, h);
+  cairo_fill(cr);
+  cairo_pattern_destroy(pat);
+}
+
+// A 20 mm colour bar from 0 to 1 with the label after it.
+void draw_relevance_legend(cairo_t* cr, double x, double y, const std::string& label) {
+  cairo_pattern_t* pat = cairo_pattern_create_linear(x, 0, x + 20, 0);
+  cairo_pattern_add_color_stop_rgba(pat, 0, kRelR, kRelG, kRelB, 0.0);
+  cairo_pattern_add_color_stop_rgba(pat, 1, kRelR, kRelG, kRelB, kRelAlpha);
+  cairo_set_source(cr, pat);
+  cairo_rectangle(cr, x, y - 2.2, 20, 2.6);
+  cairo_fill(cr);
+  cairo_pattern_destroy(pat);
+  cairo_set_source_rgb(cr, 0.4, 0.4, 0.4);
+  cairo_set_line_width(cr, 0.1);
+  cairo_rectangle(cr, x, y - 2.2, 20, 2.6);
+  cairo_stroke(cr);
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, 2.8);
+  cairo_move_to(cr, x - 2.5, y);
+  cairo_show_text(cr, "0");
+  cairo_move_to(cr, x + 21.0, y);
+  cairo_show_text(cr, "1");
+  cairo_move_to(cr, x + 25.0, y);
+  cairo_show_text(cr, label.c_str());
+}
+
 void text(cairo_t* cr, double x, double y, const std::string& s, double size, bool bold = false) {
   cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
                          bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
@@ -291,6 +365,12 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
                          : (o.leads.empty() && has_standard_12(record) && dur >= 4.0 ? "12lead" : "strips");
   const double speed = o.speed_mm_s, gain = o.gain_mm_mv;
   bool calibrated = true;
+  const at::Tensor& rel = o.relevance;
+  if (rel.defined()) {
+    CT_CHECK((rel.dim() == 1 || (rel.dim() == 2 && rel.size(0) == record.n_leads())) && rel.size(-1) == record.n_samples(),
+             DataError, record.source, ": the relevance map must be (", record.n_samples(), ",) or (", record.n_leads(), ", ",
+             record.n_samples(), ") to match the record, got ", rel.sizes());
+  }
 
   std::vector<int> strip_leads;
   if (layout == "strips") {
@@ -318,7 +398,7 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
   const double row_h = std::ceil(3.5 * gain / 5.0) * 5.0;  // 3.5 mV per row
   const int n_rows = layout == "12lead" ? 4 : static_cast<int>(strip_leads.size());
   const double grid_h = row_h * n_rows;
-  const double margin = 6.0, title_h = 10.0;
+  const double margin = 6.0, title_h = rel.defined() ? 15.0 : 10.0;
   const double page_w = grid_w + 2 * margin, page_h = grid_h + title_h + 2 * margin;
   const double gx = margin, gy = margin + title_h;
 
@@ -334,7 +414,8 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
     if (!units_calibrated(record)) title += "    (units not mV: drawn uncalibrated)";
   }
   // A short window makes a narrow grid; widen the page so the title fits.
-  const double page_w_all = std::max(page_w, text_width(title, 4.0) + 2 * margin);
+  double page_w_all = std::max(page_w, text_width(title, 4.0) + 2 * margin);
+  if (rel.defined()) page_w_all = std::max(page_w_all, text_width(o.relevance_label, 2.8) + 28.0 + 3.0 + 2 * margin);
   Canvas canvas(path, page_w_all, page_h, o.dpi);
   cairo_t* cr = canvas.cr();
   draw_grid(cr, gx, gy, grid_w, grid_h);
@@ -364,6 +445,7 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
       for (int col = 0; col < 4; ++col) {
         const int lead = find_lead(record, grid_leads[row][col]);
         const double t0 = o.from_s + col * col_dur;
+        draw_relevance(cr, record, rel, lead, t0, col_dur, sx + col * col_dur * speed, gy + row_h * row, row_h, speed);
         const Trace tr = segment(record, lead, t0, col_dur, &calibrated);
         const double x = sx + col * col_dur * speed;
         draw_trace(cr, tr, x, base, speed, gain);
@@ -377,6 +459,7 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
     }
     const double base = gy + row_h * 3 + row_h * 0.6;
     const int rl = find_lead(record, o.rhythm_lead);
+    draw_relevance(cr, record, rel, rl, o.from_s, dur, sx, gy + row_h * 3, row_h, speed);
     draw_trace(cr, segment(record, rl, o.from_s, dur, &calibrated), sx, base, speed, gain);
     draw_markers(cr, o.markers, o.time_offset_s + o.from_s, dur, sx, gy + row_h * 3, speed);
     cairo_restore(cr);
@@ -390,6 +473,8 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
     clip_grid();
     for (int row = 0; row < n_rows; ++row) {
       const double base = gy + row_h * row + row_h * 0.6;
+      draw_relevance(cr, record, rel, strip_leads[static_cast<size_t>(row)], o.from_s, dur, sx, gy + row_h * row, row_h,
+                     speed);
       draw_trace(cr, segment(record, strip_leads[static_cast<size_t>(row)], o.from_s, dur, &calibrated), sx, base,
                  speed, gain);
       draw_markers(cr, o.markers, o.time_offset_s + o.from_s, dur, sx, gy + row_h * row, speed);
@@ -401,6 +486,7 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
 
   cairo_set_source_rgb(cr, 0, 0, 0);
   text(cr, gx, margin + 6.0, title, 4.0);
+  if (rel.defined()) draw_relevance_legend(cr, gx + 3.0, margin + 12.0, o.relevance_label);
   canvas.finish();
 }
 

@@ -59,19 +59,50 @@ void running_mean_reflect(const double* in, double* out, int64_t n, int64_t k) {
   }
 }
 
+// Per-thread scratch rows, grown to the longest row seen and then reused: no allocation (and
+// no page faults on fresh memory) per call.
+std::vector<double>& scratch(int which) {
+  thread_local std::vector<double> rows[2];
+  return rows[which];
+}
+
+// The cascaded moving-average baseline of each row; writes x - baseline (subtract) or the
+// baseline into `out`, which may be `x` itself (each sample is read before it is written).
 template <class T>
-void ma_baseline_cpu(const T* x, T* base, int64_t rows, int64_t n, int64_t k1, int64_t k2) {
+void ma_baseline_cpu(const T* x, T* out, int64_t rows, int64_t n, int64_t k1, int64_t k2, bool subtract) {
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
-    std::vector<double> a(n), b(n);
+    std::vector<double>& a = scratch(0);
+    std::vector<double>& b = scratch(1);
+    if (static_cast<int64_t>(a.size()) < n) {
+      a.resize(static_cast<size_t>(n));
+      b.resize(static_cast<size_t>(n));
+    }
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * n;
       for (int64_t i = 0; i < n; ++i) a[i] = static_cast<double>(xr[i]);
       running_mean_reflect(a.data(), b.data(), n, k1);
       running_mean_reflect(b.data(), a.data(), n, k2);
-      T* o = base + r * n;
-      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(a[i]);
+      T* o = out + r * n;
+      if (subtract) {
+        for (int64_t i = 0; i < n; ++i) o[i] = xr[i] - static_cast<T>(a[i]);
+      } else {
+        for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(a[i]);
+      }
     }
   });
+}
+
+// CPU: the kernel over the rows of x, into a new buffer or x's own when writable.
+at::Tensor ma_baseline_rows(const at::Tensor& x, double fs, double window1, double window2, bool subtract,
+                            bool writable) {
+  const int64_t n = x.size(-1), rows = x.numel() / n;
+  const detail::InOut io = detail::in_out(x, writable);
+  const int64_t k1 = torch_ecg_window(window1, fs, n), k2 = torch_ecg_window(window2, fs, n);
+  if (x.scalar_type() == at::kDouble)
+    ma_baseline_cpu(io.in.data_ptr<double>(), io.out.data_ptr<double>(), rows, n, k1, k2, subtract);
+  else
+    ma_baseline_cpu(io.in.data_ptr<float>(), io.out.data_ptr<float>(), rows, n, k1, k2, subtract);
+  return io.out;
 }
 
 }  // namespace
@@ -79,17 +110,8 @@ void ma_baseline_cpu(const T* x, T* base, int64_t rows, int64_t n, int64_t k1, i
 at::Tensor moving_average_baseline(const at::Tensor& x, double fs, double window1, double window2) {
   detail::check_signal(x, "moving_average");
   const int64_t n = x.size(-1);
-  if (x.device().is_cpu() && n >= 1) {
-    // One pass per row in plain C++ (the tensor-op version below runs ~10 ops over the batch).
-    at::Tensor rows = detail::as_rows(x);
-    at::Tensor out = at::empty_like(rows);
-    const int64_t k1 = torch_ecg_window(window1, fs, n), k2 = torch_ecg_window(window2, fs, n);
-    if (x.scalar_type() == at::kDouble)
-      ma_baseline_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), rows.size(0), n, k1, k2);
-    else
-      ma_baseline_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, k1, k2);
-    return out.reshape(x.sizes());
-  }
+  // One pass per row in plain C++ (the tensor-op version below runs ~10 ops over the batch).
+  if (x.device().is_cpu() && n >= 1) return ma_baseline_rows(x, fs, window1, window2, /*subtract=*/false, false);
   at::Tensor base = moving_average(x.to(at::kDouble), torch_ecg_window(window1, fs, n));
   base = moving_average(base, torch_ecg_window(window2, fs, n));
   return base.to(x.scalar_type());
@@ -97,16 +119,52 @@ at::Tensor moving_average_baseline(const at::Tensor& x, double fs, double window
 
 namespace {
 
-// Sliding median over a zero-padded row with a sorted window: O(k) memmove per sample.
+enum class MedianPad { kNearest, kZero, kReflect };
+
+MedianPad parse_median_pad(const std::string& pad) {
+  if (pad == "nearest") return MedianPad::kNearest;
+  if (pad == "zero") return MedianPad::kZero;
+  if (pad == "reflect") return MedianPad::kReflect;
+  throw ArgumentError(str_cat("median_filter: pad must be nearest, zero or reflect, got '", pad, "'"));
+}
+
+// Index into [0, n) that padded position j (j < 0 or j >= n) reads; -1 reads a zero. Reflection
+// repeats with period 2(n-1), so windows longer than the signal stay defined.
+int64_t padded_index(int64_t j, int64_t n, MedianPad pad) {
+  if (j >= 0 && j < n) return j;
+  switch (pad) {
+    case MedianPad::kZero: return -1;
+    case MedianPad::kNearest: return j < 0 ? 0 : n - 1;
+    case MedianPad::kReflect: {
+      if (n == 1) return 0;
+      const int64_t period = 2 * (n - 1);
+      int64_t m = j % period;
+      if (m < 0) m += period;
+      return m < n ? m : period - m;
+    }
+  }
+  return -1;
+}
+
+// Sliding median over a padded row with a sorted window: O(k) memmove per sample.
 template <class T>
-void medfilt_cpu(const T* x, T* out, int64_t rows, int64_t n, int64_t k) {
+void medfilt_cpu(const T* x, T* out, int64_t rows, int64_t n, int64_t k, MedianPad pad) {
   const int64_t h = k / 2;
+  std::vector<int64_t> src(static_cast<size_t>(2 * h));  // where each pad sample comes from
+  for (int64_t j = 0; j < h; ++j) {
+    src[j] = padded_index(j - h, n, pad);
+    src[h + j] = padded_index(n + j, n, pad);
+  }
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
     std::vector<double> p(static_cast<size_t>(n + 2 * h), 0.0), w;
     w.reserve(static_cast<size_t>(k));
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + r * n;
       for (int64_t i = 0; i < n; ++i) p[h + i] = static_cast<double>(xr[i]);
+      for (int64_t j = 0; j < h; ++j) {
+        p[j] = src[j] < 0 ? 0.0 : static_cast<double>(xr[src[j]]);
+        p[h + n + j] = src[h + j] < 0 ? 0.0 : static_cast<double>(xr[src[h + j]]);
+      }
       w.assign(p.begin(), p.begin() + k);
       std::sort(w.begin(), w.end());
       T* o = out + r * n;
@@ -123,31 +181,42 @@ void medfilt_cpu(const T* x, T* out, int64_t rows, int64_t n, int64_t k) {
 
 }  // namespace
 
-at::Tensor medfilt(const at::Tensor& x, int64_t k) {
-  detail::check_signal(x, "medfilt");
-  CT_CHECK(k >= 1 && k % 2 == 1, ShapeError, "medfilt: kernel size must be odd and >= 1, got ", k);
+at::Tensor median_filter(const at::Tensor& x, int64_t k, const std::string& pad) {
+  detail::check_signal(x, "median_filter");
+  CT_CHECK(k >= 1 && k % 2 == 1, ArgumentError, "median_filter: kernel size must be odd and >= 1, got ", k);
+  const MedianPad mode = parse_median_pad(pad);
   if (k == 1) return x.clone();
   const int64_t n = x.size(-1), h = k / 2;
+  if (n == 0) return x.clone();
   at::Tensor rows = detail::as_rows(x);
   at::Tensor out = at::empty_like(rows);
   // The sorted-window kernel needs a total order: NaN/Inf rows take the tensor path.
-  if (x.device().is_cpu() && n >= 1 && at::isfinite(rows).all().item<bool>()) {
+  if (x.device().is_cpu() && at::isfinite(rows).all().item<bool>()) {
     if (x.scalar_type() == at::kDouble)
-      medfilt_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), rows.size(0), n, k);
+      medfilt_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), rows.size(0), n, k, mode);
     else
-      medfilt_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, k);
+      medfilt_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, k, mode);
     return out.reshape(x.sizes());
   }
+  // Padded positions as gather indices (zero padding reads an appended zero column).
+  std::vector<int64_t> gather(static_cast<size_t>(n + 2 * h));
+  for (int64_t j = -h; j < n + h; ++j) {
+    const int64_t s = padded_index(j, n, mode);
+    gather[static_cast<size_t>(j + h)] = s < 0 ? n : s;
+  }
+  const at::Tensor idx = at::tensor(gather, at::kLong).to(x.device());
   // Bound the unfolded (rows, n, k) working set to ~32M elements per chunk.
   const int64_t per_row = std::max<int64_t>(1, n * k);
   const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 25) / per_row);
   for (int64_t r0 = 0; r0 < rows.size(0); r0 += chunk) {
     const int64_t m = std::min(chunk, rows.size(0) - r0);
-    at::Tensor part = at::constant_pad_nd(rows.narrow(0, r0, m), {h, h}, 0.0);
+    at::Tensor part = at::constant_pad_nd(rows.narrow(0, r0, m), {0, 1}, 0.0).index_select(1, idx);
     out.narrow(0, r0, m).copy_(std::get<0>(part.unfold(1, k, 1).median(-1)));
   }
   return out.reshape(x.sizes());
 }
+
+at::Tensor medfilt(const at::Tensor& x, int64_t k) { return median_filter(x, k, "zero"); }
 
 // ---------------------------------------------------------------------------------------
 // ALS
@@ -282,6 +351,7 @@ at::Tensor als_baseline_tensor_ops(const at::Tensor& x, double lam, double p, in
 
 void BaselineOptions::validate() const {
   check_choice("method", method, {"moving_average", "median", "als"});
+  check_choice("pad", pad, {"nearest", "zero", "reflect"});
   CT_CHECK(window1 > 0 && window2 > 0, ConfigError, "window1 and window2 must be > 0 s, got ", window1, " and ",
            window2);
   CT_CHECK(lam > 0, ConfigError, "lam must be > 0, got ", lam);
@@ -300,9 +370,16 @@ class BaselineStep : public OptionsStep<BaselineOptions> {
     const auto& o = options_;
     at::Tensor base;
     if (o.method == "moving_average") {
+      if (b.x.device().is_cpu() && b.x.size(-1) >= 1) {
+        // Fused: x - baseline in one kernel, in place when the pipeline owns the buffer.
+        const bool writable = detail::can_overwrite(b.x);
+        b.x = ma_baseline_rows(b.x, b.fs, o.window1, o.window2, /*subtract=*/true, writable);
+        return;
+      }
       base = moving_average_baseline(b.x, b.fs, o.window1, o.window2);
     } else if (o.method == "median") {
-      base = medfilt(medfilt(b.x, medfilt_window(o.window1, b.fs)), medfilt_window(o.window2, b.fs));
+      base = median_filter(median_filter(b.x, medfilt_window(o.window1, b.fs), o.pad),
+                           medfilt_window(o.window2, b.fs), o.pad);
     } else {
       base = als_baseline(b.x, o.lam, o.p, o.niter);
     }

@@ -10,8 +10,8 @@ namespace cardiotorch::signal {
 
 void CropOptions::validate() const {
   CT_CHECK(length >= 1, ConfigError, "length must be >= 1, got ", length);
-  check_choice("mode", mode, {"start", "centre", "end", "random"});
-  check_choice("eval_mode", eval_mode, {"start", "centre", "end"});
+  check_choice("mode", mode, {"start", "centre", "center", "end", "random"});
+  check_choice("eval_mode", eval_mode, {"start", "centre", "center", "end"});
   check_choice("pad", pad, {"end", "start", "both"});
 }
 
@@ -22,12 +22,14 @@ void NCropOptions::validate() const {
 
 void SelectLeadsOptions::validate() const { CT_CHECK(!leads.empty(), ConfigError, "leads must not be empty"); }
 
+bool is_centre(const std::string& mode) { return mode == "centre" || mode == "center"; }
+
 namespace {
 
 int64_t fixed_start(const std::string& mode, int64_t n, int64_t length) {
   if (mode == "start") return 0;
   if (mode == "end") return n - length;
-  return (n - length) / 2;
+  return (n - length) / 2;  // centre / center
 }
 
 at::Tensor pad_to(const at::Tensor& x, int64_t length, const std::string& where, double value) {
@@ -35,6 +37,27 @@ at::Tensor pad_to(const at::Tensor& x, int64_t length, const std::string& where,
   const int64_t before = where == "start" ? missing : where == "both" ? missing / 2 : 0;
   return at::constant_pad_nd(x, {before, missing - before}, value);
 }
+
+}  // namespace
+
+int64_t crop_start(const CropOptions& o, int64_t n, bool training, const at::Generator& gen) {
+  if (n <= o.length) return 0;
+  if (o.mode != "random") return fixed_start(o.mode, n, o.length);
+  if (!training) return fixed_start(o.eval_mode, n, o.length);
+  const auto opts = at::TensorOptions().dtype(at::kLong);
+  at::Tensor s = gen.defined() ? at::randint(0, n - o.length + 1, {1}, gen, opts) : at::randint(0, n - o.length + 1, {1}, opts);
+  return s.item<int64_t>();
+}
+
+at::Tensor crop_window(const at::Tensor& x, const CropOptions& o, int64_t start) {
+  const int64_t n = x.size(-1);
+  if (n < o.length) return pad_to(x, o.length, o.pad, o.pad_value);
+  CT_CHECK(start >= 0 && start + o.length <= n, ShapeError, "crop: window [", start, ", ", start + o.length,
+           ") is outside the signal's ", n, " samples");
+  return n == o.length ? x : x.narrow(-1, start, o.length);
+}
+
+namespace {
 
 class CropStep : public OptionsStep<CropOptions> {
  public:
@@ -44,15 +67,13 @@ class CropStep : public OptionsStep<CropOptions> {
     detail::check_signal(b.x, name());
     const auto& o = options_;
     const int64_t n = b.x.size(-1);
-    if (n < o.length) {
-      b.x = pad_to(b.x, o.length, o.pad, o.pad_value);
-      return;
-    }
     if (n == o.length) return;
-    if (o.mode != "random" || !ctx.training) {
-      b.x = b.x.narrow(-1, fixed_start(o.mode == "random" ? o.eval_mode : o.mode, n, o.length), o.length).contiguous();
+    // One window for the whole tensor: fixed modes, eval, and a single signal (leads, samples).
+    if (n < o.length || o.mode != "random" || !ctx.training || b.x.dim() <= 2) {
+      b.x = crop_window(b.x, o, crop_start(o, n, ctx.training, ctx.generator)).contiguous();
       return;
     }
+    // A random window per element of the leading dims.
     at::Tensor x = detail::as_blc(b.x);
     const int64_t batch = x.size(0), leads = x.size(1);
     at::Tensor starts = ctx.generator.defined()

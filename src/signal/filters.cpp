@@ -349,14 +349,22 @@ at::Tensor fft_bandpass(const at::Tensor& x, double fs, std::optional<double> lo
   if (!lowcut && !highcut) return x.clone();
   const int64_t n = x.size(-1);
   const int64_t nb = n / 2 + 1;
-  // f_k = k·fs/n; compared as k·fs against cut·n with slack so exact edges are kept.
-  at::Tensor kfs = at::arange(nb, x.options().dtype(at::kDouble)) * fs;
-  at::Tensor keep = at::ones({nb}, x.options().dtype(at::kBool));
+  // f_k = k·fs/n; compared as k·fs against cut·n with slack so exact edges are kept. The kept
+  // bins are one range [k_lo, k_hi]; the others are zeroed in the spectrum in place (no mask
+  // tensor, no masked copy of the spectrum).
   constexpr double slack = 1e-9;
-  if (lowcut) keep = keep & (kfs >= *lowcut * static_cast<double>(n) * (1.0 - slack));
-  if (highcut) keep = keep & (kfs <= *highcut * static_cast<double>(n) * (1.0 + slack));
+  int64_t k_lo = 0, k_hi = nb - 1;
+  if (lowcut)
+    while (k_lo < nb && static_cast<double>(k_lo) * fs < *lowcut * static_cast<double>(n) * (1.0 - slack)) ++k_lo;
+  if (highcut)
+    while (k_hi >= 0 && static_cast<double>(k_hi) * fs > *highcut * static_cast<double>(n) * (1.0 + slack)) --k_hi;
   at::Tensor spec = at::fft_rfft(x, n, -1);
-  spec = spec * keep.to(x.scalar_type());
+  if (k_hi < k_lo) {
+    spec.zero_();
+  } else {
+    if (k_lo > 0) spec.narrow(-1, 0, k_lo).zero_();
+    if (k_hi + 1 < nb) spec.narrow(-1, k_hi + 1, nb - k_hi - 1).zero_();
+  }
   return at::fft_irfft(spec, n, -1);
 }
 
@@ -441,14 +449,12 @@ class NotchStep : public OptionsStep<NotchOptions> {
   }
 };
 
-std::shared_ptr<Step> make_highpass(const ConfigNode& n) {
-  return std::make_shared<CutoffStep>(from_config<CutoffOptions>(n), true);
-}
-std::shared_ptr<Step> make_lowpass(const ConfigNode& n) {
-  CutoffOptions defaults;
-  defaults.cutoff = 45.0;
-  update_from_config(defaults, n);
-  return std::make_shared<CutoffStep>(defaults, false);
+std::shared_ptr<Step> make_highpass(const CutoffOptions& o) { return std::make_shared<CutoffStep>(o, true); }
+std::shared_ptr<Step> make_lowpass(const CutoffOptions& o) { return std::make_shared<CutoffStep>(o, false); }
+CutoffOptions lowpass_defaults() {
+  CutoffOptions o;
+  o.cutoff = 45.0;
+  return o;
 }
 
 }  // namespace
@@ -472,9 +478,9 @@ void NotchOptions::validate() const {
 
 CT_REGISTER(preprocessor_registry(), "bandpass", (make_from_options<BandpassStep, BandpassOptions>),
             "zero-phase band-pass: FFT brick-wall (torch_ecg) or Butterworth filtfilt (scipy)");
-CT_REGISTER(preprocessor_registry(), "highpass", make_highpass,
+CT_REGISTER(preprocessor_registry(), "highpass", (options_factory<Step, CutoffOptions>(make_highpass)),
             "zero-phase high-pass: FFT brick-wall or Butterworth filtfilt");
-CT_REGISTER(preprocessor_registry(), "lowpass", make_lowpass,
+CT_REGISTER(preprocessor_registry(), "lowpass", (options_factory<Step, CutoffOptions>(make_lowpass, lowpass_defaults())),
             "zero-phase low-pass: FFT brick-wall or Butterworth filtfilt");
 CT_REGISTER(preprocessor_registry(), "notch", (make_from_options<NotchStep, NotchOptions>),
             "mains notch (scipy iirnotch + filtfilt) at freq and its harmonics");

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include <limits>
+#include <type_traits>
 
 #include "signal/common.h"
 
@@ -24,11 +25,15 @@ int64_t count_of(const at::Tensor& x, const std::vector<int64_t>& dims) {
   return n;
 }
 
+void check_count(int64_t n, int64_t ddof, const std::string& who) {
+  CT_CHECK(n - ddof > 0, ShapeError, who, ": need more than ddof = ", ddof, " samples per statistic, got ", n);
+}
+
 // Mean and std (ddof) over dims, kept.
 std::pair<at::Tensor, at::Tensor> mean_std(const at::Tensor& x, const std::vector<int64_t>& dims, int64_t ddof,
                                            const std::string& who) {
   const int64_t n = count_of(x, dims);
-  CT_CHECK(n - ddof > 0, ShapeError, who, ": need more than ddof = ", ddof, " samples per statistic, got ", n);
+  check_count(n, ddof, who);
   at::Tensor m = x.mean(dims, true);
   at::Tensor var = (x - m).square().sum(dims, true) / static_cast<double>(n - ddof);
   return {m, var.sqrt()};
@@ -37,6 +42,71 @@ std::pair<at::Tensor, at::Tensor> mean_std(const at::Tensor& x, const std::vecto
 // x with the statistic dims of `axis` flattened into the last one.
 at::Tensor flat_for(const at::Tensor& x, const std::string& axis) {
   return (axis == "record" && x.dim() >= 2) ? x.flatten(-2) : x;
+}
+
+// ---------------------------------------------------------------------------------------
+// Fused CPU kernels: statistics and output of each group (a row, or a whole record) in one
+// kernel, reading the group three times while it is in cache (sum, squared deviations, write)
+// and writing in place or into one output buffer. The tensor-op version ran 7 full passes with
+// 6 signal-sized temporaries (mean, x - m, square, sum, sub, div, mul, add).
+
+// Sum of a group in double with 8 independent accumulators (vectorisable, and much less
+// rounding error than one running float sum).
+template <class T>
+double group_sum(const T* x, int64_t m) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= m; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += static_cast<double>(x[i + j]);
+  double s = 0;
+  for (; i < m; ++i) s += static_cast<double>(x[i]);
+  return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+template <class T>
+double group_sq_dev(const T* x, int64_t m, double mean) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= m; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const double d = static_cast<double>(x[i + j]) - mean;
+      acc[j] += d * d;
+    }
+  double s = 0;
+  for (; i < m; ++i) {
+    const double d = static_cast<double>(x[i]) - mean;
+    s += d * d;
+  }
+  return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Mean and std (ddof) of one group; NaN/Inf propagate as in the tensor ops.
+template <class T>
+std::pair<double, double> group_mean_std(const T* x, int64_t m, int64_t ddof) {
+  const double mean = group_sum(x, m) / static_cast<double>(m);
+  return {mean, std::sqrt(group_sq_dev(x, m, mean) / static_cast<double>(m - ddof))};
+}
+
+// Runs f(in_group, out_group, m) over the groups of x (consecutive runs of `m` values) in
+// parallel and returns the output: x's own buffer when `writable`, else one new tensor.
+template <class F>
+at::Tensor map_groups(const at::Tensor& x, int64_t m, bool writable, F&& f) {
+  const detail::InOut io = detail::in_out(x, writable);
+  const int64_t groups = x.numel() / m;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / m);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "map_groups", [&] {
+    const scalar_t* pi = io.in.data_ptr<scalar_t>();
+    scalar_t* po = io.out.data_ptr<scalar_t>();
+    at::parallel_for(0, groups, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t g = begin; g < end; ++g) f(pi + g * m, po + g * m, m);
+    });
+  });
+  return io.out;
+}
+
+// Values per statistic group for an axis (a row, or all leads of a record).
+int64_t group_size(const at::Tensor& x, const std::string& axis) {
+  return (axis == "record" && x.dim() >= 2) ? x.size(-2) * x.size(-1) : x.size(-1);
 }
 
 }  // namespace
@@ -152,8 +222,21 @@ class ZScoreStep : public OptionsStep<ZScoreOptions> {
   void apply(SignalBatch& b, StepContext&) const override {
     detail::check_signal(b.x, name());
     const auto& o = options_;
-    auto [m, s] = mean_std(b.x, stat_dims(b.x, o.axis), o.ddof, name());
-    b.x = (b.x - m) / (s + o.eps) * o.std + o.mean;
+    if (!b.x.device().is_cpu()) {
+      auto [m, s] = mean_std(b.x, stat_dims(b.x, o.axis), o.ddof, name());
+      b.x = (b.x - m) / (s + o.eps) * o.std + o.mean;
+      return;
+    }
+    const bool writable = detail::can_overwrite(b.x);
+    const int64_t m = group_size(b.x, o.axis);
+    check_count(m, o.ddof, name());
+    b.x = map_groups(b.x, m, writable, [&](auto* in, auto* out, int64_t len) {
+      using T = std::remove_const_t<std::remove_pointer_t<decltype(in)>>;
+      const auto [mean, sd] = group_mean_std(in, len, o.ddof);
+      // y = (x - mean) / (sd + eps) * std + target mean, as one multiply-add per sample.
+      const double scale = o.std / (sd + o.eps), shift = o.mean;
+      for (int64_t i = 0; i < len; ++i) out[i] = static_cast<T>((static_cast<double>(in[i]) - mean) * scale + shift);
+    });
   }
 };
 
@@ -226,8 +309,28 @@ class ClipStep : public OptionsStep<ClipOptions> {
   std::string name() const override { return "clip"; }
   void apply(SignalBatch& b, StepContext&) const override {
     detail::check_signal(b.x, name());
-    auto [m, s] = mean_std(b.x, stat_dims(b.x, options_.axis), options_.ddof, name());
-    b.x = at::max(at::min(b.x, m + s * options_.k), m - s * options_.k);
+    const auto& o = options_;
+    if (!b.x.device().is_cpu()) {
+      auto [m, s] = mean_std(b.x, stat_dims(b.x, o.axis), o.ddof, name());
+      b.x = at::max(at::min(b.x, m + s * o.k), m - s * o.k);
+      return;
+    }
+    const bool writable = detail::can_overwrite(b.x);
+    const int64_t m = group_size(b.x, o.axis);
+    check_count(m, o.ddof, name());
+    b.x = map_groups(b.x, m, writable, [&](auto* in, auto* out, int64_t len) {
+      using T = std::remove_const_t<std::remove_pointer_t<decltype(in)>>;
+      const auto [mean, sd] = group_mean_std(in, len, o.ddof);
+      // Bounds rounded to T like the tensor version's (m ± k·s computed in T).
+      const T lo = static_cast<T>(static_cast<T>(mean) - static_cast<T>(sd) * static_cast<T>(o.k));
+      const T hi = static_cast<T>(static_cast<T>(mean) + static_cast<T>(sd) * static_cast<T>(o.k));
+      if (std::isnan(lo) || std::isnan(hi)) {  // a NaN statistic makes every output NaN (min/max propagate it)
+        for (int64_t i = 0; i < len; ++i) out[i] = std::numeric_limits<T>::quiet_NaN();
+        return;
+      }
+      // NaN samples stay NaN: both comparisons are false.
+      for (int64_t i = 0; i < len; ++i) out[i] = in[i] > hi ? hi : (in[i] < lo ? lo : in[i]);
+    });
   }
 };
 

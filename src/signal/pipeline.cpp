@@ -40,9 +40,8 @@ std::shared_ptr<Step> build_step(const ConfigNode& node) {
   if (augmenter_registry().contains(name)) return augmenter_registry().build(name, node);
   std::vector<std::string> all = preprocessor_registry().names();
   for (const auto& n : augmenter_registry().names()) all.push_back(n);
-  throw ConfigError(str_cat(node["name"].where(), ": unknown pipeline step '", name, "'", did_you_mean(name, all),
-                            "; preprocessors: ", join(preprocessor_registry().names()),
-                            "; augmenters: ", join(augmenter_registry().names())));
+  throw ConfigError(node["name"].where() + ": " + unknown_name_message("pipeline step", name, all) +
+                    " (preprocessors, then augmenters; 'cardiotorch list' describes them)");
 }
 
 Pipeline Pipeline::from_config(const ConfigNode& node) {

@@ -4,7 +4,9 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <algorithm>
 #include <numeric>
+#include <vector>
 
 #include "signal/common.h"
 
@@ -61,7 +63,7 @@ std::vector<double> resample_poly_filter(int64_t up, int64_t down) {
 namespace {
 at::Tensor resample_poly_impl(const at::Tensor& x, int64_t up, int64_t down, bool tensor_ops) {
   detail::check_signal(x, "resample_poly");
-  CT_CHECK(up >= 1 && down >= 1, ConfigError, "resample_poly: up and down must be >= 1, got ", up, " and ", down);
+  CT_CHECK(up >= 1 && down >= 1, ArgumentError, "resample_poly: up and down must be >= 1, got ", up, " and ", down);
   const int64_t g = std::gcd(up, down);
   up /= g;
   down /= g;
@@ -149,7 +151,7 @@ at::Tensor resample_poly_tensor_ops(const at::Tensor& x, int64_t up, int64_t dow
 
 at::Tensor resample_fft(const at::Tensor& x, int64_t num) {
   detail::check_signal(x, "resample_fft");
-  CT_CHECK(num >= 1, ConfigError, "resample_fft: the target length must be >= 1, got ", num);
+  CT_CHECK(num >= 1, ArgumentError, "resample_fft: the target length must be >= 1, got ", num);
   const int64_t nx = x.size(-1);
   CT_CHECK(nx >= 1, ShapeError, "resample_fft: the signal is empty");
   at::Tensor X = at::fft_rfft(x, nx, -1);
@@ -168,22 +170,81 @@ at::Tensor resample_fft(const at::Tensor& x, int64_t num) {
   return y * (static_cast<double>(num) / static_cast<double>(nx));
 }
 
+namespace {
+
+// Source indices and weights of ATen's CPU upsample_linear1d with align_corners=True, as torch
+// 1.13 computes them (found by matching its outputs bit for bit): the scale in the signal's
+// dtype T, scale = T(n-1) / T(num-1); the position in double, p_i = double(scale)·i; i0 = int(p_i),
+// i1 = i0 + 1 unless i0 is the last sample; w1 = T(clamp(p_i - i0, 0, 1)), w0 = T(1) - w1; an
+// identity resize copies. Positions computed wholly in double or wholly in float32 both move
+// float32 outputs by 1e-5 to 1e-4 of the signal's range on a 10 s record.
+template <class T>
+void linear_weights(int64_t n, int64_t num, std::vector<int64_t>& i0, std::vector<int64_t>& i1,
+                    std::vector<T>& w0, std::vector<T>& w1) {
+  i0.resize(num), i1.resize(num), w0.resize(num), w1.resize(num);
+  const T scale = num > 1 ? static_cast<T>(n - 1) / static_cast<T>(num - 1) : T(0);
+  for (int64_t i = 0; i < num; ++i) {
+    if (num == n) {
+      i0[i] = i1[i] = i, w0[i] = T(1), w1[i] = T(0);
+      continue;
+    }
+    const double pos = static_cast<double>(scale) * static_cast<double>(i);
+    i0[i] = static_cast<int64_t>(pos);
+    i1[i] = i0[i] + (i0[i] < n - 1 ? 1 : 0);
+    w1[i] = static_cast<T>(std::min(std::max(pos - static_cast<double>(i0[i]), 0.0), 1.0));
+    w0[i] = T(1) - w1[i];
+  }
+}
+
+// out = x[i0]·w0 + x[i1]·w1 with the first product fused into the sum (one rounding), as the
+// compiled ATen kernel evaluates it.
+template <class T>
+at::Tensor resample_linear_as(const at::Tensor& x, int64_t num) {
+  const int64_t n = x.size(-1);
+  std::vector<int64_t> i0, i1;
+  std::vector<T> w0, w1;
+  linear_weights<T>(n, num, i0, i1, w0, w1);
+  if (x.device().is_cpu()) {
+    const at::Tensor rows = detail::as_rows(x);
+    at::Tensor out = at::empty({rows.size(0), num}, rows.options());
+    const T* in = rows.data_ptr<T>();
+    T* o = out.data_ptr<T>();
+    at::parallel_for(0, rows.size(0), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const T* xr = in + r * n;
+        T* yr = o + r * num;
+        for (int64_t i = 0; i < num; ++i) yr[i] = std::fma(xr[i0[i]], w0[i], xr[i1[i]] * w1[i]);
+      }
+    });
+    return out.reshape(detail::with_length(x, num));
+  }
+  // Other devices: tensor ops, the fused sum emulated in double (equal but for rare double rounding).
+  const auto dev = x.device();
+  const at::Tensor a = x.index_select(-1, at::tensor(i0, at::kLong).to(dev));
+  const at::Tensor b = x.index_select(-1, at::tensor(i1, at::kLong).to(dev));
+  const at::Tensor wa = at::tensor(w0, x.scalar_type()).to(dev), wb = at::tensor(w1, x.scalar_type()).to(dev);
+  return (a.to(at::kDouble) * wa.to(at::kDouble) + (b * wb).to(at::kDouble)).to(x.scalar_type());
+}
+
+}  // namespace
+
 at::Tensor resample_linear(const at::Tensor& x, int64_t num) {
   detail::check_signal(x, "resample_linear");
-  CT_CHECK(num >= 1, ConfigError, "resample_linear: the target length must be >= 1, got ", num);
+  CT_CHECK(num >= 1, ArgumentError, "resample_linear: the target length must be >= 1, got ", num);
   const int64_t n = x.size(-1);
   CT_CHECK(n >= 1, ShapeError, "resample_linear: the signal is empty");
-  const double scale = num > 1 ? static_cast<double>(n - 1) / static_cast<double>(num - 1) : 0.0;
-  at::Tensor pos = at::arange(num, x.options().dtype(at::kDouble)) * scale;
-  at::Tensor i0 = pos.floor().clamp(0, static_cast<double>(n - 1)).to(at::kLong);
-  at::Tensor i1 = (i0 + 1).clamp_max(n - 1);
-  at::Tensor lam = (pos - i0.to(at::kDouble)).to(x.scalar_type());
-  at::Tensor a = x.index_select(-1, i0), b = x.index_select(-1, i1);
-  return a + (b - a) * lam;
+  return x.scalar_type() == at::kDouble ? resample_linear_as<double>(x, num) : resample_linear_as<float>(x, num);
+}
+
+int64_t linear_resample_length(int64_t n, double fs_old, double fs_new) {
+  CT_CHECK(fs_old > 0 && fs_new > 0, ArgumentError, "resample: sampling rates must be > 0, got ", fs_old, " -> ",
+           fs_new);
+  // torch's F.interpolate(scale_factor=s, recompute_scale_factor=True): floor(float(n) * s).
+  return static_cast<int64_t>(std::floor(static_cast<double>(n) * (fs_new / fs_old)));
 }
 
 std::pair<int64_t, int64_t> rational_ratio(double fs_old, double fs_new) {
-  CT_CHECK(fs_old > 0 && fs_new > 0, ConfigError, "resample: sampling rates must be > 0, got ", fs_old, " -> ",
+  CT_CHECK(fs_old > 0 && fs_new > 0, ArgumentError, "resample: sampling rates must be > 0, got ", fs_old, " -> ",
            fs_new);
   double scale = 1.0;
   for (int e = 0; e <= 6; ++e, scale *= 10.0) {
@@ -218,7 +279,10 @@ class ResampleStep : public OptionsStep<ResampleOptions> {
     const int64_t n = b.x.size(-1);
     int64_t num = 0;
     int64_t up = 1, down = 1;
-    if (o.fs) {
+    if (o.fs && o.method == "linear") {
+      num = linear_resample_length(n, b.fs, *o.fs);  // any rate ratio, torch_ecg's length
+      CT_CHECK(num >= 1, ShapeError, name(), ": ", n, " samples at ", b.fs, " Hz give no sample at ", *o.fs, " Hz");
+    } else if (o.fs) {
       std::tie(up, down) = rational_ratio(b.fs, *o.fs);
       num = (n * up + down - 1) / down;
     } else {

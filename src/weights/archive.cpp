@@ -248,6 +248,14 @@ void read_torch_zip(Checkpoint& ck, const ReadOptions& opt) {
     CT_CHECK(it->second->size >= nbytes, DataError, ck.path, ": record ", name, " holds ", it->second->size,
              " bytes, but the pickle declares ", si.numel, " ", si.dtype, " elements (", nbytes,
              " bytes): corrupt or hostile archive");
+    // The sizes come from the central directory, which a corrupt file can fake: the bytes must
+    // really be in the file (stored) or plausibly inflate from it (deflate) before we allocate.
+    const io::zip::Member& m = *it->second;
+    (void)io::zip::data_offset(src, m, ck.path);
+    CT_CHECK((m.method == 0 && m.compressed_size == m.size) ||
+                 (m.method == 8 && m.size <= m.compressed_size * 1032 + 1024),
+             DataError, ck.path, ": record ", name, " claims ", m.size, " bytes from ", m.compressed_size,
+             " in the file (method ", m.method, "): corrupt archive");
     records[&si] = it->second;
   }
   if (!opt.load_tensors) return;
@@ -520,10 +528,15 @@ struct Flattener {
   const Checkpoint& ck;
   NamedTensors& out;
   std::unordered_set<std::string> names;
-  size_t budget = size_t{1} << 24;  // shared references can expand a small tree enormously
+  // Shared references can expand a small tree enormously ([x, x] nested 60 deep): bound the walk.
+  size_t visits = size_t{1} << 24;
+
+  void visit() {
+    CT_CHECK(visits-- > 0, DataError, ck.path,
+             ": the tree expands to more than 16M entries (shared references in a corrupt or hostile file?)");
+  }
 
   void add(const std::string& name, const PyNode* t) {
-    CT_CHECK(budget-- > 0, DataError, ck.path, ": more than 16M tensor entries (shared references in a hostile file?)");
     CT_CHECK(names.insert(name).second, DataError, ck.path, ": the key '", name, "' appears twice");
     out.emplace_back(name, ck.tensors.empty() ? at::Tensor() : ck.tensor(t));
   }
@@ -533,6 +546,7 @@ struct Flattener {
   }
 
   void walk(const PyNode* n, const std::string& prefix) {
+    visit();
     if (n->kind == Kind::kTensor) {
       add(prefix, n);
       return;

@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
-#include <torch/csrc/autograd/grad_mode.h>
 
 #include <cstdio>
 #include <map>
@@ -350,7 +349,7 @@ std::string LoadReport::to_string(size_t max_list) const {
          (key_automatic ? " (found automatically)" : "");
     if (!alternatives.empty()) {
       std::vector<std::string> alt;
-      for (const auto& [k, n] : alternatives) alt.push_back(str_cat(k, " (", n, " tensors)"));
+      for (const auto& [k, n] : alternatives) alt.push_back(str_cat(k, " (", n, n == 1 ? " tensor)" : " tensors)"));
       s += "; other tensor groups: " + list_text(alt, max_list);
     }
     s += "\n";

@@ -331,7 +331,8 @@ class Vm {
 
   // --- calls -----------------------------------------------------------------------------
   PyNode* call(PyNode* callable, PyNode* args);
-  PyNode* new_object(PyNode* cls, PyNode* args);
+  /// NEWOBJ only allocates (cls.__new__); INST and OBJ also run __init__, so they count as calls.
+  PyNode* new_object(PyNode* cls, PyNode* args, bool runs_init);
   void build(PyNode* obj, PyNode* state);
   PyNode* persistent_load(PyNode* pid);
   PyNode* rebuild_tensor(const std::string& fn, const PyNode* args, bool v3);
@@ -543,21 +544,21 @@ size_t Vm::run() {
       case 0x81: {  // NEWOBJ
         PyNode* args = pop();
         PyNode* cls = pop();
-        push(new_object(cls, args));
+        push(new_object(cls, args, false));
         break;
       }
       case 0x92: {  // NEWOBJ_EX
         pop();      // kwargs
         PyNode* args = pop();
         PyNode* cls = pop();
-        push(new_object(cls, args));
+        push(new_object(cls, args, false));
         break;
       }
       case 'i': {  // INST
         const std::string module = line();
         const std::string name = line();
         PyNode* args = make_tuple(pop_mark());
-        push(new_object(make_string(module + "." + name, Kind::kGlobal), args));
+        push(new_object(make_string(module + "." + name, Kind::kGlobal), args, true));
         break;
       }
       case 'o': {  // OBJ
@@ -565,7 +566,7 @@ size_t Vm::run() {
         if (items.empty()) fail("OBJ without a class");
         PyNode* cls = items[0];
         items.erase(items.begin());
-        push(new_object(cls, make_tuple(std::move(items))));
+        push(new_object(cls, make_tuple(std::move(items)), true));
         break;
       }
       case 'p': {
@@ -839,10 +840,10 @@ PyNode* Vm::call(PyNode* fn, PyNode* args) {
   return placeholder(name, args);
 }
 
-PyNode* Vm::new_object(PyNode* cls, PyNode* args) {
+PyNode* Vm::new_object(PyNode* cls, PyNode* args, bool runs_init) {
   if (args->kind != Kind::kTuple) fail("NEWOBJ arguments are not a tuple");
   if (cls->kind != Kind::kGlobal) return placeholder("<instance of " + cls->repr(30) + ">", args);
-  if (is_dangerous(cls->s))
+  if (runs_init && is_dangerous(cls->s))
     fail(str_cat("refusing a pickle that instantiates ", cls->s,
                  ": checkpoints never need it, so the file is corrupt or malicious (nothing was executed)"));
   if (cls->s == "collections.OrderedDict" || cls->s == "builtins.dict" || cls->s == "__builtin__.dict" ||

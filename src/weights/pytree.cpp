@@ -124,19 +124,39 @@ std::string PyNode::key_text(const PyNode* key) {
   return key->repr();
 }
 
-std::vector<std::pair<std::string, const PyNode*>> PyNode::children() const {
+size_t PyNode::child_count() const {
+  switch (kind) {
+    case Kind::kDict: return entries.size();
+    case Kind::kList: case Kind::kTuple: case Kind::kSet: return items.size();
+    case Kind::kObject: {
+      const PyNode* st = state_dict_of(this);
+      return entries.size() + appended.size() + (st ? st->entries.size() : 0);
+    }
+    default: return 0;
+  }
+}
+
+std::vector<std::pair<std::string, const PyNode*>> PyNode::children(size_t limit) const {
   std::vector<std::pair<std::string, const PyNode*>> out;
-  if (kind == Kind::kDict || kind == Kind::kObject) {
-    for (const auto& [k, v] : entries) out.emplace_back(key_text(k), v);
-  }
+  out.reserve(std::min(limit, child_count()));
+  auto add = [&](std::string k, const PyNode* v) {
+    if (out.size() >= limit) return false;
+    out.emplace_back(std::move(k), v);
+    return true;
+  };
+  if (kind == Kind::kDict || kind == Kind::kObject)
+    for (const auto& [k, v] : entries)
+      if (!add(key_text(k), v)) return out;
   if (kind == Kind::kObject) {
-    for (size_t i = 0; i < appended.size(); ++i) out.emplace_back(std::to_string(i), appended[i]);
+    for (size_t i = 0; i < appended.size(); ++i)
+      if (!add(std::to_string(i), appended[i])) return out;
     if (const PyNode* st = state_dict_of(this))
-      for (const auto& [k, v] : st->entries) out.emplace_back(key_text(k), v);
+      for (const auto& [k, v] : st->entries)
+        if (!add(key_text(k), v)) return out;
   }
-  if (kind == Kind::kList || kind == Kind::kTuple || kind == Kind::kSet) {
-    for (size_t i = 0; i < items.size(); ++i) out.emplace_back(std::to_string(i), items[i]);
-  }
+  if (kind == Kind::kList || kind == Kind::kTuple || kind == Kind::kSet)
+    for (size_t i = 0; i < items.size(); ++i)
+      if (!add(std::to_string(i), items[i])) return out;
   return out;
 }
 
@@ -198,12 +218,19 @@ std::string PyNode::repr(size_t max_len) const {
 
 void check_acyclic(const PyNode* root, size_t max_depth, const std::string& origin) {
   if (!root) return;
-  // Iterative depth-first search with three colours: a grey node met again is a cycle.
-  std::unordered_map<const PyNode*, uint8_t> colour;  // 1 grey (on the path), 2 black (done)
+  // Iterative depth-first search with three colours (a grey node met again closes a cycle). A
+  // node's height (its longest downward path) is known when it turns black; bounding heights,
+  // not the depth at which the search first met a node, bounds every later recursive walk.
+  struct Info {
+    uint8_t colour = 0;  // 0 white, 1 grey (on the path), 2 black (done)
+    size_t height = 0;
+  };
+  std::unordered_map<const PyNode*, Info> info;
   struct Frame {
     const PyNode* node;
     std::vector<const PyNode*> next;
     size_t at = 0;
+    size_t height = 1;
   };
   auto successors = [](const PyNode* n) {
     std::vector<const PyNode*> out;
@@ -218,25 +245,39 @@ void check_acyclic(const PyNode* root, size_t max_depth, const std::string& orig
     if (n->tensor && n->tensor->storage) out.push_back(n->tensor->storage);
     return out;
   };
+  auto fail_depth = [&] {
+    throw DataError(str_cat(origin, ": containers nested deeper than ", max_depth,
+                            " levels (corrupt or hostile file)"));
+  };
   std::vector<Frame> stack;
   stack.push_back({root, successors(root)});
-  colour[root] = 1;
+  info[root].colour = 1;
   while (!stack.empty()) {
     Frame& f = stack.back();
     if (f.at == f.next.size()) {
-      colour[f.node] = 2;
+      Info& done = info[f.node];
+      done.colour = 2;
+      done.height = f.height;
+      const size_t h = f.height;
       stack.pop_back();
+      if (!stack.empty()) {
+        stack.back().height = std::max(stack.back().height, h + 1);
+        if (stack.back().height > max_depth) fail_depth();
+      }
       continue;
     }
     const PyNode* c = f.next[f.at++];
-    const uint8_t col = colour[c];
-    if (col == 2) continue;
-    CT_CHECK(col != 1, DataError, origin,
+    Info& ci = info[c];
+    if (ci.colour == 2) {
+      f.height = std::max(f.height, ci.height + 1);
+      if (f.height > max_depth) fail_depth();
+      continue;
+    }
+    CT_CHECK(ci.colour != 1, DataError, origin,
              ": recursive structure (a container holds itself); checkpoints never need one, the file is corrupt or "
              "hostile");
-    CT_CHECK(stack.size() < max_depth, DataError, origin, ": containers nested deeper than ", max_depth,
-             " levels (corrupt or hostile file)");
-    colour[c] = 1;
+    if (stack.size() >= max_depth) fail_depth();
+    ci.colour = 1;
     stack.push_back({c, successors(c)});
   }
 }
@@ -299,7 +340,7 @@ struct Printer {
 
   std::string describe(const PyNode* n) {
     const bool container = n->kind == Kind::kDict || n->kind == Kind::kList || n->kind == Kind::kTuple ||
-                           n->kind == Kind::kSet || (n->kind == Kind::kObject && !n->children().empty());
+                           n->kind == Kind::kSet || (n->kind == Kind::kObject && n->child_count() > 0);
     if (!container) {
       std::string s = n->kind == Kind::kTensor ? n->tensor_summary() : n->repr();
       if (n->kind == Kind::kObject) s += "  (placeholder)";
@@ -312,24 +353,26 @@ struct Printer {
                       : n->kind == Kind::kTuple ? "tuple"
                       : n->kind == Kind::kSet ? "set"
                                                : n->s;
-    const auto kids = n->children();
     // Short all-scalar sequences print inline: betas (0.9, 0.999).
-    if (n->kind == Kind::kList || n->kind == Kind::kTuple) {
+    if ((n->kind == Kind::kList || n->kind == Kind::kTuple) && n->items.size() <= 24) {
       bool scalars = true;
-      for (const auto& kv : kids) scalars = scalars && is_scalar(kv.second);
+      for (const PyNode* c : n->items) scalars = scalars && is_scalar(c);
       const std::string r = n->repr(70);
       if (scalars && r.size() <= 72 && r.find("...") == std::string::npos)
         return r + (n->py_class.empty() ? "" : "  (" + n->py_class + ")");
     }
     std::string s = cls + (n->kind == Kind::kObject ? " (placeholder)" : "");
     const auto [t, e] = count(n);
-    s += ", " + std::to_string(kids.size()) + (kids.size() == 1 ? " entry" : " entries");
+    const size_t kids = n->child_count();
+    s += ", " + std::to_string(kids) + (kids == 1 ? " entry" : " entries");
     if (t > 0) s += ", " + std::to_string(t) + (t == 1 ? " tensor" : " tensors") + ", " + std::to_string(e) + " elements";
     return s;
   }
 
   void emit(const PyNode* n, const std::string& indent, size_t depth) {
-    const auto kids = n->children();
+    // Only what can be shown is materialised: a shared huge container may be visited often.
+    const size_t total = n->child_count();
+    const auto kids = n->children(opt.tensors_only ? total : opt.max_children + 1);
     size_t width = 0;
     for (size_t k = 0; k < kids.size() && k < opt.max_children; ++k) width = std::max(width, kids[k].first.size());
     width = std::min<size_t>(width, 48);
@@ -338,7 +381,7 @@ struct Printer {
       if (truncated) return;
       if (opt.tensors_only && count(child).first == 0) continue;
       if (shown == opt.max_children) {
-        line(indent + "... " + std::to_string(kids.size() - shown) + " more");
+        line(indent + "... " + std::to_string(total - shown) + " more");
         break;
       }
       ++shown;
@@ -348,7 +391,7 @@ struct Printer {
       line(indent + k + "  " + d);
       const bool inline_seq = (child->kind == Kind::kList || child->kind == Kind::kTuple) && !d.empty() &&
                               (d[0] == '[' || d[0] == '(');
-      if (!inline_seq && !child->children().empty()) {
+      if (!inline_seq && child->child_count() > 0) {
         if (depth + 1 >= opt.max_depth) line(indent + "  ...");
         else emit(child, indent + "  ", depth + 1);
       }
@@ -361,7 +404,7 @@ struct Printer {
 std::string format_tree(const PyNode* root, const TreeFormat& options) {
   if (!root) return "(empty)\n";
   Printer p{options, {}, 0, false, {}};
-  if (root->children().empty()) {
+  if (root->child_count() == 0) {
     p.line(p.describe(root));
   } else {
     p.line("(root)  " + p.describe(root));

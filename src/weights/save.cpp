@@ -124,7 +124,12 @@ void save_checkpoint(const std::string& path, const CheckpointData& data) {
                  !data.sections.count(group),
              ConfigError, path, ": tensor group '", group, "' clashes with a metadata key");
     group_names.push_back(group);
-    for (const auto& [name, t] : tensors) all.emplace_back(group == "model" ? name : group + "/" + name, t);
+    for (const auto& [name, t] : tensors) {
+      // '/' separates a group from its keys in the file, so a model key must not contain one.
+      CT_CHECK(group != "model" || name.find('/') == std::string::npos, ConfigError, path, ": model tensor '", name,
+               "' contains '/'");
+      all.emplace_back(group == "model" ? name : group + "/" + name, t);
+    }
   }
   nlohmann::json registry = nlohmann::json::object();
   for (const auto& [role, name] : data.registry) registry[role] = name;

@@ -144,8 +144,11 @@ bool DiffReport::equal() const {
 
 std::string DiffReport::to_string(size_t max_list) const {
   std::string out;
-  size_t width = 0;
-  for (const auto& d : common) width = std::max(width, d.key.size());
+  size_t width = 0, shape_width = 0;
+  for (const auto& d : common) {
+    width = std::max(width, d.key.size());
+    shape_width = std::max(shape_width, dims(d.shape_a).size());
+  }
   width = std::min<size_t>(width, 60);
   size_t differing = 0, shapes = 0;
   const TensorDifference* worst = nullptr;
@@ -159,7 +162,9 @@ std::string DiffReport::to_string(size_t max_list) const {
     }
     if (!(d.max_abs <= atol)) ++differing;
     if (!worst || d.max_abs > worst->max_abs) worst = &d;
-    out += name + "  " + dims(d.shape_a) + "  max|a-b| " + num(d.max_abs) + (d.max_abs <= atol ? "" : "  *") + "\n";
+    std::string shape = dims(d.shape_a);
+    if (shape.size() < shape_width) shape.append(shape_width - shape.size(), ' ');
+    out += name + "  " + shape + "  max|a-b| " + num(d.max_abs) + (d.max_abs <= atol ? "" : "  *") + "\n";
   }
   out += str_cat(common.size(), " common tensors, ", differing, " differ by more than ", num(atol));
   if (worst) out += " (largest " + num(worst->max_abs) + " at " + worst->key + ")";

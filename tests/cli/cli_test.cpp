@@ -90,13 +90,26 @@ TEST(Cli, ListOneEntryShowsItsDefaults) {
   EXPECT_NE(out.find("alpha = 0.4"), std::string::npos) << out;
   ASSERT_EQ(ctt::run_cli("list preprocessors bandpass", &out), 0) << out;
   EXPECT_NE(out.find("lowcut = 0.5"), std::string::npos) << out;
-  // Options are listed from the schema, without building the entry: a step whose defaults
-  // do not validate on their own (resample needs a target rate) and a dataset that needs a
-  // root still show every option.
-  ASSERT_EQ(ctt::run_cli("list preprocessor resample", &out), 0) << out;
-  EXPECT_NE(out.find("method = "), std::string::npos) << out;
-  ASSERT_EQ(ctt::run_cli("list dataset ptbxl", &out), 0) << out;
-  EXPECT_NE(out.find("root = "), std::string::npos) << out;
   EXPECT_EQ(ctt::run_cli("list preprocessor bandpas", &out), 2) << out;
   EXPECT_NE(out.find("did you mean 'bandpass'"), std::string::npos) << out;
+  // A preset: lowpass shares highpass's options struct but not its default cut-off.
+  ASSERT_EQ(ctt::run_cli("list preprocessor lowpass", &out), 0) << out;
+  EXPECT_NE(out.find("cutoff = 45"), std::string::npos) << out;
+}
+
+TEST(Cli, ListShowsEveryOptionEvenWhenTheDefaultsDoNotValidate) {
+  // resample needs fs or length: its defaults alone fail validation, yet every option is listed
+  // with its default and the required ones are marked.
+  std::string out;
+  ASSERT_EQ(ctt::run_cli("list preprocessor resample", &out), 0) << out;
+  EXPECT_NE(out.find("* fs = ~  # target sampling rate in Hz"), std::string::npos) << out;
+  EXPECT_NE(out.find("* length = ~"), std::string::npos) << out;
+  EXPECT_NE(out.find("  method = poly"), std::string::npos) << out;
+  EXPECT_NE(out.find("required: set exactly one of fs (Hz) or length (samples)"), std::string::npos) << out;
+  ASSERT_EQ(ctt::run_cli("list dataset ptbxl", &out), 0) << out;
+  EXPECT_NE(out.find("* root = "), std::string::npos) << out;
+  EXPECT_NE(out.find("  labels = superclass"), std::string::npos) << out;
+  ASSERT_EQ(ctt::run_cli("list preprocessor baseline_remove", &out), 0) << out;
+  EXPECT_NE(out.find("  pad = nearest"), std::string::npos) << out;
+  EXPECT_EQ(out.find("required:"), std::string::npos) << out;
 }

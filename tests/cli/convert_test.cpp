@@ -70,7 +70,7 @@ TEST(CliConvert, UsageAndDataErrors) {
   const std::string dir = test::make_temp_dir("cli_convert3");
   std::string out;
   EXPECT_EQ(run_cli("convert " + sample("E07500") + " -o " + dir + "/x.txt", &out), 2);
-  EXPECT_NE(out.find("x.txt: output must end in .npy, .npz, .csv or .hea"), std::string::npos) << out;
+  EXPECT_NE(out.find("x.txt: output must end in .csv, .npy, .npz or .hea"), std::string::npos) << out;
   EXPECT_EQ(run_cli("convert " + sample("E07500"), &out), 2);  // -o missing
   EXPECT_EQ(run_cli("convert " + sample("E07500.mat") + " --leads V9 -o " + dir + "/x.npy", &out), 2);
   EXPECT_NE(out.find("E07500.mat: no channel 'V9'"), std::string::npos) << out;

@@ -84,9 +84,28 @@ TEST(CliInfo, ErrorsExitOneAndNameTheFile) {
   EXPECT_EQ(run_cli("info " + dir + "/empty_dir_none", &out), 1);
   test::write_file(dir + "/sub/readme.txt", "x");
   EXPECT_EQ(run_cli("info " + dir + "/sub", &out), 1);
-  EXPECT_NE(out.find("no records found"), std::string::npos) << out;
+  EXPECT_NE(out.find("no records found (looked for .edf, .bdf, .rec, .mat, .npy, .npz, .hea)"), std::string::npos)
+      << out;
+  EXPECT_EQ(run_cli("info -r " + dir + "/sub", &out), 1);
+  EXPECT_NE(out.find("no records found (subdirectories included)"), std::string::npos) << out;
   EXPECT_EQ(run_cli("info", &out), 2);
   EXPECT_EQ(run_cli("info " + sample("E07500") + " --bogus", &out), 2);
+}
+
+TEST(CliInfo, RecordsOnlyInSubfoldersAreFoundWithAHint) {
+  // PTB-XL keeps its records in records100/00000/...: a plain `info DIR` says where they are.
+  const std::string dir = test::make_temp_dir("cli_info_nested");
+  std::filesystem::create_directories(dir + "/records/000");
+  std::filesystem::copy_file(test::source_path("tests/fixtures/io/f4_c.npy"), dir + "/records/000/a.npy");
+  std::filesystem::copy_file(test::source_path("tests/fixtures/io/f4_c.npy"), dir + "/records/000/b.npy");
+  std::string out;
+  EXPECT_EQ(run_cli("info " + dir, &out), 2);
+  EXPECT_NE(out.find(dir + ": no records directly in this directory, but 2 in its subdirectories "
+                           "(e.g. records/000/a.npy); pass -r to include them"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(run_cli("info -r " + dir + " --fs 100", &out), 0) << out;
+  EXPECT_NE(out.find("records   2"), std::string::npos) << out;
 }
 
 TEST(CliInfo, DirectoryListsUnreadableRecords) {

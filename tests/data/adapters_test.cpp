@@ -387,3 +387,21 @@ TEST(DataAdapters, PtbxlPatientKFoldIsStratified) {
     }
   }
 }
+
+TEST(DataMitdb, AnnotationTimeResolutionIsApplied) {
+  // 101's beats rewritten at 720 ticks/s (twice the record's rate) with a "## time resolution"
+  // header: the adapter puts them back on the record's samples, so items and windows are unchanged.
+  CT_REQUIRE_SHARED("mitdb/101.atr");
+  const std::string src = ct::test::shared_data("mitdb");
+  const std::string dir = ct::test::make_temp_dir("mitdb_timeres");
+  for (const char* f : {"101.hea", "101.dat"}) std::filesystem::copy_file(src + "/" + f, dir + "/" + f);
+  ct::io::AnnotationSet orig = ct::io::read_annotations(src + "/101", "atr");
+  std::vector<ct::io::Annotation> ticks = orig.annotations;
+  for (auto& a : ticks) a.sample *= 2;
+  ct::io::write_annotations(dir + "/101.atr", ticks, orig.definitions, 720.0);
+  auto want = build("{name: mitdb, root: " + src + ", records: [101]}");
+  auto got = build("{name: mitdb, root: " + dir + ", records: [101]}");
+  ASSERT_EQ(got->size(), want->size());
+  for (int64_t i = 0; i < got->size(); i += 97) EXPECT_EQ(got->item(i).record_id, want->item(i).record_id);
+  EXPECT_TRUE(at::equal(got->get(10).signal, want->get(10).signal));
+}

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cardiotorch/core/log.h"
+#include "cardiotorch/core/runtime.h"
 #include "cardiotorch/data/adapters.h"
 #include "cardiotorch/data/loader.h"
 #include "data/test_datasets.h"
@@ -226,4 +227,19 @@ TEST(DataCache, ParallelBuildWritesTheSameFile) {
   cd::CachedDataset a(src, scale_pipeline(0.25), "s", o1), b(src, scale_pipeline(0.25), "s", o3);
   EXPECT_EQ(fs::path(a.path()).filename(), fs::path(b.path()).filename());
   EXPECT_EQ(slurp(a.path()), slurp(b.path()));
+}
+
+TEST(DataCache, KeyCoversTheLibraryBuildAndTheConfig) {
+  // A rebuilt or upgraded library (changed preprocessing code) must never serve an old shard:
+  // the key text holds build_id() (versions and the loaded library file), next to the config.
+  const auto dir = ct::test::make_temp_dir("cache_key");
+  auto src = std::make_shared<ct::test::FileDataset>(dir, 3, 2, 20);
+  const std::string text = cd::cache_key_text(*src, "scale: 2", "float32");
+  EXPECT_NE(text.find(ct::build_id()), std::string::npos) << text;
+  EXPECT_NE(ct::build_id().find("cardiotorch " + ct::version_string()), std::string::npos) << ct::build_id();
+  EXPECT_NE(ct::build_id().find("torch " + ct::torch_version_string()), std::string::npos) << ct::build_id();
+  EXPECT_NE(ct::build_id().find("; lib "), std::string::npos) << "the library file was not found: " << ct::build_id();
+  EXPECT_NE(text, cd::cache_key_text(*src, "scale: 3", "float32"));
+  EXPECT_NE(text, cd::cache_key_text(*src, "scale: 2", "float16"));
+  EXPECT_EQ(text, cd::cache_key_text(*src, "scale: 2", "float32"));
 }

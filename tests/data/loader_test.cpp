@@ -1,9 +1,15 @@
 #include "cardiotorch/data/loader.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <mutex>
 #include <set>
+#include <thread>
+
+#include "cardiotorch/core/runtime.h"
 
 #include "data/test_datasets.h"
 
@@ -248,4 +254,95 @@ TEST(DataLoader, BatchLevelAugmentersRunAfterCollation) {
 TEST(DataLoader, BatchLevelStepOnASingleRecordIsAnError) {
   ct::signal::Pipeline p = ct::signal::Pipeline::from_config(ct::ConfigNode::parse("[{name: mixup, p: 1.0}]"));
   EXPECT_THROW(p(at::randn({12, 100}), 500.0, /*training=*/true), ct::ShapeError);
+}
+
+// The loader's windows are the crop step's (signal/crop.h) drawn from each sample's generator.
+TEST(DataLoader, CropIsTheCropStep) {
+  const auto dir = ct::test::make_temp_dir("loader_crop");
+  auto ds = std::make_shared<ct::test::FileDataset>(dir, 9, 2, 64);
+  auto crop_step = ct::signal::build_step(ct::ConfigNode::parse("{name: crop, length: 40, mode: random}"));
+  for (bool training : {true, false}) {
+    auto o = opts(2, 4);
+    o.training = training;
+    cd::Loader l(ds, ct::signal::Pipeline(), o);
+    for (const auto& b : run_epoch(l, 5))
+      for (int64_t k = 0; k < b.size(); ++k) {
+        const int64_t i = b.indices[static_cast<size_t>(k)];
+        ct::signal::SignalBatch sb;
+        sb.x = ds->get(i).signal;
+        ct::signal::StepContext ctx;
+        ctx.training = training;
+        ctx.generator = at::make_generator<at::CPUGeneratorImpl>(ct::derive_seed(42, 5, static_cast<uint64_t>(i)));
+        crop_step->apply(sb, ctx);
+        EXPECT_TRUE(at::equal(b.x[k], sb.x)) << "item " << i << (training ? " (training)" : " (eval)");
+      }
+  }
+}
+
+TEST(DataLoader, CropModeAcceptsCentreAndCenter) {
+  const auto dir = ct::test::make_temp_dir("loader_centre");
+  auto ds = std::make_shared<ct::test::FileDataset>(dir, 5, 2, 64);
+  std::vector<at::Tensor> xs;
+  for (const char* mode : {"centre", "center"}) {
+    auto o = ct::from_config<cd::LoaderOptions>(
+        ct::ConfigNode::parse(std::string("{crop: 40, crop_mode: ") + mode + ", batch_size: 5, shuffle: false}"));
+    cd::Loader l(ds, ct::signal::Pipeline(), o);
+    xs.push_back(run_epoch(l, 0).at(0).x);
+  }
+  EXPECT_TRUE(at::equal(xs[0], xs[1]));
+  EXPECT_TRUE(at::equal(xs[0][1], ds->get(1).signal.narrow(1, 12, 40)));
+}
+
+namespace {
+// Records which threads prepared samples (and takes a little time, so both workers get some).
+class ThreadTrace : public ct::signal::Step {
+ public:
+  std::string name() const override { return "thread_trace"; }
+  void apply(ct::signal::SignalBatch&, ct::signal::StepContext&) const override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::lock_guard<std::mutex> lk(mu);
+    ids.insert(std::this_thread::get_id());
+  }
+  mutable std::mutex mu;
+  mutable std::set<std::thread::id> ids;
+};
+}  // namespace
+
+// Two workers share one batch: an epoch of a single batch still uses both.
+TEST(DataLoader, WorkersShareTheSamplesOfABatch) {
+  const auto dir = ct::test::make_temp_dir("loader_share");
+  auto ds = std::make_shared<ct::test::FileDataset>(dir, 16, 1, 40);
+  auto trace = std::make_shared<ThreadTrace>();
+  ct::signal::Pipeline p;
+  p.add(trace);
+  auto o = opts(2, 16);
+  cd::Loader l(ds, p, o);
+  auto batches = run_epoch(l, 0);
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(trace->ids.size(), 2u);
+  EXPECT_EQ(trace->ids.count(std::this_thread::get_id()), 0u);
+}
+
+TEST(DataLoader, DefaultWorkersComeFromTheThreadBudget) {
+  auto ds = std::make_shared<cd::InMemoryDataset>(cd::DatasetInfo{}, std::vector<cd::Sample>{},
+                                                  std::vector<cd::ItemInfo>{});
+  cd::LoaderOptions o;
+  EXPECT_EQ(o.num_workers, -1);
+  cd::Loader l(ds, ct::signal::Pipeline(), o);
+  EXPECT_EQ(l.options().num_workers, ct::thread_budget().loader_workers);
+  EXPECT_THROW(ct::from_config<cd::LoaderOptions>(ct::ConfigNode::parse("{num_workers: -2}")), ct::ConfigError);
+}
+
+// Restarting an epoch while batches are in flight abandons them cleanly.
+TEST(DataLoader, RestartingAnEpochMidwayGivesTheSameBatches) {
+  const auto dir = ct::test::make_temp_dir("loader_restart");
+  auto ds = std::make_shared<ct::test::FileDataset>(dir, 30, 2, 64);
+  cd::Loader ref(ds, noisy(), opts(2, 4));
+  const auto want = run_epoch(ref, 1);
+  cd::Loader l(ds, noisy(), opts(2, 4));
+  l.start_epoch(0);
+  ASSERT_TRUE(l.next().has_value());
+  const auto got = run_epoch(l, 1);  // restarts while epoch 0's batches are queued
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t b = 0; b < got.size(); ++b) EXPECT_TRUE(at::equal(got[b].x, want[b].x)) << b;
 }

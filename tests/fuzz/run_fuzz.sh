@@ -11,7 +11,7 @@ mkdir -p "$out/fuzz_work"
 $CXX -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$src/include" \
   "$src/tests/fuzz/fuzz_wfdb.cpp" "$src/src/io/wfdb_header.cpp" "$src/src/io/wfdb_signal.cpp" \
-  "$src/src/io/annotation.cpp" -o "$out/fuzz_wfdb"
+  "$src/src/io/annotation.cpp" "$src/src/core/file.cpp" -o "$out/fuzz_wfdb"
 # The seed corpus is copied so new inputs found by the run do not land in the source tree.
 rm -rf "$out/fuzz_work/corpus"
 cp -r "$src/tests/fuzz/corpus" "$out/fuzz_work/corpus"

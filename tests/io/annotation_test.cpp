@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -111,6 +112,55 @@ TEST(WfdbAnnotation, DetectorOutputsParseAndAreSorted) {
     EXPECT_LT(set.annotations.back().sample, end) << ext;
     EXPECT_GT(set.annotations.back().sample, 0.95 * end) << ext;
   }
+}
+
+TEST(WfdbAnnotation, TimeResolutionIsAppliedToGetRecordSamples) {
+  CT_REQUIRE_SHARED("wfdb-python/sample-data/03700181.sqrs");
+  // The same record annotated at 500/s (gqrs -H), 250/s (sqrs) and the frame rate 125 Hz (gqrs):
+  // in record samples, all three run to the record's 75000 frames, and gqrs at high and at low
+  // resolution finds the same beats within a frame.
+  auto high = io::read_annotations(sample("03700181"), "gqrsh");
+  auto low = io::read_annotations(sample("03700181"), "gqrsl");
+  auto sqrs = io::read_annotations(sample("03700181"), "sqrs");
+  for (auto* set : {&high, &low, &sqrs}) {
+    io::to_sample_rate(*set, 125.0);
+    EXPECT_EQ(set->time_resolution, 0.0);
+    EXPECT_LT(set->annotations.back().sample, 75000);
+    EXPECT_GT(set->annotations.back().sample, 0.95 * 75000);
+  }
+  auto beats = [](const io::AnnotationSet& set) {
+    std::vector<int64_t> out;
+    for (const auto& a : set.annotations)
+      if (io::is_beat_code(a.code)) out.push_back(a.sample);
+    return out;
+  };
+  // Fraction of `a`'s beats with one of `b`'s within a frame.
+  auto matched = [](const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+    size_t m = 0;
+    for (int64_t t : a) {
+      auto it = std::lower_bound(b.begin(), b.end(), t - 1);
+      m += it != b.end() && *it <= t + 1;
+    }
+    return static_cast<double>(m) / static_cast<double>(a.size());
+  };
+  const std::vector<int64_t> hb = beats(high), lb = beats(low);
+  ASSERT_GT(hb.size(), 50u);
+  EXPECT_GT(matched(hb, lb), 0.9);
+  // Unconverted, the high-resolution ticks line up with nothing.
+  EXPECT_LT(matched(beats(io::read_annotations(sample("03700181"), "gqrsh")), lb), 0.1);
+  // Written at 720/s, read back and converted to 360 Hz: exact halves, rounded.
+  const std::string dir = ct::test::make_temp_dir("wfdb_ann_res");
+  std::vector<io::Annotation> anns(3);
+  const int64_t ticks[3] = {720, 1441, 7203};
+  for (int k = 0; k < 3; ++k) anns[k].sample = ticks[k], anns[k].code = 1;
+  io::write_annotations(dir + "/r.atr", anns, {}, 720.0);
+  auto set = io::read_annotations(dir + "/r.atr");
+  io::to_sample_rate(set, 360.0);
+  EXPECT_EQ(set.annotations[0].sample, 360);
+  EXPECT_EQ(set.annotations[1].sample, 721);  // 720.5 rounds away from zero
+  EXPECT_EQ(set.annotations[2].sample, 3602);
+  io::to_sample_rate(set, 360.0);  // a second call changes nothing
+  EXPECT_EQ(set.annotations[2].sample, 3602);
 }
 
 TEST(WfdbAnnotation, RoundTripAllSampleFilesByteSemantics) {

@@ -7,7 +7,9 @@
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/io/edf.h"
+#include "cardiotorch/core/file.h"
 #include "cardiotorch/io/reader.h"
+#include "cardiotorch/report/ecg_plot.h"
 #include "support/test_util.h"
 
 namespace cardiotorch::io {
@@ -199,6 +201,37 @@ TEST_F(EdfTest, EdfPlusSignalsWithAnnotations) {
   EXPECT_DOUBLE_EQ(ann[1].onset_s, 1.25);
   EXPECT_EQ(ann[1].duration_s, -1.0);
   EXPECT_EQ(ann[1].text, "V");
+}
+
+TEST_F(EdfTest, PlotMarksEdfPlusAnnotations) {
+  if (!report::plot_supported()) GTEST_SKIP() << "built without cairo";
+  const std::string nul(1, '\0');
+  const std::vector<std::string> tals = {"+0.5\x14N\x14" + nul, "+1.25\x14Ventricular ectopic beat\x14" + nul, ""};
+  const std::string p = dir_ + "/plus.edf";
+  test::write_file(p, make_edf({three_signals()[0], three_signals()[1]}, 3, false, tals));
+  // One tick per annotation (the marker colour), at onset x 25 mm/s apart; none with --annotator none.
+  auto ticks = [](const std::string& svg) {
+    std::vector<double> xs;
+    const std::string style = "stroke:rgb(10%,25%,75%)";
+    for (size_t at = svg.find(style); at != std::string::npos; at = svg.find(style, at + 1)) {
+      const size_t d = svg.find("d=\"M ", at);
+      xs.push_back(std::stod(svg.substr(d + 5)));
+    }
+    return xs;
+  };
+  std::string out;
+  ASSERT_EQ(test::run_cli("plot " + p + " --leads I -o " + dir_ + "/a.svg", &out), 0) << out;  // one strip
+  const auto xs = ticks(read_file(dir_ + "/a.svg"));
+  ASSERT_EQ(xs.size(), 2u) << out;
+  EXPECT_NEAR(xs[1] - xs[0], 0.75 * 25, 1e-2);  // mm at 25 mm/s
+  ASSERT_EQ(test::run_cli("plot " + p + " --leads I --annotator none -o " + dir_ + "/b.svg", &out), 0) << out;
+  EXPECT_TRUE(ticks(read_file(dir_ + "/b.svg")).empty());
+  EXPECT_EQ(test::run_cli("plot " + p + " --annotator atr -o " + dir_ + "/c.svg", &out), 2);
+  // Long texts are cut so markers stay readable.
+  const auto m = report::edf_markers(read_edf_annotations(p));
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[1].label, "Ventricular ecto...");
+  EXPECT_DOUBLE_EQ(m[1].time_s, 1.25);
 }
 
 TEST_F(EdfTest, CliInfoAndPlotWithMixedRates) {

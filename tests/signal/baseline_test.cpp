@@ -54,10 +54,52 @@ TEST(SignalBaseline, MovingAverageWindowsAreOddRounded) {
   EXPECT_THROW(sig::moving_average(imp, 98), ct::ShapeError);
 }
 
-TEST(SignalBaseline, MedianMatchesScipyMedfilt) {
+TEST(SignalBaseline, MedianDefaultsToTorchEcgNearestPadding) {
+  // torch_ecg's numpy BaselineRemove: scipy.ndimage.median_filter(mode="nearest"), kernels 101, 301.
   at::Tensor x = fixture("input");
-  EXPECT_TRUE(close_rel_max(run_step("{name: baseline_remove, method: median}", x, kFs).x, fixture("median_baseline"),
-                            1e-12));
+  const at::Tensor want = fixture("median_baseline_nearest");
+  EXPECT_TRUE(at::equal(run_step("{name: baseline_remove, method: median}", x, kFs).x, want));
+  EXPECT_TRUE(at::equal(run_step("{name: baseline_remove, method: median, pad: nearest}", x, kFs).x, want));
+  // float32 input: the medians are input values, so only the subtraction rounds.
+  EXPECT_TRUE(close_rel_max(run_step("{name: baseline_remove, method: median}", x.to(at::kFloat), kFs).x, want, 1e-6));
+  // The padding matters only near the ends: the zero-padded result agrees in the interior only.
+  const at::Tensor zero = fixture("median_baseline");
+  const int64_t reach = 50 + 150;  // half-widths of the two kernels
+  EXPECT_TRUE(at::equal(zero.narrow(1, reach, 5000 - 2 * reach), want.narrow(1, reach, 5000 - 2 * reach)));
+  EXPECT_FALSE(at::allclose(zero.narrow(1, 0, reach), want.narrow(1, 0, reach), 0, 1e-3));
+}
+
+TEST(SignalBaseline, MedianZeroPaddingMatchesScipyMedfilt) {
+  at::Tensor x = fixture("input");
+  EXPECT_TRUE(close_rel_max(run_step("{name: baseline_remove, method: median, pad: zero}", x, kFs).x,
+                            fixture("median_baseline"), 1e-12));
+}
+
+TEST(SignalBaseline, MedianReflectPaddingMatchesNdimageMirror) {
+  // 250 samples with a 301 window: the reflection wraps past both ends.
+  at::Tensor x = fixture("input").narrow(1, 1000, 250).contiguous();
+  EXPECT_TRUE(at::equal(run_step("{name: baseline_remove, method: median, pad: reflect}", x, kFs).x,
+                        fixture("median_baseline_reflect_short")));
+}
+
+TEST(SignalBaseline, MedianPaddingsAgreeOnTheTensorPath) {
+  // A NaN in one row sends the tensor through the unfold+median path; the finite rows must equal
+  // the sorted-window kernel's for every padding.
+  at::Tensor x = fixture("input").narrow(1, 0, 700).contiguous();
+  at::Tensor with_nan = at::cat({x, x.narrow(0, 0, 1)}, 0);
+  with_nan[2][5] = std::numeric_limits<double>::quiet_NaN();
+  for (const char* pad : {"nearest", "zero", "reflect"}) {
+    for (int64_t k : {101, 301, 1401}) {
+      const at::Tensor fast = sig::median_filter(x, k, pad);
+      const at::Tensor slow = sig::median_filter(with_nan, k, pad);
+      EXPECT_TRUE(at::equal(slow.narrow(0, 0, 2), fast)) << pad << " k=" << k;
+    }
+  }
+  EXPECT_EQ(sig::median_filter(at::tensor({3.0, 1.0, 2.0}, at::kDouble), 3, "nearest")[0].item<double>(), 3.0);
+  EXPECT_EQ(sig::median_filter(at::tensor({3.0, 1.0, 2.0}, at::kDouble), 3, "reflect")[0].item<double>(), 1.0);
+  EXPECT_THROW(sig::median_filter(x, 100, "nearest"), ct::ArgumentError);
+  EXPECT_THROW(sig::median_filter(x, 101, "wrap"), ct::ArgumentError);
+  EXPECT_THROW(run_step("{name: baseline_remove, method: median, pad: edge}", x, kFs), ct::ConfigError);
 }
 
 TEST(SignalBaseline, MedianTensorPathEqualsSortedWindowKernel) {

@@ -85,3 +85,36 @@ TEST(SignalLeads, MissingLeadErrors) {
 }
 
 }  // namespace
+
+TEST(SignalCrop, CentreAndCenterAreOneMode) {
+  at::Tensor x = ramp({2, 3, 10});
+  const at::Tensor want = x.narrow(-1, 3, 4);
+  EXPECT_TRUE(at::equal(run_step("{name: crop, length: 4, mode: center}", x, 500).x, want));
+  EXPECT_TRUE(at::equal(run_step("{name: crop, length: 4, mode: random, eval_mode: center}", x, 500).x, want));
+  EXPECT_TRUE(sig::is_centre("centre"));
+  EXPECT_TRUE(sig::is_centre("center"));
+  EXPECT_FALSE(sig::is_centre("start"));
+  EXPECT_THROW(run_step("{name: crop, length: 4, mode: centr}", x, 500), ct::ConfigError);
+}
+
+// crop_start + crop_window are the step on one signal: the loader uses them for its windows.
+TEST(SignalCrop, CropStartAndWindowAreTheStep) {
+  at::Tensor x = ramp({3, 100});
+  sig::CropOptions o;
+  o.length = 10;
+  o.mode = "random";
+  for (uint64_t seed : {1, 2, 3}) {
+    auto g = at::make_generator<at::CPUGeneratorImpl>(seed);
+    const int64_t start = sig::crop_start(o, 100, /*training=*/true, g);
+    EXPECT_TRUE(at::equal(sig::crop_window(x, o, start),
+                          run_step("{name: crop, length: 10, mode: random}", x, 500, {}, true, seed).x));
+  }
+  EXPECT_EQ(sig::crop_start(o, 100, /*training=*/false, at::Generator()), 45);  // eval_mode centre
+  o.mode = "end";
+  EXPECT_EQ(sig::crop_start(o, 100, true, at::Generator()), 90);
+  o.length = 120;  // shorter signals are padded, whatever the start
+  EXPECT_EQ(sig::crop_start(o, 100, true, at::Generator()), 0);
+  EXPECT_EQ(sig::crop_window(x, o, 0).size(-1), 120);
+  o.length = 10;
+  EXPECT_THROW(sig::crop_window(x, o, 95), ct::ShapeError);
+}

@@ -49,6 +49,65 @@ TEST(SignalResample, LinearIsAlignCornersInterpolation) {
   EXPECT_EQ(b.x.sizes(), (std::vector<int64_t>{2, 3, 12, 500}));
 }
 
+// Max |got - want| in units of the largest |want|, 0 when identical.
+double rel_err(const at::Tensor& got, const at::Tensor& want) {
+  return (got.to(at::kDouble) - want.to(at::kDouble)).abs().max().item<double>() /
+         want.to(at::kDouble).abs().max().item<double>();
+}
+
+TEST(SignalResample, LinearReproducesTorchEcgResample) {
+  // Fixtures: torch 1.13 F.interpolate(mode="linear", align_corners=True, scale_factor=dst/src,
+  // recompute_scale_factor=True) or size=siglen, on PTB-XL 00001_hr II and V2.
+  const at::Tensor x = fixture("input");
+  const at::Tensor x32 = x.to(at::kFloat);
+  auto b = run_step("{name: resample, fs: 360, method: linear}", x32, kFs);
+  EXPECT_EQ(b.x.scalar_type(), at::kFloat);
+  EXPECT_DOUBLE_EQ(b.fs, 360.0);
+  EXPECT_EQ(rel_err(b.x, fixture("linear_360_f32")), 0.0);
+  b = run_step("{name: resample, fs: 250, method: linear}", x, kFs);
+  EXPECT_EQ(rel_err(b.x, fixture("linear_250_f64")), 0.0);
+  // 1500 samples to 333.3 Hz: floor(1500 * 0.6666) = 999 samples (the ratio is not rational enough
+  // for poly, and ceil would give 1000).
+  b = run_step("{name: resample, fs: 333.3, method: linear}", x32.narrow(1, 0, 1500), kFs);
+  EXPECT_EQ(rel_err(b.x, fixture("linear_333_f32")), 0.0);
+  EXPECT_DOUBLE_EQ(b.fs, 333.3);
+  b = run_step("{name: resample, fs: 1000, method: linear}", x32.narrow(1, 0, 700), kFs);
+  EXPECT_EQ(rel_err(b.x, fixture("linear_up_f32")), 0.0);
+  b = run_step("{name: resample, length: 2999, method: linear}", x32, kFs);
+  EXPECT_EQ(rel_err(b.x, fixture("linear_len_f32")), 0.0);
+  EXPECT_DOUBLE_EQ(b.fs, kFs * 2999 / 5000);
+  // Any leading dims: the rows of a 4-D batch resample like the 2-D record.
+  const at::Tensor batch = x32.unsqueeze(0).unsqueeze(0).expand({2, 3, 2, 5000}).contiguous();
+  b = run_step("{name: resample, fs: 360, method: linear}", batch, kFs);
+  ASSERT_EQ(b.x.sizes(), (std::vector<int64_t>{2, 3, 2, 3600}));
+  EXPECT_EQ(rel_err(b.x[1][2], fixture("linear_360_f32")), 0.0);
+}
+
+TEST(SignalResample, LinearPositionsInDoubleWouldMissTorchEcg) {
+  // The sentinel for the test above: interpolating float32 at positions computed wholly in double
+  // (the obvious implementation) is off by ~1e-5 of the range on a 10 s record; the float scale
+  // is what makes the match exact.
+  const at::Tensor x32 = fixture("input").to(at::kFloat);
+  const int64_t n = 5000, num = 3600;
+  const at::Tensor pos = at::arange(num, at::kDouble) * (static_cast<double>(n - 1) / (num - 1));
+  const at::Tensor i0 = pos.floor().to(at::kLong), i1 = (i0 + 1).clamp_max(n - 1);
+  const at::Tensor w = (pos - i0.to(at::kDouble)).to(at::kFloat);
+  const at::Tensor naive = x32.index_select(1, i0) * (1 - w) + x32.index_select(1, i1) * w;
+  EXPECT_GT(rel_err(naive, fixture("linear_360_f32")), 5e-6);
+}
+
+TEST(SignalResample, LinearEdgeCases) {
+  at::Tensor x = at::tensor({0.0, 1.0, 4.0, 9.0}, at::kDouble);
+  EXPECT_TRUE(at::equal(sig::resample_linear(x, 4), x));                       // identity copies
+  EXPECT_TRUE(at::equal(sig::resample_linear(x, 1), at::tensor({0.0}, at::kDouble)));  // first sample
+  EXPECT_EQ(sig::linear_resample_length(10, 3, 7), 23);   // floor(10 * 2.333...), torch_ecg measured
+  EXPECT_EQ(sig::linear_resample_length(10, 10, 5), 5);
+  EXPECT_THROW(sig::resample_linear(x, 0), ct::ArgumentError);
+  EXPECT_THROW(sig::linear_resample_length(10, 0, 5), ct::ArgumentError);
+  // Too few samples for the new rate: a shape error naming the step, not an empty tensor.
+  EXPECT_THROW(run_step("{name: resample, fs: 10, method: linear}", at::randn({1, 20}), kFs), ct::ShapeError);
+}
+
 TEST(SignalResample, RationalRatio) {
   EXPECT_EQ(sig::rational_ratio(500, 360), (std::pair<int64_t, int64_t>(18, 25)));
   EXPECT_EQ(sig::rational_ratio(257, 128.5), (std::pair<int64_t, int64_t>(1, 2)));

@@ -270,6 +270,25 @@ TEST_F(WeightsArchive, StorageLargerThanItsRecordIsRejectedBeforeAllocating) {
   }
 }
 
+TEST_F(WeightsArchive, RecordSizeFakedInTheCentralDirectoryIsRejectedBeforeAllocating) {
+  // The pickle and the central directory agree on 1 GiB; the file holds 24 bytes.
+  ctt::PickleBuilder p;
+  p.empty_ordered_dict().op('(').str("w").tensor_v2("FloatStorage", "0", int64_t{1} << 28, 0, {6}, {1}).op('u');
+  std::string z = ctt::torch_zip(p.done(), {{"data/0", ctt::float_bytes({1, 2, 3, 4, 5, 6})}});
+  const std::string name = "archive/data/0";
+  const size_t central = z.find(name, z.find(name) + 1) - 46;
+  ASSERT_EQ(z.compare(central, 4, "PK\x01\x02"), 0);
+  for (size_t field : {size_t{20}, size_t{24}}) {
+    z[central + field] = 0, z[central + field + 1] = 0, z[central + field + 2] = 0, z[central + field + 3] = 0x40;
+  }
+  try {
+    cw::read_checkpoint(write("faked.pt", z));
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("member 'archive/data/0' is truncated (1073741824 bytes expected"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(WeightsArchive, ViewOutsideItsStorageIsRejected) {
   ctt::PickleBuilder p;
   p.empty_ordered_dict().op('(').str("w").tensor_v2("FloatStorage", "0", 6, 4, {2, 3}, {3, 1}).op('u');

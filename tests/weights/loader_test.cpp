@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "cardiotorch/core/config.h"
 #include "cardiotorch/io/npy.h"
 #include "cardiotorch/weights/loader.h"
 #include "weights/tiny_models.h"
@@ -139,7 +140,10 @@ TEST(WeightsLoad, CmrPrefixIsAlsoFoundWithoutRules) {
 }
 
 TEST(WeightsLoad, TorchEcgLayoutsAllLoad) {
-  for (const char* f : {"torch_ecg.pth", "torch_ecg.safetensors", "torch_ecg_dir", "cnn_legacy.pt"}) {
+  // torch_ecg's three layouts, the legacy format, a pickled whole module (torch.save(model)) and a
+  // TorchScript archive (torch.jit.save) of the same model.
+  for (const char* f : {"torch_ecg.pth", "torch_ecg.safetensors", "torch_ecg_dir", "cnn_legacy.pt", "cnn_module.pt",
+                        "cnn_torchscript.pt"}) {
     SCOPED_TRACE(f);
     ctt::TinyCnn cnn;
     cnn->eval();
@@ -147,7 +151,7 @@ TEST(WeightsLoad, TorchEcgLayoutsAllLoad) {
     strict.strict = true;
     const auto r = cw::load_into(*cnn, ctt::weights_fixture(f), strict);
     EXPECT_EQ(r.matched, 9);
-    EXPECT_EQ(r.key, std::string(f) == "cnn_legacy.pt" ? "" : "model_state_dict");
+    EXPECT_EQ(r.key, std::string(f).rfind("cnn_", 0) == 0 ? "" : "model_state_dict");
     EXPECT_EQ(cnn->bn->num_batches_tracked.item<int64_t>(), 3);
     torch::NoGradGuard g;
     EXPECT_LT(max_diff(cnn->forward(npy("cnn_input.npy")), npy("cnn_output.npy")), 1e-6);
@@ -334,4 +338,52 @@ TEST(WeightsLoad, GlobMatching) {
   EXPECT_FALSE(cw::glob_match("blocks.?.attn.*", "blocks.10.attn.qkv.bias"));
   EXPECT_TRUE(cw::glob_match("*", ""));
   EXPECT_FALSE(cw::glob_match("a", ""));
+}
+
+TEST(WeightsLoad, OptionsFromConfig) {
+  const auto node = cardiotorch::ConfigNode::parse(
+      "path: x.pt\nkey: model\nstrict: true\nmissing_key_threshold: 0.2\nskip: ['head.*']\n"
+      "rename: ['^a\\.=b.']\nstrip_prefix: module.\n",
+      "weights.yaml");
+  const auto o = cardiotorch::from_config<cw::LoadOptions>(node);
+  EXPECT_EQ(o.key, "model");
+  EXPECT_TRUE(o.strict);
+  EXPECT_DOUBLE_EQ(o.missing_key_threshold, 0.2);
+  EXPECT_EQ(o.strip_prefix, std::vector<std::string>{"module."});
+  const cw::MatchRules r = o.rules();
+  ASSERT_EQ(r.renames.size(), 1u);
+  EXPECT_EQ(r.renames[0].pattern, "^a\\.");
+  EXPECT_EQ(r.renames[0].replacement, "b.");
+  EXPECT_EQ(r.skip_target, std::vector<std::string>{"head.*"});
+  try {
+    cardiotorch::from_config<cw::LoadOptions>(cardiotorch::ConfigNode::parse("stirct: true\n", "w.yaml"));
+    FAIL();
+  } catch (const cardiotorch::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'strict'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(cardiotorch::from_config<cw::LoadOptions>(
+                   cardiotorch::ConfigNode::parse("missing_key_threshold: 2\n", "w.yaml")),
+               cardiotorch::ConfigError);
+}
+
+TEST(WeightsLoad, FcNormIsNotFedFromNormByTheAutomaticPrefix) {
+  // timm with global pooling adds fc_norm; a checkpoint without it must report it missing, not
+  // load norm.* into it because both end in '.weight'/'.bias'.
+  struct WithFcNorm : torch::nn::Module {
+    torch::nn::LayerNorm fc_norm{nullptr};
+    torch::nn::Linear proj{nullptr};
+    WithFcNorm() {
+      fc_norm = register_module("fc_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({4})));
+      proj = register_module("proj", torch::nn::Linear(4, 4));
+    }
+  } m;
+  const cw::NamedTensors sd = {{"norm.weight", torch::full({4}, 2.0)}, {"norm.bias", torch::full({4}, 3.0)},
+                               {"proj.weight", torch::ones({4, 4})}, {"proj.bias", torch::zeros({4})}};
+  cw::LoadOptions o;
+  o.missing_key_threshold = 0.5;
+  const auto r = cw::load_state_dict(m, sd, o);
+  EXPECT_EQ(r.matched, 2);
+  EXPECT_EQ(r.missing, (std::vector<std::string>{"fc_norm.weight", "fc_norm.bias"}));
+  EXPECT_EQ(r.unexpected, (std::vector<std::string>{"norm.weight", "norm.bias"}));
+  EXPECT_TRUE(m.fc_norm->weight.equal(torch::ones({4})));
 }

@@ -60,7 +60,7 @@ struct ExperimentOptions {
   std::string output_dir = "runs";
   int64_t seed = 0;                 // seeds torch, data order and augmentation
   bool deterministic = false;       // deterministic ATen algorithms
-  int64_t threads = 0;              // intra-op threads; 0 = all cores
+  int64_t threads = 0;              // cores (loader workers + intra-op threads, core/runtime.h); 0 = all
   DataSection data;                 // dataset, split, cache and loader (see docs/data.md)
   ConfigNode preprocess;            // pipeline steps applied to every record
   ConfigNode augment;               // augmenters applied in training only
@@ -79,7 +79,7 @@ struct ExperimentOptions {
     v("output_dir", output_dir, "parent directory of run directories");
     v("seed", seed, "seed for every random source (torch, data order, augmentation)");
     v("deterministic", deterministic, "use deterministic ATen algorithms");
-    v("threads", threads, "intra-op threads (0 = all cores)");
+    v("threads", threads, "cores to use, split between loader workers and intra-op threads (0 = all)");
     v("data", data, "dataset and loader options");
     v("preprocess", preprocess, "preprocessing pipeline: a list of {name: step, ...}");
     v("augment", augment, "training-time augmentation pipeline");

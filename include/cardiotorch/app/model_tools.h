@@ -30,6 +30,8 @@ struct ModelInput {
   at::Tensor x;       ///< float32, (B, C, L) or (B, C, H, W)
   double fs = 0.0;    ///< 0 when the file stores none and --fs was not given
   std::string origin; ///< the path
+  std::vector<std::string> leads;  ///< lead names of a record (after the pipeline's lead selection); empty for arrays
+  std::vector<std::string> units;  ///< a record's units; empty for arrays and after a pipeline (values may be rescaled)
 };
 ModelInput load_model_input(const std::string& path, double fs = 0.0, const std::string& pipeline_file = "");
 

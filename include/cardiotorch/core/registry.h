@@ -65,7 +65,7 @@ class RegistryBase {
   /// The entry's options schema (empty when the entry was registered without one).
   virtual const OptionsSchema& schema(const std::string& name) const = 0;
   /// Throws ConfigError "<where>: unknown <category> 'x' (did you mean 'y'?); available: ..."
-  /// unless `name` is registered. The one place that message is made.
+  /// unless `name` is registered (the wording is unknown_name_message's, shared by every unknown name).
   void require(const std::string& name, const std::string& where = "") const;
 
   /// Validates a component node — {name: x, options...} or the bare name "x" — against x's
@@ -182,12 +182,22 @@ class Registry final : public RegistryBase {
 };
 
 /// The schema of an options struct whose defaults are `preset`.
+namespace detail {
+// Options after the config layers, validated even when no layer gave a key (the defaults of an
+// entry such as resample do not validate on their own).
+template <class Options>
+void validate_options(const Options& o) {
+  if constexpr (has_validate<Options>::value) o.validate();
+}
+}  // namespace detail
+
 template <class Options>
 OptionsSchema options_schema(Options preset = Options{}) {
   OptionsSchema s;
   s.resolve = [preset](const std::vector<ConfigNode>& layers) {
     Options o = preset;
     for (const auto& layer : layers) update_from_config(o, layer);
+    if (layers.empty() || layers.back().is_null()) detail::validate_options(o);
     return to_config(o);
   };
   s.describe = [preset]() { return describe_options(preset); };
@@ -204,6 +214,7 @@ struct OptionsFactory {
   Options read(const ConfigNode& node) const {
     Options o = preset;
     update_from_config(o, node);
+    if (node.is_null()) detail::validate_options(o);  // update_from_config validates only what it reads
     return o;
   }
   std::shared_ptr<Product> operator()(const ConfigNode& node) const {

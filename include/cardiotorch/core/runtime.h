@@ -24,6 +24,39 @@ int num_threads();
 /// loader workers x 2 threads ran at 40% of 2 workers x 1 thread on 2 cores).
 void set_worker_threads(int n = 1);
 
+/// How a process splits its cores between data-loading workers and the model's intra-op threads.
+/// Each loader worker runs its intra-op work on one thread (set_worker_threads(1)), so
+/// loader_workers + intra_op <= cores: the workers never oversubscribe the cores the model
+/// computes on, and OpenMP teams do not spin against the workers.
+struct ThreadBudget {
+  int cores = 1;           ///< the cores this process may use
+  int loader_workers = 1;  ///< default data-loader workers (LoaderOptions::num_workers = -1)
+  int intra_op = 1;        ///< ATen/OpenMP/OpenBLAS threads of the consumer (the model)
+};
+/// The split of `cores` (<= 0: all hardware threads): a quarter of the cores for loading, at
+/// least 1 and at most 8 (1 worker delivers tens of thousands of cached samples per second,
+/// far more than a model consumes), the rest for the model; a single core is shared (1 + 1).
+/// 2 cores: 1 + 1; 8 cores: 2 + 6; 16 cores: 4 + 12.
+ThreadBudget split_threads(int cores = 0);
+/// Sets the process's budget: intra-op threads (set_num_threads(intra_op)) and the loader's
+/// default number of workers. The CLI calls it with --threads (0 = all cores).
+void set_thread_budget(int cores);
+/// The budget in force: the last set_thread_budget, else split_threads() of all cores.
+ThreadBudget thread_budget();
+
+/// The process's heap allocator and its policy, one line (e.g. "glibc malloc: large blocks kept
+/// (mmap off, trim off)"). libcardiotorch applies its policy when it is loaded (see
+/// apply_allocator_policy); the line says which allocator actually serves malloc.
+std::string allocator_summary();
+/// Keeps freed large blocks in the process instead of returning them to the OS, so that
+/// buffers of the same size (a record, a batch, an activation) are reused without page faults.
+/// With glibc: mallopt(M_MMAP_MAX, 0) and mallopt(M_TRIM_THRESHOLD, -1), i.e. large blocks come
+/// from the heap and the heap is never trimmed; the resident size stays at its peak. Runs once
+/// per process, from a static initialiser of libcardiotorch, before main(). Does nothing when
+/// another allocator (jemalloc, mimalloc, tcmalloc) serves malloc, or when the environment has
+/// CARDIOTORCH_ALLOCATOR=system (the C library's defaults). Returns whether the policy is on.
+bool apply_allocator_policy();
+
 /// Seeds every global random source (torch CPU/CUDA generators).
 void manual_seed(uint64_t seed);
 /// A well-mixed 64-bit seed derived from (seed, a, b, c) — e.g. (seed, epoch, sample index).
@@ -35,5 +68,10 @@ void set_deterministic(bool on);
 std::string version_string();       ///< "0.1.0"
 std::string torch_version_string(); ///< "1.13.0"
 std::string build_summary();        ///< one line: versions, BLAS, threads, CUDA
+/// Identity of the code that is running: cardiotorch and LibTorch versions plus the size and
+/// modification time of the loaded libcardiotorch file, so it changes with every rebuild or
+/// upgrade (caches of preprocessed data key on it: changed preprocessing code never serves old
+/// results). E.g. "cardiotorch 0.1.0; torch 1.13.0; lib 8123456@1733440000123456789".
+std::string build_id();
 
 }  // namespace cardiotorch

@@ -14,6 +14,11 @@ std::string nearest_match(const std::string& name, const std::vector<std::string
 /// " (did you mean 'x'?)" or "" — ready to append to an error message.
 std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates);
 
+/// "unknown <what> '<name>' (did you mean '<x>'?); available: a, b, c" — the one wording of an
+/// unknown-name error: registry entries and categories, pipeline steps, CLI commands.
+std::string unknown_name_message(const std::string& what, const std::string& name,
+                                 const std::vector<std::string>& available);
+
 /// "a, b, c"
 std::string join(const std::vector<std::string>& parts, const std::string& sep = ", ");
 

@@ -2,15 +2,17 @@
 // Preprocessed-sample cache: decode + preprocess every item once into one memory-mapped
 // shard file, then serve later runs from it.
 //
-// The file name carries a key hashed from: the dataset name and options, every item's
-// record id and window, each source file's (path, size, mtime), the preprocessing config
-// text, the storage dtype and the format version. Any change gives a new key, so a changed
-// config or a touched file rebuilds the cache; the old shard stays until removed.
+// The file name carries a key hashed from cache_key_text(): the format version, the library
+// build (build_id(): cardiotorch and LibTorch versions and the loaded library file), the storage
+// dtype, the dataset name and options, the preprocessing config text, and every item's record
+// id, window and source files (path, size, mtime). Any change gives a new key, so a changed
+// config, a touched file or changed preprocessing code (a rebuilt or upgraded library) rebuilds
+// the cache; the old shard stays until removed.
 // Files are written to a temporary name and renamed, so a crash never leaves a half file
 // under the real name. A shard that fails its checks on open (bad magic, truncated, index or
 // data checksum mismatch) is rebuilt with a warning.
 //
-// Layout (little endian): a 96-byte header, the data area (each tensor 64-byte aligned)
+// Layout (little endian): a 128-byte header slot (magic, version, key, offsets, checksums), the data area (each tensor 64-byte aligned)
 // and a JSON index (per item: offsets, shapes, fs, leads, label, ids, text, meta).
 #include <memory>
 #include <string>
@@ -25,7 +27,7 @@ struct CacheOptions {
   std::string dir = "runs/cache"; ///< directory for shard files (created when missing)
   std::string dtype = "float32";  ///< float32 | float16 (signals; labels keep their dtype)
   bool verify = true;             ///< checksum the data area on open (about 1 ms per 10 MB)
-  int64_t threads = 0;            ///< threads decoding + preprocessing while building (0 = all cores)
+  int64_t threads = 0;            ///< threads decoding + preprocessing while building (0 = the thread budget's cores)
   bool progress = true;           ///< progress bar while building
 
   template <class V>
@@ -33,7 +35,7 @@ struct CacheOptions {
     v("dir", dir, "directory of the cache shard files");
     v("dtype", dtype, "float32 | float16 storage of the preprocessed signals");
     v("verify", verify, "verify the data checksum when opening a cache file");
-    v("threads", threads, "build threads (0 = all cores); the file is identical for any count");
+    v("threads", threads, "build threads (0 = every core of the thread budget); the file is identical for any count");
     v("progress", progress, "show a progress bar while building");
   }
   void validate() const;
@@ -41,6 +43,9 @@ struct CacheOptions {
 
 /// 64-bit hash of a byte range (word-wise multiply-xorshift; not cryptographic).
 uint64_t hash_bytes(const void* data, size_t n, uint64_t seed = 0);
+
+/// The text a shard's key hashes (see the top of this file); stats every source file.
+std::string cache_key_text(const Dataset& source, const std::string& pipeline_config, const std::string& dtype);
 
 class CachedDataset : public Dataset {
  public:

@@ -43,7 +43,4 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options = {});
 /// "{'NORM': 100.0, 'SR': 0.0}" -> {NORM: 100, SR: 0}. DataError (prefixed by `where`) otherwise.
 std::map<std::string, double> parse_python_dict(const std::string& text, const std::string& where);
 
-/// Reads a whole file into a string (DataError naming the path when it cannot be read).
-std::string read_text_file(const std::string& path);
-
 }  // namespace cardiotorch::data

@@ -117,10 +117,29 @@ void count_labels(const Dataset& ds, DatasetInfo& info);
 /// Human-readable summary: name, sizes, fs, leads and one line per class with its count.
 std::string summarize(const Dataset& ds);
 
-/// The adapter whose layout `dir` has, from marker files: ptbxl_database.csv -> ptbxl,
-/// REFERENCE.csv with .hea/.mat -> cinc2017, ludb.csv or data/*.ii -> ludb, .atr annotations
-/// -> mitdb, weights.csv with headers -> cinc2021 (dx_mapping_scored.csv with a "Ningbo"
-/// column) or cinc2020; "" when none matches.
+/// Recognises a dataset layout in a directory, for open_dataset and `cardiotorch info DIR`. Each
+/// adapter registers one next to its dataset registration, from its own source file:
+///   CT_REGISTER(dataset_detector_registry(), "ptbxl", make_detector<PtbxlDetector>,
+///               "ptbxl_database.csv and scp_statements.csv");
+class DatasetDetector {
+ public:
+  virtual ~DatasetDetector() = default;
+  /// The dataset_registry() name whose layout `dir` (an existing directory) has, or "".
+  virtual std::string detect(const std::string& dir) const = 0;
+};
+
+Registry<DatasetDetector>& dataset_detector_registry();
+
+/// Factory for detectors (they take no options).
+template <class Detector>
+std::shared_ptr<DatasetDetector> make_detector(const ConfigNode& /*options*/) {
+  return std::make_shared<Detector>();
+}
+
+/// The adapter whose layout `dir` has, asking the registered detectors in name order (the first
+/// answer wins): ptbxl_database.csv -> ptbxl, REFERENCE.csv with .hea/.mat -> cinc2017,
+/// ludb.csv or data/*.ii -> ludb, .atr annotations at 360 Hz -> mitdb, weights.csv with headers
+/// -> cinc2021 (dx_mapping_scored.csv with a "Ningbo" column) or cinc2020; "" when none matches.
 std::string detect_dataset(const std::string& dir);
 /// Builds the detected adapter with default options (on_error: skip) for `dir`;
 /// ConfigError naming the directory when no layout matches.

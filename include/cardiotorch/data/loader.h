@@ -1,9 +1,12 @@
 #pragma once
 // Batched, multi-threaded loading with deterministic per-sample randomness.
 //
-// Worker threads decode (Dataset::get), run the pipeline (augmenters in training mode),
-// crop/pad to a fixed length and collate whole batches ahead of the consumer, at most
-// `prefetch` batches ahead (a bounded queue). Batches come out in order.
+// A pool of worker threads (core/thread_pool.h, started once per loader and kept across
+// epochs) prepares samples: decode (Dataset::get), the pipeline (augmenters in training mode),
+// the crop step's window (signal/crop.h) to a fixed length. The samples of a batch are spread
+// over the workers, and the worker that finishes a batch's last sample collates it, so W
+// workers share every batch even when an epoch has few. At most `prefetch` batches are in
+// flight ahead of the consumer. Batches come out in order.
 //
 // Determinism: the epoch order is a permutation seeded by (seed, epoch); each sample's
 // generator (augmenters, random crop) is seeded by derive_seed(seed, epoch, index). So a
@@ -21,15 +24,10 @@
 // and apply() are const; the built-in adapters and steps are).
 #include <ATen/core/Tensor.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cardiotorch/core/config.h"
@@ -40,7 +38,7 @@ namespace cardiotorch::data {
 
 struct LoaderOptions {
   int64_t batch_size = 32;
-  int64_t num_workers = 2;       ///< decoding threads; 0 = decode in the consumer's thread
+  int64_t num_workers = -1;      ///< worker threads; 0 = in the consumer's thread; -1 = thread_budget().loader_workers
   int64_t prefetch = 4;          ///< batches decoded ahead of the consumer (queue bound)
   bool shuffle = true;           ///< a new seeded permutation per epoch
   bool drop_last = false;        ///< drop the incomplete last batch
@@ -48,7 +46,7 @@ struct LoaderOptions {
   int64_t rank = 0;              ///< this process's shard
   int64_t world_size = 1;
   int64_t crop = 0;              ///< fixed length in samples (crop or zero-pad); 0 = lengths must agree
-  std::string crop_mode = "random";  ///< random | center | start (random only when training, else center)
+  std::string crop_mode = "random";  ///< random | centre | start | end ("center" too); random only when training, else centre
   bool training = true;          ///< run augmenters
   std::string device = "cpu";    ///< "cpu", "cuda", "cuda:1"
   bool pin_memory = true;        ///< collate into pinned host memory when copying to CUDA
@@ -57,7 +55,7 @@ struct LoaderOptions {
   template <class V>
   void fields(V& v) {
     v("batch_size", batch_size, "samples per batch");
-    v("num_workers", num_workers, "decoding threads (0 = in the consumer thread)");
+    v("num_workers", num_workers, "worker threads (0 = in the consumer thread, -1 = the thread budget's share)");
     v("prefetch", prefetch, "batches prepared ahead of the consumer");
     v("shuffle", shuffle, "shuffle every epoch (seeded)");
     v("drop_last", drop_last, "drop the incomplete last batch");
@@ -65,7 +63,7 @@ struct LoaderOptions {
     v("rank", rank, "shard index of this process");
     v("world_size", world_size, "number of shards");
     v("crop", crop, "fixed length in samples (0 = no cropping)");
-    v("crop_mode", crop_mode, "random | center | start");
+    v("crop_mode", crop_mode, "random | centre | start | end (center = centre)");
     v("training", training, "apply augmenters and random crops");
     v("device", device, "cpu | cuda[:N]");
     v("pin_memory", pin_memory, "pinned host memory for asynchronous CUDA copies");
@@ -115,37 +113,15 @@ class Loader {
 
   /// One prepared sample (decode, pipeline, crop) exactly as a batch would hold it.
   Sample prepare(int64_t index, int64_t epoch) const;
+  /// The pipeline and crop applied to a decoded sample for one view: view 0 draws from
+  /// (seed, epoch, index) exactly as prepare(), view v > 0 from its own stream.
+  Sample transform(Sample s, int64_t index, int64_t epoch, int64_t view) const;
 
  private:
-  struct Result {
-    std::optional<Batch> batch;
-    std::exception_ptr error;
-  };
-  Batch make_batch(int64_t epoch, int64_t batch_index, const std::vector<int64_t>& idx) const;
-  Sample transform(Sample s, int64_t index, int64_t epoch, int64_t view) const;
-  Result run_job(int64_t job) const;
-  void worker_loop();
-  void stop_workers();
-  Batch to_device(Batch b) const;
-
-  void apply_batch_steps(Batch& b) const;
-
+  struct Impl;  // epoch state, worker pool, in-flight batches (src/data/loader.cpp)
+  std::unique_ptr<Impl> impl_;
   DatasetPtr dataset_;
-  signal::Pipeline pipeline_;        // per-sample steps, run in prepare()
-  signal::Pipeline batch_pipeline_;  // batch-level steps (mixup, cutmix, ...), run after collation
   LoaderOptions options_;
-  bool use_cuda_ = false;
-
-  // Current epoch state.
-  int64_t epoch_ = -1;
-  std::vector<std::vector<int64_t>> jobs_;
-  int64_t next_job_ = 0;   // next batch a worker will take
-  int64_t consumed_ = 0;   // batches handed to the consumer
-  bool stop_ = false;
-  std::map<int64_t, Result> ready_;
-  std::mutex mu_;
-  std::condition_variable cv_work_, cv_ready_;
-  std::vector<std::thread> workers_;
 };
 
 }  // namespace cardiotorch::data

@@ -29,6 +29,12 @@ struct AnnotationSet {
   std::vector<Annotation> annotations;
 };
 
+/// Puts the times of `set` in samples at the record's rate `fs`. A file with a "## time
+/// resolution: R" header counts in ticks of 1/R s: each time t becomes round(t·fs/R) and
+/// time_resolution becomes 0. A file without one already counts samples at fs (nothing
+/// changes). Code that uses Annotation::sample against a signal calls this first.
+void to_sample_rate(AnnotationSet& set, double fs);
+
 /// Standard WFDB mnemonic for a code (0..49); "[15]"-style for codes without one.
 std::string annotation_symbol(int code);
 /// Code of a mnemonic, or -1 if unknown. Accepts "`" and "'" as aliases of "(" and ")"

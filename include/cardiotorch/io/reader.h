@@ -1,10 +1,20 @@
 #pragma once
-// One entry point for reading any supported ECG record into a Record (physical units).
+// One entry point for reading any supported ECG record into a Record (physical units), and the
+// registry of record formats behind it.
+//
+// Each format is a RecordReader registered under its format tag in reader_registry(), from its
+// own source file (src/io/reader_<format>.cpp):
+//   CT_REGISTER(reader_registry(), "edf", make_reader<EdfReader>, "EDF, EDF+ and BDF (EDFlib)");
+// read_record, read_record_info, record_format and find_records ask the registered readers, so a
+// new format (cardiac MRI formats are next) is one new file and touches no existing one.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "cardiotorch/core/registry.h"
 #include "cardiotorch/io/record.h"
+#include "cardiotorch/io/summary.h"
 
 namespace cardiotorch::io {
 
@@ -36,5 +46,46 @@ std::string record_format(const std::string& path);
 /// once, as its .hea), then .mat/.edf/.bdf/.npy/.npz files without a header. `recursive`
 /// also walks subdirectories (PTB-XL's records100/00000/... layout).
 std::vector<std::string> find_records(const std::string& dir, bool recursive = false);
+
+/// The extensions directory listings recognise as records (".hea", ".mat", ...), for messages.
+std::vector<std::string> record_extensions();
+
+/// One record format.
+class RecordReader {
+ public:
+  virtual ~RecordReader() = default;
+  /// Lower-case extensions, with the dot, that name a file of this format (".edf", ".bdf").
+  virtual std::vector<std::string> extensions() const = 0;
+  /// For a path without a known extension: whether it is this format, judged from `head` (the
+  /// file's first 256 bytes, "" when `path` is not a regular file) or its surroundings.
+  virtual bool sniff(const std::string& path, const std::string& head) const {
+    (void)path, (void)head;
+    return false;
+  }
+  /// Whether a directory listing counts `file` (which has one of extensions()) as a record of
+  /// its own; false e.g. for a CinC .mat with a .hea beside it (the header lists it).
+  virtual bool lists(const std::string& file) const {
+    (void)file;
+    return true;
+  }
+  /// Listing order within a directory, lower first (WFDB headers before bare files).
+  virtual int listing_rank() const { return 1; }
+  /// The record (see read_record for the options' meaning).
+  virtual Record read(const std::string& path, const ReadOptions& options) const = 0;
+  /// What the header says, without decoding samples where the format allows; the default
+  /// decodes the record.
+  virtual RecordInfo info(const std::string& path) const;
+};
+
+Registry<RecordReader>& reader_registry();
+
+/// The reader registered as `format` ("wfdb", "edf", ...); ConfigError for an unknown tag.
+const RecordReader& record_reader(const std::string& format);
+
+/// Factory for readers without options (readers are built once, the first time they are used).
+template <class Reader>
+std::shared_ptr<RecordReader> make_reader(const ConfigNode& /*options*/) {
+  return std::make_shared<Reader>();
+}
 
 }  // namespace cardiotorch::io

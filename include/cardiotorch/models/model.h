@@ -33,6 +33,7 @@
 
 #include "cardiotorch/core/config.h"
 #include "cardiotorch/core/registry.h"
+#include "cardiotorch/weights/loader.h"
 
 namespace cardiotorch::models {
 
@@ -96,6 +97,11 @@ class ModelImpl : public torch::nn::Module {
   virtual std::vector<at::Tensor> attention_maps(const at::Tensor& x) { return {}; }
   /// Token layout of forward_localized() / attention_maps(); invalid for non-token models.
   virtual TokenLayout token_layout() const { return {}; }
+
+  /// How checkpoints map onto this model (weights::load_into's model rules): what it does not
+  /// load (an encoder skips 'head.*', an MAE encoder 'decoder*'), prefixes its Python
+  /// counterparts use ('encoder_imaging.' for the CMR encoder). Default: exact names only.
+  virtual weights::MatchRules weight_rules() const { return {}; }
 
   /// Convenience for 1-D models: output_shape({batch, in_channels, seq_len}).
   Shape output_shape(int64_t seq_len, int64_t batch = kUnknown) const;

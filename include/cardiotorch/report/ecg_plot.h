@@ -12,10 +12,13 @@
 //    the window is at least 4 s long; strips otherwise.
 // Signals in uV or V are converted to mV; other units are drawn as if mV (the title says so).
 // Each trace is centred on its row by subtracting its median over the drawn segment.
+// A relevance map (saliency) can shade the paper under the traces, a blue band whose opacity
+// follows the relevance of each 0.5 mm of paper (its maximum there).
 #include <string>
 #include <vector>
 
 #include "cardiotorch/io/annotation.h"
+#include "cardiotorch/io/edf.h"
 #include "cardiotorch/io/record.h"
 
 namespace cardiotorch::report {
@@ -43,6 +46,11 @@ struct EcgPlotOptions {
   /// Length of the original recording for the title ("of 1805.6 s"); 0 = the record's own
   /// length when time_offset_s is 0, else left out.
   double total_duration_s = 0.0;
+  /// Relevance shaded under the traces (saliency maps), aligned with the record's samples:
+  /// (samples,) shared by every lead or (leads, samples) one row per lead, values in [0, 1]
+  /// (clamped). Undefined = none. A legend with `relevance_label` goes under the title.
+  at::Tensor relevance;
+  std::string relevance_label;
 
   template <class V>
   void fields(V& v) {
@@ -64,8 +72,12 @@ struct EcgPlotOptions {
 /// True when the library was built with cairo (otherwise plot_ecg throws).
 bool plot_supported();
 
-/// Beat annotations (is_beat_code) of `annotations` as markers, sample / fs seconds.
+/// Beat annotations (is_beat_code) of `annotations` as markers, sample / fs seconds (times in
+/// samples at fs: see io::to_sample_rate).
 std::vector<PlotMarker> beat_markers(const std::vector<io::Annotation>& annotations, double fs);
+/// EDF+ annotations as markers at their onsets, labelled with their text (cut to `max_chars`
+/// characters, "..." marking the cut); annotations without text are left out.
+std::vector<PlotMarker> edf_markers(const std::vector<io::EdfAnnotation>& annotations, size_t max_chars = 16);
 
 /// Draws `record` to `path`; the extension picks the format (.svg or .png). Throws
 /// ConfigError for bad options, DataError when the window holds no samples or a requested

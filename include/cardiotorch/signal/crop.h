@@ -9,6 +9,8 @@
 //          ctx.generator — in training only: in eval (ctx.training false) a random crop takes
 //          eval_mode (start | centre | end) so evaluation is deterministic. Shorter signals are
 //          padded with pad_value: pad end | start | both (both puts (length - n)//2 before).
+//          "center" is accepted for "centre" wherever a mode is named (here and in the loader).
+//          The loader's window cropping (LoaderOptions::crop) is this step: crop_start + crop_window.
 //   ncrop  {length: 2500, n: 3}
 //          n crops with starts round(i·(samples - length)/(n - 1)), i = 0..n-1 (one centred crop when
 //          n = 1), stacked as a NEW LEADING dim: (..., leads, samples) -> (n, ..., leads, length), for
@@ -20,6 +22,7 @@
 //          are computed from I and II (Einthoven/Goldberger): III = II - I, aVR = -(I + II)/2,
 //          aVL = I - II/2, aVF = II - I/2. A 1-D signal is one lead; when one lead is selected
 //          from it the output stays 1-D.
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 #include <string>
@@ -45,6 +48,17 @@ struct CropOptions {
   }
   void validate() const;
 };
+
+/// True for "centre" and its US spelling "center".
+bool is_centre(const std::string& mode);
+
+/// Where the crop step cuts a signal of n samples: the start of [start, start + o.length), 0 when
+/// n <= o.length. mode start | centre | end, or random: uniform in [0, n - length] from `gen`
+/// (the global generator when undefined) in training, o.eval_mode otherwise.
+int64_t crop_start(const CropOptions& o, int64_t n, bool training, const at::Generator& gen);
+/// The crop step on one signal: samples [start, start + o.length) of the last dim (a view), or
+/// the signal padded to o.length (o.pad, o.pad_value) when it is shorter.
+at::Tensor crop_window(const at::Tensor& x, const CropOptions& o, int64_t start);
 
 struct NCropOptions {
   int64_t length = 2500;

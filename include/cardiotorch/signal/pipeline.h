@@ -7,6 +7,11 @@
 // draw from ctx.generator, are applied only in training mode, and apply with their own
 // probability p to each element of the leading dims.
 //
+// Buffers: a step may overwrite batch.x's data only when nothing else refers to that buffer
+// (a tensor the caller still holds, a view, or memory ATen did not allocate is never written);
+// so the caller's input is left intact, and the steps after the first reuse the buffer the
+// first one allocated instead of allocating their own (docs/preprocessing.md, "Buffers").
+//
 // Steps register by name:
 //   CT_REGISTER(preprocessor_registry(), "bandpass", make_bandpass, "zero-phase FFT band-pass");
 //   CT_REGISTER(augmenter_registry(), "gaussian_noise", make_noise, "additive Gaussian noise");

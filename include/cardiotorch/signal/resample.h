@@ -4,8 +4,10 @@
 //
 // Target: `fs` (Hz) gives the rational factor up/down = fs_new/fs_old (both rates are scaled by
 //   the smallest power of ten, up to 1e6, that makes them integers, then reduced by their gcd);
-//   the output has ceil(samples·up/down) samples, as scipy.signal.resample_poly produces. `length`
-//   (samples) instead fixes the output length; then batch.fs becomes fs·length/samples
+//   methods poly and fft output ceil(samples·up/down) samples, as scipy.signal.resample_poly
+//   produces; method linear outputs floor(samples·(fs_new/fs_old)) samples (the ratio in double,
+//   as torch's F.interpolate with recompute_scale_factor=True computes it) and takes any ratio.
+//   `length` (samples) instead fixes the output length; then batch.fs becomes fs·length/samples
 //   (method poly needs `fs`).
 //
 // method: poly — scipy.signal.resample_poly(x, up, down) with its defaults: window
@@ -16,8 +18,12 @@
 //   on CPU, index_select/addcmul over all rows per tap elsewhere.
 // method: fft — scipy.signal.resample(x, num): rfft, keep min(num, samples) frequencies, split or
 //   join the Nyquist bin as scipy does, irfft(num), scale by num/samples (periodic assumption).
-// method: linear — torch_ecg's Resample: linear interpolation with align_corners=True, i.e.
-//   out[i] = x at position i·(samples-1)/(num-1) (num = 1 takes x[0]).
+// method: linear — torch_ecg's Resample, i.e. F.interpolate(x, mode="linear", align_corners=True,
+//   scale_factor=fs_new/fs_old, recompute_scale_factor=True) (or size=length), reproducing
+//   torch 1.13's CPU kernel bit for bit: scale = (samples-1)/(num-1) in the signal's dtype,
+//   position p_i = scale·i in double, i0 = int(p_i), i1 = min(i0+1, samples-1),
+//   w1 = dtype(p_i - i0), w0 = 1 - w1, out[i] = fma(x[i0], w0, x[i1]·w1); num = 1 takes x[0],
+//   num = samples copies. Off CPU the fused sum is emulated in double.
 #include <ATen/core/Tensor.h>
 
 #include <optional>
@@ -36,8 +42,11 @@ namespace detail {
 /// The tensor-op polyphase sum used off CPU; exposed so CPU tests can check it.
 at::Tensor resample_poly_tensor_ops(const at::Tensor& x, int64_t up, int64_t down);
 }  // namespace detail
-/// Linear interpolation (align_corners=True) to num samples.
+/// Linear interpolation (align_corners=True) to num samples, exactly as torch's
+/// F.interpolate(mode="linear", align_corners=True, size=num) on CPU.
 at::Tensor resample_linear(const at::Tensor& x, int64_t num);
+/// Output length of method linear for a rate change: floor(n·(fs_new/fs_old)).
+int64_t linear_resample_length(int64_t n, double fs_old, double fs_new);
 /// The FIR that resample_poly uses (firwin + Kaiser(5.0), times up), for tests.
 std::vector<double> resample_poly_filter(int64_t up, int64_t down);
 /// up/down for fs_old -> fs_new, reduced; ConfigError when the ratio is not rational enough.

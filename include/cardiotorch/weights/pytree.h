@@ -6,6 +6,7 @@
 // AttributeDict, torch_ecg's CFG, optimizer state, numpy scalars) become inspectable
 // placeholders that keep their class name, constructor arguments, items and state.
 // Torch-free, so the fuzz targets build against it alone.
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -77,9 +78,10 @@ struct PyNode {
   bool is_dict_like() const;  ///< a dict, or a placeholder holding dict items or a dict state
   /// The child under `key` of a dict (or of a placeholder's dict items, then its state dict); nullptr if none.
   const PyNode* get(const std::string& key) const;
-  /// The entries under which children are reached by key: a dict's entries, a placeholder's dict
-  /// items followed by its attributes (state dict). Keys that are not strings/ints are skipped.
-  std::vector<std::pair<std::string, const PyNode*>> children() const;
+  /// The children reached by key: a dict's entries, a list's/tuple's/set's items by index, a
+  /// placeholder's dict items, appended items and attributes (its state dict). At most `limit`.
+  std::vector<std::pair<std::string, const PyNode*>> children(size_t limit = SIZE_MAX) const;
+  size_t child_count() const;
   /// Short rendering of a scalar or a placeholder ("3", "'vit'", "argparse.Namespace", "torch.device('cpu')").
   std::string repr(size_t max_len = 60) const;
   /// "float32 [64, 1, 1, 10]".

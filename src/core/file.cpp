@@ -1,4 +1,4 @@
-#include "io/file_util.h"
+#include "cardiotorch/core/file.h"
 
 #include <cerrno>
 #include <cstring>
@@ -7,19 +7,19 @@
 
 #include "cardiotorch/core/error.h"
 
-namespace cardiotorch::io {
+namespace cardiotorch {
 
-std::string read_file_bytes(const std::string& path) {
+std::string read_file(const std::string& path) {
   std::error_code ec;
-  CT_CHECK(!std::filesystem::is_directory(path, ec), DataError, path, ": is a directory, expected a file");
+  CT_CHECK(!std::filesystem::is_directory(path, ec), IoError, path, ": cannot open (is a directory, expected a file)");
   std::ifstream f(path, std::ios::binary);
-  CT_CHECK(f.good(), DataError, path, ": cannot open (", std::strerror(errno), ")");
+  CT_CHECK(f.good(), IoError, path, ": cannot open (", std::strerror(errno), ")");
   f.seekg(0, std::ios::end);
   const std::streamoff size = f.tellg();
   f.seekg(0, std::ios::beg);
   std::string out(static_cast<size_t>(size < 0 ? 0 : size), '\0');
   if (!out.empty()) f.read(out.data(), size);
-  CT_CHECK(static_cast<bool>(f) || out.empty(), DataError, path, ": read error");
+  CT_CHECK(static_cast<bool>(f) || out.empty(), IoError, path, ": read error (", std::strerror(errno), ")");
   return out;
 }
 
@@ -32,15 +32,15 @@ std::string read_file_prefix(const std::string& path, size_t max_bytes) {
   return out;
 }
 
-void write_file_bytes(const std::string& path, const std::string& bytes) {
+void write_file(const std::string& path, const std::string& bytes) {
   const auto parent = std::filesystem::path(path).parent_path();
   std::error_code ec;
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  CT_CHECK(f.good(), Error, path, ": cannot open for writing (", std::strerror(errno), ")");
+  CT_CHECK(f.good(), IoError, path, ": cannot write (", std::strerror(errno), ")");
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   f.close();
-  CT_CHECK(!f.fail(), Error, path, ": write failed (disk full?)");
+  CT_CHECK(!f.fail(), IoError, path, ": cannot write (", std::strerror(errno), "; disk full?)");
 }
 
-}  // namespace cardiotorch::io
+}  // namespace cardiotorch
