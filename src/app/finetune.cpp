@@ -148,10 +148,11 @@ FinetuneResult finetune(const FinetuneRequest& req) {
 
   // Initial weights (a pretrained encoder or a checkpoint of the same model), then freezing.
   if (!opts.init.path.empty()) {
-    torch::nn::Module& target = downstream ? static_cast<torch::nn::Module&>(downstream->encoder()) : *model;
-    // A checkpoint of a fine-tuned encoder + head names the encoder's tensors "encoder.*"; its
-    // head is not this task's.
-    weights::MatchRules rules;
+    models::ModelImpl& target = downstream ? downstream->encoder() : *model;
+    // The model's own rules first (a ViT expects an MAE checkpoint's decoder* and mask_token and
+    // leaves them unused). A checkpoint of a fine-tuned encoder + head names the encoder's
+    // tensors "encoder.*"; its head is not this task's.
+    weights::MatchRules rules = target.weight_rules();
     if (downstream) {
       rules.prefixes.push_back({"encoder.", ""});
       rules.skip_source.push_back("head.*");
