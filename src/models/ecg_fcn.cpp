@@ -9,6 +9,7 @@
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/strings.h"
+#include "cardiotorch/models/blocks/block.h"
 #include "cardiotorch/models/capture.h"
 #include "models/task_common.h"
 
