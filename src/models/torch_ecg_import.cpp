@@ -109,10 +109,11 @@ std::string match_torch_ecg_name(const TorchEcgImporterRegistry& registry, const
                                  const std::string& where) {
   const std::string c = to_lower(choice);
   std::string best, best_alias;
-  std::vector<std::string> all;
+  std::vector<std::string> known;
   for (const auto& name : registry.names()) {
-    for (const auto& a : registry.build(name, ConfigNode())->aliases) {
-      all.push_back(a);
+    const auto aliases = registry.build(name, ConfigNode())->aliases;
+    known.push_back(str_cat(name, " (", join(aliases, "/"), ")"));
+    for (const auto& a : aliases) {
       const std::string l = to_lower(a);
       if (c.find(l) != std::string::npos && l.size() > best_alias.size()) {
         best = name;
@@ -120,8 +121,9 @@ std::string match_torch_ecg_name(const TorchEcgImporterRegistry& registry, const
       }
     }
   }
-  CT_CHECK(!best.empty(), ConfigError, "torch_ecg config: ", where, ": '", choice, "' names no ", registry.category(),
-           " cardiotorch can import (torch_ecg picks the class whose name the key contains; known: ", join(all), ")");
+  CT_CHECK(!best.empty(), ConfigError, "torch_ecg config: ", where, ": '", choice, "' is of no ", registry.category(),
+           " family cardiotorch can import (torch_ecg picks the class whose alias the name contains); known families: ",
+           known.empty() ? std::string("none") : join(known), " (`cardiotorch list ", registry.category(), "`)");
   return best;
 }
 
@@ -133,15 +135,27 @@ std::string class_aliases(const TorchEcgImporterRegistry& r, const std::string& 
 
 }  // namespace
 
+namespace {
+
+// The key that named the class: "cnn.name" for the sub-config "cnn.<name>" (torch_ecg's layout).
+std::string naming_key(const std::string& path, const std::string& name) {
+  const std::string tail = "." + name;
+  if (path.size() > tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0)
+    return path.substr(0, path.size() - tail.size()) + ".name";
+  return path;
+}
+
+}  // namespace
+
 ConfigNode import_torch_ecg_backbone(const std::string& name, TorchEcgKeys& keys, const TorchEcgContext& context) {
-  const std::string family = match_torch_ecg_name(torch_ecg_backbone_importers(), name, keys.path());
+  const std::string family = match_torch_ecg_name(torch_ecg_backbone_importers(), name, naming_key(keys.path(), name));
   keys.report().notes.push_back(str_cat(keys.path(), ": torch_ecg builds '", name, "' as ",
                                         class_aliases(torch_ecg_backbone_importers(), family)));
   return torch_ecg_backbone_importers().build(family, ConfigNode())->convert(keys, context);
 }
 
 ConfigNode import_torch_ecg_attention(const std::string& name, TorchEcgKeys& keys, const TorchEcgContext& context) {
-  const std::string kind = match_torch_ecg_name(torch_ecg_attention_importers(), name, keys.path());
+  const std::string kind = match_torch_ecg_name(torch_ecg_attention_importers(), name, naming_key(keys.path(), name));
   return torch_ecg_attention_importers().build(kind, ConfigNode())->convert(keys, context);
 }
 

@@ -220,10 +220,13 @@ std::string import_error(const std::string& model, const std::string& json) {
 
 TEST(TorchEcgImport, UnregisteredBackboneFamilyNamesTheKeyAndTheKnownFamilies) {
   const std::string e = import_error("ecg_crnn", R"({"cnn": {"name": "vgg16", "vgg16": {"num_convs": [2, 2]}}})");
-  EXPECT_NE(e.find("cnn.vgg16"), std::string::npos) << e;
-  EXPECT_NE(e.find("'vgg16'"), std::string::npos) << e;
-  EXPECT_NE(e.find("known:"), std::string::npos) << e;
-  EXPECT_NE(e.find("ResNet"), std::string::npos) << e;  // the registered families are listed
+  EXPECT_NE(e.find("torch_ecg config: cnn.name: 'vgg16' is of no torch_ecg_backbone family"), std::string::npos) << e;
+  // The registered families are listed with the torch_ecg class names they answer to.
+  EXPECT_NE(e.find("known families: resnet (ResNet/resnet/resnext)"), std::string::npos) << e;
+  EXPECT_NE(e.find("`cardiotorch list torch_ecg_backbone`"), std::string::npos) << e;
+  const std::string a = import_error("ecg_crnn", R"({"attn": {"name": "bam", "bam": {}}})");
+  EXPECT_NE(a.find("attn.name: 'bam' is of no torch_ecg_attention family"), std::string::npos) << a;
+  EXPECT_NE(a.find("se (SEBlock/se_block/se)"), std::string::npos) << a;
 }
 
 TEST(TorchEcgImport, ModelWithoutImporterIsAnErrorListingThoseWithOne) {

@@ -15,13 +15,30 @@
 // and `cardiotorch forward --model ecg_crnn --config model_config.json` (see docs/models.md).
 //
 // Importers are registry entries, one per cardiotorch model (`cardiotorch list torch_ecg_model`:
-// ecg_crnn, ecg_seq_lab_net, ecg_unet, ecg_subtract_unet, rr_lstm and its presets) and one per
-// torch_ecg backbone family (`cardiotorch list torch_ecg_backbone`), so adding a family touches no
-// existing file:
+// ecg_crnn, ecg_seq_lab_net, ecg_unet, ecg_subtract_unet, rr_lstm) and one per torch_ecg backbone
+// family (`cardiotorch list torch_ecg_backbone`), so adding a family touches no existing file:
 //
-//   ConfigNode import_vgg(TorchEcgKeys& keys, const TorchEcgContext& ctx);   // keys: cnn.vgg16.*
-//   CT_REGISTER(torch_ecg_backbone_importers(), "vgg16",
-//               torch_ecg_importer({"VGG16", "vgg16"}, import_vgg), "torch_ecg VGG16 -> vgg16");
+//   // src/models/torch_ecg_import_vgg.cpp
+//   ConfigNode import_vgg(TorchEcgKeys& k, const TorchEcgContext& ctx) {   // k: cnn.<name>.*
+//     ConfigNode n = ConfigNode::map();
+//     n.set("name", ConfigNode::string("vgg16"));       // the cardiotorch backbone it builds
+//     n.set("num_filters", k.require("num_filters"));   // mapped keys
+//     k.copy("groups", n);
+//     k.ignore_kw_activation();                         // read by torch_ecg, no effect here
+//     k.ignore("kw_initializer", "an initialiser; the weights come from the checkpoint");
+//     return n;                                          // the caller calls k.finish(): the rest is unknown
+//   }
+//   CT_REGISTER(torch_ecg_backbone_importers(), "vgg",
+//               torch_ecg_importer({"VGG16", "vgg16", "vgg"}, import_vgg), "torch_ecg VGG16 -> backbone vgg16");
+//
+// The registry name is the family (what error messages and `list` show); the aliases are the
+// names torch_ecg's BACKBONES registry knows the class by. A convert function reads the keys it
+// understands through TorchEcgKeys (take / require / copy / ignore / consume), returns a node of
+// the `backbone` registry (validated when the model is built), and throws ConfigError naming
+// k.where(key) for a value it cannot map. The node is built as is: write out every option the
+// torch_ecg class defaults (torch_ecg's configs need not spell them out), so the result does not
+// depend on the cardiotorch entry's defaults. ctx.fs is the config's fs (kernel lengths are given
+// at that rate: set the backbone's base_fs to it when it has one).
 //
 // Backbone choice: torch_ecg picks the backbone class by substring (the longest registered class
 // alias contained in cnn.name, e.g. "resnet_nature_comm_bottle_neck" -> ResNet); the importer
@@ -119,8 +136,8 @@ std::function<std::shared_ptr<TorchEcgImporter>(const ConfigNode&)> torch_ecg_im
     std::vector<std::string> aliases, std::function<ConfigNode(TorchEcgKeys&, const TorchEcgContext&)> convert);
 
 /// torch_ecg's name resolution: the entry of `registry` whose alias (lower-cased) is the longest
-/// one contained in `choice` (lower-cased). ConfigError naming `where` and the known aliases
-/// when none is.
+/// one contained in `choice` (lower-cased). When none is: ConfigError naming `where` (the key that
+/// gave the name, e.g. cnn.name) and every registered family with its aliases.
 std::string match_torch_ecg_name(const TorchEcgImporterRegistry& registry, const std::string& choice,
                                  const std::string& where);
 
