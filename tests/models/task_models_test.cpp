@@ -258,6 +258,105 @@ TEST(TorchEcgImport, ReportsIgnoredAndUnknownKeysAndTheBackboneClass) {
   EXPECT_EQ(imp.model["lstm"]["hidden_sizes"][0].as_int(), 8);
 }
 
+// torch_ecg's default configs (model_configs/*.py), as a checkpoint stores them (merged over the
+// class's default config), build networks with torch_ecg's parameter counts (torch_ecg.md §1.6).
+const char* kSeAttn = R"("se": {"reduction": 8, "activation": "relu", "kw_activation": {"inplace": true}, "bias": true,
+                       "kernel_initializer": "he_normal"})";
+
+std::string ecg_crnn_config() {
+  return std::string(R"({"fs": 500,
+    "cnn": {"name": "resnet_nature_comm_bottle_neck",
+      "resnet_nature_comm_bottle_neck": {"fs": 500, "num_blocks": [1, 1, 1, 1], "subsample_lengths": [4, 4, 4, 4],
+        "filter_lengths": 17, "groups": 1, "increase_channels_method": "conv", "kernel_initializer": "he_normal",
+        "kw_initializer": {}, "activation": "relu", "kw_activation": {"inplace": true}, "bias": false, "dropouts": 0.2,
+        "stem": {"num_filters": 64, "filter_lengths": 17, "conv_stride": 1, "pool_size": 3, "pool_stride": 1},
+        "num_filters": [128, 192, 256, 320], "building_block": "bottleneck",
+        "block": {"expansion": 4, "increase_channels_method": "conv", "subsample_mode": "conv", "subsample_at": 1,
+          "kernel_initializer": "he_normal", "kw_initializer": {}, "activation": "relu",
+          "kw_activation": {"inplace": true}, "bias": false}}},
+    "rnn": {"name": "none",
+      "lstm": {"hidden_sizes": [192, 192], "bias": true, "dropouts": 0.2, "bidirectional": true, "retseq": true},
+      "linear": {"out_channels": [256, 64], "bias": true, "dropouts": 0.2, "activation": "mish"}},
+    "attn": {"name": "se", )") + kSeAttn + R"(,
+      "gc": {"ratio": 4, "reduction": true, "pooling_type": "attn", "fusion_types": ["mul"]},
+      "nl": {"filter_lengths": {"g": 1, "phi": 1, "theta": 1, "W": 1}, "subsample_length": 2, "batch_norm": true}},
+    "global_pool": "max", "global_pool_size": 1,
+    "clf": {"out_channels": [1024], "activation": "mish", "kw_activation": {"inplace": true}, "bias": true,
+            "kernel_initializer": "he_normal", "dropouts": 0.2}})";
+}
+
+const char* kEcgUnetConfig = R"({"fs": 500, "groups": 1, "init_num_filters": 4, "init_filter_length": 25,
+  "batch_norm": true, "kernel_initializer": "he_normal", "kw_initializer": {}, "activation": "relu",
+  "kw_activation": {"inplace": true}, "down_up_block_num": 4, "down_mode": "max", "down_scales": [2, 2, 2, 2],
+  "down_num_filters": [8, 16, 32, 64], "down_filter_lengths": [15, 15, 15, 15], "up_mode": "nearest",
+  "up_scales": [2, 2, 2, 2], "up_num_filters": [32, 16, 8, 4], "up_deconv_filter_lengths": [15, 15, 15, 15],
+  "up_conv_filter_lengths": [15, 15, 15, 15],
+  "down_block": {"batch_norm": true, "kernel_initializer": "he_normal", "kw_initializer": {}, "activation": "relu",
+                 "kw_activation": {"inplace": true}},
+  "up_block": {"batch_norm": true, "kernel_initializer": "he_normal", "kw_initializer": {}, "activation": "relu",
+               "kw_activation": {"inplace": true}},
+  "out_filter_length": 9, "out_batch_norm": true})";
+
+const char* kEcgSubtractUnetConfig = R"({"fs": 500, "groups": 1, "init_batch_norm": false, "init_num_filters": 16,
+  "init_filter_length": 21, "init_dropouts": [0.0, 0.15, 0.0], "batch_norm": true, "kernel_initializer": "he_normal",
+  "kw_initializer": {}, "activation": "relu", "kw_activation": {"inplace": true}, "down_up_block_num": 3,
+  "down_mode": "max", "down_scales": [10, 5, 2], "down_num_filters": [[24, 24, 24], [48, 48, 48]],
+  "down_filter_lengths": [11, 5], "down_dropouts": [[0.0, 0.15, 0.0], [0.0, 0.15, 0.0]],
+  "bottom_num_filters": [[96, 96], [96, 96]], "bottom_filter_lengths": [[5, 5], [5, 5]],
+  "bottom_dilations": [[1, 1], [10, 10]], "bottom_dropouts": [[0.15, 0.0], [0.15, 0.0]], "up_mode": "nearest",
+  "up_scales": [2, 5, 10], "up_num_filters": [[48, 48, 48], [24, 24, 24], [16, 16, 16]],
+  "up_deconv_filter_lengths": [9, 9, 9], "up_conv_filter_lengths": [5, 11, 21],
+  "up_dropouts": [[0.15, 0.15, 0.0], [0.15, 0.15, 0.0], [0.15, 0.15, 0.0]],
+  "down_block": {"batch_norm": true, "kernel_initializer": "he_normal", "kw_initializer": {}, "activation": "relu",
+                 "kw_activation": {"inplace": true}},
+  "up_block": {"batch_norm": true, "kernel_initializer": "he_normal", "kw_initializer": {}, "activation": "relu",
+               "kw_activation": {"inplace": true}},
+  "out_filter_length": 1, "out_batch_norm": true})";
+
+// RR_LSTM_CONFIG with `attn`, `global_pool` and `clf` replaced (RR_AF_* configs merged over it).
+std::string rr_config(const std::string& attn, const std::string& pool, const std::string& clf) {
+  return R"({"lstm": {"bias": true, "dropouts": 0.1, "bidirectional": true, "retseq": true, "hidden_sizes": [200]},
+    "attn": {"name": ")" + attn + R"(", )" + kSeAttn + R"(}, "global_pool": ")" + pool + R"(", "global_pool_size": 1,
+    "clf": )" + clf + "}";
+}
+
+int64_t imported_parameters(const std::string& model, const std::string& json, int64_t channels, int64_t classes) {
+  const TorchEcgImport imp = import_torch_ecg_config(model, ConfigNode::parse(json, model + ".json"));
+  EXPECT_TRUE(imp.report.unknown.empty()) << model << "\n" << imp.report.to_string();
+  manual_seed(0);
+  return count_parameters(*build_model(imp.model, context(channels, classes)), true);
+}
+
+TEST(TorchEcgImport, DefaultConfigsBuildTorchEcgsNetworks) {
+  EXPECT_EQ(imported_parameters("ecg_crnn", ecg_crnn_config(), 12, 7), 9559911);
+  EXPECT_EQ(imported_parameters("ecg_unet", kEcgUnetConfig, 12, 4), 206860);
+  EXPECT_EQ(imported_parameters("ecg_subtract_unet", kEcgSubtractUnetConfig, 12, 4), 361084);
+  const std::string crf = R"({"name": "crf", "crf": {"proj_bias": true}})";
+  const std::string linear = R"({"name": "linear", "crf": {"proj_bias": true}, "linear": {"out_channels": [50],
+      "bias": true, "dropouts": 0.1, "activation": "relu"}})";
+  EXPECT_EQ(imported_parameters("rr_lstm", rr_config("se", "avg", crf), 1, 7), 368120);        // RR_LSTM_CONFIG
+  EXPECT_EQ(imported_parameters("rr_lstm", rr_config("none", "avg", crf), 1, 7), 327670);      // RR_AF_CRF_CONFIG
+  EXPECT_EQ(imported_parameters("rr_lstm", rr_config("none", "max", linear), 1, 7), 345207);   // RR_AF_VANILLA_CONFIG
+}
+
+TEST(TorchEcgImport, DoesWhatTorchEcgDoesWithoutASequence) {
+  // RR_LSTM_CONFIG's avg pooling with a CRF head: torch_ecg ignores it, with a warning.
+  TorchEcgImport imp = import_torch_ecg_config("rr_lstm", ConfigNode::parse(
+      rr_config("se", "avg", R"({"name": "crf", "crf": {"proj_bias": true}})")));
+  EXPECT_EQ(imp.model["global_pool"].as_string(), "none");
+  EXPECT_NE(imp.report.to_string().find("global_pool avg: ignored, as torch_ecg does, for a crf head"),
+            std::string::npos) << imp.report.to_string();
+  // lstm without retseq: torch_ecg drops the attention and swaps the CRF for a linear head.
+  std::string json = rr_config("se", "none", R"({"name": "crf", "crf": {"proj_bias": true}})");
+  json.replace(json.find(R"("retseq": true)"), 14, R"("retseq": false)");
+  imp = import_torch_ecg_config("rr_lstm", ConfigNode::parse(json));
+  EXPECT_TRUE(imp.model["attn"].is_null());
+  EXPECT_EQ(imp.model["clf"]["name"].as_string(), "linear");
+  manual_seed(0);
+  const ModelPtr m = build_model(imp.model, context(1, 7));
+  EXPECT_EQ(m->output_shape(Shape{2, 1, 100}), (Shape{2, 7}));
+}
+
 TEST(TorchEcgImport, TellsTorchEcgConfigsFromOurs) {
   EXPECT_TRUE(looks_like_torch_ecg_config(ConfigNode::parse(R"({"cnn": {"name": "resnet"}})")));
   EXPECT_FALSE(looks_like_torch_ecg_config(ConfigNode::parse("{name: ecg_crnn}")));
