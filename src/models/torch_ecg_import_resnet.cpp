@@ -56,6 +56,19 @@ ConfigNode import_block(TorchEcgKeys& k, const TorchEcgContext& ctx) {
   return b;
 }
 
+ConfigNode import_stem(TorchEcgKeys& k) {
+  auto s = k.child("stem");
+  ConfigNode stem = to_config(ResNetStemOptions{});
+  stem.set("num_filters", s->require("num_filters"));
+  stem.set("filter_lengths", s->require("filter_lengths"));
+  for (const char* key : {"conv_stride", "pool_size", "pool_stride"}) stem.set(key, s->require(key));
+  for (const char* key : {"subsample_mode", "block_size", "bias", "kernel_initializer"}) s->copy(key, stem);
+  s->ignore_kw_activation();
+  s->ignore("kw_initializer", kInitNote);
+  s->finish();
+  return stem;
+}
+
 ConfigNode import_resnet(TorchEcgKeys& k, const TorchEcgContext& ctx) {
   ConfigNode n = to_config(ResNetOptions{});
   n.set("name", ConfigNode::string("resnet"));
@@ -73,18 +86,7 @@ ConfigNode import_resnet(TorchEcgKeys& k, const TorchEcgContext& ctx) {
   for (const char* key : {"kernel_initializer", "kw_initializer", "bias", "increase_channels_method"})
     k.ignore(key, kUnusedTop);
 
-  {
-    auto s = k.child("stem");
-    ConfigNode stem = to_config(ResNetStemOptions{});
-    stem.set("num_filters", s->require("num_filters"));
-    stem.set("filter_lengths", s->require("filter_lengths"));
-    for (const char* key : {"conv_stride", "pool_size", "pool_stride"}) stem.set(key, s->require(key));
-    for (const char* key : {"subsample_mode", "block_size", "bias", "kernel_initializer"}) s->copy(key, stem);
-    s->ignore_kw_activation();
-    s->ignore("kw_initializer", kInitNote);
-    s->finish();
-    n.set("stem", stem);
-  }
+  n.set("stem", import_stem(k));
 
   const ConfigNode block = k.require("block");
   if (block.is_sequence()) {
@@ -105,11 +107,45 @@ ConfigNode import_resnet(TorchEcgKeys& k, const TorchEcgContext& ctx) {
   return n;
 }
 
+// torch_ecg's RegNet (models/cnn/regnet.py): widths generated from tot_blocks, w_a, w_0, w_m, or
+// given as num_blocks + num_filters (which then take precedence, as in torch_ecg).
+ConfigNode import_regnet(TorchEcgKeys& k, const TorchEcgContext& ctx) {
+  ConfigNode n = to_config(RegNetOptions{});
+  n.set("name", ConfigNode::string("regnet"));
+  for (const char* key : {"filter_lengths", "subsample_lengths", "group_widths"}) n.set(key, k.require(key));
+  if (k.has("num_blocks")) {
+    n.set("num_blocks", k.take("num_blocks"));
+    n.set("num_filters", k.require("num_filters"));
+    n.set("tot_blocks", ConfigNode::scalar("0"));
+    for (const char* key : {"tot_blocks", "w_a", "w_0", "w_m"})
+      k.ignore(key, "num_blocks and num_filters are given: torch_ecg does not generate the widths");
+  } else {
+    k.consume("num_blocks");
+    for (const char* key : {"tot_blocks", "w_a", "w_0", "w_m"}) n.set(key, k.require(key));
+    k.ignore("num_filters", "computed from w_a, w_0, w_m without num_blocks (torch_ecg warns the same)");
+  }
+  for (const char* key : {"base_groups", "activation", "building_block"}) k.copy(key, n);
+  if (k.has("dropouts")) n.set("dropouts", dropouts_value(k.take("dropouts"), k.where("dropouts"), k.report()));
+  else k.consume("dropouts");
+  n.set("base_fs", k.has("fs") ? k.take("fs") : ConfigNode::scalar(std::to_string(ctx.fs)));
+  k.consume("fs");
+  k.ignore_kw_activation();
+  for (const char* key : {"kernel_initializer", "kw_initializer", "bias", "increase_channels_method", "groups"})
+    k.ignore(key, "unused by torch_ecg's RegNet at the top level (its blocks read their own)");
+  n.set("stem", import_stem(k));
+  TorchEcgKeys bk(k.require("block"), k.where("block"), k.report());
+  n.set("block", import_block(bk, ctx));
+  bk.finish();
+  return n;
+}
+
 }  // namespace
 
 // torch_ecg registers ResNet as ResNet, resnet and resnext (models/cnn/resnet.py); TResNet and the
 // other resnet_* configs are ResNets too.
 CT_REGISTER(torch_ecg_backbone_importers(), "resnet", torch_ecg_importer({"ResNet", "resnet", "resnext"}, import_resnet),
             "torch_ecg ResNet (every resnet_*, resnext_*, tresnet* config) -> backbone resnet")
+CT_REGISTER(torch_ecg_backbone_importers(), "regnet", torch_ecg_importer({"RegNet", "regnet"}, import_regnet),
+            "torch_ecg RegNet (regnet_16_8, regnet_27_24, regnet_23_168, regnet_S) -> backbone regnet")
 
 }  // namespace cardiotorch::models

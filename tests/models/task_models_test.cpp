@@ -9,6 +9,7 @@
 
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/runtime.h"
@@ -222,7 +223,7 @@ TEST(TorchEcgImport, UnregisteredBackboneFamilyNamesTheKeyAndTheKnownFamilies) {
   const std::string e = import_error("ecg_crnn", R"({"cnn": {"name": "vgg16", "vgg16": {"num_convs": [2, 2]}}})");
   EXPECT_NE(e.find("torch_ecg config: cnn.name: 'vgg16' is of no torch_ecg_backbone family"), std::string::npos) << e;
   // The registered families are listed with the torch_ecg class names they answer to.
-  EXPECT_NE(e.find("known families: resnet (ResNet/resnet/resnext)"), std::string::npos) << e;
+  EXPECT_NE(e.find("known families: regnet (RegNet/regnet), resnet (ResNet/resnet/resnext)"), std::string::npos) << e;
   EXPECT_NE(e.find("`cardiotorch list torch_ecg_backbone`"), std::string::npos) << e;
   const std::string a = import_error("ecg_crnn", R"({"attn": {"name": "bam", "bam": {}}})");
   EXPECT_NE(a.find("attn.name: 'bam' is of no torch_ecg_attention family"), std::string::npos) << a;
@@ -337,6 +338,35 @@ TEST(TorchEcgImport, DefaultConfigsBuildTorchEcgsNetworks) {
   EXPECT_EQ(imported_parameters("rr_lstm", rr_config("se", "avg", crf), 1, 7), 368120);        // RR_LSTM_CONFIG
   EXPECT_EQ(imported_parameters("rr_lstm", rr_config("none", "avg", crf), 1, 7), 327670);      // RR_AF_CRF_CONFIG
   EXPECT_EQ(imported_parameters("rr_lstm", rr_config("none", "max", linear), 1, 7), 345207);   // RR_AF_VANILLA_CONFIG
+}
+
+// torch_ecg's model_configs/cnn/regnet.py: generated (regnet_16_8) and explicit (regnet_S) widths.
+TEST(TorchEcgImport, RegNetConfigsBuildTorchEcgsBackbones) {
+  const std::string common = R"("fs": 500, "stem": {"num_filters": 64, "filter_lengths": 25, "conv_stride": 2,
+      "pool_size": 3, "pool_stride": 2},
+    "block": {"expansion": EXPANSION, "increase_channels_method": "conv", "subsample_mode": "conv", "subsample_at": 1,
+      "kernel_initializer": "he_normal", "kw_initializer": {}, "activation": "relu", "kw_activation": {"inplace": true},
+      "bias": false, "attn": {"reduction": 8, "activation": "relu", "kw_activation": {"inplace": true}, "bias": true,
+                              "kernel_initializer": "he_normal", "name": "se", "pos": -1}})";
+  auto config = [&](const std::string& name, const std::string& widths, const char* expansion) {
+    std::string c = common;
+    c.replace(c.find("EXPANSION"), 9, expansion);
+    return R"({"cnn": {"name": ")" + name + R"(", ")" + name + R"(": {)" + c + ", " + widths + "}}}";
+  };
+  const std::vector<std::tuple<std::string, std::string, const char*, int64_t>> cases = {
+      {"regnet_16_8", R"("filter_lengths": 11, "subsample_lengths": 2, "tot_blocks": 16, "group_widths": 8,
+          "w_a": 27.89, "w_0": 48, "w_m": 2.09)", "1", 3693387},
+      {"regnet_S", R"("num_blocks": [2, 2, 2, 2], "filter_lengths": [13, 11, 7, 5], "subsample_lengths": [2, 2, 2, 2],
+          "num_filters": [32, 64, 128, 256], "group_widths": [8, 16, 32, 64])", "4", 2900640},
+  };
+  for (const auto& [name, widths, expansion, params] : cases) {
+    const TorchEcgImport imp = import_torch_ecg_config("ecg_crnn", ConfigNode::parse(config(name, widths, expansion)));
+    EXPECT_TRUE(imp.report.unknown.empty()) << imp.report.to_string();
+    EXPECT_NE(imp.report.to_string().find("as RegNet/regnet"), std::string::npos) << imp.report.to_string();
+    manual_seed(0);
+    const ModelPtr cnn = build_model(imp.model["cnn"], context(12, 0));
+    EXPECT_EQ(count_parameters(*cnn, true), params) << name;
+  }
 }
 
 TEST(TorchEcgImport, DoesWhatTorchEcgDoesWithoutASequence) {
