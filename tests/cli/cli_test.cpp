@@ -65,6 +65,27 @@ TEST(Cli, MisspeltConfigKeyExits2NamingKeyAndSuggestion) {
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "one-line error expected:\n" << out;
 }
 
+// A typed nested component: a misspelt key inside the model's backbone section is caught by the
+// backbone's own schema, with the whole key path, before anything is built.
+TEST(Cli, MisspeltKeyInsideTheModelsBackboneExits2NamingThePath) {
+  const std::string dir = ctt::make_temp_dir("cli_cfg_backbone");
+  ctt::write_file(dir + "/exp.yaml",
+                  "name: demo\nmodel:\n  name: ecg_crnn\n  cnn:\n    name: resnet_nature_comm_se\n"
+                  "    filter_lenghts: 9\n");
+  std::string out;
+  EXPECT_EQ(ctt::run_cli("config show " + dir + "/exp.yaml", &out), 2);
+  EXPECT_NE(out.find("model.cnn"), std::string::npos) << out;
+  EXPECT_NE(out.find("filter_lenghts"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'filter_lengths'"), std::string::npos) << out;
+  // The same key spelt right resolves, and the backbone's defaults show in the resolved config.
+  ctt::write_file(dir + "/ok.yaml",
+                  "name: demo\nmodel:\n  name: ecg_crnn\n  cnn:\n    name: resnet_nature_comm_se\n"
+                  "    filter_lengths: 9\n");
+  EXPECT_EQ(ctt::run_cli("config show " + dir + "/ok.yaml", &out), 0) << out;
+  EXPECT_NE(out.find("filter_lengths: 9"), std::string::npos) << out;
+  EXPECT_NE(out.find("num_blocks"), std::string::npos) << out;
+}
+
 TEST(Cli, ConfigShowAppliesOverridesAndIncludes) {
   const std::string dir = ctt::make_temp_dir("cli_cfg2");
   ctt::write_file(dir + "/base.yaml", "seed: 1\nthreads: 1\n");
