@@ -19,9 +19,18 @@ void FinetuneSection::validate() const {
   CT_CHECK(head_dropout >= 0 && head_dropout < 1, ConfigError, "head_dropout must be in [0, 1), got ", head_dropout);
 }
 
+void PretrainSection::validate() const {
+  CT_CHECK(plot_every >= 0, ConfigError, "plot_every must be >= 0, got ", plot_every);
+  for (const auto& f : plot_formats) check_choice("plot_formats", f, {"svg", "png"});
+}
+
 ConfigNode resolve_experiment(const std::string& file, const std::vector<std::string>& overrides,
                               ExperimentOptions* typed) {
-  ConfigNode root = ConfigNode::load(file);
+  return resolve_experiment(ConfigNode::load(file), overrides, typed);
+}
+
+ConfigNode resolve_experiment(ConfigNode root, const std::vector<std::string>& overrides, ExperimentOptions* typed) {
+  root = root.clone();  // nodes share their trees: the caller's stays as it was
   for (const auto& o : overrides) root.apply_override(o);
   // One seed seeds everything: the split and the loader inherit it unless set explicitly.
   const ConfigNode data_node = root["data"];
