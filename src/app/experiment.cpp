@@ -21,7 +21,11 @@ void FinetuneSection::validate() const {
 
 ConfigNode resolve_experiment(const std::string& file, const std::vector<std::string>& overrides,
                               ExperimentOptions* typed) {
-  ConfigNode root = ConfigNode::load(file);
+  return resolve_experiment(ConfigNode::load(file), overrides, typed);
+}
+
+ConfigNode resolve_experiment(ConfigNode root, const std::vector<std::string>& overrides, ExperimentOptions* typed) {
+  root = root.clone();  // nodes share their trees: the caller's stays as it was
   for (const auto& o : overrides) root.apply_override(o);
   // One seed seeds everything: the split and the loader inherit it unless set explicitly.
   const ConfigNode data_node = root["data"];

@@ -72,6 +72,8 @@ struct ExperimentOptions {
   ConfigNode metrics;               // validation metrics (names or {name: ..., options}); ~ = the task's defaults
   FinetuneSection finetune;         // mode, freezing, sampling
   weights::LoadOptions init;        // initial weights (finetune --init): path and key-matching rules
+  std::vector<std::string> stages = {"data", "report"};  // `cardiotorch run`: the stages, in order
+  ConfigNode per_stage;             // `cardiotorch run`: per-stage sections merged over this file ({finetune: {...}})
 
   template <class V>
   void fields(V& v) {
@@ -91,6 +93,8 @@ struct ExperimentOptions {
     v("metrics", metrics, "validation metrics, e.g. [f1_macro, auroc_macro] (~ = defaults for the task)");
     v("finetune", finetune, "fine-tuning mode, freezing and sampling");
     v("init", init, "initial weights: {path: ckpt, key, skip, rename, ...} (finetune --init sets path)");
+    v("stages", stages, "cardiotorch run: stages in order (`cardiotorch list stage`), e.g. [data, pretrain, finetune, report]");
+    v("per_stage", per_stage, "cardiotorch run: sections per stage merged over the rest, e.g. {pretrain: {model: ...}}");
   }
   void validate() const;
 };
@@ -98,6 +102,9 @@ struct ExperimentOptions {
 /// Loads FILE (with defaults:/include: composition), applies --set overrides, validates
 /// every section and returns the resolved tree (what `config show` prints and runs save).
 ConfigNode resolve_experiment(const std::string& file, const std::vector<std::string>& overrides,
+                              ExperimentOptions* typed = nullptr);
+/// The same over an already loaded tree (a resolved config, a stage of a larger job).
+ConfigNode resolve_experiment(ConfigNode root, const std::vector<std::string>& overrides,
                               ExperimentOptions* typed = nullptr);
 
 }  // namespace cardiotorch
