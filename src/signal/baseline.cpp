@@ -269,14 +269,7 @@ void als_row(const double* y, double* z, int64_t n, double lam, double p, int64_
       if (i + 2 < n) v -= l2[i + 2] * z[i + 2];
       z[i] = v;
     }
-    bool any = false;
-    for (int64_t i = 0; i < n; ++i) {
-      w[i] = y[i] > z[i] ? p : (y[i] < z[i] ? 1.0 - p : 0.0);
-      any = any || w[i] != 0.0;
-    }
-    // Every sample fitted exactly (a flat lead: CinC 2021 has all-zero leads): with no weight
-    // left, W + lam·DᵀD is singular and the next solve gives NaN; z is already the baseline.
-    if (!any) break;
+    for (int64_t i = 0; i < n; ++i) w[i] = y[i] > z[i] ? p : (y[i] < z[i] ? 1.0 - p : 0.0);
   }
 }
 
@@ -349,9 +342,6 @@ at::Tensor als_baseline_tensor_ops(const at::Tensor& x, double lam, double p, in
       z[i].copy_(v);
     }
     w = at::where(y > z, at::full_like(y, p), at::where(y < z, at::full_like(y, 1.0 - p), at::zeros_like(y)));
-    // A row fitted exactly everywhere (a flat lead) would make the next system singular: it
-    // keeps unit weights, whose solve returns the same exact fit (the CPU kernel stops there).
-    w = at::where((w == 0).all(0, /*keepdim=*/true), at::ones_like(w), w);
   }
   return z.t().to(x.scalar_type()).reshape(x.sizes()).contiguous();
 }
