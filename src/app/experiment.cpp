@@ -19,6 +19,11 @@ void FinetuneSection::validate() const {
   CT_CHECK(head_dropout >= 0 && head_dropout < 1, ConfigError, "head_dropout must be in [0, 1), got ", head_dropout);
 }
 
+void PretrainSection::validate() const {
+  CT_CHECK(plot_every >= 0, ConfigError, "plot_every must be >= 0, got ", plot_every);
+  for (const auto& f : plot_formats) check_choice("plot_formats", f, {"svg", "png"});
+}
+
 ConfigNode resolve_experiment(const std::string& file, const std::vector<std::string>& overrides,
                               ExperimentOptions* typed) {
   return resolve_experiment(ConfigNode::load(file), overrides, typed);

@@ -72,6 +72,7 @@ struct Trace {
   std::string label;
   std::vector<double> mv;  // NaN = gap
   double fs = 0;
+  double median_mv = 0;    // subtracted from mv
 };
 
 // Sample range [a, b) of the window [t0, t0 + dur).
@@ -101,6 +102,7 @@ Trace segment(const io::Record& r, int lead, double t0, double dur, bool* calibr
     std::nth_element(finite.begin(), finite.begin() + finite.size() / 2, finite.end());
     median = finite[finite.size() / 2];
   }
+  t.median_mv = median * k;
   t.mv.resize(static_cast<size_t>(b - a));
   for (int64_t i = 0; i < b - a; ++i) t.mv[static_cast<size_t>(i)] = std::isfinite(p[i]) ? (p[i] - median) * k : NAN;
   return t;
@@ -203,8 +205,12 @@ void draw_calibration(cairo_t* cr, double x, double baseline_y, double speed, do
   cairo_stroke(cr);
 }
 
-void draw_trace(cairo_t* cr, const Trace& t, double x, double baseline_y, double speed, double gain) {
-  cairo_set_source_rgb(cr, 0, 0, 0);
+// The overlay's colour: a green apart from the red grid, the blue relevance and the black trace.
+constexpr double kOverR = 0.0, kOverG = 0.55, kOverB = 0.25;
+
+void draw_trace(cairo_t* cr, const Trace& t, double x, double baseline_y, double speed, double gain, double r = 0,
+                double g = 0, double b = 0) {
+  cairo_set_source_rgb(cr, r, g, b);
   cairo_set_line_width(cr, 0.25);
   cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   bool pen_down = false;
@@ -272,6 +278,26 @@ void draw_relevance_legend(cairo_t* cr, double x, double y, const std::string& l
   cairo_move_to(cr, x + 21.0, y);
   cairo_show_text(cr, "1");
   cairo_move_to(cr, x + 25.0, y);
+  cairo_show_text(cr, label.c_str());
+}
+
+// A black and a green line sample with their labels ("original", the overlay's label).
+void draw_overlay_legend(cairo_t* cr, double x, double y, const std::string& label) {
+  cairo_set_line_width(cr, 0.4);
+  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, 2.8);
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  cairo_move_to(cr, x, y - 1.0);
+  cairo_line_to(cr, x + 8, y - 1.0);
+  cairo_stroke(cr);
+  cairo_move_to(cr, x + 10, y);
+  cairo_show_text(cr, "original");
+  cairo_set_source_rgb(cr, kOverR, kOverG, kOverB);
+  cairo_move_to(cr, x + 26, y - 1.0);
+  cairo_line_to(cr, x + 34, y - 1.0);
+  cairo_stroke(cr);
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  cairo_move_to(cr, x + 36, y);
   cairo_show_text(cr, label.c_str());
 }
 
@@ -371,6 +397,22 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
              DataError, record.source, ": the relevance map must be (", record.n_samples(), ",) or (", record.n_leads(), ", ",
              record.n_samples(), ") to match the record, got ", rel.sizes());
   }
+  io::Record overlay;
+  if (o.overlay.defined()) {
+    CT_CHECK(o.overlay.dim() == 2 && o.overlay.size(0) == record.n_leads() && o.overlay.size(1) == record.n_samples(),
+             DataError, record.source, ": the overlay must be (", record.n_leads(), ", ", record.n_samples(),
+             ") to match the record, got ", o.overlay.sizes());
+    overlay = record;
+    overlay.signal = o.overlay;
+  }
+  // The overlay of a lead, centred with the record's median (`under`'s) rather than its own.
+  auto draw_overlay = [&](cairo_t* c, const Trace& under, int lead, double t0, double d, double x, double base) {
+    if (!o.overlay.defined()) return;
+    bool cal = true;
+    Trace t = segment(overlay, lead, t0, d, &cal);
+    for (double& v : t.mv) v += t.median_mv - under.median_mv;
+    draw_trace(c, t, x, base, speed, gain, kOverR, kOverG, kOverB);
+  };
 
   std::vector<int> strip_leads;
   if (layout == "strips") {
@@ -398,7 +440,8 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
   const double row_h = std::ceil(3.5 * gain / 5.0) * 5.0;  // 3.5 mV per row
   const int n_rows = layout == "12lead" ? 4 : static_cast<int>(strip_leads.size());
   const double grid_h = row_h * n_rows;
-  const double margin = 6.0, title_h = rel.defined() ? 15.0 : 10.0;
+  const bool legend = rel.defined() || o.overlay.defined();
+  const double margin = 6.0, title_h = legend ? 15.0 : 10.0;
   const double page_w = grid_w + 2 * margin, page_h = grid_h + title_h + 2 * margin;
   const double gx = margin, gy = margin + title_h;
 
@@ -415,7 +458,9 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
   }
   // A short window makes a narrow grid; widen the page so the title fits.
   double page_w_all = std::max(page_w, text_width(title, 4.0) + 2 * margin);
-  if (rel.defined()) page_w_all = std::max(page_w_all, text_width(o.relevance_label, 2.8) + 28.0 + 3.0 + 2 * margin);
+  const double rel_legend_w = rel.defined() ? text_width(o.relevance_label, 2.8) + 28.0 + 6.0 : 0.0;
+  const double over_legend_w = o.overlay.defined() ? text_width(o.overlay_label, 2.8) + 36.0 : 0.0;
+  if (legend) page_w_all = std::max(page_w_all, rel_legend_w + over_legend_w + 3.0 + 2 * margin);
   Canvas canvas(path, page_w_all, page_h, o.dpi);
   cairo_t* cr = canvas.cr();
   draw_grid(cr, gx, gy, grid_w, grid_h);
@@ -449,6 +494,7 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
         const Trace tr = segment(record, lead, t0, col_dur, &calibrated);
         const double x = sx + col * col_dur * speed;
         draw_trace(cr, tr, x, base, speed, gain);
+        draw_overlay(cr, tr, lead, t0, col_dur, x, base);
         if (col > 0) {  // the column boundary tick
           cairo_set_line_width(cr, 0.3);
           cairo_move_to(cr, x, base - 3);
@@ -460,7 +506,9 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
     const double base = gy + row_h * 3 + row_h * 0.6;
     const int rl = find_lead(record, o.rhythm_lead);
     draw_relevance(cr, record, rel, rl, o.from_s, dur, sx, gy + row_h * 3, row_h, speed);
-    draw_trace(cr, segment(record, rl, o.from_s, dur, &calibrated), sx, base, speed, gain);
+    const Trace rhythm = segment(record, rl, o.from_s, dur, &calibrated);
+    draw_trace(cr, rhythm, sx, base, speed, gain);
+    draw_overlay(cr, rhythm, rl, o.from_s, dur, sx, base);
     draw_markers(cr, o.markers, o.time_offset_s + o.from_s, dur, sx, gy + row_h * 3, speed);
     cairo_restore(cr);
     for (int row = 0; row < 3; ++row)
@@ -475,8 +523,10 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
       const double base = gy + row_h * row + row_h * 0.6;
       draw_relevance(cr, record, rel, strip_leads[static_cast<size_t>(row)], o.from_s, dur, sx, gy + row_h * row, row_h,
                      speed);
-      draw_trace(cr, segment(record, strip_leads[static_cast<size_t>(row)], o.from_s, dur, &calibrated), sx, base,
-                 speed, gain);
+      const int lead = strip_leads[static_cast<size_t>(row)];
+      const Trace tr = segment(record, lead, o.from_s, dur, &calibrated);
+      draw_trace(cr, tr, sx, base, speed, gain);
+      draw_overlay(cr, tr, lead, o.from_s, dur, sx, base);
       draw_markers(cr, o.markers, o.time_offset_s + o.from_s, dur, sx, gy + row_h * row, speed);
     }
     cairo_restore(cr);
@@ -487,6 +537,7 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
   cairo_set_source_rgb(cr, 0, 0, 0);
   text(cr, gx, margin + 6.0, title, 4.0);
   if (rel.defined()) draw_relevance_legend(cr, gx + 3.0, margin + 12.0, o.relevance_label);
+  if (o.overlay.defined()) draw_overlay_legend(cr, gx + 3.0 + rel_legend_w, margin + 12.0, o.overlay_label);
   canvas.finish();
 }
 

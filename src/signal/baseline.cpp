@@ -269,7 +269,15 @@ void als_row(const double* y, double* z, int64_t n, double lam, double p, int64_
       if (i + 2 < n) v -= l2[i + 2] * z[i + 2];
       z[i] = v;
     }
-    for (int64_t i = 0; i < n; ++i) w[i] = y[i] > z[i] ? p : (y[i] < z[i] ? 1.0 - p : 0.0);
+    int64_t nonzero = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      w[i] = y[i] > z[i] ? p : (y[i] < z[i] ? 1.0 - p : 0.0);
+      nonzero += w[i] != 0.0;
+    }
+    // A fit through every sample (a constant or straight lead: an absent lead stored as zeros)
+    // zeroes every weight, and W + lam·DᵀD is singular without two weighted samples (scipy's
+    // spsolve returns NaN there). Uniform weights reproduce the exact fit instead.
+    if (nonzero < 2) std::fill(w.begin(), w.end(), 1.0);
   }
 }
 
@@ -342,6 +350,8 @@ at::Tensor als_baseline_tensor_ops(const at::Tensor& x, double lam, double p, in
       z[i].copy_(v);
     }
     w = at::where(y > z, at::full_like(y, p), at::where(y < z, at::full_like(y, 1.0 - p), at::zeros_like(y)));
+    // Rows fitted exactly (constant or straight leads) keep uniform weights (see als_row).
+    w = at::where((w != 0).sum(0, /*keepdim=*/true) < 2, at::ones_like(w), w);
   }
   return z.t().to(x.scalar_type()).reshape(x.sizes()).contiguous();
 }

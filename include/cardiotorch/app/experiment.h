@@ -55,6 +55,21 @@ struct FinetuneSection {
   void validate() const;
 };
 
+/// The `pretrain:` section: what `cardiotorch pretrain` writes besides checkpoints.
+struct PretrainSection {
+  int64_t plot_every = 1;                           ///< reconstruction plots every N epochs (0 = off)
+  std::vector<std::string> plot_formats = {"svg", "png"};
+  bool export_encoder = true;                       ///< write <run>/encoder.safetensors at the end
+
+  template <class V>
+  void fields(V& v) {
+    v("plot_every", plot_every, "reconstruction plots (plots/reconstruction_epoch<N>.*) every N epochs (0 = off)");
+    v("plot_formats", plot_formats, "formats of the reconstruction plots: svg, png");
+    v("export_encoder", export_encoder, "write the downstream encoder alone to <run>/encoder.safetensors (finetune --init)");
+  }
+  void validate() const;
+};
+
 struct ExperimentOptions {
   std::string name = "experiment";  // run name: outputs go to <output_dir>/<name>
   std::string output_dir = "runs";
@@ -72,6 +87,7 @@ struct ExperimentOptions {
   ConfigNode metrics;               // validation metrics (names or {name: ..., options}); ~ = the task's defaults
   FinetuneSection finetune;         // mode, freezing, sampling
   weights::LoadOptions init;        // initial weights (finetune --init): path and key-matching rules
+  PretrainSection pretrain;         // reconstruction plots, encoder export (cardiotorch pretrain)
   std::vector<std::string> stages = {"data", "report"};  // `cardiotorch run`: the stages, in order
   ConfigNode per_stage;             // `cardiotorch run`: per-stage sections merged over this file ({finetune: {...}})
 
@@ -93,6 +109,7 @@ struct ExperimentOptions {
     v("metrics", metrics, "validation metrics, e.g. [f1_macro, auroc_macro] (~ = defaults for the task)");
     v("finetune", finetune, "fine-tuning mode, freezing and sampling");
     v("init", init, "initial weights: {path: ckpt, key, skip, rename, ...} (finetune --init sets path)");
+    v("pretrain", pretrain, "self-supervised pretraining: reconstruction plots, encoder export");
     v("stages", stages, "cardiotorch run: stages in order (`cardiotorch list stage`), e.g. [data, pretrain, finetune, report]");
     v("per_stage", per_stage, "cardiotorch run: sections per stage merged over the rest, e.g. {pretrain: {model: ...}}");
   }

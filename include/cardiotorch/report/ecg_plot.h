@@ -13,7 +13,8 @@
 // Signals in uV or V are converted to mV; other units are drawn as if mV (the title says so).
 // Each trace is centred on its row by subtracting its median over the drawn segment.
 // A relevance map (saliency) can shade the paper under the traces, a blue band whose opacity
-// follows the relevance of each 0.5 mm of paper (its maximum there).
+// follows the relevance of each 0.5 mm of paper (its maximum there). An overlay (a
+// reconstruction) can be drawn over the traces in green.
 #include <string>
 #include <vector>
 
@@ -51,6 +52,11 @@ struct EcgPlotOptions {
   /// (clamped). Undefined = none. A legend with `relevance_label` goes under the title.
   at::Tensor relevance;
   std::string relevance_label;
+  /// A second trace drawn in green over the record's (a model's reconstruction), aligned with
+  /// the record: (leads, samples) in the record's units, centred with the record's median so
+  /// offsets stay visible. Undefined = none. A legend with `overlay_label` goes under the title.
+  at::Tensor overlay;
+  std::string overlay_label;
 
   template <class V>
   void fields(V& v) {

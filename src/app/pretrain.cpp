@@ -1,0 +1,281 @@
+#include "cardiotorch/app/pretrain.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cardiotorch/app/experiment.h"
+#include "cardiotorch/core/log.h"
+#include "cardiotorch/core/run_dir.h"
+#include "cardiotorch/core/runtime.h"
+#include "cardiotorch/data/cache.h"
+#include "cardiotorch/data/split.h"
+#include "cardiotorch/ssl/callbacks.h"
+#include "cardiotorch/ssl/objective.h"
+#include "cardiotorch/train/callbacks.h"
+#include "cardiotorch/train/checkpoint.h"
+#include "cardiotorch/weights/save.h"
+
+namespace fs = std::filesystem;
+
+namespace cardiotorch::app {
+
+namespace {
+
+// Drops metrics.jsonl records of steps after `step`: a killed run logged past its last
+// checkpoint, and the resumed run logs those steps again. (finetune.cpp does the same.)
+void truncate_metrics_log(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::ostringstream kept;
+  std::string line;
+  int64_t dropped = 0;
+  while (std::getline(in, line)) {
+    try {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step) {
+        ++dropped;
+        continue;
+      }
+    } catch (const std::exception&) {
+      ++dropped;  // a line cut by the kill
+      continue;
+    }
+    kept << line << '\n';
+  }
+  in.close();
+  if (dropped == 0) return;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << kept.str();
+  }
+  fs::rename(tmp, path);
+}
+
+// Records the last logged values (training every step, validation at each validation).
+class FinalValues final : public train::Callback {
+ public:
+  std::map<std::string, double> values;
+  std::string name() const override { return "final_values"; }
+  void on_step_end(train::Trainer&, const train::StepInfo& s) override {
+    if (!s.applied) return;
+    values["loss"] = s.loss.item<double>();
+    values["lr"] = s.lr;
+    for (const auto& [k, v] : s.scalars) values[k] = v.item<double>();
+  }
+  void on_validation_end(train::Trainer&, const train::EvalResult& r) override {
+    for (const auto& [k, v] : r.all()) values["val/" + k] = v;
+  }
+};
+
+}  // namespace
+
+PretrainResult pretrain(const PretrainRequest& req) {
+  ExperimentOptions opts;
+  const std::string origin = req.config != nullptr ? std::string("the experiment config") : req.config_file;
+  ConfigNode saved = req.config != nullptr ? resolve_experiment(*req.config, req.overrides, &opts)
+                                           : resolve_experiment(req.config_file, req.overrides, &opts);
+  if (req.max_steps > 0 && (opts.train.steps == 0 || opts.train.steps > req.max_steps)) {
+    opts.train.steps = req.max_steps;
+    ConfigNode t = saved["train"];
+    t.set_scalar("steps", std::to_string(req.max_steps));
+  }
+  if (opts.threads > 0) set_num_threads(static_cast<int>(opts.threads));
+  if (opts.deterministic) set_deterministic(true);
+  manual_seed(static_cast<uint64_t>(opts.seed));
+  CT_CHECK(!opts.data.dataset.is_null(), ConfigError, origin,
+           ": data.dataset is required, e.g. data: {dataset: {name: cinc2021, root: data/sample/cinc2021}}");
+  CT_CHECK(!opts.model.empty(), ConfigError, origin, ": model is required, e.g. model: {name: mae_vit_patchx}");
+  CT_CHECK(!opts.objective.empty(), ConfigError, origin,
+           ": objective is required for pretraining, e.g. objective: {name: mae} (`cardiotorch list objective`)");
+
+  PretrainResult result;
+  result.run_dir = (fs::path(opts.output_dir) / opts.name).string();
+
+  // Data: index, split by patient (validation measures reconstruction on unseen patients),
+  // preprocess through the cache. Labels are not used.
+  std::shared_ptr<const data::Dataset> dataset = data::build_dataset(saved["data"]["dataset"]);
+  const data::DatasetInfo& dinfo = dataset->info();
+  {
+    ConfigNode full = ConfigNode::map();
+    full.set("name", ConfigNode::string(dinfo.name));
+    full.merge(ConfigNode::parse(dinfo.config, "dataset options"));
+    ConfigNode data_node = saved["data"];
+    data_node.set("dataset", full);
+  }
+  CT_CHECK(dataset->size() > 0, DataError, saved["data"]["dataset"].where(), ": the dataset has no items");
+  const data::Split split = data::make_split(*dataset, opts.data.split);
+  CT_CHECK(!split.train.empty(), ConfigError, "data.split: the training part is empty");
+  const signal::Pipeline preprocess = signal::Pipeline::from_config(saved["preprocess"]);
+  const signal::Pipeline augment = signal::Pipeline::from_config(saved["augment"]);
+  auto cached = std::make_shared<data::CachedDataset>(dataset, preprocess, saved["preprocess"].to_yaml(), opts.data.cache);
+  CT_LOG_INFO(dinfo.name, ": ", dataset->size(), " items; split train ", split.train.size(), " / val ", split.val.size(),
+              " (test ", split.test.size(), " unused); cache ", cached->path());
+
+  const c10::Device device = train::resolve_device(opts.train.device);
+  data::LoaderOptions train_opts = opts.data.loader;
+  train_opts.training = true;
+  train_opts.device = device.str();
+  data::LoaderOptions eval_opts = train_opts;
+  eval_opts.training = false;
+  eval_opts.shuffle = false;
+  eval_opts.drop_last = false;
+  eval_opts.views = 1;
+
+  // The objective, then the model it trains, built for the input the loader delivers.
+  ConfigNode objective_node = opts.objective.node.clone();
+  if (objective_node.has("seed") && objective_node["seed"].as_int() == -1)
+    objective_node.set_scalar("seed", std::to_string(opts.seed));  // the experiment seed
+  train::ObjectiveContext octx_obj;
+  train::ObjectivePtr objective = train::objective_registry().build(objective_node, octx_obj);
+  ssl::SslObjective& ssl = ssl::as_ssl(*objective);
+  CT_CHECK(train_opts.views >= ssl.views(), ConfigError, "data.loader.views: objective ", objective->objective_name(),
+           " needs ", ssl.views(), " augmented views per sample, got ", train_opts.views);
+
+  data::Loader probe(std::make_shared<data::SubsetDataset>(cached, std::vector<int64_t>{split.val.empty() ? split.train.front() : split.val.front()}),
+                     augment, eval_opts);
+  const data::Sample s0 = probe.prepare(0, 0);
+  models::ModelContext mctx;
+  mctx.in_channels = s0.signal.size(0);
+  mctx.fs = s0.fs;
+  mctx.seq_len = s0.signal.size(1);
+  models::ModelPtr model = models::build_model(saved["model"], mctx);
+  ssl.check_model(*model);
+  CT_LOG_INFO("model: ", model->summary());
+  CT_LOG_INFO("objective: ", objective->objective_name(), "; input ", mctx.in_channels, " x ", mctx.seq_len, " at ",
+              mctx.fs, " Hz");
+
+  const int64_t frozen = train::freeze_parameters(*model, ssl.frozen_parameters(*model));
+  std::vector<train::NamedParam> params = train::trainable_parameters(*model);
+  for (auto& p : train::trainable_parameters(*objective, "objective.")) params.push_back(p);
+  CT_LOG_INFO("trainable: ", models::format_count(models::count_parameters(*model, true)), " of ",
+              models::format_count(models::count_parameters(*model)), " parameters",
+              frozen > 0 ? str_cat(" (", frozen, " tensors frozen by the objective)") : std::string());
+
+  auto train_loader_ptr =
+      std::make_shared<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.train), augment, train_opts);
+  std::function<data::Loader&(int64_t)> train_loader = [train_loader_ptr](int64_t) -> data::Loader& {
+    return *train_loader_ptr;
+  };
+  std::unique_ptr<data::Loader> val_loader;
+  if (!split.val.empty())
+    val_loader = std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
+
+  const int64_t nb = train_loader_ptr->num_batches();
+  CT_CHECK(nb > 0, ConfigError, "data.loader: no training batch (", split.train.size(), " items, batch_size ",
+           train_opts.batch_size, train_opts.drop_last ? ", drop_last" : "", ")");
+  const int64_t spe = (nb + opts.train.accumulate - 1) / opts.train.accumulate;
+  const int64_t total = opts.train.steps > 0 ? opts.train.steps : opts.train.epochs * spe;
+  train::OptimizerContext octx;
+  octx.params = params;
+  octx.module = model.get();
+  octx.effective_batch = train_opts.batch_size * opts.train.accumulate * train_opts.world_size;
+  train::OptimizerPtr optimizer = train::optimizer_registry().build(opts.optimizer.node, octx);
+  train::SchedulerContext sctx;
+  sctx.base_lr = optimizer->base_lr();
+  sctx.steps_per_epoch = spe;
+  sctx.total_steps = std::max<int64_t>(1, total);
+  train::LrSchedulePtr schedule = train::scheduler_registry().build(opts.scheduler.node, sctx);
+  CT_LOG_INFO("optimizer: ", opts.optimizer.name(), " lr ", optimizer->base_lr(), " (effective batch ",
+              octx.effective_batch, "); ", total, " steps, ", spe, " per epoch");
+
+  // Resuming: the checkpoint is checked against this config before anything is written.
+  weights::CheckpointData resume_from;
+  std::string resume_path;
+  if (!req.resume.empty()) {
+    resume_path = train::find_resume_checkpoint(req.resume == "auto" ? result.run_dir : req.resume);
+    resume_from = weights::load_checkpoint(resume_path);
+    train::check_resume_compatible(resume_from, resume_path, saved, req.allow_version_mismatch);
+    const auto st = train::TrainState::from_json(resume_from.sections.at("trainer"));
+    truncate_metrics_log((fs::path(result.run_dir) / "metrics.jsonl").string(), st.step);
+  }
+  // A fresh run never mixes with an old one in the same directory.
+  if (resume_path.empty()) {
+    const fs::path ckdir = fs::path(result.run_dir) / "checkpoints";
+    bool old_run = false;
+    if (fs::is_directory(ckdir))
+      for (const auto& e : fs::directory_iterator(ckdir)) old_run = old_run || e.path().extension() == ".safetensors";
+    if (old_run && req.overwrite) {
+      for (const char* p : {"checkpoints", "tensorboard", "plots", "encoder.safetensors", "metrics.jsonl", "run.log"})
+        fs::remove_all(fs::path(result.run_dir) / p);
+      CT_LOG_INFO("removed the previous run in ", result.run_dir, " (--overwrite)");
+    } else {
+      CT_CHECK(!old_run, UsageError, result.run_dir, " already holds a run (", ckdir.string(),
+               "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
+    }
+  }
+  RunDir run(result.run_dir, saved);
+  CT_LOG_INFO(build_summary());
+
+  train::TrainContext ctx;
+  ctx.model = model;
+  ctx.objective = objective;
+  ctx.optimizer = optimizer;
+  ctx.schedule = schedule;
+  ctx.train_loader = train_loader;
+  ctx.val_loader = val_loader.get();
+  ctx.options = opts.train;
+  ctx.device = device;
+  ctx.config_yaml = saved.to_yaml();
+  ctx.registry = {{"model", opts.model.name()}, {"dataset", dinfo.name}};
+  ctx.sections["pretrain"] = nlohmann::json{{"objective", objective->objective_name()},
+                                            {"fs", mctx.fs},
+                                            {"leads", s0.leads},
+                                            {"in_channels", mctx.in_channels},
+                                            {"seq_len", mctx.seq_len}}
+                                 .dump();
+  ctx.checkpoint_dir = run.file("checkpoints");
+
+  std::vector<train::CallbackPtr> callbacks;
+  if (opts.train.patience > 0 && val_loader)
+    callbacks.push_back(std::make_shared<train::EarlyStopping>(opts.train.patience, opts.train.min_delta));
+  train::RunLoggerOptions lo;
+  lo.run_dir = result.run_dir;
+  lo.metrics = &run.metrics();
+  lo.progress = opts.train.progress;
+  callbacks.push_back(std::make_shared<train::RunLogger>(lo));
+  if (opts.pretrain.plot_every > 0 && !opts.pretrain.plot_formats.empty()) {
+    ssl::ReconstructionPlotOptions po;
+    po.dir = run.file("plots");
+    po.every = opts.pretrain.plot_every;
+    po.formats = opts.pretrain.plot_formats;
+    po.input = s0.signal;  // a validation record (centre crop) when there is one
+    po.fs = s0.fs;
+    po.leads = s0.leads;
+    po.seed = derive_seed(static_cast<uint64_t>(opts.seed), 0x706c6f74 /* "plot" */);
+    callbacks.push_back(std::make_shared<ssl::ReconstructionPlots>(po));
+  }
+  auto final_values = std::make_shared<FinalValues>();
+  callbacks.push_back(final_values);
+
+  train::Trainer trainer(ctx, callbacks);
+  if (!resume_path.empty()) trainer.resume(resume_from);
+  result.state = trainer.fit();
+  result.final = final_values->values;
+
+  const train::CheckpointFiles files(run.file("checkpoints"), opts.train.keep_last);
+  result.last_checkpoint = files.last();
+  result.reconstruction_plots = ssl::list_reconstruction_plots(run.file("plots"));
+
+  if (opts.pretrain.export_encoder) {
+    weights::NamedTensors encoder;
+    for (auto& [name, t] : ssl.encoder_state(*model)) encoder.emplace_back(name, t.detach().to(at::kCPU).contiguous());
+    result.encoder_checkpoint = run.file("encoder.safetensors");
+    weights::save_safetensors(result.encoder_checkpoint, encoder,
+                              {{"format", "pt"},
+                               {"cardiotorch", "encoder"},
+                               {"objective", objective->objective_name()},
+                               {"model", opts.model.name()},
+                               {"step", std::to_string(result.state.step)}});
+    CT_LOG_INFO("encoder (", encoder.size(), " tensors) written to ", result.encoder_checkpoint,
+                "; fine-tune from it with --init");
+  }
+  return result;
+}
+
+}  // namespace cardiotorch::app
