@@ -14,13 +14,9 @@
 #include <filesystem>
 
 #include "cardiotorch/app/finetune.h"
+#include "cardiotorch/app/pretrain.h"
 #include "cardiotorch/app/run.h"
 #include "cardiotorch/core/log.h"
-
-#if __has_include("cardiotorch/app/pretrain.h")
-#include "cardiotorch/app/pretrain.h"
-#define CT_HAVE_PRETRAIN 1
-#endif
 
 namespace fs = std::filesystem;
 
@@ -194,7 +190,6 @@ class BaselineStage : public Stage {
   static std::string run_name(bool probe) { return probe ? "baseline_linear_probe" : "baseline_finetune"; }
 };
 
-#ifdef CT_HAVE_PRETRAIN
 class PretrainStage : public Stage {
  public:
   static ConfigNode config(const RunContext& ctx) {
@@ -242,7 +237,6 @@ class PretrainStage : public Stage {
 CT_REGISTER(stage_registry(), "pretrain",
             ([](const ConfigNode&) -> std::shared_ptr<Stage> { return std::make_shared<PretrainStage>(); }),
             "self-supervised pretraining (per_stage.pretrain: model, objective, ...); exports the encoder")
-#endif
 
 }  // namespace
 
