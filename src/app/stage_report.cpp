@@ -2,6 +2,7 @@
 // built from the stage records and the files the stages wrote, so a resumed run's report is
 // as complete as an uninterrupted one's. Also the console's comparison table.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -156,8 +157,13 @@ class ReportStage : public Stage {
       html.heading("Pretrained vs random initialisation");
       const Table t = comparison(ctx);
       html.table(t.header, t.rows);
-      html.paragraph(split_line(ctx) + ". Each classifier is evaluated with its best checkpoint (by " +
-                     ctx.config()["train"]["monitor"].as_string() + " unless a stage sets its own) on the " + part + " split.");
+      std::string monitor = ctx.config()["train"]["monitor"].as_string();
+      const ConfigNode ft_monitor = ctx.config()["per_stage"]["finetune"]["train"]["monitor"];
+      if (!ft_monitor.is_null()) monitor = ft_monitor.as_string();
+      std::string line = split_line(ctx);
+      if (!line.empty()) line[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(line[0])));
+      html.paragraph(str_cat(line, line.empty() ? "" : ". ", "Each classifier is evaluated on the ", part,
+                             " split with its best checkpoint by ", monitor, " on the validation split."));
       add_classifier_curves(html, runs);
       add_per_class(html, ctx, runs, part);
     }
@@ -260,8 +266,12 @@ class ReportStage : public Stage {
   static void add_pretrain(report::HtmlReport& html, const StageResult& p) {
     html.heading("Pretraining");
     std::vector<std::vector<std::string>> rows;
-    for (const auto& [k, v] : p.values) rows.push_back({k, fixed(v, std::fabs(v) >= 100 ? 0 : 4)});
-    html.table({"final value", ""}, rows);
+    for (const auto& [k, v] : p.values) {
+      if (k == "lr" || k == "nonfinite_total" || k == "samples_per_s") continue;
+      const bool integral = std::isfinite(v) && v == std::round(v) && std::fabs(v) >= 1;
+      rows.push_back({k, fixed(v, integral ? 0 : (std::fabs(v) >= 100 ? 1 : 4))});
+    }
+    html.table({"at the end", "value"}, rows);
     const std::string log_path = (fs::path(file_of(p, "run_dir")) / "metrics.jsonl").string();
     if (fs::exists(log_path) && report::plot_supported()) {
       const report::MetricsLog log = report::read_metrics_log(log_path);
