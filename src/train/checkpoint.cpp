@@ -139,7 +139,7 @@ std::string CheckpointFiles::best() const {
 std::string find_resume_checkpoint(const std::string& path) {
   CT_CHECK(fs::exists(path), UsageError, "--resume ", path, ": no such file or directory");
   if (fs::is_regular_file(path)) return path;
-  for (const fs::path p : {fs::path(path) / "last.safetensors", fs::path(path) / "checkpoints" / "last.safetensors"})
+  for (const fs::path& p : {fs::path(path) / "last.safetensors", fs::path(path) / "checkpoints" / "last.safetensors"})
     if (fs::exists(p)) return p.string();
   throw UsageError(str_cat("--resume ", path, ": no checkpoint there (expected last.safetensors or checkpoints/last.safetensors)"));
 }

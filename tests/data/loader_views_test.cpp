@@ -84,3 +84,28 @@ TEST(DataLoaderViews, MidEpochStartSkipsWithoutDecoding) {
   EXPECT_EQ(ds->reads - reads_before, 2);  // only the last batch's 2 samples were decoded
   EXPECT_THROW(later.start_epoch(0, 4), ct::UsageError);
 }
+
+TEST(DataLoaderViews, MidEpochStartWithWorkersAndViewsMatchesAnUninterruptedEpoch) {
+  // The worker pool path: scheduling starts at first_batch, batch indices and contents are those
+  // of the full epoch (views included), and a restart on the same loader forgets the old epoch.
+  const std::string dir = ct::test::make_temp_dir("skip_pool");
+  auto ds = std::make_shared<ct::test::FileDataset>(dir, 18, 2, 16);
+  cd::Loader full(ds, augment(), options(2, 0));
+  const auto all = epoch(full, 3);
+  ASSERT_EQ(all.size(), 5u);
+  cd::Loader pooled(ds, augment(), options(2, 2));
+  pooled.start_epoch(3);
+  ASSERT_TRUE(pooled.next().has_value());  // abandoned mid-epoch, with batches in flight
+  for (int64_t first : {3, 1, 5}) {
+    const auto rest = epoch(pooled, 3, first);
+    ASSERT_EQ(rest.size(), all.size() - static_cast<size_t>(first)) << first;
+    for (size_t i = 0; i < rest.size(); ++i) {
+      const auto& want = all[static_cast<size_t>(first) + i];
+      EXPECT_EQ(rest[i].batch_index, want.batch_index);
+      EXPECT_EQ(rest[i].indices, want.indices);
+      ASSERT_EQ(rest[i].views.size(), 2u);
+      EXPECT_TRUE(at::equal(rest[i].x, want.x));
+      EXPECT_TRUE(at::equal(rest[i].views[1], want.views[1]));
+    }
+  }
+}
