@@ -24,10 +24,10 @@ Registry<Stage>& stage_registry() {
 }
 
 std::string fingerprint_of(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across builds and platforms, unlike std::hash
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds and platforms, unlike std::hash
   for (unsigned char c : text) {
     h ^= c;
-    h *= 1099511628211ULL;
+    h *= 0x100000001b3ULL;
   }
   char b[17];
   std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));

@@ -107,7 +107,7 @@ TEST(MainJob, SmokeRunStopsResumesAndSkipsFinishedStages) {
   }
   // The comparison: four rows and the split sizes.
   for (const char* row : {"pretrained fine-tune", "pretrained linear probe", "random-init fine-tune",
-                          "random-init linear probe", "test / 15 "})
+                          "random-init linear probe", "/ test 15 records ("})
     EXPECT_NE(second.table.find(row), std::string::npos) << row << "\n" << second.table;
   ASSERT_EQ(second.report_path, second.run_dir + "/report.html");
   const std::string html = ct::read_file(second.report_path);
