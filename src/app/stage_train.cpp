@@ -133,7 +133,12 @@ class ClassifierStage : public Stage {
     classifier_config(ctx, name_, probe_, pretrained_encoder(ctx, name_, true));
   }
   std::string fingerprint(RunContext& ctx) const override {
-    return fingerprint_of(classifier_config(ctx, name_, probe_, pretrained_encoder(ctx, name_, false)).to_yaml());
+    // The encoder's path stays the same when pretraining is redone: its record's fingerprint
+    // and step count say which encoder it is.
+    std::string from;
+    if (const StageResult* p = ctx.result("pretrain"))
+      from = str_cat("\npretrain ", p->fingerprint, " step ", p->values.count("steps") ? p->values.at("steps") : -1.0);
+    return fingerprint_of(classifier_config(ctx, name_, probe_, pretrained_encoder(ctx, name_, false)).to_yaml() + from);
   }
   StageResult run(RunContext& ctx) override {
     const ConfigNode c = classifier_config(ctx, name_, probe_, pretrained_encoder(ctx, name_, false));
