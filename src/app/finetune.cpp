@@ -149,10 +149,11 @@ FinetuneResult finetune(const FinetuneRequest& req) {
 
   // Initial weights (a pretrained encoder or a checkpoint of the same model), then freezing.
   if (!opts.init.path.empty()) {
-    torch::nn::Module& target = downstream ? static_cast<torch::nn::Module&>(downstream->encoder()) : *model;
-    // A checkpoint of a fine-tuned encoder + head names the encoder's tensors "encoder.*"; its
-    // head is not this task's.
-    weights::MatchRules rules;
+    models::ModelImpl& target = downstream ? downstream->encoder() : *model;
+    // The model's own rules first (a ViT expects an MAE checkpoint's decoder* and mask_token and
+    // leaves them unused). A checkpoint of a fine-tuned encoder + head names the encoder's
+    // tensors "encoder.*"; its head is not this task's.
+    weights::MatchRules rules = target.weight_rules();
     if (downstream) {
       rules.prefixes.push_back({"encoder.", ""});
       rules.skip_source.push_back("head.*");
@@ -187,6 +188,11 @@ FinetuneResult finetune(const FinetuneRequest& req) {
     train_loader = [=](int64_t epoch) -> data::Loader& {
       if (holder->epoch != epoch) {
         auto idx = data::class_balanced_draw(*cached, split.train, train_opts.seed, epoch);
+        const auto drawn = count_classes(*cached, idx, dinfo.class_names.size());
+        std::string per_class;
+        for (size_t c = 0; c < drawn.size(); ++c)
+          per_class += str_cat(c ? ", " : "", dinfo.class_names[c], " ", drawn[c], "/", task.train_label_counts[c]);
+        CT_LOG_INFO("epoch ", epoch, ": class-balanced draw of ", idx.size(), " items (drawn/available: ", per_class, ")");
         holder->loader = std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, idx), augment,
                                                         train_opts);
         holder->epoch = epoch;

@@ -212,7 +212,7 @@ data:
   cache: {dir: )", dir, R"(/cache, progress: false}
   loader: {batch_size: 64}
 train: {epochs: 1, steps: 8, progress: false}
-finetune: {evaluate_best: false}
+finetune: {evaluate_best: false, sampling: balanced}
 )"));
   std::string out;
   ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set data.dataset.root=" + ct::test::shared_data("mitdb") +
@@ -220,6 +220,8 @@ finetune: {evaluate_best: false}
                               &out),
             0)
       << out;
+  // Class-balanced sampling: the epoch's draw is logged with its class counts.
+  EXPECT_NE(out.find("epoch 0: class-balanced draw of "), std::string::npos) << out;
   // Another MIT-BIH folder (record 100, DS2): per-class Se and +P.
   const std::string other = dir + "/ds2";
   fs::create_directories(other);

@@ -11,6 +11,9 @@
 #include "cardiotorch/models/model.h"
 #include "cardiotorch/train/downstream.h"
 #include "cardiotorch/train/optim.h"
+#include "cardiotorch/weights/loader.h"
+#include "cardiotorch/weights/save.h"
+#include "support/test_util.h"
 
 namespace ct = cardiotorch;
 namespace tr = cardiotorch::train;
@@ -126,4 +129,45 @@ TEST(Sampling, ClassBalancedDrawIsBalancedAndDeterministic) {
   int64_t rare = 0;
   for (int64_t i : a) rare += i % 50 == 0;
   EXPECT_NEAR(static_cast<double>(rare) / 1000.0, 0.5, 0.06);
+}
+
+TEST(Downstream, EcgClassifierInitialisedFromAnMaeCheckpoint) {
+  // What configs/finetune/ptbxl_vit_mae.yaml relies on: an MAE pre-training state_dict (encoder,
+  // decoder, mask_token) loads into the attention-pooling classifier by name; the decoder is
+  // expected and unused, and the pool, fc_norm and head the MAE lacks are skipped by the
+  // config's init.skip globs, so every other tensor must load (the default threshold stands).
+  const std::string dims = "patch_size: [1, 25], embed_dim: 32, depth: 2, num_heads: 4, leads: 3, samples: 250";
+  ct::models::ModelContext c;
+  c.in_channels = 3;
+  c.seq_len = 250;
+  auto mae = ct::models::build_model(
+      ct::ConfigNode::parse("{name: mae_vit_patchx, " + dims + ", decoder_embed_dim: 16, decoder_depth: 1, decoder_num_heads: 4}"), c);
+  const std::string path = ct::test::make_temp_dir("mae_init") + "/mae.safetensors";
+  ct::weights::save_safetensors(path, ct::weights::module_state_dict(*mae));
+  c.num_classes = 5;
+  const auto classifier = [&] {
+    return ct::models::build_model(ct::ConfigNode::parse("{name: ecg_classifier, global_pool: attention_pool, " + dims + "}"), c);
+  };
+  auto clf = classifier();
+  ct::weights::LoadOptions o;
+  o.path = path;
+  o.skip = {"fc_norm.*", "attention_pool.*", "head.*"};
+  // As finetune's --init calls it: with the model's own rules (decoder*, mask_token expected).
+  const ct::weights::LoadReport rep = ct::weights::load_into(*clf, o, clf->weight_rules());
+  EXPECT_TRUE(rep.applied) << rep.to_string();
+  EXPECT_EQ(rep.matched, rep.total) << rep.to_string();
+  EXPECT_TRUE(rep.missing.empty() && rep.mismatched.empty()) << rep.to_string();
+  EXPECT_EQ(rep.skipped_target.size(), 8u) << rep.to_string();  // fc_norm 2, attention_pool 4, head 2
+  // decoder* and mask_token are expected; the MAE's final norm has no counterpart under
+  // attention pooling (fc_norm instead), so it is the only unexpected key.
+  EXPECT_GT(rep.skipped_source, 0) << rep.to_string();
+  EXPECT_EQ(rep.unexpected, (std::vector<std::string>{"norm.weight", "norm.bias"})) << rep.to_string();
+  // The encoder's tensors are the MAE's, bit for bit.
+  const auto src = snapshot(*mae), dst = snapshot(*clf);
+  for (const char* k : {"patch_embed.proj.weight", "blocks.1.mlp.fc2.weight", "blocks.0.norm2.weight", "cls_token"})
+    EXPECT_TRUE(at::equal(src.at(k), dst.at(k))) << k;
+  // Without the skips the load is refused: 8 of 36 tensors would silently stay new.
+  o.skip.clear();
+  auto fresh = classifier();
+  EXPECT_ANY_THROW(ct::weights::load_into(*fresh, o, fresh->weight_rules()));
 }
