@@ -131,7 +131,12 @@ PretrainResult pretrain(const PretrainRequest& req) {
   ConfigNode objective_node = opts.objective.node.clone();
   if (objective_node.has("seed") && objective_node["seed"].as_int() == -1)
     objective_node.set_scalar("seed", std::to_string(opts.seed));  // the experiment seed
+  // The label set goes in so that a supervised objective named here by mistake builds and is
+  // then refused as such, rather than failing on its empty context.
   train::ObjectiveContext octx_obj;
+  octx_obj.class_names = dinfo.class_names;
+  octx_obj.label_kind = dinfo.label_kind;
+  octx_obj.fs = dinfo.fs;
   train::ObjectivePtr objective = train::objective_registry().build(objective_node, octx_obj);
   ssl::SslObjective& ssl = ssl::as_ssl(*objective);
   CT_CHECK(train_opts.views >= ssl.views(), ConfigError, "data.loader.views: objective ", objective->objective_name(),

@@ -55,8 +55,8 @@ void ReconstructionPlots::plot(train::Trainer& trainer, int64_t epoch) {
     std::snprintf(buf, sizeof buf, "%.4f", v);
     values += str_cat("    ", k, " ", buf);
   }
-  po.title = str_cat("MAE reconstruction, epoch ", epoch, " (step ", trainer.state().step, ")", values,
-                     "    normalised units (1 = 10 mm)");
+  po.title = str_cat("reconstruction, epoch ", epoch, " (step ", trainer.state().step, ")", values,
+                     "    normalised units (1 = ", po.gain_mm_mv, " mm)");
   for (const auto& f : options_.formats) {
     const std::string path = (fs::path(options_.dir) / str_cat("reconstruction_epoch", epoch, ".", f)).string();
     try {

@@ -16,9 +16,11 @@ TEST(SignalBaselineAls, ExactlyFittedLeadsStayFinite) {
   for (const bool tensor_ops : {false, true}) {
     const at::Tensor z = tensor_ops ? cs::detail::als_baseline_tensor_ops(x, 1e7, 0.3, 5) : cs::als_baseline(x, 1e7, 0.3, 5);
     ASSERT_TRUE(at::isfinite(z).all().item<bool>()) << (tensor_ops ? "tensor ops" : "rows");
-    for (int r = 1; r < 4; ++r) EXPECT_TRUE(at::allclose(z[r], x[r], 1e-9, 1e-9)) << "row " << r;
+    // Exact up to the conditioning of W + 1e7·DᵀD.
+    for (int r = 1; r < 4; ++r)
+      EXPECT_LT((z[r] - x[r]).abs().max().item<double>(), 1e-6) << "row " << r << (tensor_ops ? " (tensor ops)" : "");
   }
   // The ordinary row is untouched by the guard: both paths agree.
-  EXPECT_TRUE(at::allclose(cs::als_baseline(x, 1e7, 0.3, 5)[0], cs::detail::als_baseline_tensor_ops(x, 1e7, 0.3, 5)[0],
-                           1e-9, 1e-9));
+  const at::Tensor a = cs::als_baseline(x, 1e7, 0.3, 5)[0], b = cs::detail::als_baseline_tensor_ops(x, 1e7, 0.3, 5)[0];
+  EXPECT_LT((a - b).abs().max().item<double>(), 1e-6 * a.abs().max().item<double>());
 }
