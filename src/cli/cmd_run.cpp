@@ -20,7 +20,7 @@ class RunCommand : public Command {
     app.add_option("--max-batches", opts_.max_batches, "data stage: stop each loader pass after N batches (smoke runs)")
         ->check(CLI::NonNegativeNumber);
     app.footer(
-        "Examples:\n"
+        "Example:\n"
         "  cardiotorch run configs/demo.yaml                      # the whole chain on the bundled sample\n"
         "  cardiotorch run configs/demo.yaml --stop-after pretrain\n"
         "  cardiotorch run configs/demo.yaml --set stages=[data,finetune,report] --set name=ft_only\n\n"
