@@ -78,8 +78,8 @@ TEST(RunCommand, ConfigErrorsExit2) {
   std::string out;
   EXPECT_EQ(ctt::run_cli(run_args(dir, "--set data.dataset.name=cinc2012"), &out), 2) << out;
   EXPECT_NE(out.find("unknown dataset 'cinc2012'"), std::string::npos) << out;
-  EXPECT_EQ(ctt::run_cli(run_args(dir, "--set preprocess[0].lowcat=1"), &out), 2) << out;
-  EXPECT_NE(out.find("did you mean 'lowcut'"), std::string::npos) << out;
+  EXPECT_EQ(ctt::run_cli(run_args(dir, "--set preprocess[3].grops=1"), &out), 2) << out;
+  EXPECT_NE(out.find("did you mean 'groups'"), std::string::npos) << out;
   EXPECT_EQ(ctt::run_cli(run_args(dir, "--set data.dataset.root=/nonexistent"), &out), 1) << out;
   EXPECT_NE(out.find("/nonexistent"), std::string::npos) << out;
   EXPECT_EQ(ctt::run_cli(run_args(dir, "--set 'stages=[data, reprot]'"), &out), 2) << out;
