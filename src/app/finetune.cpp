@@ -71,7 +71,8 @@ void truncate_metrics_log(const std::string& path, int64_t step) {
 
 FinetuneResult finetune(const FinetuneRequest& req) {
   ExperimentOptions opts;
-  ConfigNode saved = resolve_experiment(req.config_file, req.overrides, &opts);
+  ConfigNode saved = req.config ? resolve_experiment(*req.config, req.overrides, &opts)
+                                : resolve_experiment(req.config_file, req.overrides, &opts);
   if (!req.init.empty()) {
     opts.init.path = req.init;
     ConfigNode init = saved["init"];

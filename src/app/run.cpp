@@ -1,115 +1,215 @@
+// The main job's driver: the run context, stage records and the loop over the configured stages.
+// The stages themselves live in stage_*.cpp, one registered class each.
 #include "cardiotorch/app/run.h"
-
-#include <ATen/ATen.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
-#include <sstream>
+#include <nlohmann/json.hpp>
+#include <set>
 
-#include "cardiotorch/app/experiment.h"
 #include "cardiotorch/core/file.h"
 #include "cardiotorch/core/log.h"
-#include "cardiotorch/core/progress.h"
 #include "cardiotorch/core/run_dir.h"
 #include "cardiotorch/core/runtime.h"
-#include "cardiotorch/data/cache.h"
-#include "cardiotorch/data/dataset.h"
-#include "cardiotorch/data/loader.h"
-#include "cardiotorch/data/split.h"
-#include "cardiotorch/report/ecg_plot.h"
-#include "cardiotorch/report/html.h"
-#include "cardiotorch/signal/pipeline.h"
 
 namespace fs = std::filesystem;
 
 namespace cardiotorch::app {
-namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-std::string fixed(double v, int digits) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", digits, v);
-  return b;
-}
-
-struct PassStats {
-  int64_t batches = 0, samples = 0;
-  double seconds = 0;
-  std::vector<int64_t> shape;
-  double mean = 0, std = 0;
-  at::Tensor first_x;  // first sample of the first batch (for the report's figure)
-};
-
-PassStats run_pass(data::Loader& loader, int64_t epoch, int64_t max_batches, const std::string& label) {
-  PassStats st;
-  loader.start_epoch(epoch);
-  const int64_t total = max_batches > 0 ? std::min(max_batches, loader.num_batches()) : loader.num_batches();
-  ProgressBar bar(label, total, "batch");
-  double sum = 0, sumsq = 0;
-  int64_t n = 0;
-  const auto t0 = Clock::now();
-  while (st.batches < total) {
-    auto b = loader.next();
-    if (!b) break;
-    if (st.batches == 0) {
-      st.shape = b->x.sizes().vec();
-      st.first_x = b->x[0].clone();
-    }
-    // Double accumulation without a double copy of the batch (this loop is what is timed).
-    sum += b->x.sum(at::kDouble).item<double>();
-    sumsq += b->x.square().sum(at::kDouble).item<double>();
-    n += b->x.numel();
-    st.samples += b->size();
-    ++st.batches;
-    bar.tick();
-  }
-  bar.finish();
-  st.seconds = seconds_since(t0);
-  if (n > 0) {
-    st.mean = sum / n;
-    st.std = std::sqrt(std::max(0.0, sumsq / n - st.mean * st.mean));
-  }
-  return st;
-}
-
-std::vector<int64_t> class_counts(const data::Dataset& ds, const std::vector<int64_t>& idx, size_t n_classes) {
-  std::vector<int64_t> c(n_classes, 0);
-  for (int64_t i : idx)
-    for (int64_t k : ds.item(i).classes)
-      if (k >= 0 && static_cast<size_t>(k) < n_classes) ++c[static_cast<size_t>(k)];
-  return c;
-}
-
-int64_t count_patients(const data::Dataset& ds, const std::vector<int64_t>& idx) {
-  std::set<std::string> p;
-  for (int64_t i : idx) p.insert(ds.item(i).group());
-  return static_cast<int64_t>(p.size());
-}
-
-io::Record to_record(const at::Tensor& x, double fs, const std::vector<std::string>& leads, const std::string& name) {
-  io::Record r;
-  r.name = name;
-  r.fs = fs;
-  r.signal = x.to(at::kFloat).contiguous();
-  r.leads = leads;
-  if (r.leads.size() != static_cast<size_t>(r.signal.size(0))) {
-    r.leads.clear();
-    for (int64_t i = 0; i < r.signal.size(0); ++i) r.leads.push_back("ch" + std::to_string(i));
-  }
-  r.units.assign(r.leads.size(), "mV");
+Registry<Stage>& stage_registry() {
+  static Registry<Stage> r("stage", "stages of the main job (`cardiotorch run`), listed in a config's `stages:`");
   return r;
 }
 
-// Draws a record to <run>/<file> and returns the SVG markup ("" when plotting is unavailable).
-std::string figure(const io::Record& rec, const std::string& path, report::EcgPlotOptions opts) {
-  if (!report::plot_supported()) return "";
-  report::plot_ecg(rec, path, opts);
-  return read_file(path);
+std::string fingerprint_of(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds and platforms, unlike std::hash
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
+  return b;
+}
+
+void merge_stage_section(ConfigNode& base, const ConfigNode& over) {
+  if (over.is_null()) return;
+  if (!base.is_map() || !over.is_map()) {
+    base.merge(over);
+    return;
+  }
+  for (const std::string& key : over.keys()) {
+    const ConfigNode o = over[key];
+    ConfigNode b = base[key];
+    // A component naming another registry entry ({name: vit_patchx} over {name: mae_vit_patchx})
+    // starts from that entry's defaults: merging would hand it the other's options.
+    const bool renamed = o.is_map() && b.is_map() && o.has("name") && b.has("name") &&
+                         o["name"].as_string() != b["name"].as_string();
+    if (o.is_map() && b.is_map() && !renamed) {
+      merge_stage_section(b, o);
+    } else {
+      base.set(key, o.clone());
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ StageResult
+
+std::string StageResult::to_json() const {
+  nlohmann::json j;
+  j["name"] = name;
+  j["seconds"] = seconds;
+  j["summary"] = summary;
+  j["fingerprint"] = fingerprint;
+  nlohmann::json v = nlohmann::json::object();
+  for (const auto& [k, x] : values) {
+    if (std::isfinite(x))
+      v[k] = x;
+    else
+      v[k] = nullptr;  // JSON has no NaN: an undefined metric (one class in the split) reads back as NaN
+  }
+  j["values"] = v;
+  j["files"] = files;
+  return j.dump(2);
+}
+
+StageResult StageResult::from_json(const std::string& text, const std::string& origin) {
+  StageResult r;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    r.name = j.at("name").get<std::string>();
+    r.seconds = j.value("seconds", 0.0);
+    r.summary = j.value("summary", std::string());
+    r.fingerprint = j.value("fingerprint", std::string());
+    if (j.contains("values"))
+      for (const auto& [k, x] : j["values"].items())
+        r.values[k] = x.is_number() ? x.get<double>() : std::numeric_limits<double>::quiet_NaN();
+    if (j.contains("files"))
+      for (const auto& [k, x] : j["files"].items()) r.files[k] = x.get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(str_cat(origin, ": not a stage record (", e.what(), "); delete it to run the stage again"));
+  }
+  return r;
+}
+
+// ------------------------------------------------------------------------------- RunContext
+
+RunContext::RunContext(RunOptions request, ConfigNode config, ExperimentOptions options)
+    : request_(std::move(request)), config_(std::move(config)), options_(std::move(options)) {
+  run_dir_ = (fs::path(options_.output_dir) / options_.name).string();
+}
+
+ConfigNode RunContext::stage_config(const std::vector<std::string>& layers, const std::string& name,
+                                    const std::vector<ConfigNode>& extra) const {
+  ConfigNode c = config_.clone();
+  c.remove("stages");
+  c.remove("per_stage");
+  for (const std::string& layer : layers) {
+    const ConfigNode section = config_["per_stage"][layer];
+    if (section.is_null()) continue;
+    CT_CHECK(section.is_map(), ConfigError, section.where(), ": expected a mapping of experiment sections");
+    merge_stage_section(c, section);
+  }
+  for (const ConfigNode& e : extra) merge_stage_section(c, e);
+  c.set("output_dir", ConfigNode::string(run_dir_));
+  c.set("name", ConfigNode::string(name));
+  if (request_.max_steps > 0) c.apply_override(str_cat("train.steps=", request_.max_steps));
+  return resolve_experiment(c, {});
+}
+
+std::shared_ptr<const data::Dataset> RunContext::dataset() {
+  if (!dataset_) {
+    CT_CHECK(!options_.data.dataset.is_null(), ConfigError, request_.config_file,
+             ": data.dataset is required for a run, e.g. data: {dataset: {name: cinc2021, root: data/sample/cinc2021}}");
+    dataset_ = data::build_dataset(config_["data"]["dataset"]);
+    CT_CHECK(dataset_->size() > 0, DataError, config_["data"]["dataset"].where(), ": the dataset has no items");
+  }
+  return dataset_;
+}
+
+ConfigNode RunContext::dataset_config() {
+  const data::DatasetInfo& info = dataset()->info();
+  ConfigNode full = ConfigNode::map();
+  full.set("name", ConfigNode::string(info.name));
+  full.merge(ConfigNode::parse(info.config, "dataset options"));
+  return full;
+}
+
+const data::Split& RunContext::split() {
+  if (!split_) split_ = std::make_unique<data::Split>(data::make_split(*dataset(), options_.data.split));
+  return *split_;
+}
+
+std::shared_ptr<data::CachedDataset> RunContext::cached() {
+  if (!cached_) {
+    const signal::Pipeline preprocess = signal::Pipeline::from_config(config_["preprocess"]);
+    cached_ = std::make_shared<data::CachedDataset>(dataset(), preprocess, config_["preprocess"].to_yaml(),
+                                                    options_.data.cache);
+  }
+  return cached_;
+}
+
+const StageResult* RunContext::result(const std::string& stage) const {
+  auto it = results_.find(stage);
+  return it == results_.end() ? nullptr : &it->second;
+}
+
+static std::string record_path(const std::string& run_dir, const std::string& name) {
+  return (fs::path(run_dir) / "stages" / (name + ".json")).string();
+}
+
+std::unique_ptr<StageResult> RunContext::recorded(const std::string& name, const std::string& fingerprint) const {
+  const std::string path = record_path(run_dir_, name);
+  if (!fs::exists(path)) return nullptr;
+  auto r = std::make_unique<StageResult>(StageResult::from_json(read_file(path), path));
+  CT_CHECK(r->fingerprint == fingerprint, ConfigError, "stage ", name, " finished earlier with another config (", path,
+           "): start the run again with --overwrite, or give it another name with --set name=<new name>");
+  r->resumed = true;
+  return r;
+}
+
+void RunContext::record(const StageResult& r) const {
+  const std::string path = record_path(run_dir_, r.name);
+  fs::create_directories(fs::path(path).parent_path());
+  // Written whole, then renamed: a kill leaves the old record or the new one, never half of one.
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    CT_CHECK(out.good(), IoError, tmp, ": cannot open for writing");
+    out << r.to_json() << '\n';
+    CT_CHECK(out.good(), IoError, tmp, ": write failed");
+  }
+  fs::rename(tmp, path);
+}
+
+// ------------------------------------------------------------------------------ the driver
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void check_stage_names(const ConfigNode& resolved, const ExperimentOptions& opts, const RunOptions& ro) {
+  const Registry<Stage>& reg = stage_registry();
+  CT_CHECK(!opts.stages.empty(), ConfigError, ro.config_file, ": stages is empty; stages: ", join(reg.names()));
+  std::set<std::string> seen;
+  for (size_t i = 0; i < opts.stages.size(); ++i) {
+    reg.require(opts.stages[i], resolved["stages"][i].where());
+    CT_CHECK(seen.insert(opts.stages[i]).second, ConfigError, resolved["stages"][i].where(), ": stage '",
+             opts.stages[i], "' is listed twice");
+  }
+  const ConfigNode per = resolved["per_stage"];
+  if (!per.is_null()) {
+    CT_CHECK(per.is_map(), ConfigError, per.where(), ": expected {<stage>: {<experiment sections>}}");
+    for (const std::string& k : per.keys())
+      if (!per[k].is_null()) reg.require(k, per[k].where());  // `--set per_stage.x=~` switches a section off
+  }
+  if (!ro.stop_after.empty()) {
+    reg.require(ro.stop_after, "--stop-after");
+    CT_CHECK(seen.count(ro.stop_after), UsageError, "--stop-after ", ro.stop_after, ": not one of this run's stages (",
+             join(opts.stages), ")");
+  }
 }
 
 }  // namespace
@@ -117,150 +217,64 @@ std::string figure(const io::Record& rec, const std::string& path, report::EcgPl
 RunResult run_experiment(const RunOptions& ro) {
   ExperimentOptions opts;
   const ConfigNode resolved = resolve_experiment(ro.config_file, ro.overrides, &opts);
+  check_stage_names(resolved, opts, ro);
   if (opts.threads > 0) set_thread_budget(static_cast<int>(opts.threads));
   if (opts.deterministic) set_deterministic(true);
   manual_seed(static_cast<uint64_t>(opts.seed));
 
+  RunContext ctx(ro, resolved, opts);
   RunResult result;
-  result.run_dir = (fs::path(opts.output_dir) / opts.name).string();
-  RunDir run(result.run_dir, resolved);
+  result.run_dir = ctx.run_dir();
+  if (ro.overwrite && fs::exists(ctx.run_dir())) {
+    fs::remove_all(ctx.run_dir());
+    CT_LOG_INFO("removed the previous run in ", ctx.run_dir(), " (--overwrite)");
+  }
+  const bool resuming = fs::is_directory(fs::path(ctx.run_dir()) / "stages");
+  RunDir run(ctx.run_dir(), resolved);
   CT_LOG_INFO(build_summary());
-  CT_LOG_INFO("run ", opts.name, " -> ", result.run_dir);
-  auto stage = [&](const std::string& name, double secs, const std::string& summary) {
-    result.stages.push_back({name, secs, summary});
-    run.metrics().write({{"stage", name}, {"seconds", secs}, {"summary", summary}});
-    CT_LOG_INFO(name, ": ", summary, " (", fixed(secs, 2), " s)");
-  };
+  CT_LOG_INFO("run ", opts.name, " -> ", ctx.run_dir(), resuming ? " (continuing the run there)" : "", "; stages ",
+              join(opts.stages, " -> "));
 
-  report::HtmlReport html("cardiotorch run: " + opts.name);
-  html.paragraph(str_cat("Config: ", ro.config_file, " (seed ", opts.seed, "). Run directory: ", result.run_dir, "."));
+  std::vector<StagePtr> stages;
+  for (const std::string& name : opts.stages) stages.push_back(stage_registry().build(name, ConfigNode()));
+  // Every stage checks its config before the first one starts.
+  for (const auto& s : stages) s->check(ctx);
 
-  CT_CHECK(!opts.data.dataset.is_null(), ConfigError, ro.config_file,
-           ": data.dataset is required for a run, e.g. data: {dataset: {name: cinc2021, root: data/sample/cinc2021}}");
-
-  // 1. Dataset: index labels and headers (no signal decoding yet).
-  auto t0 = Clock::now();
-  std::shared_ptr<const data::Dataset> dataset = data::build_dataset(resolved["data"]["dataset"]);
-  const data::DatasetInfo& info = dataset->info();
-  // Now the adapter's options are known in full: save them in the run's resolved config.
-  ConfigNode full = ConfigNode::map();
-  full.set("name", ConfigNode::string(info.name));
-  full.merge(ConfigNode::parse(info.config, "dataset options"));
-  ConfigNode saved = resolved.clone();
-  ConfigNode data_node = saved["data"];
-  data_node.set("dataset", full);
-  saved.save(run.file("config.yaml"));
-  stage("dataset", seconds_since(t0),
-        str_cat(info.name, ": ", dataset->size(), " items from ", info.n_records, " records",
-                info.fs > 0 ? str_cat(", ", info.fs, " Hz") : "", info.leads.empty() ? "" : str_cat(", ", info.leads.size(), " leads"),
-                ", ", info.class_names.size(), " classes", info.n_skipped ? str_cat(", ", info.n_skipped, " skipped") : ""));
-  CT_CHECK(dataset->size() > 0, DataError, resolved["data"]["dataset"].where(), ": the dataset has no items");
-
-  // 2. Split by patient.
-  t0 = Clock::now();
-  const data::Split split = data::make_split(*dataset, opts.data.split);
-  stage("split", seconds_since(t0),
-        str_cat(opts.data.split.method, ": train ", split.train.size(), " / val ", split.val.size(), " / test ",
-                split.test.size(), " items (", count_patients(*dataset, split.train), " / ",
-                count_patients(*dataset, split.val), " / ", count_patients(*dataset, split.test), " patients)"));
-
-  // 3. Preprocess once into the cache.
-  const signal::Pipeline preprocess = signal::Pipeline::from_config(resolved["preprocess"]);
-  const signal::Pipeline augment = signal::Pipeline::from_config(resolved["augment"]);
-  const data::CacheOptions& cache_opts = opts.data.cache;
-  t0 = Clock::now();
-  auto cached = std::make_shared<data::CachedDataset>(dataset, preprocess, resolved["preprocess"].to_yaml(), cache_opts);
-  const char* status = cached->status() == data::CachedDataset::Status::kHit     ? "hit"
-                       : cached->status() == data::CachedDataset::Status::kBuilt ? "built"
-                                                                                  : "rebuilt";
-  stage("cache", seconds_since(t0),
-        str_cat(status, " ", cached->path(), " (", preprocess.size(), " preprocessing steps, ", cache_opts.dtype, ")"));
-
-  // 4. Load: augmented training batches, then evaluation batches.
-  auto train_set = std::make_shared<data::SubsetDataset>(cached, split.train);
-  data::LoaderOptions train_opts = opts.data.loader;
-  train_opts.training = true;
-  data::Loader train_loader(train_set, augment, train_opts);
-  PassStats tr = run_pass(train_loader, 0, ro.max_batches, "train batches");
-  stage("train loader", tr.seconds,
-        str_cat(tr.batches, " batches, ", tr.samples, " samples of [", join([&] {
-                  std::vector<std::string> d;
-                  for (size_t i = 1; i < tr.shape.size(); ++i) d.push_back(std::to_string(tr.shape[i]));
-                  return d;
-                }(), ", "), "], ", fixed(tr.seconds > 0 ? tr.samples / tr.seconds : 0, 0), " samples/s, ",
-                augment.size(), " augmenters, mean ", fixed(tr.mean, 3), " std ", fixed(tr.std, 3)));
-  PassStats ev;
-  const std::vector<int64_t>& eval_idx = split.val.empty() ? split.test : split.val;
-  if (!eval_idx.empty()) {
-    auto eval_set = std::make_shared<data::SubsetDataset>(cached, eval_idx);
-    data::LoaderOptions eval_opts = opts.data.loader;
-    eval_opts.training = false;
-    eval_opts.shuffle = false;
-    eval_opts.drop_last = false;
-    data::Loader eval_loader(eval_set, augment, eval_opts);
-    ev = run_pass(eval_loader, 0, ro.max_batches, "eval batches");
-    stage("eval loader", ev.seconds,
-          str_cat(ev.batches, " batches, ", ev.samples, " samples, ",
-                  fixed(ev.seconds > 0 ? ev.samples / ev.seconds : 0, 0), " samples/s, mean ", fixed(ev.mean, 3),
-                  " std ", fixed(ev.std, 3)));
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const std::string& name = opts.stages[i];
+    const std::string fp = stages[i]->fingerprint(ctx);
+    if (!fp.empty()) {
+      if (auto rec = ctx.recorded(name, fp)) {
+        CT_LOG_INFO("stage ", name, ": finished earlier (stages/", name, ".json), skipped: ", rec->summary);
+        ctx.add_result(*rec);
+        stages[i]->restore(ctx, *rec);
+        result.stages.push_back(*rec);
+        if (name == ro.stop_after) break;
+        continue;
+      }
+    }
+    CT_LOG_INFO("stage ", name, " (", i + 1, "/", stages.size(), ")");
+    const auto t0 = Clock::now();
+    StageResult r = stages[i]->run(ctx);
+    set_log_file(run.file("run.log"));  // a training stage's own run directory took the log over
+    r.name = name;
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    r.fingerprint = fp;
+    if (!fp.empty()) ctx.record(r);
+    ctx.add_result(r);
+    result.stages.push_back(r);
+    run.metrics().write({{"stage", name}, {"seconds", r.seconds}, {"summary", r.summary}});
+    CT_LOG_INFO("stage ", name, ": ", r.summary, " (", r.seconds, " s)");
+    if (name == ro.stop_after) {
+      CT_LOG_INFO("stopped after ", name, " (--stop-after); the same command without it continues the run");
+      break;
+    }
   }
-
-  // Report.
-  html.heading("What ran");
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& s : result.stages) rows.push_back({s.name, fixed(s.seconds, 2) + " s", s.summary});
-  html.table({"stage", "time", "result"}, rows);
-  html.paragraph(
-      "Model stages (pretraining, fine-tuning, evaluation) are not part of this build yet: this run covers the data "
-      "path end to end.");
-
-  html.heading("Dataset");
-  html.preformatted(data::summarize(*dataset));
-  {
-    const size_t nc = info.class_names.size();
-    auto ctr = class_counts(*dataset, split.train, nc), cva = class_counts(*dataset, split.val, nc),
-         cte = class_counts(*dataset, split.test, nc);
-    std::vector<std::vector<std::string>> crow;
-    for (size_t k = 0; k < nc; ++k)
-      crow.push_back({info.class_names[k], std::to_string(ctr[k]), std::to_string(cva[k]), std::to_string(cte[k])});
-    html.heading("Labels per split", 3).table({"class", "train", "val", "test"}, crow);
+  result.table = comparison_table(ctx);
+  if (const StageResult* rep = ctx.result("report")) {
+    auto it = rep->files.find("report");
+    if (it != rep->files.end()) result.report_path = it->second;
   }
-
-  html.heading("Preprocessing and augmentation");
-  html.preformatted("preprocess (cached, eval mode):\n" + (preprocess.empty() ? "(none)\n" : preprocess.summary()) +
-                    "\naugment (training only):\n" + (augment.empty() ? "(none)\n" : augment.summary()));
-
-  // Figures: one record raw, after preprocessing, and as the training loader delivered it.
-  if (report::plot_supported()) {
-    const int64_t idx = split.train.empty() ? 0 : split.train.front();
-    data::Sample raw = dataset->get(idx);
-    data::Sample pre = cached->get(idx);
-    report::EcgPlotOptions po;
-    po.title = str_cat(raw.record_id, " as recorded (mV)");
-    html.heading("Signals");
-    html.svg(figure(to_record(raw.signal, raw.fs, raw.leads, raw.record_id), run.file("ecg_raw.svg"), po),
-             "The record as read from disk: standard 12-lead layout, 25 mm/s, 10 mm/mV.");
-    std::vector<std::string> few;
-    for (const std::string l : {"II", "V1", "V5"})
-      if (std::find(pre.leads.begin(), pre.leads.end(), l) != pre.leads.end()) few.push_back(l);
-    report::EcgPlotOptions ps;
-    ps.layout = "strips";
-    ps.leads = few;
-    ps.gain_mm_mv = 5.0;  // normalised signals have std 1: half the usual scale keeps rows apart
-    ps.title = str_cat(pre.record_id, " after preprocessing (normalised units, 5 mm/unit)");
-    html.svg(figure(to_record(pre.signal, pre.fs, pre.leads, pre.record_id), run.file("ecg_preprocessed.svg"), ps),
-             "After the preprocessing pipeline (what the cache holds).");
-    data::Sample aug = train_loader.prepare(0, 0);  // train_set item 0 is dataset item idx
-    ps.title = str_cat(aug.record_id, " as a training sample (crop + augmentation)");
-    html.svg(figure(to_record(aug.signal, aug.fs, aug.leads, aug.record_id), run.file("ecg_augmented.svg"), ps),
-             "The same record as the training loader delivers it in epoch 0 (random crop, augmenters).");
-  }
-
-  html.heading("Resolved config");
-  html.preformatted(saved.to_yaml());
-  result.report_path = run.file("report.html");
-  html.save(result.report_path);
-  run.metrics().write({{"stage", std::string("report")}, {"path", result.report_path}});
   return result;
 }
 

@@ -88,6 +88,8 @@ struct ExperimentOptions {
   FinetuneSection finetune;         // mode, freezing, sampling
   weights::LoadOptions init;        // initial weights (finetune --init): path and key-matching rules
   PretrainSection pretrain;         // reconstruction plots, encoder export (cardiotorch pretrain)
+  std::vector<std::string> stages = {"data", "report"};  // `cardiotorch run`: the stages, in order
+  ConfigNode per_stage;             // `cardiotorch run`: per-stage sections merged over this file ({finetune: {...}})
 
   template <class V>
   void fields(V& v) {
@@ -108,6 +110,8 @@ struct ExperimentOptions {
     v("finetune", finetune, "fine-tuning mode, freezing and sampling");
     v("init", init, "initial weights: {path: ckpt, key, skip, rename, ...} (finetune --init sets path)");
     v("pretrain", pretrain, "self-supervised pretraining: reconstruction plots, encoder export");
+    v("stages", stages, "cardiotorch run: stages in order (`cardiotorch list stage`), e.g. [data, pretrain, finetune, report]");
+    v("per_stage", per_stage, "cardiotorch run: sections per stage merged over the rest, e.g. {pretrain: {model: ...}}");
   }
   void validate() const;
 };

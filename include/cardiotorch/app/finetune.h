@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cardiotorch/core/config.h"
 #include "cardiotorch/train/trainer.h"
 
 namespace cardiotorch::app {
@@ -20,6 +21,9 @@ struct FinetuneRequest {
   std::string resume;                  ///< --resume RUN_DIR|CKPT ("" = a fresh run)
   bool allow_version_mismatch = false;
   bool overwrite = false;              ///< replace a previous run in the same run directory
+  /// An already-loaded experiment tree (a stage of `cardiotorch run`); used instead of
+  /// config_file when set (overrides still apply).
+  const ConfigNode* config = nullptr;
 };
 
 struct FinetuneResult {
