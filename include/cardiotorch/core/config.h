@@ -171,6 +171,10 @@ struct is_vector : std::false_type {};
 template <class T, class A>
 struct is_vector<std::vector<T, A>> : std::true_type {};
 template <class T>
+struct is_options_vector : std::false_type {};
+template <class T, class A>
+struct is_options_vector<std::vector<T, A>> : is_options<T> {};
+template <class T>
 struct is_component : std::false_type {};
 template <class C>
 struct is_component<Component<C>> : std::true_type {};
@@ -234,16 +238,35 @@ void read_value(const ConfigNode& n, T& out) {
       out = std::move(v);
     }
   } else if constexpr (is_vector<T>::value) {
+    using E = typename T::value_type;
+    // A list of options structs refines the current list (a preset's) instead of replacing it:
+    // element i refines element i, new elements start from defaults, and a single mapping
+    // refines every element (so `--set block.bias=true` keeps each stage's other settings).
+    constexpr bool refines = is_options<E>::value;
+    T prev = std::move(out);
     out.clear();
     if (n.is_null()) return;
     if (!n.is_sequence()) {  // a scalar is a list of one
-      typename T::value_type v{};
+      if constexpr (refines) {
+        if (n.is_map() && prev.size() > 1) {
+          for (auto& e : prev) read_value(n, e);
+          out = std::move(prev);
+          return;
+        }
+      }
+      E v{};
+      if constexpr (refines) {
+        if (!prev.empty()) v = prev.front();
+      }
       read_value(n, v);
       out.push_back(std::move(v));
       return;
     }
     for (size_t i = 0; i < n.size(); ++i) {
-      typename T::value_type v{};
+      E v{};
+      if constexpr (refines) {
+        if (i < prev.size()) v = prev[i];
+      }
       read_value(n[i], v);
       out.push_back(std::move(v));
     }
@@ -310,6 +333,15 @@ struct DescribeVisitor {
       lines->push_back(prefix + key + ":  " + help);
       DescribeVisitor sub{lines, prefix + "  "};
       field.fields(sub);
+    } else if constexpr (is_options_vector<F>::value) {
+      // A list of option structs: each element described like a nested struct.
+      lines->push_back(prefix + key + ":  " + help);
+      for (size_t i = 0; i < field.size(); ++i) {
+        if (field.size() > 1) lines->push_back(prefix + "  [" + std::to_string(i) + "]:");
+        const std::string indent = prefix + (field.size() > 1 ? "    " : "  ");
+        DescribeVisitor sub{lines, indent};
+        field[i].fields(sub);
+      }
     } else if constexpr (is_component<F>::value) {
       const std::string def = field.empty() ? std::string("~") : "{name: " + field.name() + ", ...}";
       lines->push_back(prefix + key + " = " + def + "  # " + help + " (a " + F::category() +
