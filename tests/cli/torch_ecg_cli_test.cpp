@@ -1,0 +1,46 @@
+// `cardiotorch model-info` on torch_ecg presets prints torch_ecg.md §1.4's shapes and parameter
+// counts; `cardiotorch import-config` turns a torch_ecg checkpoint's config into a backbone YAML
+// that model-info builds.
+#include <gtest/gtest.h>
+
+#include "cardiotorch/core/error.h"
+#include "support/test_util.h"
+
+namespace cardiotorch {
+namespace {
+
+TEST(TorchEcgCli, ModelInfoPrintsTorchEcgShapesAndParameterCounts) {
+  struct Case {
+    const char* name;
+    const char* params;
+    const char* output;
+  };
+  for (const Case& c : {Case{"multi_scopic", "parameters: 6737760 ", "output:   (2, 1152, 250)"},
+                        Case{"densenet_leadwise", "parameters: 51792 ", "output:   (2, 144, 125)"},
+                        Case{"mobilenet_v1", "parameters: 4103532 ", "output:   (2, 1152, 63)"}}) {
+    std::string out;
+    ASSERT_EQ(test::run_cli(str_cat("model-info ", c.name, " --seq-len 2000"), &out), 0) << out;
+    EXPECT_NE(out.find(c.params), std::string::npos) << out;
+    EXPECT_NE(out.find(c.output), std::string::npos) << out;
+  }
+}
+
+TEST(TorchEcgCli, ImportConfigWritesABackboneModelInfoBuilds) {
+  const std::string dir = test::make_temp_dir("import_config");
+  const std::string ckpt = test::source_path("tests/fixtures/models/torch_ecg_ckpt_multi_scopic_leadwise.pth");
+  std::string out;
+  ASSERT_EQ(test::run_cli("import-config " + ckpt + " -o " + dir + "/backbone.yaml", &out), 0) << out;
+  EXPECT_NE(out.find("torch_ecg MultiScopicCNN 'multi_scopic_leadwise' -> cardiotorch backbone multi_scopic_leadwise"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("ignored: cnn.multi_scopic_leadwise.kw_activation"), std::string::npos) << out;
+  ASSERT_EQ(test::run_cli("model-info -c " + dir + "/backbone.yaml --seq-len 2000", &out), 0) << out;
+  EXPECT_NE(out.find("parameters: 2254464 "), std::string::npos) << out;
+  EXPECT_NE(out.find("output:   (2, 2304, 250)"), std::string::npos) << out;
+  // A file without a model_config is a clear error.
+  EXPECT_EQ(test::run_cli("import-config " + test::source_path("tests/fixtures/models/blocks_parity.npz"), &out), 1);
+  EXPECT_NE(out.find("blocks_parity.npz"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace cardiotorch
