@@ -14,7 +14,9 @@ class ModelInfoCommand : public Command {
     app.add_option("-c,--config", spec_.config_file, "model YAML ({name: ..., options}) or an experiment with model:")
         ->check(CLI::ExistingFile);
     app.add_option("--set", spec_.overrides, "override a model option (repeatable)");
-    app.add_option("--seq-len", seq_len_, "input length in samples (1-D models)")->check(CLI::PositiveNumber);
+    app.add_option("--seq-len", seq_len_,
+                   "input length in samples (default: the model's own when it fixes one, e.g. a ViT, else 5000)")
+        ->check(CLI::PositiveNumber);
     app.add_option("--image-size", image_size_, "image height and width (2-D models; default 224 224)")
         ->expected(2)
         ->check(CLI::PositiveNumber);
@@ -31,10 +33,12 @@ class ModelInfoCommand : public Command {
       std::cout << node.to_yaml();
       return 0;
     }
-    // The build context: what the data would say. Images default to RGB.
+    // The build context: what the data would say. Images default to RGB. Without --seq-len the
+    // length stays open, so a model whose positional embedding fixes it (vit_patchx: 2500) builds
+    // at its own length; free-length models are shown at 5000.
     const bool image = !image_size_.empty();
     const int64_t channels = in_channels_ > 0 ? in_channels_ : image ? 3 : 12;
-    auto ctx = app::context_for_shape(channels, seq_len_, fs_, num_classes_);
+    auto ctx = app::context_for_shape(channels, seq_len_ > 0 ? seq_len_ : models::kUnknown, fs_, num_classes_);
     if (image) {
       ctx.seq_len = models::kUnknown;
       ctx.image_size = image_size_;
@@ -43,8 +47,9 @@ class ModelInfoCommand : public Command {
     // The shapes shown follow the input the model declares: (B, D) features, (B, C, L)
     // signals or (B, C, H, W) images.
     models::Shape input = model->input_shape();
+    if (input.size() < 2) input = {models::kUnknown, channels, models::kUnknown};
     input[0] = batch_;
-    if (input.size() == 3 && input[2] < 0) input[2] = seq_len_;
+    if (input.size() == 3 && input[2] < 0) input[2] = seq_len_ > 0 ? seq_len_ : 5000;
     if (input.size() == 4) {
       const models::Shape hw = image ? image_size_ : models::Shape{224, 224};
       if (input[2] < 0) input[2] = hw[0];
@@ -69,7 +74,7 @@ class ModelInfoCommand : public Command {
 
  private:
   app::ModelSpec spec_;
-  int64_t seq_len_ = 5000, in_channels_ = 0, num_classes_ = 0, batch_ = 2;
+  int64_t seq_len_ = 0, in_channels_ = 0, num_classes_ = 0, batch_ = 2;
   std::vector<int64_t> image_size_;
   double fs_ = 500.0;
   bool config_only_ = false;

@@ -150,8 +150,10 @@ TEST_P(ResNetParity, MatchesTorchEcgStylePyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ResNetParity,
-                         ::testing::Values("nature_comm_bottle_neck_se", "nature_comm_nl", "nature_comm_max_gc",
-                                           "tresnetP_small", "tresnetF_small", "regnet_S_small"));
+                         ::testing::Values(std::string("nature_comm_bottle_neck_se"), std::string("nature_comm_nl"),
+                                           std::string("nature_comm_max_gc"), std::string("tresnetP_small"),
+                                           std::string("tresnetF_small"), std::string("regnet_S_small")),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // --- config keys --------------------------------------------------------------------------
 

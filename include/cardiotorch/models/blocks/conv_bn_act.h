@@ -3,10 +3,10 @@
 // its plain / separable / anti-aliased convolutions, BlurPool, DownSample, SpaceToDepth and
 // ZeroPadding (channel padding).
 //
-// "Same" padding: a convolution without an explicit padding is padded dilation*(k-1)/2 on
-// both sides; for stride 1 and an even kernel one more zero is prepended after the
-// convolution (torch_ecg's ZeroPad1d(1, 0)) so the length is kept exactly:
-//   L_out = floor((L + 2p - d(k-1) - 1) / s) + 1   (+1 when s == 1 and k is even)
+// "Same" padding: a convolution without an explicit padding is padded p = dilation*(k-1)/2 on
+// both sides; at stride 1, when dilation*(k-1) is odd (an even kernel), one more zero is
+// prepended after the convolution (torch_ecg's ZeroPad1d(1, 0)) so the length is kept exactly:
+//   L_out = floor((L + 2p - d(k-1) - 1) / s) + 1   (+1 in that case)
 //
 // State-dict names (torch_ecg's): ConvBnActivation -> conv1d.{weight,bias} (separable:
 // conv1d.depthwise_conv / conv1d.pointwise_conv; anti-aliased: conv1d.conv, conv1d.aa.filt),
@@ -34,7 +34,7 @@ struct BlurPoolOptions {
   BlurPoolOptions(int64_t down_scale, int64_t in_channels) : down_scale_(down_scale), in_channels_(in_channels) {}
   TORCH_ARG(int64_t, down_scale);
   TORCH_ARG(int64_t, in_channels);
-  /// Length of the binomial filter, 1..7 ([1, 2, 1] for 3).
+  /// Length of the binomial filter, 1..16 ([1, 2, 1] / 4 for 3; torch_ecg allows 1..7).
   TORCH_ARG(int64_t, filt_size) = 3;
   /// reflect | replicate | zero
   TORCH_ARG(std::string, pad_type) = "reflect";
