@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -396,8 +397,12 @@ TorchEcgImport import_torch_ecg_backbone(const ConfigNode& cnn, const std::strin
 namespace {
 
 std::string number_text(double v) {
+  // The shortest text that reads back exactly (Python's repr: 0.2, not 0.20000000000000001).
   char buf[40];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof(buf), "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   std::string s = buf;
   if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // keep it a float in YAML
   return s;
@@ -422,8 +427,10 @@ ConfigNode to_config_node(const weights::PyNode* n, const std::string& origin, c
     }
     case K::kDict:
     case K::kObject: {
-      CT_CHECK(n->kind == K::kDict || n->is_dict_like(), DataError, origin, ": ", at, " is a ", n->repr(),
-               ", not plain config data");
+      // torch_ecg.cfg.CFG is a dict subclass: an empty one (kw_initializer: CFG()) pickles with
+      // no dict items at all, so it is recognised by its class.
+      CT_CHECK(n->kind == K::kDict || n->is_dict_like() || n->s == "torch_ecg.cfg.CFG", DataError, origin, ": ", at,
+               " is a ", n->repr(), ", not plain config data");
       ConfigNode m = ConfigNode::map();
       for (const auto& [k, v] : n->children()) m.set(k, to_config_node(v, origin, at + "." + k, depth + 1));
       return m;

@@ -36,6 +36,12 @@ std::string config_error(const std::string& yaml, ModelContext ctx = {}) {
   return "(no error)";
 }
 
+ModelContext six_leads() {
+  ModelContext c;
+  c.in_channels = 6;
+  return c;
+}
+
 struct Expected {
   const char* name;
   Shape out;  // for input (2, 12, 2000)
@@ -357,7 +363,7 @@ TEST(CnnConfig, PreciseErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(config_error("{name: xception_vanilla, middle_flow: {num_filters: [[728, 728, 700]]}}").find("keeps its width"),
             std::string::npos);
-  EXPECT_NE(config_error("{name: multi_scopic_leadwise}", ModelContext{6}).find("not divisible by groups 12"),
+  EXPECT_NE(config_error("{name: multi_scopic_leadwise}", six_leads()).find("not divisible by groups 12"),
             std::string::npos);
 }
 
