@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cardiotorch/core/error.h"
+#include "cardiotorch/io/npy.h"
 #include "support/test_util.h"
 
 namespace cardiotorch {
@@ -40,6 +41,32 @@ TEST(TorchEcgCli, ImportConfigWritesABackboneModelInfoBuilds) {
   // A file without a model_config is a clear error.
   EXPECT_EQ(test::run_cli("import-config " + test::source_path("tests/fixtures/models/blocks_parity.npz"), &out), 1);
   EXPECT_NE(out.find("blocks_parity.npz"), std::string::npos) << out;
+}
+
+// Grad-CAM reaches the torch_ecg backbones through their stage names (the names a PyTorch
+// forward hook would use); the default layer (the last stage) is checked in cnn_backbones_test.
+TEST(TorchEcgCli, GradCamOnATorchEcgBackboneAtANamedStage) {
+  const std::string dir = test::make_temp_dir("cnn_gradcam");
+  const std::string record = test::source_path("data/sample/cinc2021/E07500");
+  std::string out;
+  ASSERT_EQ(test::run_cli("saliency --model densenet_leadwise --layer transition_1 --input " + record + " -o " + dir +
+                              "/named.npy",
+                          &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("Grad-CAM at transition_1,"), std::string::npos) << out;
+  const at::Tensor map = io::read_npy(dir + "/named.npy");
+  ASSERT_EQ(map.dim(), 2);
+  EXPECT_EQ(map.size(0), 1);
+  EXPECT_EQ(map.size(1), 5000);  // the record's 10 s at 500 Hz: the map is upsampled to the input
+  EXPECT_LE(map.max().item<float>(), 1.0f);
+  EXPECT_GE(map.min().item<float>(), 0.0f);
+  // A misspelt stage names the nearest one.
+  EXPECT_EQ(test::run_cli("saliency --model densenet_leadwise --layer transiton_1 --input " + record + " -o " + dir +
+                              "/bad.npy",
+                          &out),
+            2);
+  EXPECT_NE(out.find("did you mean 'transition_1'"), std::string::npos) << out;
 }
 
 }  // namespace
