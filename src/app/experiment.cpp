@@ -12,6 +12,13 @@ void ExperimentOptions::validate() const {
   CT_CHECK(threads >= 0 && threads <= 1024, ConfigError, "threads must be in [0, 1024], got ", threads);
 }
 
+void FinetuneSection::validate() const {
+  check_choice("mode", mode, {"full", "linear_probe", "partial"});
+  CT_CHECK(unfreeze_last >= 0, ConfigError, "unfreeze_last must be >= 0, got ", unfreeze_last);
+  check_choice("sampling", sampling, {"shuffle", "balanced"});
+  CT_CHECK(head_dropout >= 0 && head_dropout < 1, ConfigError, "head_dropout must be in [0, 1), got ", head_dropout);
+}
+
 ConfigNode resolve_experiment(const std::string& file, const std::vector<std::string>& overrides,
                               ExperimentOptions* typed) {
   ConfigNode root = ConfigNode::load(file);
@@ -38,6 +45,16 @@ ConfigNode resolve_experiment(const std::string& file, const std::vector<std::st
   const ConfigNode augment = signal::Pipeline::from_config(root["augment"]).config();
   if (!opts.preprocess.is_null()) opts.preprocess = preprocess;
   if (!opts.augment.is_null()) opts.augment = augment;
+  // Metric names are checked against the registry without building them (their task is known
+  // only with the dataset).
+  const ConfigNode metrics = root["metrics"];
+  if (!metrics.is_null()) {
+    const RegistryBase& reg = registry_of("metric");
+    for (size_t i = 0; i < (metrics.is_sequence() ? metrics.size() : 1); ++i) {
+      const ConfigNode m = metrics.is_sequence() ? metrics[i] : metrics;
+      reg.require(m.is_map() ? m["name"].as_string() : m.as_string(), m.where());
+    }
+  }
   if (typed) *typed = opts;
   // Return the fully populated tree: defaults filled in for every typed field.
   ConfigNode resolved = to_config(opts);

@@ -5,26 +5,65 @@
 
 #include <filesystem>
 
+#include "cardiotorch/core/log.h"
 #include "cardiotorch/io/npy.h"
 #include "cardiotorch/io/reader.h"
+#include "cardiotorch/models/torch_ecg_import.h"
 #include "cardiotorch/signal/pipeline.h"
 
 namespace fs = std::filesystem;
 
 namespace cardiotorch::app {
 
+namespace {
+
+void log_import(const std::string& source, const models::TorchEcgImport& imp) {
+  CT_LOG_INFO("torch_ecg config from ", source, " -> ", imp.model["name"].as_string(),
+              imp.classes.empty() ? std::string() : str_cat(", classes [", join(imp.classes), "]"),
+              imp.n_leads > 0 ? str_cat(", n_leads ", imp.n_leads) : std::string());
+  for (const auto& n : imp.report.notes) CT_LOG_INFO("  ", n);
+  for (const auto& i : imp.report.ignored) CT_LOG_DEBUG("  ignored: ", i);
+  for (const auto& u : imp.report.unknown) CT_LOG_WARN(source, ": unknown torch_ecg key ", u, " (torch_ecg ignores it too)");
+}
+
+bool is_torch_ecg_file(const std::string& path, const ConfigNode& file) {
+  return to_lower(fs::path(path).extension().string()) == ".json" && models::looks_like_torch_ecg_config(file);
+}
+
+}  // namespace
+
 ConfigNode resolve_model_spec(const ModelSpec& spec) {
   ConfigNode node = ConfigNode::map();
-  if (!spec.config_file.empty()) {
+  if (!spec.config_from_weights.empty()) {
+    CT_CHECK(spec.config_file.empty(), UsageError, "--config and --config-from-weights exclude each other");
+    CT_CHECK(!spec.name.empty(), UsageError, "--config-from-weights needs --model NAME (a torch_ecg checkpoint does not "
+             "say which model it holds), e.g. --model ecg_crnn");
+    const models::TorchEcgImport imp = models::import_torch_ecg_checkpoint(spec.name, spec.config_from_weights);
+    log_import(spec.config_from_weights, imp);
+    node = imp.model;
+  } else if (!spec.config_file.empty()) {
     ConfigNode file = ConfigNode::load(spec.config_file);
-    CT_CHECK(file.is_map(), ConfigError, spec.config_file, ": expected a model mapping {name: ..., options} or an "
-             "experiment with a 'model:' section");
-    // An experiment file holds the model under `model:`; a model file is the node itself.
-    node = file.has("model") ? file["model"].clone() : file.clone();
-    if (node.is_scalar()) {
-      const std::string n = node.as_string();
-      node = ConfigNode::map();
-      node.set("name", ConfigNode::string(n));
+    CT_CHECK(file.is_map(), ConfigError, spec.config_file, ": expected a model mapping {name: ..., options}, an "
+             "experiment with a 'model:' section, or a torch_ecg model_config (.json)");
+    if (is_torch_ecg_file(spec.config_file, file)) {
+      CT_CHECK(!spec.name.empty(), UsageError, spec.config_file, ": a torch_ecg model_config needs --model NAME "
+               "(e.g. --model ecg_crnn)");
+      models::TorchEcgImport imp;
+      try {
+        imp = models::import_torch_ecg_config(spec.name, file);
+      } catch (const ConfigError& e) {
+        throw ConfigError(str_cat(spec.config_file, ": ", e.what()));
+      }
+      log_import(spec.config_file, imp);
+      node = imp.model;
+    } else {
+      // An experiment file holds the model under `model:`; a model file is the node itself.
+      node = file.has("model") ? file["model"].clone() : file.clone();
+      if (node.is_scalar()) {
+        const std::string n = node.as_string();
+        node = ConfigNode::map();
+        node.set("name", ConfigNode::string(n));
+      }
     }
   }
   if (!spec.name.empty()) {

@@ -11,7 +11,8 @@ class ModelInfoCommand : public Command {
  public:
   void setup(CLI::App& app) override {
     app.add_option("model", spec_.name, "registered model or backbone (`cardiotorch list model`, `list backbone`)");
-    app.add_option("-c,--config", spec_.config_file, "model YAML ({name: ..., options}) or an experiment with model:")
+    app.add_option("-c,--config", spec_.config_file,
+                   "model YAML ({name: ..., options}), an experiment with model:, or torch_ecg's model_config .json")
         ->check(CLI::ExistingFile);
     app.add_option("--set", spec_.overrides, "override a model option (repeatable)");
     app.add_option("--seq-len", seq_len_,

@@ -26,6 +26,7 @@ void LoaderOptions::validate() const {
   CT_CHECK(rank >= 0 && rank < world_size, ConfigError, "rank must be in [0, world_size=", world_size, "), got ",
            rank);
   CT_CHECK(crop >= 0, ConfigError, "crop must be >= 0, got ", crop);
+  CT_CHECK(views >= 1, ConfigError, "views must be >= 1, got ", views);
   check_choice("crop_mode", crop_mode, {"random", "centre", "center", "start", "end"});
   try {
     (void)at::Device(device);
@@ -55,6 +56,7 @@ Batch to_device_batch(Batch b, bool use_cuda, const LoaderOptions& o) {
   if (!use_cuda) return b;
   const at::Device dev(o.device);
   b.x = b.x.to(dev, /*non_blocking=*/o.pin_memory);
+  for (auto& v : b.views) v = v.to(dev, /*non_blocking=*/o.pin_memory);
   if (b.y.defined()) b.y = b.y.to(dev, /*non_blocking=*/o.pin_memory);
   return b;
 }
@@ -66,6 +68,7 @@ namespace {
 struct Slot {
   std::vector<int64_t> indices;
   std::vector<Sample> samples;
+  std::vector<std::vector<at::Tensor>> views;  // views > 1: per sample, its views 1..K-1
   std::vector<std::exception_ptr> errors;
   std::atomic<int64_t> remaining{0};
   std::optional<Batch> batch;  // set when ready (or error)
@@ -113,6 +116,7 @@ struct Loader::Impl {
     slot->indices = jobs[static_cast<size_t>(job)];
     const int64_t n = static_cast<int64_t>(slot->indices.size());
     slot->samples.resize(static_cast<size_t>(n));
+    slot->views.resize(static_cast<size_t>(n));
     slot->errors.resize(static_cast<size_t>(n));
     slot->remaining.store(n);
     slots[job] = slot;
@@ -126,7 +130,7 @@ struct Loader::Impl {
     if (generation.load() == gen) {
       const size_t i = static_cast<size_t>(k);
       try {
-        slot->samples[i] = loader.prepare(slot->indices[i], ep);
+        prepare_sample(*slot, i, ep);
       } catch (...) {
         slot->errors[i] = std::current_exception();
       }
@@ -146,6 +150,26 @@ struct Loader::Impl {
     if (--in_flight == 0) cv_idle.notify_all();
   }
 
+  // Sample i of a slot: prepare() with one view; with K views the record is decoded once and
+  // every view transforms its own copy (steps may work in place).
+  void prepare_sample(Slot& slot, size_t i, int64_t ep) const {
+    const int64_t index = slot.indices[i];
+    const int64_t views = loader.options().views;
+    if (views == 1) {
+      slot.samples[i] = loader.prepare(index, ep);
+      return;
+    }
+    const Sample decoded = loader.dataset().get(index);
+    slot.views[i].clear();
+    for (int64_t v = 0; v < views; ++v) {
+      Sample copy = decoded;
+      copy.signal = decoded.signal.clone();
+      Sample t = loader.transform(std::move(copy), index, ep, v);
+      if (v == 0) slot.samples[i] = std::move(t);
+      else slot.views[i].push_back(std::move(t.signal));
+    }
+  }
+
   // Checks, stacks and post-processes prepared samples; the first sample error wins.
   Batch collate(int64_t ep, int64_t batch_index, Slot& slot) const;
   void apply_batch_steps(Batch& b) const;
@@ -157,6 +181,9 @@ Loader::Loader(DatasetPtr dataset, signal::Pipeline pipeline, LoaderOptions opti
   std::tie(impl_->pipeline, impl_->batch_pipeline) = pipeline.split_batch_level();
   options_.validate();
   if (options_.num_workers < 0) options_.num_workers = thread_budget().loader_workers;
+  CT_CHECK(options_.views == 1 || impl_->batch_pipeline.empty(), ConfigError, "loader: views: ", options_.views,
+           " cannot be combined with batch-level augmenters (", impl_->batch_pipeline.steps().front()->name(),
+           "): they would mix one view of a sample with another sample");
   const at::Device dev(options_.device);
   if (dev.is_cuda()) {
     CT_CHECK(at::hasCUDA(), ConfigError, "loader: device '", options_.device,
@@ -203,12 +230,16 @@ int64_t Loader::num_batches() const {
   return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
 }
 
-Sample Loader::prepare(int64_t index, int64_t epoch) const {
-  Sample s = dataset_->get(index);
+Sample Loader::prepare(int64_t index, int64_t epoch) const { return transform(dataset_->get(index), index, epoch, 0); }
+
+Sample Loader::transform(Sample s, int64_t index, int64_t epoch, int64_t view) const {
   CT_CHECK(s.signal.defined() && s.signal.dim() == 2, ShapeError, "expected a signal [leads, samples]");
-  at::Generator gen =
-      at::make_generator<at::CPUGeneratorImpl>(derive_seed(options_.seed, static_cast<uint64_t>(epoch),
-                                                           static_cast<uint64_t>(index)));
+  // View 0 draws from (seed, epoch, index) as a single-view loader does; view v > 0 from its own
+  // stream (seed, epoch, index, v), so the views of a sample are independent of each other.
+  const uint64_t seed = view == 0 ? derive_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index))
+                                  : derive_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index),
+                                                static_cast<uint64_t>(view));
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const signal::Pipeline& pipeline = impl_->pipeline;
   if (!pipeline.empty()) {
     signal::SignalBatch b;
@@ -283,6 +314,22 @@ Batch Loader::Impl::collate(int64_t ep, int64_t batch_index, Slot& slot) const {
     b.y = at::empty(shape, lopts);
     for (int64_t k = 0; k < B; ++k) b.y[k].copy_(samples[static_cast<size_t>(k)].label);
   }
+  if (loader.options().views > 1) {
+    b.views.push_back(b.x);
+    for (int64_t v = 1; v < loader.options().views; ++v) {
+      std::vector<at::Tensor> view;
+      for (size_t k = 0; k < samples.size(); ++k) {
+        const at::Tensor& t = slot.views[k][static_cast<size_t>(v - 1)];
+        CT_CHECK(t.sizes() == samples[k].signal.sizes(), ShapeError, "loader: record ", samples[k].record_id,
+                 ": view ", v, " has shape ", t.sizes(), " but view 0 ", samples[k].signal.sizes(), "; set loader.crop");
+        view.push_back(t.scalar_type() == at::kFloat ? t : t.to(at::kFloat));
+      }
+      at::Tensor stacked = at::stack(view);
+      if (pin) stacked = stacked.pin_memory();
+      b.views.push_back(std::move(stacked));
+    }
+    slot.views.clear();
+  }
   b.indices = slot.indices;
   for (Sample& s : samples) {
     b.record_ids.push_back(std::move(s.record_id));
@@ -326,8 +373,10 @@ void Loader::Impl::apply_batch_steps(Batch& b) const {
   if (sb.y.defined()) b.y = sb.y;
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   Impl& m = *impl_;
+  CT_CHECK(first_batch >= 0 && first_batch <= num_batches(), UsageError, "loader: first_batch ", first_batch,
+           " outside [0, ", num_batches(), "]");
   m.cancel();
   const std::vector<int64_t> order = epoch_order(epoch);
   std::lock_guard<std::mutex> lk(m.mu);
@@ -339,10 +388,10 @@ void Loader::start_epoch(int64_t epoch) {
     m.jobs.emplace_back(begin, end);
   }
   m.epoch = epoch;
-  m.consumed = 0;
-  m.scheduled = 0;
+  m.consumed = first_batch;
+  m.scheduled = first_batch;
   if (m.pool)
-    for (; m.scheduled < std::min<int64_t>(nb, options_.prefetch); ++m.scheduled) m.schedule(m.scheduled);
+    for (; m.scheduled < std::min<int64_t>(nb, first_batch + options_.prefetch); ++m.scheduled) m.schedule(m.scheduled);
 }
 
 std::optional<Batch> Loader::next() {
@@ -353,13 +402,15 @@ std::optional<Batch> Loader::next() {
   if (!m.pool) {
     slot = std::make_shared<Slot>();
     slot->indices = m.jobs[static_cast<size_t>(m.consumed)];
-    for (int64_t i : slot->indices) {
-      slot->samples.emplace_back();
-      slot->errors.emplace_back();
+    const size_t n = slot->indices.size();
+    slot->samples.resize(n);
+    slot->views.resize(n);
+    slot->errors.resize(n);
+    for (size_t i = 0; i < n; ++i) {
       try {
-        slot->samples.back() = prepare(i, m.epoch);
+        m.prepare_sample(*slot, i, m.epoch);
       } catch (...) {
-        slot->errors.back() = std::current_exception();
+        slot->errors[i] = std::current_exception();
         break;  // in the consumer's thread the first error ends the batch
       }
     }

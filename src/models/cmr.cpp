@@ -111,7 +111,43 @@ at::Tensor CmrTrunk::run(at::Tensor x, size_t last) {
   return x;
 }
 
+// The seed's CMREncoder is nn.Sequential(*list(resnet.children())[:-1]): our `encoder.N` are its
+// children. Checkpoints name them three ways: `encoder.N` (a CMREncoder state_dict),
+// `encoder_imaging.N` (MMCL's multimodal Lightning checkpoints and image_encoder.pth) and
+// torchvision's own names (an ImageNet resnet18/50), so the rules cover all three.
+namespace {
+weights::MatchRules cmr_trunk_rules() {
+  weights::MatchRules r;
+  r.prefixes = {{"encoder_imaging.", "encoder."}};
+  // The other halves of an MMCL checkpoint are expected, not surprising.
+  r.skip_source = {"encoder_ecg.*", "projection_head*", "projector*", "predictor*"};
+  r.candidates = [](const std::string& key) -> std::vector<std::string> {
+    static const char* const torchvision[] = {"conv1", "bn1", nullptr, nullptr, "layer1", "layer2", "layer3", "layer4"};
+    if (!starts_with(key, "encoder.")) return {};
+    const std::string rest = key.substr(8);
+    const size_t dot = rest.find('.');
+    if (dot == std::string::npos || dot != 1 || rest[0] < '0' || rest[0] > '7') return {};
+    const char* name = torchvision[rest[0] - '0'];
+    if (name == nullptr) return {};
+    return {std::string(name) + rest.substr(dot)};
+  };
+  return r;
+}
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
+weights::MatchRules CmrEncoderImpl::weight_rules() const {
+  weights::MatchRules r = cmr_trunk_rules();
+  r.skip_source.push_back("fc.*");  // torchvision's ImageNet classifier
+  return r;
+}
+
+weights::MatchRules CmrClassifierImpl::weight_rules() const {
+  weights::MatchRules r = cmr_trunk_rules();
+  r.skip_source.push_back("fc.*");
+  return r;
+}
+
 CmrEncoderImpl::CmrEncoderImpl(const CmrEncoderOptions& options, const ModelContext& context)
     : CmrEncoderImpl((options.validate(), options.trunk()), context) {}
 

@@ -32,3 +32,16 @@ TEST(ShippedConfigs, PipelinesBuild) {
   }
   EXPECT_GE(n, 1);
 }
+
+TEST(ShippedConfigs, FinetuneConfigsResolve) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(ct::test::source_path("configs/finetune"))) {
+    if (e.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(e.path().string());
+    ct::ExperimentOptions o;
+    EXPECT_NO_THROW(ct::resolve_experiment(e.path().string(), {}, &o));
+    EXPECT_FALSE(o.model.empty());
+    ++n;
+  }
+  EXPECT_GE(n, 5);
+}

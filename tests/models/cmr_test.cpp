@@ -254,3 +254,38 @@ TEST(RegistryNames, CardiacModelsAndSaliency) {
   const auto sal = ct::registry_of("saliency").names();
   EXPECT_EQ(std::set<std::string>(sal.begin(), sal.end()), (std::set<std::string>{"attention", "gradcam", "rollout"}));
 }
+
+// The same checkpoint through the weights loader and the model's own rules: MMCL's
+// `encoder_imaging.` prefix, its other heads expected, and torchvision's names (an ImageNet
+// ResNet) — each loads 100 % of the encoder with nothing reported as unexpected.
+TEST(CmrEncoder, WeightRulesLoadMmclAndTorchvisionNames) {
+  auto f = model_fixture("cmr_encoder_imaging.npz");
+  ct::weights::NamedTensors mmcl;
+  for (const auto& kv : f)
+    if (kv.first.rfind("state_dict.", 0) == 0) mmcl.emplace_back(kv.first.substr(11), kv.second);
+  mmcl.emplace_back("encoder_ecg.blocks.0.weight", at::zeros({3}));
+  auto enc = std::make_shared<m::CmrEncoderImpl>(basic_narrow());
+  const ct::weights::LoadReport r = ct::weights::load_state_dict(*enc, mmcl, {}, enc->weight_rules());
+  EXPECT_DOUBLE_EQ(r.coverage(), 1.0) << r.summary();
+  EXPECT_TRUE(r.unexpected.empty()) << r.summary();
+  enc->eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor x = model_fixture("resnet2d_basic.npz").at("input");
+  EXPECT_LT(max_rel_diff(enc->forward(x), f.at("cmr_pooled")), 1e-5);
+
+  // torchvision names: encoder.0 -> conv1, encoder.1 -> bn1, encoder.4..7 -> layer1..4, plus fc.
+  static const std::map<std::string, std::string> tv{{"0", "conv1"},  {"1", "bn1"},    {"4", "layer1"},
+                                                     {"5", "layer2"}, {"6", "layer3"}, {"7", "layer4"}};
+  ct::weights::NamedTensors torchvision;
+  for (const auto& [key, value] : state_of(*enc)) {
+    const std::string rest = key.substr(8);  // after "encoder."
+    torchvision.emplace_back(tv.at(rest.substr(0, 1)) + rest.substr(1), value.clone());
+  }
+  torchvision.emplace_back("fc.weight", at::zeros({10, 64}));
+  auto fresh = std::make_shared<m::CmrEncoderImpl>(basic_narrow());
+  const ct::weights::LoadReport t = ct::weights::load_state_dict(*fresh, torchvision, {}, fresh->weight_rules());
+  EXPECT_DOUBLE_EQ(t.coverage(), 1.0) << t.summary();
+  EXPECT_TRUE(t.unexpected.empty()) << t.summary();
+  fresh->eval();
+  EXPECT_LT(max_rel_diff(fresh->forward(x), f.at("cmr_pooled")), 1e-5);
+}

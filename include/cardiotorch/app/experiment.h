@@ -10,6 +10,11 @@
 #include "cardiotorch/data/loader.h"
 #include "cardiotorch/data/split.h"
 #include "cardiotorch/models/model.h"
+#include "cardiotorch/train/objective.h"
+#include "cardiotorch/train/optim.h"
+#include "cardiotorch/train/schedule.h"
+#include "cardiotorch/train/trainer.h"
+#include "cardiotorch/weights/loader.h"
 
 namespace cardiotorch {
 
@@ -29,6 +34,27 @@ struct DataSection {
   }
 };
 
+/// The `finetune:` section: how the model is adapted to the task.
+struct FinetuneSection {
+  std::string mode = "full";          ///< full | linear_probe | partial
+  int64_t unfreeze_last = 1;          ///< partial: the last k blocks (and everything above them) train
+  std::vector<std::string> freeze;    ///< further parameter globs kept frozen ("patch_embed.*")
+  std::string sampling = "shuffle";   ///< shuffle | balanced (class-balanced draws with replacement, per epoch)
+  double head_dropout = 0.0;          ///< dropout before a new head (backbones, linear probes)
+  bool evaluate_best = true;          ///< evaluate the best checkpoint on the val and test splits at the end
+
+  template <class V>
+  void fields(V& v) {
+    v("mode", mode, "full | linear_probe (frozen encoder, BatchNorm+Linear head) | partial (last k blocks)");
+    v("unfreeze_last", unfreeze_last, "partial: number of final blocks that train");
+    v("freeze", freeze, "parameter name globs kept frozen, e.g. ['patch_embed.*']");
+    v("sampling", sampling, "shuffle | balanced: class-balanced sampling with replacement (single-label data)");
+    v("head_dropout", head_dropout, "dropout before a new head");
+    v("evaluate_best", evaluate_best, "evaluate the best checkpoint on the val and test splits after training");
+  }
+  void validate() const;
+};
+
 struct ExperimentOptions {
   std::string name = "experiment";  // run name: outputs go to <output_dir>/<name>
   std::string output_dir = "runs";
@@ -39,6 +65,13 @@ struct ExperimentOptions {
   ConfigNode preprocess;            // pipeline steps applied to every record
   ConfigNode augment;               // augmenters applied in training only
   models::ModelConfig model;        // {name: <model or backbone>, options}; validated, not built
+  train::ObjectiveConfig objective; // the loss; ~ = from the dataset's labels (multiclass, multilabel, segmentation)
+  train::OptimizerConfig optimizer = train::OptimizerConfig::named("adamw");
+  train::SchedulerConfig scheduler = train::SchedulerConfig::named("warmup_cosine");
+  train::TrainOptions train;        // the loop: epochs/steps, accumulation, amp, EMA, validation, checkpoints
+  ConfigNode metrics;               // validation metrics (names or {name: ..., options}); ~ = the task's defaults
+  FinetuneSection finetune;         // mode, freezing, sampling
+  weights::LoadOptions init;        // initial weights (finetune --init): path and key-matching rules
 
   template <class V>
   void fields(V& v) {
@@ -51,6 +84,13 @@ struct ExperimentOptions {
     v("preprocess", preprocess, "preprocessing pipeline: a list of {name: step, ...}");
     v("augment", augment, "training-time augmentation pipeline");
     v("model", model, "the network: {name: ..., options} from `cardiotorch list model` / `list backbone`");
+    v("objective", objective, "training objective (~ = from the labels: multiclass, multilabel or segmentation)");
+    v("optimizer", optimizer, "optimizer and its parameter groups (weight decay, layer-wise lr decay)");
+    v("scheduler", scheduler, "learning-rate schedule, evaluated per optimizer step");
+    v("train", train, "the training loop");
+    v("metrics", metrics, "validation metrics, e.g. [f1_macro, auroc_macro] (~ = defaults for the task)");
+    v("finetune", finetune, "fine-tuning mode, freezing and sampling");
+    v("init", init, "initial weights: {path: ckpt, key, skip, rename, ...} (finetune --init sets path)");
   }
   void validate() const;
 };

@@ -12,12 +12,19 @@
 namespace cardiotorch::app {
 
 /// A model as a command line gives it: `--model NAME`, `--config FILE` (a model mapping
-/// {name: ..., options}, or an experiment file with a `model:` section) and `--set k=v`
-/// overrides relative to the model node (`--set global_pool=avg`).
+/// {name: ..., options}, an experiment file with a `model:` section, or torch_ecg's model_config
+/// as a .json file) and `--set k=v` overrides relative to the model node (`--set global_pool=avg`).
+///
+/// torch_ecg configs (models/torch_ecg_import.h) come from `config_file` when it is a .json file
+/// whose top level has neither `name` nor `model` (torch_ecg's model_config never does; a
+/// cardiotorch config always names its model), or from a torch_ecg checkpoint's stored
+/// model_config (`config_from_weights`). Both need `name` (torch_ecg's files do not say which
+/// model class they belong to); the overrides apply after the import.
 struct ModelSpec {
   std::string name;
   std::string config_file;
   std::vector<std::string> overrides;
+  std::string config_from_weights;  ///< a torch_ecg checkpoint whose model_config builds the model
 };
 
 /// The resolved model node ({name: x, every option}), validated without building anything.

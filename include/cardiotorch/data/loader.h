@@ -50,6 +50,7 @@ struct LoaderOptions {
   bool training = true;          ///< run augmenters
   std::string device = "cpu";    ///< "cpu", "cuda", "cuda:1"
   bool pin_memory = true;        ///< collate into pinned host memory when copying to CUDA
+  int64_t views = 1;             ///< independently augmented views per sample (contrastive objectives)
 
   template <class V>
   void fields(V& v) {
@@ -66,6 +67,7 @@ struct LoaderOptions {
     v("training", training, "apply augmenters and random crops");
     v("device", device, "cpu | cuda[:N]");
     v("pin_memory", pin_memory, "pinned host memory for asynchronous CUDA copies");
+    v("views", views, "independently augmented views of each sample (batch.views; 1 = off)");
   }
   void validate() const;
 };
@@ -73,6 +75,9 @@ struct LoaderOptions {
 struct Batch {
   at::Tensor x;                         ///< float32 [B, leads, samples]
   at::Tensor y;                         ///< stacked labels: [B, C] multi-hot, [B] class index, [B, C, samples] mask
+  /// views > 1: K tensors [B, leads, samples], each sample augmented independently per view
+  /// (view 0 is x); empty otherwise. Labels are those of view 0.
+  std::vector<at::Tensor> views;
   std::vector<int64_t> indices;         ///< dataset indices
   std::vector<std::string> record_ids;
   std::vector<std::string> patient_ids;
@@ -91,8 +96,11 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  /// Starts (or restarts) an epoch: new order, workers begin decoding.
-  void start_epoch(int64_t epoch);
+  /// Starts (or restarts) an epoch: new order, workers begin decoding. `first_batch` > 0
+  /// resumes mid-epoch: the batches before it are skipped without being decoded (the order
+  /// and every sample's randomness depend only on (seed, epoch, index), so what follows is
+  /// exactly what an uninterrupted epoch would deliver).
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   /// The next batch of the current epoch, or nullopt at its end. Rethrows worker errors.
   std::optional<Batch> next();
 
@@ -105,6 +113,9 @@ class Loader {
 
   /// One prepared sample (decode, pipeline, crop) exactly as a batch would hold it.
   Sample prepare(int64_t index, int64_t epoch) const;
+  /// The pipeline and crop applied to a decoded sample for one view: view 0 draws from
+  /// (seed, epoch, index) exactly as prepare(), view v > 0 from its own stream.
+  Sample transform(Sample s, int64_t index, int64_t epoch, int64_t view) const;
 
  private:
   struct Impl;  // epoch state, worker pool, in-flight batches (src/data/loader.cpp)

@@ -109,6 +109,8 @@ class CmrEncoderImpl final : public ModelImpl {
   std::vector<std::pair<std::string, Shape>> stage_shapes(const Shape& input) const override;
   std::string summary() const override;
   Shape input_shape() const override { return {kUnknown, in_channels_, kUnknown, kUnknown}; }
+  /// MMCL checkpoints (`encoder_imaging.N.*`) and torchvision ResNets (`conv1`, `layer1`, ...).
+  weights::MatchRules weight_rules() const override;
 
   /// Registered as "encoder" (its ModuleList).
   CmrTrunk encoder;
@@ -138,6 +140,8 @@ class CmrClassifierImpl final : public ModelImpl {
   Shape input_shape() const override { return {kUnknown, in_channels_, kUnknown, kUnknown}; }
   /// Keeps a frozen encoder's BatchNorm in eval mode when freeze_bn is set.
   void train(bool on = true) override;
+  /// As the encoder's, plus the head of a CMRClassifier checkpoint under its own name.
+  weights::MatchRules weight_rules() const override;
 
   int64_t num_classes() const { return num_classes_; }
 

@@ -1,0 +1,220 @@
+#include "cardiotorch/app/task.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "cardiotorch/core/error.h"
+#include "cardiotorch/core/log.h"
+#include "cardiotorch/data/split.h"
+#include "cardiotorch/train/downstream.h"
+#include "cardiotorch/weights/save.h"
+
+namespace cardiotorch::app {
+
+std::string TaskInfo::to_json() const {
+  return nlohmann::json{{"objective", objective},
+                        {"class_names", class_names},
+                        {"class_codes", class_codes},
+                        {"label_kind", label_kind},
+                        {"dataset", dataset},
+                        {"data_root", data_root},
+                        {"fs", fs},
+                        {"leads", leads},
+                        {"in_channels", in_channels},
+                        {"seq_len", seq_len},
+                        {"train_label_counts", train_label_counts},
+                        {"train_size", train_size},
+                        {"thresholds", thresholds}}
+      .dump();
+}
+
+TaskInfo TaskInfo::from_json(const std::string& text) {
+  const auto j = nlohmann::json::parse(text);
+  TaskInfo t;
+  t.objective = j.at("objective").get<std::string>();
+  t.class_names = j.at("class_names").get<std::vector<std::string>>();
+  t.class_codes = j.at("class_codes").get<std::vector<std::string>>();
+  t.label_kind = j.at("label_kind").get<std::string>();
+  t.dataset = j.at("dataset").get<std::string>();
+  t.data_root = j.at("data_root").get<std::string>();
+  t.fs = j.at("fs").get<double>();
+  t.leads = j.at("leads").get<std::vector<std::string>>();
+  t.in_channels = j.at("in_channels").get<int64_t>();
+  t.seq_len = j.at("seq_len").get<int64_t>();
+  t.train_label_counts = j.at("train_label_counts").get<std::vector<int64_t>>();
+  t.train_size = j.at("train_size").get<int64_t>();
+  t.thresholds = j.at("thresholds").get<std::vector<double>>();
+  return t;
+}
+
+data::LabelKind TaskInfo::kind() const {
+  for (auto k : {data::LabelKind::kNone, data::LabelKind::kMultiHot, data::LabelKind::kClassIndex, data::LabelKind::kMask})
+    if (label_kind == data::label_kind_name(k)) return k;
+  return data::LabelKind::kNone;
+}
+
+train::ObjectiveContext TaskInfo::objective_context() const {
+  train::ObjectiveContext c;
+  c.class_names = class_names;
+  c.label_kind = kind();
+  c.fs = fs;
+  c.train_label_counts = train_label_counts;
+  c.train_size = train_size;
+  return c;
+}
+
+models::ModelPtr build_task_model(const ExperimentOptions& o, const TaskInfo& info, int64_t outputs, bool segmentation) {
+  const std::string name = o.model.name();
+  CT_CHECK(!name.empty(), ConfigError, "model: is required for training, e.g. model: {name: ...} (`cardiotorch list model`)");
+  models::ModelContext ctx;
+  ctx.in_channels = info.in_channels;
+  ctx.fs = info.fs;
+  ctx.seq_len = info.seq_len;
+  ctx.num_classes = outputs;
+  const bool task_model = models::model_registry().contains(name);
+  const bool probe = o.finetune.mode == "linear_probe";
+  if (task_model && !probe) return models::build_model(o.model.node, ctx);
+  if (!task_model) ctx.num_classes = 0;
+  models::ModelPtr encoder = models::build_model(o.model.node, ctx);
+  train::DownstreamOptions d;
+  d.localized = segmentation;
+  d.probe = probe;
+  d.dropout = o.finetune.head_dropout;
+  d.outputs = outputs;
+  auto m = std::make_shared<train::DownstreamModelImpl>(encoder, d);
+  m->set_model_name(name);
+  return m;
+}
+
+std::vector<std::string> default_metrics(train::TaskKind task, const std::vector<std::string>& classes) {
+  switch (task) {
+    case train::TaskKind::kMulticlass: {
+      std::vector<std::string> m = {"accuracy",          "balanced_accuracy",    "f1_macro", "auroc_macro",
+                                    "recall_per_class", "precision_per_class", "f1_per_class"};
+      if (classes == std::vector<std::string>{"N", "S", "V", "F", "Q"}) m.push_back("aami");
+      if (classes == std::vector<std::string>{"N", "A", "O", "~"}) m.push_back("cinc2017");
+      return m;
+    }
+    case train::TaskKind::kMultilabel:
+      return {"auroc_macro", "auprc_macro", "f1_macro", "auroc_per_class", "f1_per_class"};
+    case train::TaskKind::kRegression: return {"mse", "mae", "r2"};
+    case train::TaskKind::kSegmentation: return {"delineation"};
+  }
+  return {};
+}
+
+std::shared_ptr<train::MetricSet> make_metric_set(const ConfigNode& metrics, train::TaskKind task, const TaskInfo& info) {
+  train::MetricContext ctx;
+  ctx.task = task;
+  ctx.class_names = info.class_names;
+  ctx.class_codes = info.class_codes;
+  ctx.data_dir = info.data_root;
+  ctx.fs = info.fs;
+  ctx.thresholds = info.thresholds;
+  if (metrics.is_null()) return std::make_shared<train::MetricSet>(ctx, default_metrics(task, info.class_names));
+  return std::make_shared<train::MetricSet>(ctx, metrics);
+}
+
+namespace {
+
+void copy_group(torch::nn::Module& module, const weights::NamedTensors& tensors, const std::string& path,
+                const std::string& group) {
+  std::map<std::string, const at::Tensor*> by_name;
+  for (const auto& [k, t] : tensors) by_name[k] = &t;
+  at::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters(true)) {
+    auto it = by_name.find(item.key());
+    CT_CHECK(it != by_name.end(), DataError, path, ": the checkpoint's '", group, "' weights lack '", item.key(),
+             "' (does it match its own config?)");
+    CT_CHECK(it->second->sizes() == item.value().sizes(), DataError, path, ": '", item.key(), "' has shape ",
+             it->second->sizes(), " in the checkpoint, ", item.value().sizes(), " in the model its config builds");
+    item.value().copy_(*it->second);
+  }
+  for (auto& item : module.named_buffers(true)) {
+    auto it = by_name.find(item.key());
+    CT_CHECK(it != by_name.end(), DataError, path, ": the checkpoint's '", group, "' weights lack buffer '", item.key(),
+             "'");
+    item.value().copy_(*it->second);
+  }
+}
+
+}  // namespace
+
+TrainedModel load_trained(const std::string& path, const std::string& which) {
+  CT_CHECK(which == "auto" || which == "model" || which == "ema", UsageError, "--weights must be auto, model or ema, got '",
+           which, "'");
+  const weights::CheckpointData ck = weights::load_checkpoint(path);
+  auto task = ck.sections.find("task");
+  CT_CHECK(task != ck.sections.end() && !ck.config_yaml.empty(), DataError, path,
+           ": not a fine-tuning checkpoint (it has no task section); `cardiotorch finetune` writes them");
+  TrainedModel t;
+  t.path = path;
+  t.config = ConfigNode::parse(ck.config_yaml, path + " [config]");
+  t.options = from_config<ExperimentOptions>(t.config, {});
+  t.info = TaskInfo::from_json(task->second);
+  t.objective = train::objective_registry().build(t.options.objective.node, t.info.objective_context());
+  const bool seg = t.objective->task() == train::TaskKind::kSegmentation;
+  t.model = build_task_model(t.options, t.info, t.objective->num_outputs(), seg);
+  std::string group = which;
+  if (group == "auto") group = ck.groups.count("ema") && t.options.train.ema.validate ? "ema" : "model";
+  auto g = ck.groups.find(group);
+  CT_CHECK(g != ck.groups.end(), DataError, path, ": the checkpoint has no '", group, "' weights");
+  copy_group(*t.model, g->second, path, group);
+  auto og = ck.groups.find("objective");
+  if (og != ck.groups.end()) copy_group(*t.objective, og->second, path, "objective");
+  t.weights = group;
+  t.model->eval();
+  t.objective->eval();
+  t.preprocess = signal::Pipeline::from_config(t.config["preprocess"]);
+  return t;
+}
+
+std::shared_ptr<data::Dataset> open_task_dataset(const TrainedModel& t, const std::string& dir,
+                                                 const std::vector<std::string>& overrides) {
+  ConfigNode node = t.config["data"]["dataset"].clone();
+  if (dir.empty()) {
+    for (const auto& o : overrides) node.apply_override(o);
+    return data::build_dataset(node);
+  }
+  CT_CHECK(std::filesystem::is_directory(dir), UsageError, "--data ", dir, ": not a directory");
+  const std::string detected = data::detect_dataset(dir);
+  if (detected.empty() || detected == t.info.dataset) {
+    // Another directory holds other records: the training run's record selection does not
+    // apply there (MIT-BIH `records: [DS1]`, a `limit` for quick runs).
+    if (dir != (node.has("root") ? node["root"].as_string() : std::string())) {
+      if (node.has("records")) node.set("records", ConfigNode::sequence());
+      if (node.has("limit")) node.set_scalar("limit", "0");
+    }
+    node.set("root", ConfigNode::string(dir));
+    for (const auto& o : overrides) node.apply_override(o);
+    return data::build_dataset(node);
+  }
+  ConfigNode other = ConfigNode::map();
+  other.set("name", ConfigNode::string(detected));
+  other.set("root", ConfigNode::string(dir));
+  other.set_scalar("on_error", "skip");
+  for (const auto& o : overrides) other.apply_override(o);
+  auto ds = data::build_dataset(other);
+  CT_CHECK(ds->info().class_names == t.info.class_names, DataError, "--data ", dir, ": it holds ", detected,
+           " data with classes [", join(ds->info().class_names), "], but the model predicts [", join(t.info.class_names),
+           "] (trained on ", t.info.dataset, ")");
+  return ds;
+}
+
+std::vector<int64_t> task_split(const TrainedModel& t, const data::Dataset& ds, const std::string& part) {
+  check_choice("split", part, {"all", "train", "val", "test"});
+  if (part == "all") {
+    std::vector<int64_t> all(static_cast<size_t>(ds.size()));
+    std::iota(all.begin(), all.end(), 0);
+    return all;
+  }
+  const data::Split s = data::make_split(ds, t.options.data.split);
+  return part == "train" ? s.train : part == "val" ? s.val : s.test;
+}
+
+}  // namespace cardiotorch::app

@@ -1,0 +1,574 @@
+#include "cardiotorch/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "cardiotorch/core/error.h"
+#include "cardiotorch/core/log.h"
+#include "cardiotorch/core/progress.h"
+#include "cardiotorch/core/strings.h"
+#include "cardiotorch/models/random_state.h"
+#include "cardiotorch/train/checkpoint.h"
+#include "cardiotorch/weights/loader.h"
+#include "cardiotorch/weights/save.h"
+
+namespace cardiotorch::train {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+double number_of(const nlohmann::json& j) { return j.is_null() ? std::nan("") : j.get<double>(); }
+
+// Copies `tensors` into `module`'s parameters and buffers by name; every name must match
+// exactly (a resume restores the same model, so anything else is a corrupt checkpoint).
+void load_exact(torch::nn::Module& module, const weights::NamedTensors& tensors, const std::string& what) {
+  std::map<std::string, const at::Tensor*> by_name;
+  for (const auto& [k, t] : tensors) by_name[k] = &t;
+  at::NoGradGuard no_grad;
+  const auto own = weights::module_state_dict(module);
+  CT_CHECK(own.size() == tensors.size(), DataError, "checkpoint: the ", what, " has ", tensors.size(),
+           " tensors, this model ", own.size());
+  for (const auto& [name, t] : own) {
+    auto it = by_name.find(name);
+    CT_CHECK(it != by_name.end(), DataError, "checkpoint: ", what, " tensor '", name, "' is missing");
+    CT_CHECK(it->second->sizes() == t.sizes(), DataError, "checkpoint: ", what, " tensor '", name, "' has shape ",
+             it->second->sizes(), ", the model ", t.sizes());
+    at::Tensor dst = t;
+    dst.detach().copy_(*it->second);
+  }
+}
+
+int64_t num_cuda_devices() { return at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0; }
+
+// Generators owned by modules (models::GeneratorOwner) under "<prefix><module path>.<name>".
+std::vector<std::pair<std::string, at::Generator>> module_generators(torch::nn::Module& root, const std::string& prefix) {
+  std::vector<std::pair<std::string, at::Generator>> out;
+  for (const auto& item : root.named_modules("", /*include_self=*/true))
+    if (auto* owner = dynamic_cast<models::GeneratorOwner*>(item.value().get()))
+      for (auto& [name, gen] : owner->generators())
+        out.emplace_back(str_cat(prefix, item.key().empty() ? "" : item.key() + ".", name), gen);
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------- options
+
+void TrainOptions::validate() const {
+  CT_CHECK(epochs >= 1 || steps >= 1, ConfigError, "train: set epochs >= 1 or steps >= 1");
+  CT_CHECK(epochs >= 0 && steps >= 0, ConfigError, "epochs and steps must be >= 0");
+  CT_CHECK(accumulate >= 1, ConfigError, "accumulate must be >= 1, got ", accumulate);
+  CT_CHECK(clip_grad_norm >= 0, ConfigError, "clip_grad_norm must be >= 0, got ", clip_grad_norm);
+  check_choice("amp", amp, {"auto", "fp32", "bf16", "fp16"});
+  CT_CHECK(device == "auto" || device == "cpu" || starts_with(device, "cuda"), ConfigError,
+           "device must be auto, cpu or cuda[:N], got '", device, "'");
+  ema.validate_options();
+  CT_CHECK(val_every >= 0 && val_every_steps >= 0, ConfigError, "val_every and val_every_steps must be >= 0");
+  check_choice("mode", mode, {"auto", "min", "max"});
+  CT_CHECK(patience >= 0 && min_delta >= 0, ConfigError, "patience and min_delta must be >= 0");
+  CT_CHECK(checkpoint_every_steps >= 0 && keep_last >= 0, ConfigError,
+           "checkpoint_every_steps and keep_last must be >= 0");
+  CT_CHECK(log_every >= 1, ConfigError, "log_every must be >= 1, got ", log_every);
+  CT_CHECK(max_nonfinite >= 1, ConfigError, "max_nonfinite must be >= 1, got ", max_nonfinite);
+}
+
+c10::Device resolve_device(const std::string& device) {
+  if (device == "auto") return at::hasCUDA() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  c10::Device d(device);
+  CT_CHECK(!d.is_cuda() || at::hasCUDA(), ConfigError, "train.device: '", device,
+           "' requested, but this build or machine has no CUDA");
+  return d;
+}
+
+std::string TrainState::to_json() const {
+  return nlohmann::json{{"epoch", epoch},
+                        {"batch", batch},
+                        {"step", step},
+                        {"samples", samples},
+                        {"nonfinite_total", nonfinite_total},
+                        {"nonfinite_run", nonfinite_run},
+                        {"overflow_skips", overflow_skips},
+                        {"best", number_or_null(best)},
+                        {"best_step", best_step},
+                        {"best_epoch", best_epoch},
+                        {"improved", improved},
+                        {"validations", validations},
+                        {"finished", finished},
+                        {"stop_reason", stop_reason},
+                        {"elapsed_s", elapsed_s}}
+      .dump();
+}
+
+TrainState TrainState::from_json(const std::string& text) {
+  const auto j = nlohmann::json::parse(text);
+  TrainState s;
+  s.epoch = j.at("epoch").get<int64_t>();
+  s.batch = j.at("batch").get<int64_t>();
+  s.step = j.at("step").get<int64_t>();
+  s.samples = j.at("samples").get<int64_t>();
+  s.nonfinite_total = j.at("nonfinite_total").get<int64_t>();
+  s.nonfinite_run = j.at("nonfinite_run").get<int64_t>();
+  s.overflow_skips = j.at("overflow_skips").get<int64_t>();
+  s.best = number_of(j.at("best"));
+  s.best_step = j.at("best_step").get<int64_t>();
+  s.best_epoch = j.at("best_epoch").get<int64_t>();
+  s.improved = j.at("improved").get<bool>();
+  s.validations = j.at("validations").get<int64_t>();
+  s.finished = j.at("finished").get<bool>();
+  s.stop_reason = j.at("stop_reason").get<std::string>();
+  s.elapsed_s = j.at("elapsed_s").get<double>();
+  return s;
+}
+
+std::map<std::string, double> EvalResult::all() const {
+  std::map<std::string, double> out(metrics.begin(), metrics.end());
+  for (const auto& [k, v] : scalars) out[k] = v;
+  out["loss"] = loss;
+  return out;
+}
+
+// ------------------------------------------------------------------------------ evaluate
+
+EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader& loader, MetricSet* metrics,
+                    const c10::Device& device, at::ScalarType precision, const std::string& label, int64_t epoch,
+                    bool progress) {
+  const auto t0 = Clock::now();
+  const bool was_training = model.is_training(), obj_training = objective.is_training();
+  model.eval();
+  objective.eval();
+  at::NoGradGuard no_grad;
+  if (metrics) metrics->reset();
+  EvalResult r;
+  double loss_sum = 0;
+  std::map<std::string, double> scalar_sums;
+  loader.start_epoch(epoch);
+  std::unique_ptr<ProgressBar> bar;
+  if (progress && !label.empty()) bar = std::make_unique<ProgressBar>(label, loader.num_batches(), "batch");
+  while (auto b = loader.next()) {
+    StepOutput out;
+    {
+      AutocastScope ac(device, precision);
+      out = objective.step(model, *b, false);
+    }
+    const double n = static_cast<double>(b->size());
+    loss_sum += out.loss.to(at::kDouble).item<double>() * n;
+    for (const auto& [k, v] : out.scalars) scalar_sums[k] += v.to(at::kDouble).item<double>() * n;
+    if (metrics && out.outputs.defined()) metrics->update(out.outputs.to(at::kCPU), out.targets.to(at::kCPU));
+    r.samples += b->size();
+    if (bar) bar->tick();
+  }
+  if (bar) bar->finish();
+  if (r.samples > 0) {
+    r.loss = loss_sum / static_cast<double>(r.samples);
+    for (const auto& [k, v] : scalar_sums) r.scalars[k] = v / static_cast<double>(r.samples);
+  }
+  if (metrics) r.metrics = metrics->compute();
+  model.train(was_training);
+  objective.train(obj_training);
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+// ------------------------------------------------------------------------------- trainer
+
+struct Trainer::Window {
+  int64_t epoch = 0, first = 0, n = 0;
+  int64_t samples = 0;
+  double total = 0;  // samples the window will hold
+  at::Tensor loss_sum;
+  std::map<std::string, at::Tensor> scalar_sums;
+  bool poisoned = false;
+  double bad_loss = 0;
+  Clock::time_point start;
+};
+
+Trainer::Trainer(TrainContext context, std::vector<CallbackPtr> callbacks)
+    : ctx_(std::move(context)), callbacks_(std::move(callbacks)) {
+  const TrainOptions& o = ctx_.options;
+  o.validate();
+  CT_INTERNAL_ASSERT(ctx_.model && ctx_.objective && ctx_.optimizer && ctx_.schedule && ctx_.train_loader);
+  precision_ = resolve_precision(o.amp, ctx_.device);
+  scaler_ = GradScaler(precision_ == at::kHalf);
+  ctx_.model->to(ctx_.device);
+  ctx_.objective->to(ctx_.device);
+  params_ = ctx_.optimizer->parameters();
+  const int64_t nb = ctx_.train_loader(0).num_batches();
+  CT_CHECK(nb > 0, DataError, "train: the training loader has no batches (", ctx_.train_loader(0).shard_size(),
+           " samples, batch_size ", ctx_.train_loader(0).options().batch_size, ", drop_last ",
+           ctx_.train_loader(0).options().drop_last ? "true" : "false", ")");
+  steps_per_epoch_ = (nb + o.accumulate - 1) / o.accumulate;
+  total_steps_ = o.steps > 0 ? o.steps : o.epochs * steps_per_epoch_;
+  if (o.ema.enabled) ema_ = std::make_unique<ModelEma>(*ctx_.model, o.ema.decay, o.ema.warmup);
+
+  // What decides "best": a validation value, when there is a validation set.
+  const size_t slash = o.monitor.find('/');
+  CT_CHECK(slash != std::string::npos && slash > 0 && slash + 1 < o.monitor.size(), ConfigError,
+           "train.monitor: expected 'split/key' such as 'val/loss' or 'val/f1_macro', got '", o.monitor, "'");
+  monitor_split_ = o.monitor.substr(0, slash);
+  monitor_key_ = o.monitor.substr(slash + 1);
+  CT_CHECK(monitor_split_ == "val", ConfigError, "train.monitor: only validation values can be monitored ('val/...'), got '",
+           o.monitor, "'");
+  if (monitor_key_ == "loss") {
+    higher_is_better_ = false;
+  } else if (!ctx_.val_loader) {
+    CT_LOG_WARN("train.monitor ", o.monitor, ": there is no validation set, so no best checkpoint");
+  } else {
+    CT_CHECK(ctx_.val_metrics != nullptr, ConfigError, "train.monitor '", o.monitor,
+             "' needs validation metrics; set metrics: or monitor val/loss");
+    higher_is_better_ = ctx_.val_metrics->higher_is_better(monitor_key_);
+  }
+  if (o.mode != "auto") higher_is_better_ = o.mode == "max";
+  if (!ctx_.val_loader && o.patience > 0)
+    CT_LOG_WARN("train.patience is set but there is no validation set: early stopping is off");
+  if (!ctx_.checkpoint_dir.empty()) files_ = std::make_unique<CheckpointFiles>(ctx_.checkpoint_dir, o.keep_last);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::request_stop(const std::string& reason) {
+  if (state_.stop_reason.empty()) state_.stop_reason = reason;
+}
+
+bool Trainer::done() const {
+  if (state_.finished || !state_.stop_reason.empty()) return true;
+  const TrainOptions& o = ctx_.options;
+  return o.steps > 0 ? state_.step >= o.steps : state_.epoch >= o.epochs;
+}
+
+int64_t Trainer::window_samples(const data::Loader& loader, int64_t first, int64_t n) const {
+  const int64_t bs = loader.options().batch_size, shard = loader.shard_size();
+  int64_t total = 0;
+  for (int64_t i = first; i < first + n; ++i) total += std::max<int64_t>(0, std::min(bs, shard - i * bs));
+  return total;
+}
+
+const TrainState& Trainer::fit() {
+  const auto t0 = Clock::now();
+  const double elapsed0 = state_.elapsed_s;
+  fit_start_ = t0;
+  elapsed_base_ = elapsed0;
+  for (auto& cb : callbacks_) cb->on_fit_start(*this);
+  ctx_.model->train();
+  ctx_.objective->train();
+  while (!done()) run_epoch();
+  if (state_.stop_reason.empty()) state_.stop_reason = "completed";
+  state_.finished = true;
+  state_.elapsed_s = elapsed0 + seconds_since(t0);
+  for (auto& cb : callbacks_) cb->on_fit_end(*this);
+  return state_;
+}
+
+void Trainer::run_epoch() {
+  const int64_t epoch = state_.epoch;
+  data::Loader& loader = ctx_.train_loader(epoch);
+  const int64_t nb = loader.num_batches();
+  CT_CHECK(state_.batch < nb, DataError, "train: resume position batch ", state_.batch, " is past the ", nb,
+           " batches of epoch ", epoch, " (did the training data change?)");
+  // Resuming mid-epoch: the order is a function of (seed, epoch), so skipping is exact and the
+  // skipped batches are never decoded.
+  loader.start_epoch(epoch, state_.batch);
+  while (state_.epoch == epoch && !done()) {
+    Window w;
+    w.epoch = epoch;
+    w.first = state_.batch;
+    w.n = std::min(ctx_.options.accumulate, nb - state_.batch);
+    train_window(loader, w);
+    after_window(w, nb);
+  }
+}
+
+void Trainer::train_window(data::Loader& loader, Window& w) {
+  w.start = Clock::now();
+  w.total = static_cast<double>(window_samples(loader, w.first, w.n));
+  ctx_.optimizer->zero_grad();
+  for (int64_t i = 0; i < w.n; ++i) {
+    std::optional<data::Batch> b = loader.next();
+    CT_INTERNAL_ASSERT(b.has_value(), "the loader ended before batch ", w.first + i);
+    StepOutput out;
+    {
+      AutocastScope ac(ctx_.device, precision_);
+      out = ctx_.objective->step(*ctx_.model, *b, true);
+    }
+    const at::Tensor loss = out.loss.to(at::kFloat);
+    w.samples += b->size();
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      // The rest of the window is still read (the data position stays exact) but not used.
+      w.poisoned = true;
+      w.bad_loss = value;
+      continue;
+    }
+    // Each batch's mean loss weighted by its share of the window's samples: the accumulated
+    // gradient equals the gradient of the mean over the whole window.
+    scaler_.scale(loss * (static_cast<double>(b->size()) / w.total)).backward();
+    const at::Tensor weighted = loss.detach() * static_cast<double>(b->size());
+    w.loss_sum = w.loss_sum.defined() ? w.loss_sum + weighted : weighted;
+    for (const auto& [k, v] : out.scalars) {
+      const at::Tensor s = v.detach().to(at::kFloat) * static_cast<double>(b->size());
+      auto it = w.scalar_sums.find(k);
+      if (it == w.scalar_sums.end()) w.scalar_sums.emplace(k, s);
+      else it->second = it->second + s;
+    }
+  }
+}
+
+void Trainer::after_window(Window& w, int64_t nb) {
+  const TrainOptions& o = ctx_.options;
+  StepInfo info;
+  info.epoch = w.epoch;
+  info.batches_in_epoch = nb;
+  info.samples = w.samples;
+  info.grad_norm = std::nan("");
+  bool nonfinite = w.poisoned;
+  std::string why = w.poisoned ? str_cat("loss ", w.bad_loss) : "";
+  if (!w.poisoned) {
+    const bool overflow = scaler_.enabled() && scaler_.unscale(params_);
+    if (overflow) {
+      // fp16 overflow: expected now and then; the scaler backs off and the step is skipped.
+      scaler_.update(true);
+      ++state_.overflow_skips;
+    } else {
+      info.grad_norm = clip_grad_norm(params_, o.clip_grad_norm);
+      if (!std::isfinite(info.grad_norm)) {
+        nonfinite = true;
+        why = str_cat("gradient norm ", info.grad_norm);
+      } else {
+        info.lr = ctx_.schedule->lr(state_.step);
+        set_learning_rate(*ctx_.optimizer, info.lr);
+        ctx_.optimizer->step();
+        scaler_.update(false);
+        info.applied = true;
+        ++state_.step;
+      }
+    }
+  }
+  ctx_.optimizer->zero_grad();
+  if (nonfinite) {
+    ++state_.nonfinite_total;
+    ++state_.nonfinite_run;
+    CT_LOG_WARN("step ", state_.step, " (epoch ", w.epoch, ", batches ", w.first, "-", w.first + w.n - 1,
+                "): non-finite ", why, "; the update was skipped (", state_.nonfinite_run, " in a row, ",
+                state_.nonfinite_total, " in total)");
+    CT_CHECK(state_.nonfinite_run < o.max_nonfinite, Error, "training stopped at step ", state_.step, " (epoch ",
+             w.epoch, "): ", state_.nonfinite_run,
+             " consecutive steps had a non-finite loss or gradient (last: ", why,
+             "). Lower optimizer.lr, set train.clip_grad_norm, use amp: fp32, or check the data for NaN "
+             "(`cardiotorch info DIR`)");
+  } else if (info.applied) {
+    state_.nonfinite_run = 0;
+  }
+  state_.batch += w.n;
+  state_.samples += w.samples;
+  info.step = state_.step;
+  info.batch = state_.batch;
+  info.loss = w.loss_sum.defined() && !nonfinite ? w.loss_sum / static_cast<double>(w.samples)
+                                                  : at::scalar_tensor(std::nan(""), at::kFloat);
+  for (auto& [k, v] : w.scalar_sums) info.scalars.emplace_back(k, v / static_cast<double>(w.samples));
+  info.seconds = seconds_since(w.start);
+
+  if (info.applied) {
+    ctx_.objective->after_step(*ctx_.model, state_.step, total_steps_);
+    if (ema_) ema_->update(*ctx_.model);
+  }
+  for (auto& cb : callbacks_) cb->on_step_end(*this, info);
+
+  const bool epoch_end = state_.batch >= nb;
+  const bool finishing = o.steps > 0 ? state_.step >= o.steps : (epoch_end && w.epoch + 1 >= o.epochs);
+  const bool validate_now =
+      ctx_.val_loader &&
+      (finishing || (epoch_end && o.val_every > 0 && (w.epoch + 1) % o.val_every == 0) ||
+       (info.applied && o.val_every_steps > 0 && state_.step % o.val_every_steps == 0));
+  state_.improved = false;
+  if (validate_now) validate();
+  if (epoch_end) {
+    ++state_.epoch;
+    state_.batch = 0;
+    for (auto& cb : callbacks_) cb->on_epoch_end(*this);
+  }
+  if (finishing) state_.finished = true;
+  const bool checkpoint_now = validate_now || epoch_end || finishing || !state_.stop_reason.empty() ||
+                              (info.applied && o.checkpoint_every_steps > 0 && state_.step % o.checkpoint_every_steps == 0);
+  if (checkpoint_now) save_checkpoint();
+}
+
+EvalResult Trainer::validate() {
+  CT_CHECK(ctx_.val_loader != nullptr, UsageError, "validate: no validation loader");
+  for (auto& cb : callbacks_) cb->on_validation_start(*this);
+  const bool swap = ema_ && ctx_.options.ema.validate;
+  if (swap) ema_->swap(*ctx_.model);
+  EvalResult r;
+  try {
+    r = evaluate(*ctx_.model, *ctx_.objective, *ctx_.val_loader, ctx_.val_metrics.get(), ctx_.device, precision_,
+                 ctx_.options.progress ? "validation" : "", 0, ctx_.options.progress);
+  } catch (...) {
+    if (swap) ema_->swap(*ctx_.model);
+    throw;
+  }
+  if (swap) ema_->swap(*ctx_.model);
+  ++state_.validations;
+  const auto all = r.all();
+  auto it = all.find(monitor_key_);
+  CT_CHECK(it != all.end(), ConfigError, "train.monitor: validation gave no value '", monitor_key_, "'; it gave ",
+           join([&] {
+             std::vector<std::string> k;
+             for (const auto& kv : all) k.push_back(kv.first);
+             return k;
+           }()));
+  const double value = it->second;
+  Monitor m{monitor_split_, monitor_key_, higher_is_better_};
+  if (m.improved(state_.best, value)) {
+    state_.best = value;
+    state_.best_step = state_.step;
+    state_.best_epoch = state_.epoch;
+    state_.improved = true;
+  }
+  ctx_.schedule->on_validation(value, higher_is_better_);
+  for (auto& cb : callbacks_) cb->on_validation_end(*this, r);
+  return r;
+}
+
+weights::CheckpointData Trainer::snapshot() const {
+  weights::CheckpointData d;
+  d.groups["model"] = weights::module_state_dict(*ctx_.model);
+  auto obj = weights::module_state_dict(*ctx_.objective);
+  if (!obj.empty()) d.groups["objective"] = std::move(obj);
+  d.groups["optimizer"] = ctx_.optimizer->state_dict();
+  if (ema_) d.groups["ema"] = ema_->state_dict();
+  weights::NamedTensors rng;
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng.emplace_back("cpu", gen.get_state());
+  }
+  for (int64_t i = 0; i < num_cuda_devices(); ++i) {
+    auto gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i)));
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng.emplace_back(str_cat("cuda.", i), gen.get_state());
+  }
+  for (auto& [name, gen] : module_generators(*ctx_.model, "model:")) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng.emplace_back(name, gen.get_state());
+  }
+  for (auto& [name, gen] : module_generators(*ctx_.objective, "objective:")) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng.emplace_back(name, gen.get_state());
+  }
+  d.groups["rng"] = std::move(rng);
+
+  TrainState s = state_;
+  s.elapsed_s = elapsed_base_ + seconds_since(fit_start_);
+  d.sections["trainer"] = s.to_json();
+  d.sections["scheduler"] = ctx_.schedule->state();
+  d.sections["scaler"] = scaler_.state();
+  nlohmann::json cbs = nlohmann::json::object();
+  for (const auto& cb : callbacks_) {
+    const std::string st = cb->state();
+    cbs[cb->name()] = st.empty() ? nlohmann::json() : nlohmann::json::parse(st);
+  }
+  d.sections["callbacks"] = cbs.dump();
+  const data::Loader& loader = ctx_.train_loader(state_.epoch);
+  d.sections["data"] = nlohmann::json{{"seed", loader.options().seed},
+                                      {"epoch", state_.epoch},
+                                      {"batch", state_.batch},
+                                      {"batch_size", loader.options().batch_size},
+                                      {"shard_size", loader.shard_size()}}
+                           .dump();
+  for (const auto& [k, v] : ctx_.sections) d.sections[k] = v;
+  d.config_yaml = ctx_.config_yaml;
+  d.registry = ctx_.registry;
+  d.registry["optimizer"] = ctx_.optimizer->name();
+  d.registry["scheduler"] = ctx_.schedule->name();
+  d.registry["objective"] = ctx_.objective->objective_name();
+  return d;
+}
+
+void Trainer::save_checkpoint() {
+  if (!files_) return;
+  last_checkpoint_ = files_->save(snapshot(), state_.step, state_.improved);
+  last_checkpoint_step_ = state_.step;
+  CT_LOG_DEBUG("checkpoint ", last_checkpoint_, state_.improved ? " (best)" : "");
+}
+
+void Trainer::resume(const weights::CheckpointData& ck) {
+  auto group = [&](const std::string& name) -> const weights::NamedTensors& {
+    static const weights::NamedTensors none;
+    auto it = ck.groups.find(name);
+    return it == ck.groups.end() ? none : it->second;
+  };
+  auto section = [&](const std::string& name) -> const std::string& {
+    auto it = ck.sections.find(name);
+    CT_CHECK(it != ck.sections.end(), DataError, "checkpoint: missing section '", name,
+             "' (not a training checkpoint?)");
+    return it->second;
+  };
+  // Check everything that can be checked before changing anything.
+  const TrainState s = TrainState::from_json(section("trainer"));
+  const auto data = nlohmann::json::parse(section("data"));
+  const data::Loader& loader = ctx_.train_loader(s.epoch);
+  CT_CHECK(data.at("shard_size").get<int64_t>() == loader.shard_size(), DataError,
+           "checkpoint: it was written for ", data.at("shard_size").get<int64_t>(),
+           " training samples, the training set now has ", loader.shard_size(), " (did the data change?)");
+  CT_CHECK(data.at("batch_size").get<int64_t>() == loader.options().batch_size, DataError,
+           "checkpoint: batch_size ", data.at("batch_size").get<int64_t>(), " vs ", loader.options().batch_size, " now");
+
+  std::map<std::string, at::Generator> owned;
+  for (auto& [name, gen] : module_generators(*ctx_.model, "model:")) owned.emplace(name, gen);
+  for (auto& [name, gen] : module_generators(*ctx_.objective, "objective:")) owned.emplace(name, gen);
+  for (const auto& kv : owned) {
+    bool found = false;
+    for (const auto& [name, t] : group("rng")) found = found || name == kv.first;
+    CT_CHECK(found, DataError, "checkpoint: no state for the generator '", kv.first,
+             "' (written by a model without it?)");
+  }
+
+  load_exact(*ctx_.model, group("model"), "model");
+  load_exact(*ctx_.objective, group("objective"), "objective");
+  ctx_.optimizer->load_state_dict(group("optimizer"));
+  if (ema_) {
+    CT_CHECK(ck.groups.count("ema"), DataError, "checkpoint: train.ema is enabled but the checkpoint has no EMA");
+    ema_->load_state_dict(group("ema"));
+  }
+  for (const auto& [name, t] : group("rng")) {
+    if (auto it = owned.find(name); it != owned.end()) {
+      std::lock_guard<std::mutex> lock(it->second.mutex());
+      it->second.set_state(t);
+    } else if (name == "cpu") {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(t);
+    } else if (starts_with(name, "cuda.")) {
+      const int64_t i = std::stoll(name.substr(5));
+      if (i < num_cuda_devices()) {
+        auto gen = at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i)));
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(t);
+      }
+    }
+  }
+  ctx_.schedule->load_state(section("scheduler"));
+  scaler_.load_state(section("scaler"));
+  const auto cbs = nlohmann::json::parse(section("callbacks"));
+  for (auto& cb : callbacks_) {
+    auto it = cbs.find(cb->name());
+    if (it != cbs.end() && !it->is_null()) cb->load_state(it->dump());
+  }
+  state_ = s;
+  // A finished run resumed with more epochs or steps continues.
+  if (state_.finished && state_.stop_reason == "completed") {
+    state_.finished = false;
+    state_.stop_reason.clear();
+  }
+  CT_LOG_INFO("resumed at step ", state_.step, " (epoch ", state_.epoch, ", batch ", state_.batch, ")");
+}
+
+}  // namespace cardiotorch::train

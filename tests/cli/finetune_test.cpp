@@ -1,0 +1,248 @@
+// The training commands from the CLI: exact resume after SIGKILL, finetune -> evaluate ->
+// predict -> embed on the bundled real sample, and MIT-BIH beats from ../shared/data.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cardiotorch/core/error.h"
+#include "cardiotorch/io/npy.h"
+#include "cardiotorch/weights/save.h"
+#include "support/test_util.h"
+
+namespace ct = cardiotorch;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tiny multilabel run on data/sample/cinc2021 (50 real 12-lead records): a small CNN on
+// 256-sample crops, with augmentation and dropout so that every random source matters.
+std::string tiny_config(const std::string& dir, int64_t steps, int64_t checkpoint_every) {
+  const std::string path = dir + "/tiny.yaml";
+  ct::test::write_file(path, ct::str_cat(R"(name: tiny
+output_dir: )", dir, R"(/runs
+seed: 3
+data:
+  dataset: {name: cinc2021, root: )", ct::test::source_path("data/sample/cinc2021"), R"(}
+  split: {val: 0.2, test: 0.0}
+  cache: {dir: )", dir, R"(/cache, progress: false}
+  loader: {batch_size: 8, num_workers: 2, crop: 256}
+preprocess: [{name: zscore}]
+augment: [{name: jitter, p: 0.5}, {name: rescaling, p: 0.5}]
+model: {name: plain_cnn, channels: [8, 16], kernels: [5, 3], dropout: 0.2}
+optimizer: {name: adamw, lr: 0.003, weight_decay: 0.01}
+scheduler: {name: warmup_cosine, unit: step, warmup: 5}
+train: {steps: )", steps, R"(, checkpoint_every_steps: )", checkpoint_every, R"(, keep_last: 100, val_every_steps: 15, log_every: 5, progress: false}
+finetune: {evaluate_best: false}
+)"));
+  return path;
+}
+
+std::map<std::string, at::Tensor> group(const std::string& ckpt, const std::string& name) {
+  const auto data = ct::weights::load_checkpoint(ckpt);
+  std::map<std::string, at::Tensor> out;
+  for (const auto& [k, t] : data.groups.at(name)) out[k] = t;
+  return out;
+}
+
+void expect_bitwise_equal(const std::map<std::string, at::Tensor>& a, const std::map<std::string, at::Tensor>& b,
+                          const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (const auto& [k, t] : a) {
+    ASSERT_TRUE(b.count(k)) << what << ": " << k;
+    EXPECT_TRUE(t.scalar_type() == b.at(k).scalar_type() && at::equal(t, b.at(k))) << what << ": " << k;
+  }
+}
+
+}  // namespace
+
+TEST(FinetuneCli, ResumeAfterSigkillIsBitwiseExact) {
+  const std::string dir = ct::test::make_temp_dir("sigkill");
+  constexpr int64_t kSteps = 60, kHalf = 30;
+  const std::string cfg = tiny_config(dir, kSteps, kHalf);
+  const std::string flags = " -q --deterministic --threads 1";
+  std::string out;
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set name=straight" + flags, &out), 0) << out;
+
+  // The same run, killed with SIGKILL as soon as its step-30 checkpoint exists.
+  const std::string run = dir + "/runs/killed";
+  const std::string half = run + "/checkpoints/step-000000" + std::to_string(kHalf) + ".safetensors";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string log = dir + "/killed.log";
+    FILE* f = std::freopen(log.c_str(), "w", stderr);
+    (void)f;
+    ::execl(CT_CLI_PATH, CT_CLI_PATH, "finetune", "--config", cfg.c_str(), "--set", "name=killed", "-q",
+            "--deterministic", "--threads", "1", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(half) && std::chrono::steady_clock::now() < deadline) {
+    int st = 0;
+    if (::waitpid(pid, &st, WNOHANG) == pid) FAIL() << "the run ended before its checkpoint (status " << st << ")";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
+  ASSERT_TRUE(fs::exists(half));
+  // Resume from the step-30 checkpoint (whatever the killed run wrote after it).
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set name=killed --resume " + half + flags, &out), 0) << out;
+
+  const std::string a = dir + "/runs/straight/checkpoints/last.safetensors", b = run + "/checkpoints/last.safetensors";
+  const auto state = ct::weights::load_checkpoint(b).sections.at("trainer");
+  EXPECT_NE(state.find("\"step\":60"), std::string::npos) << state;
+  expect_bitwise_equal(group(a, "model"), group(b, "model"), "model");
+  expect_bitwise_equal(group(a, "optimizer"), group(b, "optimizer"), "optimizer");
+  expect_bitwise_equal(group(a, "rng"), group(b, "rng"), "rng");
+  // The resumed run's log holds each step once.
+  std::ifstream log(run + "/metrics.jsonl");
+  std::string line;
+  std::map<int64_t, int> train_records;
+  while (std::getline(log, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("split", "") == "train") ++train_records[j["step"].get<int64_t>()];
+  }
+  for (const auto& [step, n] : train_records) EXPECT_EQ(n, 1) << "step " << step;
+  EXPECT_EQ(train_records.size(), static_cast<size_t>(kSteps / 5));
+}
+
+TEST(FinetuneCli, ResumeWithAnotherConfigIsRefused) {
+  const std::string dir = ct::test::make_temp_dir("refuse");
+  const std::string cfg = tiny_config(dir, 4, 2);
+  std::string out;
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " -q --threads 1", &out), 0) << out;
+  EXPECT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set optimizer.lr=0.01 --resume -q --threads 1", &out), 2);
+  EXPECT_NE(out.find("cannot resume"), std::string::npos) << out;
+  EXPECT_NE(out.find("optimizer.lr: 0.003 -> 0.01"), std::string::npos) << out;
+  // A fresh run over the old one is refused too, unless it replaces it.
+  EXPECT_EQ(ct::test::run_cli("finetune --config " + cfg + " -q --threads 1", &out), 2);
+  EXPECT_NE(out.find("already holds a run"), std::string::npos) << out;
+  EXPECT_EQ(ct::test::run_cli("finetune --config " + cfg + " --overwrite -q --threads 1", &out), 0) << out;
+}
+
+TEST(FinetuneCli, FinetuneEvaluatePredictEmbed) {
+  const std::string dir = ct::test::make_temp_dir("e2e");
+  const std::string cfg = tiny_config(dir, 12, 0);
+  std::string out;
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set finetune.evaluate_best=true --threads 1", &out), 0)
+      << out;
+  const std::string run = dir + "/runs/tiny";
+  for (const char* f : {"config.yaml", "run.log", "metrics.jsonl", "checkpoints/best.safetensors",
+                        "checkpoints/last.safetensors", "eval_val/metrics.json", "eval_val/per_class.csv"})
+    EXPECT_TRUE(fs::exists(run + "/" + f)) << f;
+  bool tb = false;
+  for (const auto& e : fs::directory_iterator(run + "/tensorboard"))
+    tb = tb || e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_TRUE(tb);
+  EXPECT_NE(out.find("best checkpoint"), std::string::npos) << out;
+  const std::string best = run + "/checkpoints/best.safetensors";
+
+  // evaluate on a directory (the same sample here), with its per-class table.
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + ct::test::source_path("data/sample/cinc2021") +
+                                  " -o " + dir + "/eval --threads 1",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("Se"), std::string::npos) << out;
+  EXPECT_NE(out.find("+P"), std::string::npos) << out;
+  EXPECT_NE(out.find("50 samples"), std::string::npos) << out;
+  std::ifstream mj(dir + "/eval/metrics.json");
+  const auto metrics = nlohmann::json::parse(mj);
+  EXPECT_EQ(metrics["samples"].get<int64_t>(), 50);
+  EXPECT_TRUE(metrics["metrics"].contains("auroc_macro"));
+
+  // predict: one row per record with a probability per class.
+  const std::string rec = ct::test::source_path("data/sample/cinc2021/E07500");
+  ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + best + " " + rec + " " +
+                                  ct::test::source_path("data/sample/cinc2021/JS20000") + " -o " + dir + "/pred.json",
+                              &out),
+            0)
+      << out;
+  std::ifstream pj(dir + "/pred.json");
+  const auto preds = nlohmann::json::parse(pj);
+  ASSERT_EQ(preds["predictions"].size(), 2u);
+  EXPECT_EQ(preds["predictions"][0]["record"], "E07500");
+  EXPECT_EQ(preds["predictions"][0]["windows"].get<int>(), 20);  // 5000 samples / 256, last aligned to the end
+  EXPECT_EQ(preds["predictions"][0]["probabilities"].size(), preds["classes"].size());
+  ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + best + " " + rec, &out), 0) << out;
+  EXPECT_EQ(out.rfind("record,unit,sample,end,time_s,windows,p_", 0), 0u) << out;
+
+  // embed: (N, D) embeddings + ids + labels.
+  ASSERT_EQ(ct::test::run_cli("embed --checkpoint " + best + " --split val -o " + dir + "/emb.npy --threads 1", &out), 0)
+      << out;
+  const at::Tensor emb = ct::io::read_npy(dir + "/emb.npy");
+  EXPECT_EQ(emb.dim(), 2);
+  EXPECT_EQ(emb.size(1), 16);
+  EXPECT_TRUE(fs::exists(dir + "/emb_ids.csv"));
+  EXPECT_EQ(ct::io::read_npy(dir + "/emb_labels.npy").size(0), emb.size(0));
+  ASSERT_EQ(ct::test::run_cli("embed --checkpoint " + best + " --localized -o " + dir + "/loc.npy --threads 1", &out), 0)
+      << out;
+  EXPECT_EQ(ct::io::read_npy(dir + "/loc.npy").dim(), 3);
+
+  // A new run initialised from the checkpoint: its encoder's weights go through the key
+  // matcher ('encoder.' prefix aligned, the old head unused), with the statistics logged.
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set name=from_init --set train.steps=2 --init " + best +
+                                  " --threads 1",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("loaded 12/12 model tensors"), std::string::npos) << out;
+  EXPECT_NE(out.find("prefix 'encoder.' -> ''"), std::string::npos) << out;
+}
+
+TEST(FinetuneCli, MitdbBeatsTrainEvaluateAndPredict) {
+  CT_REQUIRE_SHARED("mitdb/101.hea");
+  CT_REQUIRE_SHARED("wfdb-python/sample-data/100.atr");
+  const std::string dir = ct::test::make_temp_dir("mitdb");
+  const std::string cfg = dir + "/mitdb.yaml";
+  ct::test::write_file(cfg, ct::str_cat("defaults: ", ct::test::source_path("configs/finetune/mitdb_beats.yaml"), R"(
+output_dir: )", dir, R"(/runs
+data:
+  dataset: {limit: 2}
+  split: {val: 0.5}
+  cache: {dir: )", dir, R"(/cache, progress: false}
+  loader: {batch_size: 64}
+train: {epochs: 1, steps: 8, progress: false}
+finetune: {evaluate_best: false, sampling: balanced}
+)"));
+  std::string out;
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set data.dataset.root=" + ct::test::shared_data("mitdb") +
+                                  " --threads 1",
+                              &out),
+            0)
+      << out;
+  // Class-balanced sampling: the epoch's draw is logged with its class counts.
+  EXPECT_NE(out.find("epoch 0: class-balanced draw of "), std::string::npos) << out;
+  // Another MIT-BIH folder (record 100, DS2): per-class Se and +P.
+  const std::string other = dir + "/ds2";
+  fs::create_directories(other);
+  for (const char* ext : {".hea", ".dat", ".atr"})
+    fs::copy_file(ct::test::shared_data(std::string("wfdb-python/sample-data/100") + ext), other + "/100" + ext);
+  const std::string best = dir + "/runs/mitdb_beats/checkpoints/best.safetensors";
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + other + " --threads 1", &out), 0) << out;
+  EXPECT_NE(out.find("AAMI"), std::string::npos) << out;
+  EXPECT_NE(out.find("Se"), std::string::npos) << out;
+  EXPECT_NE(out.find("+P"), std::string::npos) << out;
+  EXPECT_NE(out.find("2273 samples"), std::string::npos) << out;  // record 100's AAMI-mapped beats
+  // predict: beats from the annotations, or found by the QRS detector.
+  ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + best + " " + other + "/100 -o " + dir + "/beats.csv", &out), 0) << out;
+  std::ifstream f(dir + "/beats.csv");
+  std::string header, line;
+  std::getline(f, header);
+  EXPECT_EQ(header, "record,unit,sample,end,time_s,windows,p_N,p_S,p_V,p_F,p_Q,decision,reference");
+  int64_t rows = 0;
+  while (std::getline(f, line)) ++rows;
+  EXPECT_GT(rows, 2200);
+  ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + best + " --beats detector " + other + "/100", &out), 0) << out;
+  const int64_t detected = std::count(out.begin(), out.end(), '\n') - 1;
+  EXPECT_NEAR(static_cast<double>(detected), 2273.0, 30.0);
+}
