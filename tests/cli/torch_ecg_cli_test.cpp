@@ -26,15 +26,13 @@ TEST(TorchEcgCli, ModelInfoPrintsTorchEcgShapesAndParameterCounts) {
   }
 }
 
-TEST(TorchEcgCli, ImportConfigWritesABackboneModelInfoBuilds) {
+TEST(TorchEcgCli, ImportConfigWritesTheModelAndItsBackbone) {
   const std::string dir = test::make_temp_dir("import_config");
   const std::string ckpt = test::source_path("tests/fixtures/models/torch_ecg_ckpt_multi_scopic_leadwise.pth");
   std::string out;
-  ASSERT_EQ(test::run_cli("import-config " + ckpt + " -o " + dir + "/backbone.yaml", &out), 0) << out;
-  EXPECT_NE(out.find("torch_ecg MultiScopicCNN 'multi_scopic_leadwise' -> cardiotorch backbone multi_scopic_leadwise"),
-            std::string::npos)
-      << out;
-  EXPECT_NE(out.find("ignored: cnn.multi_scopic_leadwise.kw_activation"), std::string::npos) << out;
+  ASSERT_EQ(test::run_cli("import-config " + ckpt + " --cnn-only -o " + dir + "/backbone.yaml", &out), 0) << out;
+  EXPECT_NE(out.find("-> cardiotorch backbone multi_scopic_leadwise (the cnn of ecg_crnn)"), std::string::npos) << out;
+  EXPECT_NE(out.find("ignored: cnn.multi_scopic_leadwise.block.kw_activation"), std::string::npos) << out;
   ASSERT_EQ(test::run_cli("model-info -c " + dir + "/backbone.yaml --seq-len 2000", &out), 0) << out;
   EXPECT_NE(out.find("parameters: 2254464 "), std::string::npos) << out;
   EXPECT_NE(out.find("output:   (2, 2304, 250)"), std::string::npos) << out;
