@@ -21,16 +21,19 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 std::string nearest_match(const std::string& name, const std::vector<std::string>& candidates) {
   std::string best;
-  size_t best_d = static_cast<size_t>(-1);
+  size_t best_d = static_cast<size_t>(-1), best_exact = best_d;
   const std::string lname = to_lower(name);
   for (const auto& c : candidates) {
     const std::string lc = to_lower(c);
-    size_t d = edit_distance(lname, lc);
+    const size_t exact = edit_distance(lname, lc);
+    size_t d = exact;
     // A prefix/substring relation is a strong hint (e.g. "band" -> "bandpass").
     if (!lname.empty() && (lc.find(lname) != std::string::npos || lname.find(lc) != std::string::npos))
       d = std::min<size_t>(d, 1);
-    if (d < best_d) {
+    // Ties go to the closer spelling: "entry_flo" -> "entry_flow", not "entry_flow.init_convs".
+    if (d < best_d || (d == best_d && exact < best_exact)) {
       best_d = d;
+      best_exact = exact;
       best = c;
     }
   }

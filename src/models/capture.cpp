@@ -20,6 +20,8 @@ at::Tensor capture(const at::Tensor& x, const std::string& name) {
   return x;
 }
 
+bool capture_active() { return t_session != nullptr; }
+
 CaptureScope::CaptureScope(std::string prefix) {
   if (t_session == nullptr) return;
   auto& p = t_session->prefixes();

@@ -121,8 +121,8 @@ RegNetImpl::RegNetImpl(const RegNetOptions& o, const ModelContext& ctx) : option
 
 at::Tensor RegNetImpl::forward(const at::Tensor& x) {
   check_input(x, 3, in_channels_, model_name().empty() ? "RegNet" : model_name());
-  at::Tensor y = stem_->forward(x);
-  for (auto& s : stages_) y = s->forward(y);
+  at::Tensor y = run_named(*stem_, "input_stem", x);
+  for (size_t i = 0; i < stages_.size(); ++i) y = run_named(*stages_[i], str_cat("stage_", i), y);
   return y;
 }
 

@@ -266,8 +266,8 @@ ResNetBlockImpl::ResNetBlockImpl(const ResNetBlockArgs& a, const ResNetBlockOpti
 }
 
 at::Tensor ResNetBlockImpl::forward(const at::Tensor& x) {
-  at::Tensor out = main_stream_->forward(x);
-  at::Tensor identity = shortcut_ ? shortcut_->forward(x) : x;
+  at::Tensor out = run_named(*main_stream_, "main_stream", x);
+  at::Tensor identity = shortcut_ ? run_named(*shortcut_, "shortcut", x) : x;
   // Pooling shortcuts use no padding, so they may be shorter than the "same"-padded branch
   // (torch_ecg pads them); an even kernel can make them longer (cropped here).
   const int64_t diff = out.size(-1) - identity.size(-1);
@@ -328,9 +328,9 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o, const ModelContext& ctx) : option
 
 at::Tensor ResNetImpl::forward(const at::Tensor& x) {
   check_input(x, 3, in_channels_, model_name().empty() ? "ResNet" : model_name());
-  at::Tensor y = stem_->forward(x);
+  at::Tensor y = run_named(*stem_, "input_stem", x);
   for (auto& stage : stages_)
-    for (auto& b : stage) y = b.second->forward(y);
+    for (auto& b : stage) y = run_named(*b.second, b.first, y);
   return y;
 }
 

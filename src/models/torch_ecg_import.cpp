@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "cardiotorch/core/error.h"
@@ -166,8 +167,12 @@ namespace {
 std::string number_text(double v) {
   if (std::isnan(v)) return ".nan";
   if (std::isinf(v)) return v > 0 ? ".inf" : "-.inf";
+  // The shortest text that reads back exactly (Python's repr: 0.2, not 0.20000000000000001).
   char b[40];
-  std::snprintf(b, sizeof b, "%.17g", v);
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(b, sizeof b, "%.*g", prec, v);
+    if (std::strtod(b, nullptr) == v) break;
+  }
   std::string s = b;
   // Keep it a float for YAML readers that care ("1" would read as an integer).
   if (s.find_first_of(".eE") == std::string::npos) s += ".0";
@@ -194,7 +199,9 @@ ConfigNode to_config(const weights::PyNode* n, const std::string& where, int dep
     }
     default: break;
   }
-  if (n->is_dict_like()) {
+  // torch_ecg.cfg.CFG is a dict subclass; an empty one (kw_bn: CFG()) pickles with no dict
+  // items at all, so it is recognised by its class.
+  if (n->is_dict_like() || n->s == "torch_ecg.cfg.CFG") {
     ConfigNode out = ConfigNode::map();
     for (const auto& kv : n->children()) out.set(kv.first, to_config(kv.second, where, depth + 1));
     return out;

@@ -220,10 +220,12 @@ std::string import_error(const std::string& model, const std::string& json) {
 }
 
 TEST(TorchEcgImport, UnregisteredBackboneFamilyNamesTheKeyAndTheKnownFamilies) {
-  const std::string e = import_error("ecg_crnn", R"({"cnn": {"name": "vgg16", "vgg16": {"num_convs": [2, 2]}}})");
-  EXPECT_NE(e.find("torch_ecg config: cnn.name: 'vgg16' is of no torch_ecg_backbone family"), std::string::npos) << e;
+  // HarDNet: on torch_ecg's list of backbones never started.
+  const std::string e = import_error("ecg_crnn", R"({"cnn": {"name": "hardnet68", "hardnet68": {"num_convs": [2, 2]}}})");
+  EXPECT_NE(e.find("torch_ecg config: cnn.name: 'hardnet68' is of no torch_ecg_backbone family"), std::string::npos) << e;
   // The registered families are listed with the torch_ecg class names they answer to.
-  EXPECT_NE(e.find("known families: regnet (RegNet/regnet), resnet (ResNet/resnet/resnext)"), std::string::npos) << e;
+  EXPECT_NE(e.find("known families: "), std::string::npos) << e;
+  EXPECT_NE(e.find("regnet (RegNet/regnet), resnet (ResNet/resnet/resnext)"), std::string::npos) << e;
   EXPECT_NE(e.find("`cardiotorch list torch_ecg_backbone`"), std::string::npos) << e;
   const std::string a = import_error("ecg_crnn", R"({"attn": {"name": "bam", "bam": {}}})");
   EXPECT_NE(a.find("attn.name: 'bam' is of no torch_ecg_attention family"), std::string::npos) << a;

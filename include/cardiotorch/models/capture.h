@@ -28,6 +28,8 @@ namespace cardiotorch::models {
 
 /// Offers `x` as the activation `name`; returns `x`.
 at::Tensor capture(const at::Tensor& x, const char* name);
+/// True while a CaptureSession is open on this thread (callers may skip building names).
+bool capture_active();
 at::Tensor capture(const at::Tensor& x, const std::string& name);
 
 /// Prefixes the names of the capture points reached while it lives with "<prefix>.".

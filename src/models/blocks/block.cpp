@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "cardiotorch/core/error.h"
+#include "cardiotorch/models/capture.h"
 
 namespace cardiotorch::models {
 
@@ -18,9 +19,19 @@ BlockPtr build_block(const BlockConfig& config, const BlockContext& context) {
   return block_registry().build(config.node, context);
 }
 
+at::Tensor run_named(BlockImpl& block, const std::string& name, const at::Tensor& x) {
+  if (!capture_active()) return block.forward(x);
+  at::Tensor y;
+  {
+    CaptureScope scope(name);
+    y = block.forward(x);
+  }
+  return capture(y, name);
+}
+
 at::Tensor BlockSequenceImpl::forward(const at::Tensor& x) {
   at::Tensor y = x;
-  for (auto& b : blocks_) y = b.second->forward(y);
+  for (auto& b : blocks_) y = run_named(*b.second, b.first, y);
   return y;
 }
 

@@ -63,7 +63,14 @@ using BlockConfig = Component<BlockCategory>;
 /// Builds a resolved block component; nullptr when `config` is empty (`attn: ~`).
 BlockPtr build_block(const BlockConfig& config, const BlockContext& context);
 
+/// Runs `block` on `x` as the child `name` of the running model: its own capture points are
+/// prefixed with "<name>." and its output is offered under `name` (models/capture.h), so
+/// Grad-CAM reaches every stage by its state-dict module path.
+at::Tensor run_named(BlockImpl& block, const std::string& name, const at::Tensor& x);
+
 /// Named children run in order (torch_ecg's nn.Sequential): the names are the state_dict keys.
+/// Each child runs through run_named, so its output is a capture point "<name>" (nested under
+/// the sequence's own name when the owner runs the sequence through run_named too).
 class BlockSequenceImpl : public BlockImpl {
  public:
   /// Appends `block` under `name`; returns it.
