@@ -9,6 +9,7 @@
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/strings.h"
+#include "cardiotorch/models/capture.h"
 #include "cardiotorch/models/model.h"
 
 namespace cardiotorch::models {
@@ -53,6 +54,7 @@ class PlainCnnImpl final : public ModelImpl {
                                   torch::nn::Conv1dOptions(in, o.channels[i], k).padding(k / 2).bias(false))},
                      {"bn", std::make_shared<torch::nn::BatchNorm1dImpl>(o.channels[i])}});
       blocks_->push_back(block);
+      capture_names_.push_back(str_cat("blocks.", i));
       convs_.push_back(block["conv"]->as<torch::nn::Conv1dImpl>());
       bns_.push_back(block["bn"]->as<torch::nn::BatchNorm1dImpl>());
       in = o.channels[i];
@@ -63,6 +65,7 @@ class PlainCnnImpl final : public ModelImpl {
     at::Tensor h = x;
     for (size_t i = 0; i < convs_.size(); ++i) {
       h = at::relu(bns_[i]->forward(convs_[i]->forward(h)));
+      h = capture(h, capture_names_[i]);  // each block's map for Grad-CAM (models/capture.h)
       if (o_.dropout > 0) h = at::dropout(h, o_.dropout, is_training());
       if (o_.pool > 1 && i + 1 < convs_.size() && h.size(2) >= o_.pool) h = at::max_pool1d(h, {o_.pool});
     }
@@ -88,6 +91,7 @@ class PlainCnnImpl final : public ModelImpl {
   std::vector<int64_t> kernels_;
   torch::nn::ModuleList blocks_{nullptr};
   std::vector<torch::nn::Conv1dImpl*> convs_;
+  std::vector<std::string> capture_names_;
   std::vector<torch::nn::BatchNorm1dImpl*> bns_;
 };
 
