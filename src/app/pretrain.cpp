@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cardiotorch/app/experiment.h"
+#include "app/training_data.h"
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/run_dir.h"
 #include "cardiotorch/core/runtime.h"
@@ -97,34 +98,19 @@ PretrainResult pretrain(const PretrainRequest& req) {
   PretrainResult result;
   result.run_dir = (fs::path(opts.output_dir) / opts.name).string();
 
-  // Data: index, split by patient (validation measures reconstruction on unseen patients),
-  // preprocess through the cache. Labels are not used.
-  std::shared_ptr<const data::Dataset> dataset = data::build_dataset(saved["data"]["dataset"]);
+  // Validation measures reconstruction on unseen patients; labels are not used.
+  // Data: the shared preamble of every training command (app/training_data.h).
+  TrainingData td = prepare_training_data(saved, opts);
+  const std::shared_ptr<const data::Dataset>& dataset = td.dataset;
   const data::DatasetInfo& dinfo = dataset->info();
-  {
-    ConfigNode full = ConfigNode::map();
-    full.set("name", ConfigNode::string(dinfo.name));
-    full.merge(ConfigNode::parse(dinfo.config, "dataset options"));
-    ConfigNode data_node = saved["data"];
-    data_node.set("dataset", full);
-  }
-  CT_CHECK(dataset->size() > 0, DataError, saved["data"]["dataset"].where(), ": the dataset has no items");
-  const data::Split split = data::make_split(*dataset, opts.data.split);
-  CT_CHECK(!split.train.empty(), ConfigError, "data.split: the training part is empty");
-  const signal::Pipeline preprocess = signal::Pipeline::from_config(saved["preprocess"]);
-  const signal::Pipeline augment = signal::Pipeline::from_config(saved["augment"]);
-  auto cached = std::make_shared<data::CachedDataset>(dataset, preprocess, saved["preprocess"].to_yaml(), opts.data.cache);
+  const data::Split& split = td.split;
+  const signal::Pipeline& augment = td.augment;
+  std::shared_ptr<data::CachedDataset>& cached = td.cached;
   CT_LOG_INFO(dinfo.name, ": ", dataset->size(), " items; split train ", split.train.size(), " / val ", split.val.size(),
               " (test ", split.test.size(), " unused); cache ", cached->path());
-
-  const c10::Device device = train::resolve_device(opts.train.device);
-  data::LoaderOptions train_opts = opts.data.loader;
-  train_opts.training = true;
-  train_opts.device = device.str();
-  data::LoaderOptions eval_opts = train_opts;
-  eval_opts.training = false;
-  eval_opts.shuffle = false;
-  eval_opts.drop_last = false;
+  const c10::Device device = td.device;
+  data::LoaderOptions& train_opts = td.train_opts;
+  data::LoaderOptions& eval_opts = td.eval_opts;
   eval_opts.views = 1;
 
   // The objective, then the model it trains, built for the input the loader delivers.
