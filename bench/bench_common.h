@@ -19,8 +19,7 @@ inline long minor_faults() {
 
 /// Adds "faults/<unit>": minor page faults per item between `start` and now.
 inline void report_faults(benchmark::State& state, long start, double items, const char* unit) {
-  state.counters[std::string("faults/") + unit] =
-      items > 0 ? static_cast<double>(minor_faults() - start) / items : 0.0;
+  state.counters[std::string("faults/") + unit] = items > 0 ? static_cast<double>(minor_faults() - start) / items : 0.0;
 }
 
 /// Puts the allocator policy (core/runtime.h) and the thread budget in the report's header.
@@ -34,12 +33,12 @@ inline void add_context() {
 }  // namespace cardiotorch::bench
 
 /// BENCHMARK_MAIN with the context lines above.
-#define CT_BENCHMARK_MAIN()                                            \
-  int main(int argc, char** argv) {                                    \
-    ::benchmark::Initialize(&argc, argv);                              \
+#define CT_BENCHMARK_MAIN()                                             \
+  int main(int argc, char** argv) {                                     \
+    ::benchmark::Initialize(&argc, argv);                               \
     if (::benchmark::ReportUnrecognizedArguments(argc, argv)) return 1; \
-    ::cardiotorch::bench::add_context();                               \
-    ::benchmark::RunSpecifiedBenchmarks();                             \
-    ::benchmark::Shutdown();                                           \
-    return 0;                                                          \
+    ::cardiotorch::bench::add_context();                                \
+    ::benchmark::RunSpecifiedBenchmarks();                              \
+    ::benchmark::Shutdown();                                            \
+    return 0;                                                           \
   }

@@ -127,7 +127,12 @@ void BM_LoaderFromCacheAugmented(benchmark::State& state) {
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
   ct::bench::report_faults(state, faults0, static_cast<double>(samples), "sample");
 }
-BENCHMARK(BM_LoaderFromCacheAugmented)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
+BENCHMARK(BM_LoaderFromCacheAugmented)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime();
 
 void BM_CacheGet(benchmark::State& state) {
   auto ds = cached();

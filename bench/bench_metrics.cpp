@@ -48,8 +48,8 @@ void multilabel_set(benchmark::State& state) {
   tr::MetricContext ctx;
   ctx.task = tr::TaskKind::kMultilabel;
   for (int64_t k = 0; k < c; ++k) ctx.class_names.push_back("c" + std::to_string(k));
-  const auto metrics = cardiotorch::ConfigNode::parse(
-      "[auroc_macro, auroc_micro, auprc_macro, f1_macro, f1_per_class, accuracy, mcc]");
+  const auto metrics =
+      cardiotorch::ConfigNode::parse("[auroc_macro, auroc_micro, auprc_macro, f1_macro, f1_per_class, accuracy, mcc]");
   for (auto _ : state) {
     tr::MetricSet set(ctx, metrics);
     for (int64_t i = 0; i < n; i += 128) set.update(e.logits.slice(0, i, i + 128), e.targets.slice(0, i, i + 128));

@@ -153,15 +153,20 @@ void BM_PretrainModelStep(benchmark::State& state) {
     m->forward_mae(x, 0.8).loss.backward();
     opt->step();
   }
-  state.counters["samples/s"] = benchmark::Counter(32.0 * static_cast<double>(state.iterations()),
-                                                   benchmark::Counter::kIsRate);
+  state.counters["samples/s"] =
+      benchmark::Counter(32.0 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 }  // namespace
 
 // CPU columns are the whole process's (every intra-op and loader thread): on a loaded machine
 // the CPU-seconds per sample are the robust figure, wall time depends on what else runs.
-BENCHMARK(BM_PretrainLoop)->Arg(6)->Unit(benchmark::kMillisecond)->UseManualTime()->MeasureProcessCPUTime()->Iterations(1);
+BENCHMARK(BM_PretrainLoop)
+    ->Arg(6)
+    ->Unit(benchmark::kMillisecond)
+    ->UseManualTime()
+    ->MeasureProcessCPUTime()
+    ->Iterations(1);
 BENCHMARK(BM_PretrainDataPath)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()->Iterations(4);
 BENCHMARK(BM_PretrainModelStep)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime()->Iterations(3);
 

@@ -108,7 +108,8 @@ void BM_TrainStep(benchmark::State& state) {
   tr::SchedulerContext sc;
   sc.base_lr = opt->base_lr();
   sc.total_steps = 1000;
-  auto schedule = tr::scheduler_registry().build(ct::ConfigNode::parse("{name: warmup_cosine, unit: step, warmup: 10}"), sc);
+  auto schedule =
+      tr::scheduler_registry().build(ct::ConfigNode::parse("{name: warmup_cosine, unit: step, warmup: 10}"), sc);
   const std::vector<at::Tensor> params = opt->parameters();
   ct::data::Batch b;
   b.x = at::randn({kBatch, kLeads, kLen});
@@ -135,8 +136,8 @@ void BM_TrainStep(benchmark::State& state) {
   }
   // Process CPU time (every thread): robust on a loaded machine, where wall time is not.
   state.counters["samples/cpu_s"] = static_cast<double>(state.iterations() * kBatch) / (process_cpu_s() - cpu0);
-  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
-                                                   benchmark::Counter::kIsRate);
+  state.counters["samples/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kBatch), benchmark::Counter::kIsRate);
   state.counters["peak_rss_MB"] = peak_rss_mb();
   state.counters["params_M"] = static_cast<double>(ct::models::count_parameters(*model)) / 1e6;
   state.counters["threads"] = ct::num_threads();

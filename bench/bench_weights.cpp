@@ -32,10 +32,19 @@ cw::NamedTensors vit_small() {
                          {"patch_embed.proj.bias", at::randn({d})}};
   for (int b = 0; b < 12; ++b) {
     const std::string p = "blocks." + std::to_string(b) + ".";
-    for (const auto& [name, shape] : std::vector<std::pair<std::string, std::vector<int64_t>>>{
-             {"norm1.weight", {d}}, {"norm1.bias", {d}}, {"attn.qkv.weight", {3 * d, d}}, {"attn.qkv.bias", {3 * d}},
-             {"attn.proj.weight", {d, d}}, {"attn.proj.bias", {d}}, {"norm2.weight", {d}}, {"norm2.bias", {d}},
-             {"mlp.fc1.weight", {h, d}}, {"mlp.fc1.bias", {h}}, {"mlp.fc2.weight", {d, h}}, {"mlp.fc2.bias", {d}}})
+    for (const auto& [name, shape] :
+         std::vector<std::pair<std::string, std::vector<int64_t>>>{{"norm1.weight", {d}},
+                                                                   {"norm1.bias", {d}},
+                                                                   {"attn.qkv.weight", {3 * d, d}},
+                                                                   {"attn.qkv.bias", {3 * d}},
+                                                                   {"attn.proj.weight", {d, d}},
+                                                                   {"attn.proj.bias", {d}},
+                                                                   {"norm2.weight", {d}},
+                                                                   {"norm2.bias", {d}},
+                                                                   {"mlp.fc1.weight", {h, d}},
+                                                                   {"mlp.fc1.bias", {h}},
+                                                                   {"mlp.fc2.weight", {d, h}},
+                                                                   {"mlp.fc2.bias", {d}}})
       sd.emplace_back(p + name, at::randn(shape));
   }
   sd.emplace_back("norm.weight", at::randn({d}));

@@ -115,7 +115,8 @@ void BM_MitdbAnnotations(benchmark::State& state) {
   }
   int64_t n = 0;
   for (auto _ : state)
-    for (const auto& r : c.records) n += static_cast<int64_t>(cardiotorch::io::read_annotations(r, "atr").annotations.size());
+    for (const auto& r : c.records)
+      n += static_cast<int64_t>(cardiotorch::io::read_annotations(r, "atr").annotations.size());
   state.counters["annotations/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsRate);
 }
 

@@ -4,6 +4,7 @@
 #   bash scripts/run.sh test    install deps, build everything, run the whole test suite
 #   bash scripts/run.sh build   install deps and build only
 #   bash scripts/run.sh deps    install deps only
+#   bash scripts/run.sh format  apply .clang-format to every C++ file (`test` checks it first)
 # Re-running is fast: packages already present are not reinstalled and the build is incremental.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +19,7 @@ APT_PACKAGES=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libmatio-dev libflac-dev libedf-dev zlib1g-dev libcairo2-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
 
 install_deps() {
@@ -50,6 +51,24 @@ build() {
   echo "[build] ${*:-all targets} done in $((SECONDS - t0)) s"
 }
 
+# The C++ sources follow .clang-format (clang-format 14, Debian 12's). `test` refuses unformatted
+# files before building, so a style slip fails in seconds rather than after the build.
+cxx_files() { git ls-files -- '*.h' '*.cpp'; }
+check_format() {
+  if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    echo "[format] not a git checkout: skipped"
+    return
+  fi
+  local bad
+  bad=$(cxx_files | xargs clang-format --dry-run 2>&1 | grep -oE '^[^:]+\.(h|cpp):' | sort -u | tr -d ':' || true)
+  if [ -n "$bad" ]; then
+    echo "[format] these files differ from .clang-format (fix: bash scripts/run.sh format):" >&2
+    echo "$bad" | sed 's/^/  /' >&2
+    exit 1
+  fi
+  echo "[format] $(cxx_files | wc -l) files follow .clang-format"
+}
+
 run_tests() {
   # ctest runs each GoogleTest case as its own test; summary line at the end.
   (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 900)
@@ -64,7 +83,8 @@ shift || true
 case "$cmd" in
   deps) install_deps ;;
   build) install_deps; build ;;
-  test) install_deps; build; run_tests ;;
+  test) install_deps; check_format; build; run_tests ;;
+  format) cxx_files | xargs clang-format -i; echo "[format] done" ;;
   demo) install_deps; build cardiotorch_cli; run_demo "$@" ;;
-  *) echo "usage: bash scripts/run.sh {demo|test|build|deps}" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/run.sh {demo|test|build|deps|format}" >&2; exit 2 ;;
 esac

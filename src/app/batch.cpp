@@ -72,9 +72,10 @@ std::vector<BatchItem> plan_batch(const std::vector<std::string>& inputs, const 
       CT_CHECK(!found.empty(), UsageError, in, ": no records in this directory or below (looked for ",
                join(io::record_extensions()), ")");
       fs::path base = out_dir;
-      if (inputs.size() > 1) base /= fs::path(in).lexically_normal().filename().empty()
-                                         ? fs::path(in).lexically_normal().parent_path().filename()
-                                         : fs::path(in).lexically_normal().filename();
+      if (inputs.size() > 1)
+        base /= fs::path(in).lexically_normal().filename().empty()
+                    ? fs::path(in).lexically_normal().parent_path().filename()
+                    : fs::path(in).lexically_normal().filename();
       for (const auto& p : found) {
         const fs::path rel = fs::path(p).lexically_relative(in);
         add(p, base / rel.parent_path() / (output_stem(p) + ext));
@@ -100,7 +101,8 @@ BatchResult run_batch(const std::vector<BatchItem>& items, const BatchJob& job, 
   const int64_t n = static_cast<int64_t>(items.size());
   BatchResult out;
   out.items.resize(items.size());
-  int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
   out.threads = threads;
   const bool skip = options.on_error == "skip";
@@ -163,8 +165,8 @@ BatchResult run_batch(const std::vector<BatchItem>& items, const BatchJob& job, 
   return out;
 }
 
-BatchResult convert_records(const std::vector<BatchItem>& items, const RecordSource& read,
-                            const BatchOptions& options, const io::WriteRecordOptions& write) {
+BatchResult convert_records(const std::vector<BatchItem>& items, const RecordSource& read, const BatchOptions& options,
+                            const io::WriteRecordOptions& write) {
   return run_batch(
       items,
       [&](const BatchItem& item, int64_t, BatchItemResult& r) {
@@ -190,7 +192,8 @@ BatchResult preprocess_records(const std::vector<BatchItem>& items, const Record
         b.leads = rec.leads;
         signal::StepContext ctx;
         ctx.training = preprocess.training;
-        ctx.generator = at::make_generator<at::CPUGeneratorImpl>(derive_seed(preprocess.seed, static_cast<uint64_t>(index)));
+        ctx.generator =
+            at::make_generator<at::CPUGeneratorImpl>(derive_seed(preprocess.seed, static_cast<uint64_t>(index)));
         pipeline.apply(b, ctx);
         CT_CHECK(b.x.dim() == 2, ShapeError, item.input, ": the pipeline gave a signal shaped ", b.x.sizes(),
                  "; a record file holds [leads, samples] (ncrop output cannot be written per record)");

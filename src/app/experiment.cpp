@@ -44,8 +44,8 @@ ConfigNode resolve_experiment(ConfigNode root, const std::vector<std::string>& o
   // The dataset's options are checked against its schema without reading its index.
   const ConfigNode ds = root["data"]["dataset"];
   if (!ds.is_null()) {
-    CT_CHECK(ds.is_map() && ds.has("name"), ConfigError, ds.where(), ": expected {name: <dataset>, root: <dir>, ...}; datasets: ",
-             join(data::dataset_registry().names()));
+    CT_CHECK(ds.is_map() && ds.has("name"), ConfigError, ds.where(),
+             ": expected {name: <dataset>, root: <dir>, ...}; datasets: ", join(data::dataset_registry().names()));
     opts.data.dataset = data::dataset_registry().resolve(ds);
   }
   // Building the pipelines checks step names and options without touching data; the

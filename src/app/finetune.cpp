@@ -96,8 +96,8 @@ FinetuneResult finetune(const FinetuneRequest& req) {
   const data::Split& split = td.split;
   const signal::Pipeline& augment = td.augment;
   std::shared_ptr<data::CachedDataset>& cached = td.cached;
-  CT_LOG_INFO(dinfo.name, ": ", dataset->size(), " items; split train ", split.train.size(), " / val ", split.val.size(),
-              " / test ", split.test.size(), "; cache ", cached->path());
+  CT_LOG_INFO(dinfo.name, ": ", dataset->size(), " items; split train ", split.train.size(), " / val ",
+              split.val.size(), " / test ", split.test.size(), "; cache ", cached->path());
   const c10::Device device = td.device;
   data::LoaderOptions& train_opts = td.train_opts;
   data::LoaderOptions& eval_opts = td.eval_opts;
@@ -121,9 +121,10 @@ FinetuneResult finetune(const FinetuneRequest& req) {
     task.train_label_counts = count_classes(*dataset, split.train, dinfo.class_names.size());
     task.train_size = static_cast<int64_t>(split.train.size());
   }
-  ConfigNode objective_node = opts.objective.empty()
-                                  ? train::objective_registry().resolve(ConfigNode::string(train::default_objective(dinfo.label_kind)))
-                                  : opts.objective.node;
+  ConfigNode objective_node =
+      opts.objective.empty()
+          ? train::objective_registry().resolve(ConfigNode::string(train::default_objective(dinfo.label_kind)))
+          : opts.objective.node;
   saved.set("objective", objective_node);
   task.objective = objective_node["name"].as_string();
   train::ObjectivePtr objective = train::objective_registry().build(objective_node, task.objective_context());
@@ -178,9 +179,10 @@ FinetuneResult finetune(const FinetuneRequest& req) {
         std::string per_class;
         for (size_t c = 0; c < drawn.size(); ++c)
           per_class += str_cat(c ? ", " : "", dinfo.class_names[c], " ", drawn[c], "/", task.train_label_counts[c]);
-        CT_LOG_INFO("epoch ", epoch, ": class-balanced draw of ", idx.size(), " items (drawn/available: ", per_class, ")");
-        holder->loader = std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, idx), augment,
-                                                        train_opts);
+        CT_LOG_INFO("epoch ", epoch, ": class-balanced draw of ", idx.size(), " items (drawn/available: ", per_class,
+                    ")");
+        holder->loader =
+            std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, idx), augment, train_opts);
         holder->epoch = epoch;
       }
       return *holder->loader;
@@ -192,7 +194,8 @@ FinetuneResult finetune(const FinetuneRequest& req) {
   }
   std::unique_ptr<data::Loader> val_loader;
   if (!split.val.empty())
-    val_loader = std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
+    val_loader =
+        std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
 
   const int64_t nb = train_loader(0).num_batches();
   const int64_t spe = (nb + opts.train.accumulate - 1) / opts.train.accumulate;
@@ -233,8 +236,9 @@ FinetuneResult finetune(const FinetuneRequest& req) {
         fs::remove_all(fs::path(result.run_dir) / p);
       CT_LOG_INFO("removed the previous run in ", result.run_dir, " (--overwrite)");
     } else {
-      CT_CHECK(!old_run, UsageError, result.run_dir, " already holds a run (", ckdir.string(),
-               "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
+      CT_CHECK(
+          !old_run, UsageError, result.run_dir, " already holds a run (", ckdir.string(),
+          "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
     }
   }
   RunDir run(result.run_dir, saved);

@@ -128,11 +128,19 @@ EvaluationReport write_evaluation(const train::EvalResult& r, const train::Metri
       const std::string name = c < names.size() ? names[c] : std::to_string(c);
       const double se = ratio(k.tp, k.tp + k.fn), ppv = ratio(k.tp, k.tp + k.fp), sp = ratio(k.tn, k.tn + k.fp),
                    f1 = ratio(2 * k.tp, 2 * k.tp + k.fp + k.fn);
-      std::vector<std::string> row = {name, std::to_string(k.support()), std::to_string(k.tp + k.fp), cell(se),
-                                      cell(ppv), cell(sp), cell(f1)};
-      nlohmann::json cj{{"class", name}, {"support", k.support()}, {"predicted", k.tp + k.fp}, {"tp", k.tp},
-                        {"fp", k.fp},    {"fn", k.fn},           {"tn", k.tn},                {"se", num(se)},
-                        {"ppv", num(ppv)}, {"sp", num(sp)},      {"f1", num(f1)}};
+      std::vector<std::string> row = {
+          name, std::to_string(k.support()), std::to_string(k.tp + k.fp), cell(se), cell(ppv), cell(sp), cell(f1)};
+      nlohmann::json cj{{"class", name},
+                        {"support", k.support()},
+                        {"predicted", k.tp + k.fp},
+                        {"tp", k.tp},
+                        {"fp", k.fp},
+                        {"fn", k.fn},
+                        {"tn", k.tn},
+                        {"se", num(se)},
+                        {"ppv", num(ppv)},
+                        {"sp", num(sp)},
+                        {"f1", num(f1)}};
       if (auroc) {
         auto it = r.metrics.find("auroc/" + name);
         const double a = it == r.metrics.end() ? std::nan("") : it->second;
@@ -174,8 +182,12 @@ EvaluationReport write_evaluation(const train::EvalResult& r, const train::Metri
         if (!r.metrics.count(p + "f1")) continue;
         rows.push_back({c, b, cell(get("se")), cell(get("ppv")), cell(get("f1")), cell(get("error_mean_ms"), 1),
                         cell(get("error_std_ms"), 1)});
-        pc.push_back({{"wave", c},           {"boundary", b},      {"se", num(get("se"))},
-                      {"ppv", num(get("ppv"))}, {"f1", num(get("f1"))}, {"error_mean_ms", num(get("error_mean_ms"))},
+        pc.push_back({{"wave", c},
+                      {"boundary", b},
+                      {"se", num(get("se"))},
+                      {"ppv", num(get("ppv"))},
+                      {"f1", num(get("f1"))},
+                      {"error_mean_ms", num(get("error_mean_ms"))},
                       {"error_std_ms", num(get("error_std_ms"))}});
       }
     j["per_class"] = pc;
@@ -243,9 +255,10 @@ EvaluationReport evaluate_checkpoint(const EvaluateRequest& req) {
     const std::string tag = req.data.empty() ? part : fs::path(req.data).filename().string();
     out = (fs::path(req.checkpoint).parent_path().parent_path() / ("eval_" + tag)).string();
   }
-  return write_evaluation(r, *ms, t.info, out,
-                          str_cat(fs::path(req.checkpoint).filename().string(), " on ",
-                                  req.data.empty() ? t.info.data_root : req.data, " (", part, ", ", idx.size(), " items)"));
+  return write_evaluation(
+      r, *ms, t.info, out,
+      str_cat(fs::path(req.checkpoint).filename().string(), " on ", req.data.empty() ? t.info.data_root : req.data,
+              " (", part, ", ", idx.size(), " items)"));
 }
 
 // -------------------------------------------------------------------------------- predict
@@ -306,7 +319,8 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
   const int64_t win = t.info.seq_len;
   io::ReadOptions ro;
   ro.fs = req.fs;
-  if (ds.has("leads") && ds["leads"].is_sequence() && ds["leads"].size() > 0) ro.channels = ds["leads"].as_string_list();
+  if (ds.has("leads") && ds["leads"].is_sequence() && ds["leads"].size() > 0)
+    ro.channels = ds["leads"].as_string_list();
   std::vector<Prediction> out;
   for (const std::string& path : req.records) {
     io::Record rec = io::read_record(path, ro);
@@ -317,15 +331,18 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
       const int64_t b = std::llround(before * rec.fs), a = std::llround(after * rec.fs);
       std::vector<int64_t> peaks;
       std::vector<std::string> refs;
-      const std::string annotator =
-          !req.annotator.empty() ? req.annotator : ds.has("annotator") ? ds["annotator"].as_string() : "atr";
-      const bool have_ann = fs::exists(path + "." + annotator) ||
-                            fs::exists((fs::path(path).parent_path() / fs::path(path).stem()).string() + "." + annotator);
+      const std::string annotator = !req.annotator.empty() ? req.annotator
+                                    : ds.has("annotator")  ? ds["annotator"].as_string()
+                                                           : "atr";
+      const bool have_ann =
+          fs::exists(path + "." + annotator) ||
+          fs::exists((fs::path(path).parent_path() / fs::path(path).stem()).string() + "." + annotator);
       CT_CHECK(req.beats != "annotations" || have_ann, DataError, path, ": no .", annotator,
                " annotations (use --beats detector)");
       if (have_ann && req.beats != "detector") {
         const std::string base = (fs::path(path).parent_path() / fs::path(path).stem()).string();
-        for (const auto& an : io::read_annotations(fs::exists(path + "." + annotator) ? path : base, annotator).annotations) {
+        for (const auto& an :
+             io::read_annotations(fs::exists(path + "." + annotator) ? path : base, annotator).annotations) {
           if (!io::is_beat_code(an.code)) continue;
           peaks.push_back(an.sample);
           const char c = io::aami_class(an.symbol);
@@ -381,10 +398,11 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
     std::vector<std::string> leads = rec.leads;
     preprocess(t.preprocess, x, fs, leads);
     x = x.to(at::kFloat);
-    CT_CHECK(x.size(0) == t.info.in_channels, ShapeError, path, ": ", x.size(0), " leads after preprocessing, the model takes ",
-             t.info.in_channels, " (", join(t.info.leads), ")");
+    CT_CHECK(x.size(0) == t.info.in_channels, ShapeError, path, ": ", x.size(0),
+             " leads after preprocessing, the model takes ", t.info.in_channels, " (", join(t.info.leads), ")");
     const int64_t len = x.size(1);
-    const int64_t stride = req.stride_s > 0 ? std::max<int64_t>(1, std::llround(req.stride_s * fs)) : std::max<int64_t>(1, win);
+    const int64_t stride =
+        req.stride_s > 0 ? std::max<int64_t>(1, std::llround(req.stride_s * fs)) : std::max<int64_t>(1, win);
     const auto starts = window_starts(len, win, stride);
     std::vector<at::Tensor> windows;
     for (int64_t s : starts) windows.push_back(fit_length(x.narrow(1, s, std::min(win, len - s)), win));
@@ -520,7 +538,8 @@ EmbedResult embed_dataset(const EmbedRequest& req) {
   if (!labels.empty()) {
     res.labels_path = stem + "_labels.npy";
     at::Tensor l = at::cat(labels);
-    io::write_npy(res.labels_path, l.is_floating_point() ? l.to(at::kFloat).contiguous() : l.to(at::kLong).contiguous());
+    io::write_npy(res.labels_path,
+                  l.is_floating_point() ? l.to(at::kFloat).contiguous() : l.to(at::kLong).contiguous());
   }
   return res;
 }

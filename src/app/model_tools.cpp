@@ -23,7 +23,8 @@ void log_import(const std::string& source, const models::TorchEcgImport& imp) {
               imp.n_leads > 0 ? str_cat(", n_leads ", imp.n_leads) : std::string());
   for (const auto& n : imp.report.notes) CT_LOG_INFO("  ", n);
   for (const auto& i : imp.report.ignored) CT_LOG_DEBUG("  ignored: ", i);
-  for (const auto& u : imp.report.unknown) CT_LOG_WARN(source, ": unknown torch_ecg key ", u, " (torch_ecg ignores it too)");
+  for (const auto& u : imp.report.unknown)
+    CT_LOG_WARN(source, ": unknown torch_ecg key ", u, " (torch_ecg ignores it too)");
 }
 
 bool is_torch_ecg_file(const std::string& path, const ConfigNode& file) {
@@ -36,17 +37,20 @@ ConfigNode resolve_model_spec(const ModelSpec& spec) {
   ConfigNode node = ConfigNode::map();
   if (!spec.config_from_weights.empty()) {
     CT_CHECK(spec.config_file.empty(), UsageError, "--config and --config-from-weights exclude each other");
-    CT_CHECK(!spec.name.empty(), UsageError, "--config-from-weights needs --model NAME (a torch_ecg checkpoint does not "
+    CT_CHECK(!spec.name.empty(), UsageError,
+             "--config-from-weights needs --model NAME (a torch_ecg checkpoint does not "
              "say which model it holds), e.g. --model ecg_crnn");
     const models::TorchEcgImport imp = models::import_torch_ecg_checkpoint(spec.name, spec.config_from_weights);
     log_import(spec.config_from_weights, imp);
     node = imp.model;
   } else if (!spec.config_file.empty()) {
     ConfigNode file = ConfigNode::load(spec.config_file);
-    CT_CHECK(file.is_map(), ConfigError, spec.config_file, ": expected a model mapping {name: ..., options}, an "
+    CT_CHECK(file.is_map(), ConfigError, spec.config_file,
+             ": expected a model mapping {name: ..., options}, an "
              "experiment with a 'model:' section, or a torch_ecg model_config (.json)");
     if (is_torch_ecg_file(spec.config_file, file)) {
-      CT_CHECK(!spec.name.empty(), UsageError, spec.config_file, ": a torch_ecg model_config needs --model NAME "
+      CT_CHECK(!spec.name.empty(), UsageError, spec.config_file,
+               ": a torch_ecg model_config needs --model NAME "
                "(e.g. --model ecg_crnn)");
       models::TorchEcgImport imp;
       try {
@@ -110,7 +114,8 @@ ModelInput load_model_input(const std::string& path, double fs, const std::strin
     in.leads = batch.leads;
     in.units.clear();
   }
-  CT_CHECK(at::isfinite(in.x).all().item<bool>(), DataError, path, ": the input holds NaN or infinite values; "
+  CT_CHECK(at::isfinite(in.x).all().item<bool>(), DataError, path,
+           ": the input holds NaN or infinite values; "
            "clean it first (e.g. a pipeline with {name: nan_to_num})");
   return in;
 }

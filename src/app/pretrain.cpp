@@ -106,8 +106,8 @@ PretrainResult pretrain(const PretrainRequest& req) {
   const data::Split& split = td.split;
   const signal::Pipeline& augment = td.augment;
   std::shared_ptr<data::CachedDataset>& cached = td.cached;
-  CT_LOG_INFO(dinfo.name, ": ", dataset->size(), " items; split train ", split.train.size(), " / val ", split.val.size(),
-              " (test ", split.test.size(), " unused); cache ", cached->path());
+  CT_LOG_INFO(dinfo.name, ": ", dataset->size(), " items; split train ", split.train.size(), " / val ",
+              split.val.size(), " (test ", split.test.size(), " unused); cache ", cached->path());
   const c10::Device device = td.device;
   data::LoaderOptions& train_opts = td.train_opts;
   data::LoaderOptions& eval_opts = td.eval_opts;
@@ -128,7 +128,8 @@ PretrainResult pretrain(const PretrainRequest& req) {
   CT_CHECK(train_opts.views >= ssl.views(), ConfigError, "data.loader.views: objective ", objective->objective_name(),
            " needs ", ssl.views(), " augmented views per sample, got ", train_opts.views);
 
-  data::Loader probe(std::make_shared<data::SubsetDataset>(cached, std::vector<int64_t>{split.val.empty() ? split.train.front() : split.val.front()}),
+  data::Loader probe(std::make_shared<data::SubsetDataset>(
+                         cached, std::vector<int64_t>{split.val.empty() ? split.train.front() : split.val.front()}),
                      augment, eval_opts);
   const data::Sample s0 = probe.prepare(0, 0);
   models::ModelContext mctx;
@@ -155,7 +156,8 @@ PretrainResult pretrain(const PretrainRequest& req) {
   };
   std::unique_ptr<data::Loader> val_loader;
   if (!split.val.empty())
-    val_loader = std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
+    val_loader =
+        std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
 
   const int64_t nb = train_loader_ptr->num_batches();
   CT_CHECK(nb > 0, ConfigError, "data.loader: no training batch (", split.train.size(), " items, batch_size ",
@@ -196,8 +198,9 @@ PretrainResult pretrain(const PretrainRequest& req) {
         fs::remove_all(fs::path(result.run_dir) / p);
       CT_LOG_INFO("removed the previous run in ", result.run_dir, " (--overwrite)");
     } else {
-      CT_CHECK(!old_run, UsageError, result.run_dir, " already holds a run (", ckdir.string(),
-               "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
+      CT_CHECK(
+          !old_run, UsageError, result.run_dir, " already holds a run (", ckdir.string(),
+          "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
     }
   }
   RunDir run(result.run_dir, saved);
@@ -214,12 +217,12 @@ PretrainResult pretrain(const PretrainRequest& req) {
   ctx.device = device;
   ctx.config_yaml = saved.to_yaml();
   ctx.registry = {{"model", opts.model.name()}, {"dataset", dinfo.name}};
-  ctx.sections["pretrain"] = nlohmann::json{{"objective", objective->objective_name()},
-                                            {"fs", mctx.fs},
-                                            {"leads", s0.leads},
-                                            {"in_channels", mctx.in_channels},
-                                            {"seq_len", mctx.seq_len}}
-                                 .dump();
+  ctx.sections["pretrain"] = nlohmann::json{
+      {"objective", objective->objective_name()},
+      {"fs", mctx.fs},
+      {"leads", s0.leads},
+      {"in_channels", mctx.in_channels},
+      {"seq_len", mctx.seq_len}}.dump();
   ctx.checkpoint_dir = run.file("checkpoints");
 
   std::vector<train::CallbackPtr> callbacks;

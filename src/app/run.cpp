@@ -45,8 +45,8 @@ void merge_stage_section(ConfigNode& base, const ConfigNode& over) {
     ConfigNode b = base[key];
     // A component naming another registry entry ({name: vit_patchx} over {name: mae_vit_patchx})
     // starts from that entry's defaults: merging would hand it the other's options.
-    const bool renamed = o.is_map() && b.is_map() && o.has("name") && b.has("name") &&
-                         o["name"].as_string() != b["name"].as_string();
+    const bool renamed =
+        o.is_map() && b.is_map() && o.has("name") && b.has("name") && o["name"].as_string() != b["name"].as_string();
     if (o.is_map() && b.is_map() && !renamed) {
       merge_stage_section(b, o);
     } else {
@@ -65,10 +65,8 @@ std::string StageResult::to_json() const {
   j["fingerprint"] = fingerprint;
   nlohmann::json v = nlohmann::json::object();
   for (const auto& [k, x] : values) {
-    if (std::isfinite(x))
-      v[k] = x;
-    else
-      v[k] = nullptr;  // JSON has no NaN: an undefined metric (one class in the split) reads back as NaN
+    if (std::isfinite(x)) v[k] = x;
+    else v[k] = nullptr;  // JSON has no NaN: an undefined metric (one class in the split) reads back as NaN
   }
   j["values"] = v;
   j["files"] = files;
@@ -121,8 +119,9 @@ ConfigNode RunContext::stage_config(const std::vector<std::string>& layers, cons
 
 std::shared_ptr<const data::Dataset> RunContext::dataset() {
   if (!dataset_) {
-    CT_CHECK(!options_.data.dataset.is_null(), ConfigError, request_.config_file,
-             ": data.dataset is required for a run, e.g. data: {dataset: {name: cinc2021, root: data/sample/cinc2021}}");
+    CT_CHECK(
+        !options_.data.dataset.is_null(), ConfigError, request_.config_file,
+        ": data.dataset is required for a run, e.g. data: {dataset: {name: cinc2021, root: data/sample/cinc2021}}");
     dataset_ = data::build_dataset(config_["data"]["dataset"]);
     CT_CHECK(dataset_->size() > 0, DataError, config_["data"]["dataset"].where(), ": the dataset has no items");
   }

@@ -33,7 +33,8 @@ std::string saliency_caption(const models::SaliencyResult& r, int64_t index) {
 namespace {
 
 std::vector<std::string> default_leads(int64_t n) {
-  static const std::vector<std::string> twelve{"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"};
+  static const std::vector<std::string> twelve{"I",  "II", "III", "aVR", "aVL", "aVF",
+                                               "V1", "V2", "V3",  "V4",  "V5",  "V6"};
   if (n == 12) return twelve;
   std::vector<std::string> out;
   for (int64_t i = 0; i < n; ++i) out.push_back(std::to_string(i));
@@ -91,7 +92,8 @@ SaliencyOutcome explain_and_write(models::ModelImpl& model, const ModelInput& in
       rec.fs = in.fs;
       CT_CHECK(rec.fs > 0, UsageError, q.input, ": the input stores no sampling rate; pass --fs to draw it");
       rec.signal = in.x[q.index].to(at::kFloat).contiguous();
-      rec.leads = in.leads.size() == static_cast<size_t>(rec.signal.size(0)) ? in.leads : default_leads(rec.signal.size(0));
+      rec.leads =
+          in.leads.size() == static_cast<size_t>(rec.signal.size(0)) ? in.leads : default_leads(rec.signal.size(0));
       rec.units = in.units.size() == rec.leads.size() ? in.units : std::vector<std::string>(rec.leads.size(), "");
       report::EcgPlotOptions po = q.plot;
       po.relevance = r.map[q.index];

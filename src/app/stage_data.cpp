@@ -107,8 +107,8 @@ class DataStage : public Stage {
     const int64_t ptr = count_patients(*dataset, split.train), pva = count_patients(*dataset, split.val),
                   pte = count_patients(*dataset, split.test);
     CT_CHECK(!split.train.empty(), ConfigError, "data.split: the training part is empty");
-    CT_LOG_INFO("split ", opts.data.split.method, ": train ", split.train.size(), " / val ", split.val.size(), " / test ",
-                split.test.size(), " items (", ptr, " / ", pva, " / ", pte, " patients)");
+    CT_LOG_INFO("split ", opts.data.split.method, ": train ", split.train.size(), " / val ", split.val.size(),
+                " / test ", split.test.size(), " items (", ptr, " / ", pva, " / ", pte, " patients)");
 
     // Preprocess once into the cache (the training stages read the same shard).
     t0 = Clock::now();
@@ -116,7 +116,7 @@ class DataStage : public Stage {
     const double t_cache = seconds_since(t0);
     const char* status = cached->status() == data::CachedDataset::Status::kHit     ? "hit"
                          : cached->status() == data::CachedDataset::Status::kBuilt ? "built"
-                                                                                    : "rebuilt";
+                                                                                   : "rebuilt";
     CT_LOG_INFO("cache ", status, ": ", cached->path(), " (", fixed(t_cache, 2), " s)");
 
     // Augmented training batches, then evaluation batches: the data path the trainers use.
@@ -157,8 +157,8 @@ class DataStage : public Stage {
     std::vector<std::string> dims;
     for (size_t i = 1; i < tr.shape.size(); ++i) dims.push_back(std::to_string(tr.shape[i]));
     r.summary = str_cat(info.name, ": ", dataset->size(), " items, ", info.class_names.size(), " classes; split ",
-                        split.train.size(), "/", split.val.size(), "/", split.test.size(), " (", ptr, "/", pva, "/", pte,
-                        " patients); cache ", status, "; train batches [", join(dims, ", "), "] at ",
+                        split.train.size(), "/", split.val.size(), "/", split.test.size(), " (", ptr, "/", pva, "/",
+                        pte, " patients); cache ", status, "; train batches [", join(dims, ", "), "] at ",
                         fixed(r.values["train_loader/samples_per_s"], 0), " samples/s");
 
     // Figures: one record raw, after preprocessing, and as the training loader delivers it.
@@ -191,7 +191,8 @@ class DataStage : public Stage {
 
 }  // namespace
 
-CT_REGISTER(stage_registry(), "data", ([](const ConfigNode&) -> std::shared_ptr<Stage> { return std::make_shared<DataStage>(); }),
+CT_REGISTER(stage_registry(), "data",
+            ([](const ConfigNode&) -> std::shared_ptr<Stage> { return std::make_shared<DataStage>(); }),
             "index the dataset, split it by patient, preprocess it into the cache, check the loader; ECG figures")
 
 }  // namespace cardiotorch::app

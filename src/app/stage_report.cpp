@@ -50,11 +50,11 @@ struct ClassifierRun {
 
 std::vector<ClassifierRun> classifier_runs(const RunContext& ctx) {
   std::vector<ClassifierRun> out;
-  for (const auto& [key, label] : std::vector<std::pair<std::string, std::string>>{
-           {"finetune", "pretrained fine-tune"},
-           {"linear_probe", "pretrained linear probe"},
-           {"baseline_finetune", "random-init fine-tune"},
-           {"baseline_linear_probe", "random-init linear probe"}})
+  for (const auto& [key, label] :
+       std::vector<std::pair<std::string, std::string>>{{"finetune", "pretrained fine-tune"},
+                                                        {"linear_probe", "pretrained linear probe"},
+                                                        {"baseline_finetune", "random-init fine-tune"},
+                                                        {"baseline_linear_probe", "random-init linear probe"}})
     if (const StageResult* r = ctx.result(key)) out.push_back({key, label, r});
   return out;
 }
@@ -107,7 +107,8 @@ std::vector<std::string> class_names_of(const std::vector<ClassifierRun>& runs, 
   const std::string prefix = part + "/auroc/";
   for (const auto& c : runs)
     for (const auto& [k, v] : c.result->values)
-      if (k.rfind(prefix, 0) == 0 && seen.insert(k.substr(prefix.size())).second) out.push_back(k.substr(prefix.size()));
+      if (k.rfind(prefix, 0) == 0 && seen.insert(k.substr(prefix.size())).second)
+        out.push_back(k.substr(prefix.size()));
   return out;
 }
 
@@ -123,8 +124,8 @@ class ReportStage : public Stage {
   StageResult run(RunContext& ctx) override {
     const ExperimentOptions& opts = ctx.options();
     report::HtmlReport html("cardiotorch run: " + opts.name);
-    html.paragraph(str_cat("Config ", ctx.request().config_file, " (seed ", opts.seed, "); run directory ", ctx.run_dir(),
-                           "; stages ", join(opts.stages, " → "), "."));
+    html.paragraph(str_cat("Config ", ctx.request().config_file, " (seed ", opts.seed, "); run directory ",
+                           ctx.run_dir(), "; stages ", join(opts.stages, " → "), "."));
 
     const auto runs = classifier_runs(ctx);
     const std::string part = runs.empty() ? "test" : eval_part(runs);
@@ -139,18 +140,19 @@ class ReportStage : public Stage {
       int64_t defined = 0;
       for (const auto& c : classes) defined += std::isfinite(value(*runs.front().result, part + "/auroc/" + c)) ? 1 : 0;
       std::string caveat = str_cat(
-          "How to read these numbers. The ", part, " split holds ", eval_idx.size(), " records; macro AUROC averages the ",
-          defined, " of ", dataset->info().class_names.size(),
+          "How to read these numbers. The ", part, " split holds ", eval_idx.size(),
+          " records; macro AUROC averages the ", defined, " of ", dataset->info().class_names.size(),
           " classes that have both positive and negative records there, many of them with one or two positives. "
           "At this size one record moves a class's AUROC by a large step, so differences between the rows are "
           "within chance");
       if (dataset->size() < 1000)
-        caveat += str_cat(" (", dataset->size(), " records in all, ", fixed(value(data_result ? *data_result : StageResult{}, "train/items"), 0),
-                          " for training): the table shows that pretraining, fine-tuning, probing and evaluation run end "
-                          "to end on real ECGs, not that pretraining helps. Point the same stages at a full dataset "
-                          "(e.g. configs/demo_ptbxl.yaml) and pretrain for hours for a comparison that means something.");
-      else
-        caveat += ".";
+        caveat +=
+            str_cat(" (", dataset->size(), " records in all, ",
+                    fixed(value(data_result ? *data_result : StageResult{}, "train/items"), 0),
+                    " for training): the table shows that pretraining, fine-tuning, probing and evaluation run end "
+                    "to end on real ECGs, not that pretraining helps. Point the same stages at a full dataset "
+                    "(e.g. configs/demo_ptbxl.yaml) and pretrain for hours for a comparison that means something.");
+      else caveat += ".";
       html.raw("<div style=\"border-left:4px solid #c07a00;background:#fff7e6;padding:8px 14px;margin:12px 0\"><p>" +
                report::html_escape(caveat) + "</p></div>\n");
 
@@ -173,8 +175,8 @@ class ReportStage : public Stage {
     for (const std::string& s : opts.stages) {
       const StageResult* r = ctx.result(s);
       if (!r) continue;
-      rows.push_back({s, s == "report" ? "-" : fixed(r->seconds, 1) + " s", r->resumed ? "earlier session" : "this session",
-                      r->summary});
+      rows.push_back({s, s == "report" ? "-" : fixed(r->seconds, 1) + " s",
+                      r->resumed ? "earlier session" : "this session", r->summary});
     }
     html.table({"stage", "time", "finished in", "result"}, rows);
 
@@ -257,9 +259,10 @@ class ReportStage : public Stage {
       rows.push_back(row);
     }
     html.heading(str_cat("Per class (", part, " split)"), 3);
-    html.paragraph(str_cat("Classes with at least one positive ", part,
-                           " record; \"+\" = positive records (multi-label: a record counts for each of its classes). "
-                           "F1 at the 0.5 threshold; n/a = undefined (no negatives, or no positives predicted nor present)."));
+    html.paragraph(
+        str_cat("Classes with at least one positive ", part,
+                " record; \"+\" = positive records (multi-label: a record counts for each of its classes). "
+                "F1 at the 0.5 threshold; n/a = undefined (no negatives, or no positives predicted nor present)."));
     html.table(header, rows);
   }
 
@@ -278,8 +281,9 @@ class ReportStage : public Stage {
       for (const auto& fig : report::training_figures(log)) {
         if (fig.name != "loss" && fig.name != "ncc") continue;
         html.svg(report::curves_svg(fig.series, fig.options),
-                 fig.name == "ncc" ? "Normalised cross-correlation between the input and its reconstruction (1 = perfect)."
-                                   : "Pretraining loss, train and validation.");
+                 fig.name == "ncc"
+                     ? "Normalised cross-correlation between the input and its reconstruction (1 = perfect)."
+                     : "Pretraining loss, train and validation.");
       }
     }
     // Reconstructions: the first and the last plot show what pretraining learned.
@@ -293,7 +297,8 @@ class ReportStage : public Stage {
       for (const auto& f : show) {
         const std::string svg = inline_file_svg(f);
         if (!svg.empty())
-          html.svg(svg, str_cat(fs::path(f).stem().string(), ": input (black) and the reconstruction; shaded patches were masked."));
+          html.svg(svg, str_cat(fs::path(f).stem().string(),
+                                ": input (black) and the reconstruction; shaded patches were masked."));
       }
     }
   }
@@ -322,12 +327,14 @@ class ReportStage : public Stage {
     const signal::Pipeline augment = signal::Pipeline::from_config(ctx.config()["augment"]);
     html.heading("Preprocessing and augmentation", 3);
     html.preformatted("preprocess (cached, every stage):\n" + (preprocess.empty() ? "(none)\n" : preprocess.summary()) +
-                      "\naugment (training only; a stage may set its own):\n" + (augment.empty() ? "(none)\n" : augment.summary()));
+                      "\naugment (training only; a stage may set its own):\n" +
+                      (augment.empty() ? "(none)\n" : augment.summary()));
     if (!d) return;
     const std::vector<std::pair<std::string, std::string>> figs{
         {"figure:raw", "The record as read from disk: standard 12-lead layout, 25 mm/s, 10 mm/mV."},
         {"figure:preprocessed", "After the preprocessing pipeline (what the cache holds)."},
-        {"figure:augmented", "The same record as the training loader delivers it in epoch 0 (random crop, augmenters)."}};
+        {"figure:augmented",
+         "The same record as the training loader delivers it in epoch 0 (random crop, augmenters)."}};
     bool any = false;
     for (const auto& [key, caption] : figs) {
       const std::string svg = inline_file_svg(file_of(*d, key));

@@ -138,7 +138,8 @@ class ClassifierStage : public Stage {
     std::string from;
     if (const StageResult* p = ctx.result("pretrain"))
       from = str_cat("\npretrain ", p->fingerprint, " step ", p->values.count("steps") ? p->values.at("steps") : -1.0);
-    return fingerprint_of(classifier_config(ctx, name_, probe_, pretrained_encoder(ctx, name_, false)).to_yaml() + from);
+    return fingerprint_of(classifier_config(ctx, name_, probe_, pretrained_encoder(ctx, name_, false)).to_yaml() +
+                          from);
   }
   StageResult run(RunContext& ctx) override {
     const ConfigNode c = classifier_config(ctx, name_, probe_, pretrained_encoder(ctx, name_, false));
@@ -245,11 +246,13 @@ CT_REGISTER(stage_registry(), "pretrain",
 
 }  // namespace
 
-CT_REGISTER(stage_registry(), "finetune",
-            ([](const ConfigNode&) -> std::shared_ptr<Stage> { return std::make_shared<ClassifierStage>("finetune", false); }),
+CT_REGISTER(stage_registry(), "finetune", ([](const ConfigNode&) -> std::shared_ptr<Stage> {
+              return std::make_shared<ClassifierStage>("finetune", false);
+            }),
             "fine-tune the classifier (per_stage.finetune) from the pretrained encoder; val/test metrics")
-CT_REGISTER(stage_registry(), "linear_probe",
-            ([](const ConfigNode&) -> std::shared_ptr<Stage> { return std::make_shared<ClassifierStage>("linear_probe", true); }),
+CT_REGISTER(stage_registry(), "linear_probe", ([](const ConfigNode&) -> std::shared_ptr<Stage> {
+              return std::make_shared<ClassifierStage>("linear_probe", true);
+            }),
             "train a BatchNorm + Linear head on the frozen pretrained encoder (per_stage.linear_probe over finetune)")
 CT_REGISTER(stage_registry(), "baseline",
             ([](const ConfigNode&) -> std::shared_ptr<Stage> { return std::make_shared<BaselineStage>(); }),

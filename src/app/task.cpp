@@ -53,7 +53,8 @@ TaskInfo TaskInfo::from_json(const std::string& text) {
 }
 
 data::LabelKind TaskInfo::kind() const {
-  for (auto k : {data::LabelKind::kNone, data::LabelKind::kMultiHot, data::LabelKind::kClassIndex, data::LabelKind::kMask})
+  for (auto k :
+       {data::LabelKind::kNone, data::LabelKind::kMultiHot, data::LabelKind::kClassIndex, data::LabelKind::kMask})
     if (label_kind == data::label_kind_name(k)) return k;
   return data::LabelKind::kNone;
 }
@@ -68,9 +69,11 @@ train::ObjectiveContext TaskInfo::objective_context() const {
   return c;
 }
 
-models::ModelPtr build_task_model(const ExperimentOptions& o, const TaskInfo& info, int64_t outputs, bool segmentation) {
+models::ModelPtr build_task_model(const ExperimentOptions& o, const TaskInfo& info, int64_t outputs,
+                                  bool segmentation) {
   const std::string name = o.model.name();
-  CT_CHECK(!name.empty(), ConfigError, "model: is required for training, e.g. model: {name: ...} (`cardiotorch list model`)");
+  CT_CHECK(!name.empty(), ConfigError,
+           "model: is required for training, e.g. model: {name: ...} (`cardiotorch list model`)");
   models::ModelContext ctx;
   ctx.in_channels = info.in_channels;
   ctx.fs = info.fs;
@@ -94,7 +97,7 @@ models::ModelPtr build_task_model(const ExperimentOptions& o, const TaskInfo& in
 std::vector<std::string> default_metrics(train::TaskKind task, const std::vector<std::string>& classes) {
   switch (task) {
     case train::TaskKind::kMulticlass: {
-      std::vector<std::string> m = {"accuracy",          "balanced_accuracy",    "f1_macro", "auroc_macro",
+      std::vector<std::string> m = {"accuracy",         "balanced_accuracy",   "f1_macro",    "auroc_macro",
                                     "recall_per_class", "precision_per_class", "f1_per_class"};
       if (classes == std::vector<std::string>{"N", "S", "V", "F", "Q"}) m.push_back("aami");
       if (classes == std::vector<std::string>{"N", "A", "O", "~"}) m.push_back("cinc2017");
@@ -108,7 +111,8 @@ std::vector<std::string> default_metrics(train::TaskKind task, const std::vector
   return {};
 }
 
-std::shared_ptr<train::MetricSet> make_metric_set(const ConfigNode& metrics, train::TaskKind task, const TaskInfo& info) {
+std::shared_ptr<train::MetricSet> make_metric_set(const ConfigNode& metrics, train::TaskKind task,
+                                                  const TaskInfo& info) {
   train::MetricContext ctx;
   ctx.task = task;
   ctx.class_names = info.class_names;
@@ -146,8 +150,8 @@ void copy_group(torch::nn::Module& module, const weights::NamedTensors& tensors,
 }  // namespace
 
 TrainedModel load_trained(const std::string& path, const std::string& which) {
-  CT_CHECK(which == "auto" || which == "model" || which == "ema", UsageError, "--weights must be auto, model or ema, got '",
-           which, "'");
+  CT_CHECK(which == "auto" || which == "model" || which == "ema", UsageError,
+           "--weights must be auto, model or ema, got '", which, "'");
   const weights::CheckpointData ck = weights::load_checkpoint(path);
   auto task = ck.sections.find("task");
   CT_CHECK(task != ck.sections.end() && !ck.config_yaml.empty(), DataError, path,
@@ -201,8 +205,8 @@ std::shared_ptr<data::Dataset> open_task_dataset(const TrainedModel& t, const st
   for (const auto& o : overrides) other.apply_override(o);
   auto ds = data::build_dataset(other);
   CT_CHECK(ds->info().class_names == t.info.class_names, DataError, "--data ", dir, ": it holds ", detected,
-           " data with classes [", join(ds->info().class_names), "], but the model predicts [", join(t.info.class_names),
-           "] (trained on ", t.info.dataset, ")");
+           " data with classes [", join(ds->info().class_names), "], but the model predicts [",
+           join(t.info.class_names), "] (trained on ", t.info.dataset, ")");
   return ds;
 }
 

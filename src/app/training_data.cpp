@@ -21,7 +21,8 @@ TrainingData prepare_training_data(ConfigNode saved, const ExperimentOptions& op
   CT_CHECK(!td.split.train.empty(), ConfigError, "data.split: the training part is empty");
   const signal::Pipeline preprocess = signal::Pipeline::from_config(saved["preprocess"]);
   td.augment = signal::Pipeline::from_config(saved["augment"]);
-  td.cached = std::make_shared<data::CachedDataset>(td.dataset, preprocess, saved["preprocess"].to_yaml(), opts.data.cache);
+  td.cached =
+      std::make_shared<data::CachedDataset>(td.dataset, preprocess, saved["preprocess"].to_yaml(), opts.data.cache);
 
   td.device = train::resolve_device(opts.train.device);
   td.train_opts = opts.data.loader;

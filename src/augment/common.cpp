@@ -87,9 +87,7 @@ at::Tensor beta(int64_t n, double alpha, at::Generator& gen) {
   return at::where(sum.gt(0), g1 / sum.clamp_min(1e-300), coin);
 }
 
-at::Tensor peak_to_peak(const at::Tensor& x) {
-  return std::get<0>(x.max(-1, true)) - std::get<0>(x.min(-1, true));
-}
+at::Tensor peak_to_peak(const at::Tensor& x) { return std::get<0>(x.max(-1, true)) - std::get<0>(x.min(-1, true)); }
 
 at::Tensor interp_linear(const at::Tensor& x, const at::Tensor& pos) {
   // grid_sampler's vectorised bilinear kernel, on x viewed as (k, leads, 1, T) images of height 1:
@@ -103,13 +101,12 @@ at::Tensor interp_linear(const at::Tensor& x, const at::Tensor& pos) {
   return out.squeeze(2);
 }
 
-void check_unit(const std::string& unit, const char* field) {
-  check_choice(field, unit, {"seconds", "samples"});
-}
+void check_unit(const std::string& unit, const char* field) { check_choice(field, unit, {"seconds", "samples"}); }
 
 int64_t to_samples(double value, const std::string& unit, double fs, const std::string& step, const char* field) {
   if (unit == "samples") return static_cast<int64_t>(std::llround(value));
-  CT_CHECK(fs > 0, ConfigError, step, ": ", field, " is in seconds but the sampling rate is unknown (set fs, or unit: samples)");
+  CT_CHECK(fs > 0, ConfigError, step, ": ", field,
+           " is in seconds but the sampling rate is unknown (set fs, or unit: samples)");
   return static_cast<int64_t>(std::llround(value * fs));
 }
 

@@ -20,8 +20,8 @@ void check_labels(const SignalBatch& batch, int64_t b, const std::string& step) 
   if (!batch.y.defined()) return;
   CT_CHECK(batch.y.scalar_type() == at::kFloat || batch.y.scalar_type() == at::kDouble, ShapeError, step,
            ": labels must be float32/float64 multi-hot or soft labels, got ", batch.y.scalar_type());
-  CT_CHECK(batch.y.dim() >= 2 && batch.y.size(0) == b, ShapeError, step, ": labels shaped (batch, ..., classes) with batch ",
-           b, " expected, got ", batch.y.sizes());
+  CT_CHECK(batch.y.dim() >= 2 && batch.y.size(0) == b, ShapeError, step,
+           ": labels shaped (batch, ..., classes) with batch ", b, " expected, got ", batch.y.sizes());
 }
 
 // The draws both mixers share, in a fixed order so a seed gives the same pairs.

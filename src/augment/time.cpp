@@ -86,8 +86,8 @@ void TimeMaskOptions::validate() const {
   check_probability(p, "p");
   CT_CHECK(masks >= 1, ConfigError, "masks must be >= 1, got ", masks);
   CT_CHECK(std::isfinite(min_length) && min_length >= 0, ConfigError, "min_length must be >= 0, got ", min_length);
-  CT_CHECK(std::isfinite(max_length) && max_length >= min_length, ConfigError,
-           "max_length must be >= min_length (", min_length, "), got ", max_length);
+  CT_CHECK(std::isfinite(max_length) && max_length >= min_length, ConfigError, "max_length must be >= min_length (",
+           min_length, "), got ", max_length);
   detail::check_unit(unit, "unit");
   CT_CHECK(std::isfinite(value), ConfigError, "value must be finite, got ", value);
 }
@@ -95,8 +95,10 @@ void TimeMaskOptions::validate() const {
 at::Tensor TimeMask::transform(const at::Tensor& x, const SignalBatch& batch, at::Generator& gen) const {
   const int64_t k = x.size(0), n = x.size(2);
   const int64_t rows = options_.per_lead ? x.size(1) : 1;
-  const int64_t lo = std::min<int64_t>(detail::to_samples(options_.min_length, options_.unit, batch.fs, name(), "min_length"), n);
-  const int64_t hi = std::min<int64_t>(detail::to_samples(options_.max_length, options_.unit, batch.fs, name(), "max_length"), n);
+  const int64_t lo =
+      std::min<int64_t>(detail::to_samples(options_.min_length, options_.unit, batch.fs, name(), "min_length"), n);
+  const int64_t hi =
+      std::min<int64_t>(detail::to_samples(options_.max_length, options_.unit, batch.fs, name(), "max_length"), n);
   at::Tensor len = randint_between({k, rows, options_.masks}, lo, hi, gen);
   at::Tensor start = detail::randint_below(n - len + 1, gen);
   at::Tensor t = at::arange(n, x.options().dtype(at::kLong)).view({1, 1, 1, n});
@@ -111,7 +113,8 @@ CT_REGISTER(signal::augmenter_registry(), "time_shift", (make_from_options<TimeS
 CT_REGISTER(signal::augmenter_registry(), "random_resized_crop",
             (make_from_options<RandomResizedCrop, RandomResizedCropOptions>),
             "random crop resampled back to the original length");
-CT_REGISTER(signal::augmenter_registry(), "stretch_compress", (make_from_options<StretchCompress, StretchCompressOptions>),
+CT_REGISTER(signal::augmenter_registry(), "stretch_compress",
+            (make_from_options<StretchCompress, StretchCompressOptions>),
             "random time warp, length kept by centre crop or pad");
 CT_REGISTER(signal::augmenter_registry(), "time_mask", (make_from_options<TimeMask, TimeMaskOptions>),
             "sets random time spans to a value");

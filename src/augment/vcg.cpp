@@ -36,8 +36,8 @@ constexpr double kInverseDower[3][8] = {
     {0.022, 0.102, -0.229, -0.310, -0.246, -0.063, 0.055, 0.108},  // Z
 };
 
-const std::array<const char*, 12> kStandard12 = {"I", "II", "III", "aVR", "aVL", "aVF",
-                                                 "V1", "V2", "V3", "V4", "V5", "V6"};
+const std::array<const char*, 12> kStandard12 = {"I",  "II", "III", "aVR", "aVL", "aVF",
+                                                 "V1", "V2", "V3",  "V4",  "V5",  "V6"};
 const std::array<const char*, 8> kIndependent8 = {"I", "II", "V1", "V2", "V3", "V4", "V5", "V6"};
 // Positions of I, II, V1..V6 among the 12 standard leads.
 const std::array<int64_t, 8> kIndependentIn12 = {0, 1, 6, 7, 8, 9, 10, 11};
@@ -95,8 +95,8 @@ at::Tensor dower_matrix_12() {
 
 void Vcg3kgOptions::validate() const {
   check_probability(p, "p");
-  CT_CHECK(angle.size() == 1 || angle.size() == 3, ConfigError, "angle must have 1 or 3 values (degrees about X, Y, Z), got ",
-           angle.size());
+  CT_CHECK(angle.size() == 1 || angle.size() == 3, ConfigError,
+           "angle must have 1 or 3 values (degrees about X, Y, Z), got ", angle.size());
   for (double a : angle)
     CT_CHECK(std::isfinite(a) && a >= 0 && a <= 180, ConfigError, "angle values must be in [0, 180] degrees, got ", a);
   check_range(scale, "scale", 0.0, 1e6);
@@ -144,9 +144,10 @@ at::Tensor Vcg3kg::transform(const at::Tensor& x, const SignalBatch&, at::Genera
   }
   at::Tensor mix = at::matmul(at::matmul(fwd, sr), inv);  // (k, leads, 8)
   at::Tensor independent =
-      leads == 12 ? x.index_select(1, at::tensor(std::vector<int64_t>(kIndependentIn12.begin(), kIndependentIn12.end()))
-                                          .to(x.device()))
-                  : x;
+      leads == 12
+          ? x.index_select(
+                1, at::tensor(std::vector<int64_t>(kIndependentIn12.begin(), kIndependentIn12.end())).to(x.device()))
+          : x;
   return at::bmm(detail::like(mix, x), independent);
 }
 

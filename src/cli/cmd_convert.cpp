@@ -32,7 +32,8 @@ class ConvertCommand : public Command {
     app.add_option("--format", format_, "output format of a directory conversion: npy, npz, csv or hea (default npy)");
     app.add_option("--on-error", on_error_, "raise (stop at the first bad record) or skip (list it and go on)")
         ->check(CLI::IsMember({"raise", "skip"}));
-    app.add_option("-j,--jobs", jobs_, "records converted in parallel (default: all cores)")->check(CLI::NonNegativeNumber);
+    app.add_option("-j,--jobs", jobs_, "records converted in parallel (default: all cores)")
+        ->check(CLI::NonNegativeNumber);
   }
 
   int run() override {
@@ -40,8 +41,8 @@ class ConvertCommand : public Command {
     // "out.txt" is a mistyped file name more often than a directory name.
     CT_CHECK(!fs::path(output_).has_extension() || !io::writer_format(output_).empty() || fs::is_directory(output_, ec),
              UsageError, output_, ": output must end in ", extension_list(), " (or name a directory)");
-    const bool single = args_.paths.size() == 1 && !fs::is_directory(args_.path(), ec) &&
-                        !io::writer_format(output_).empty();
+    const bool single =
+        args_.paths.size() == 1 && !fs::is_directory(args_.path(), ec) && !io::writer_format(output_).empty();
     return single ? convert_one() : convert_many();
   }
 
@@ -50,8 +51,8 @@ class ConvertCommand : public Command {
     CT_CHECK(format_.empty(), UsageError, "--format is for directory conversions; ", output_,
              " already names the format");
     const io::Record r = args_.read();
-    CT_CHECK(r.fs > 0 || io::writer_format(output_) != "wfdb", UsageError, output_,
-             ": WFDB needs a sampling rate and ", args_.path(), " stores none; pass --fs");
+    CT_CHECK(r.fs > 0 || io::writer_format(output_) != "wfdb", UsageError, output_, ": WFDB needs a sampling rate and ",
+             args_.path(), " stores none; pass --fs");
     io::WriteRecordOptions wo;
     wo.time_offset_s = args_.from_s;
     io::write_record(r, output_, wo);
@@ -74,12 +75,11 @@ class ConvertCommand : public Command {
     bo.label = "convert";
     io::WriteRecordOptions wo;
     wo.time_offset_s = args_.from_s;
-    const app::BatchResult res =
-        app::convert_records(plan, [this](const std::string& p) { return args_.read(p); }, bo, wo);
+    const app::BatchResult res = app::convert_records(
+        plan, [this](const std::string& p) { return args_.read(p); }, bo, wo);
     const std::string manifest = (fs::path(output_) / "manifest.csv").string();
     app::write_manifest(res, manifest);
-    std::cout << app::summarize_batch(res, "converted") << "\nwrote " << output_ << " (manifest: " << manifest
-              << ")\n";
+    std::cout << app::summarize_batch(res, "converted") << "\nwrote " << output_ << " (manifest: " << manifest << ")\n";
     return res.n_ok == 0 && res.n_failed > 0 ? 1 : 0;
   }
 

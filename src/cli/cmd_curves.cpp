@@ -33,7 +33,8 @@ class CurvesCommand : public Command {
              ": no metric records (lines with \"split\" and \"step\"/\"epoch\"; see docs/metrics.md)");
     if (!tensorboard_.empty()) std::cout << "wrote " << report::write_tensorboard(log, tensorboard_) << "\n";
     const std::string dir = output_.empty() ? (jsonl.parent_path() / "plots").string() : output_;
-    for (const auto& p : report::save_training_figures(log, dir, "." + format_, opts_)) std::cout << "wrote " << p << "\n";
+    for (const auto& p : report::save_training_figures(log, dir, "." + format_, opts_))
+      std::cout << "wrote " << p << "\n";
     return 0;
   }
 
@@ -46,6 +47,7 @@ class CurvesCommand : public Command {
 }  // namespace
 }  // namespace cardiotorch::cli
 
-CT_CLI_COMMAND("curves", "plot a run's loss, learning rate and metrics from its metrics.jsonl (SVG/PNG; TensorBoard export)",
+CT_CLI_COMMAND("curves",
+               "plot a run's loss, learning rate and metrics from its metrics.jsonl (SVG/PNG; TensorBoard export)",
                "cardiotorch curves runs/demo --format png --log-loss   (or: --tensorboard runs/demo/tb)",
                cardiotorch::cli::CurvesCommand)

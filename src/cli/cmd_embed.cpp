@@ -40,6 +40,7 @@ class EmbedCommand : public Command {
 }  // namespace
 }  // namespace cardiotorch::cli
 
-CT_CLI_COMMAND("embed", "embeddings of a dataset from a fine-tuned checkpoint's encoder (+ ids and labels)",
-               "cardiotorch embed --checkpoint runs/ptbxl/checkpoints/best.safetensors --data ../shared/data/ptbxl -o emb.npy",
-               cardiotorch::cli::EmbedCommand)
+CT_CLI_COMMAND(
+    "embed", "embeddings of a dataset from a fine-tuned checkpoint's encoder (+ ids and labels)",
+    "cardiotorch embed --checkpoint runs/ptbxl/checkpoints/best.safetensors --data ../shared/data/ptbxl -o emb.npy",
+    cardiotorch::cli::EmbedCommand)

@@ -11,11 +11,13 @@ namespace {
 class FinetuneCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    app.add_option("-c,--config", req_.config_file, "experiment YAML (data, model, objective, optimizer, scheduler, train)")
+    app.add_option("-c,--config", req_.config_file,
+                   "experiment YAML (data, model, objective, optimizer, scheduler, train)")
         ->required()
         ->check(CLI::ExistingFile);
     app.add_option("--set", req_.overrides, "override a config key: --set train.epochs=5 (repeatable)");
-    app.add_option("--init", req_.init, "initial weights: a cardiotorch, PyTorch (.pt/.pth/.ckpt) or safetensors checkpoint");
+    app.add_option("--init", req_.init,
+                   "initial weights: a cardiotorch, PyTorch (.pt/.pth/.ckpt) or safetensors checkpoint");
     app.add_option("--resume", req_.resume,
                    "continue a run: its directory, a checkpoint, or 'auto' (the run directory of this config)")
         ->expected(0, 1)

@@ -15,13 +15,13 @@ namespace {
 class ForwardCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    app.add_option("-m,--model", spec_.name, "registered model or backbone (`cardiotorch list model`, `list backbone`)");
+    app.add_option("-m,--model", spec_.name,
+                   "registered model or backbone (`cardiotorch list model`, `list backbone`)");
     app.add_option("-c,--config", spec_.config_file,
                    "model YAML ({name: ..., options}), an experiment with model:, or torch_ecg's model_config .json")
         ->check(CLI::ExistingFile);
     app.add_option("--set", spec_.overrides, "override a model option: --set global_pool=avg (repeatable)");
-    app.add_option("-i,--input", input_, "input: .npy (C, L), (B, C, L) or (B, C, H, W), or an ECG record")
-        ->required();
+    app.add_option("-i,--input", input_, "input: .npy (C, L), (B, C, L) or (B, C, H, W), or an ECG record")->required();
     app.add_option("-o,--output", output_, "output .npy")->required();
     app.add_option("--fs", fs_, "sampling rate of the input when the file stores none (Hz)")
         ->check(CLI::NonNegativeNumber);
@@ -38,7 +38,8 @@ class ForwardCommand : public Command {
   }
   int run() override {
     if (config_from_weights_) {
-      CT_CHECK(weights_.given(), UsageError, "--config-from-weights reads the config of the --weights checkpoint; "
+      CT_CHECK(weights_.given(), UsageError,
+               "--config-from-weights reads the config of the --weights checkpoint; "
                "pass --weights FILE");
       spec_.config_from_weights = weights_.options_.path;
     }

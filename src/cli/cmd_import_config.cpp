@@ -45,8 +45,9 @@ class ImportConfigCommand : public Command {
       models::TorchEcgImport imp;
       if (is_text_config()) {
         const ConfigNode file = load_text_config();
-        imp = models::import_torch_ecg_config(model_, file.is_map() && file.has("model_config") ? file["model_config"] : file,
-                                              file.is_map() && file.has("train_config") ? file["train_config"] : ConfigNode());
+        imp = models::import_torch_ecg_config(
+            model_, file.is_map() && file.has("model_config") ? file["model_config"] : file,
+            file.is_map() && file.has("train_config") ? file["train_config"] : ConfigNode());
       } else {
         imp = models::import_torch_ecg_checkpoint(model_, source_);
       }
@@ -77,7 +78,8 @@ class ImportConfigCommand : public Command {
     return !std::filesystem::is_directory(source_) && (ext == ".json" || ext == ".yaml" || ext == ".yml");
   }
   ConfigNode load_text_config() const {
-    CT_CHECK(is_text_config(), UsageError, source_, ": --backbone takes a .json/.yaml file holding the backbone's config");
+    CT_CHECK(is_text_config(), UsageError, source_,
+             ": --backbone takes a .json/.yaml file holding the backbone's config");
     return ConfigNode::load(source_);
   }
 
@@ -88,8 +90,9 @@ class ImportConfigCommand : public Command {
 }  // namespace
 }  // namespace cardiotorch::cli
 
-CT_CLI_COMMAND("import-config",
-               "map a torch_ecg model_config (checkpoint or JSON) onto cardiotorch's model YAML, reporting what it ignored",
-               "cardiotorch import-config ecg_crnn.pth -o model.yaml && cardiotorch model-info -c model.yaml   "
-               "(backbone only: --cnn-only)",
-               cardiotorch::cli::ImportConfigCommand)
+CT_CLI_COMMAND(
+    "import-config",
+    "map a torch_ecg model_config (checkpoint or JSON) onto cardiotorch's model YAML, reporting what it ignored",
+    "cardiotorch import-config ecg_crnn.pth -o model.yaml && cardiotorch model-info -c model.yaml   "
+    "(backbone only: --cnn-only)",
+    cardiotorch::cli::ImportConfigCommand)

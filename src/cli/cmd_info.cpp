@@ -171,7 +171,9 @@ class InfoCommand : public Command {
       for (const auto& [f, n] : s.fs_counts) fsj[num(f, 10)] = n;
       j["fs"] = fsj;
       j["lead_sets"] = s.lead_sets;
-      j["duration_s"] = {{"min", s.min_duration_s}, {"median", s.median_duration_s}, {"max", s.max_duration_s},
+      j["duration_s"] = {{"min", s.min_duration_s},
+                         {"median", s.median_duration_s},
+                         {"max", s.max_duration_s},
                          {"total", s.total_duration_s}};
       j["sections"] = s.sections;
       j["errors"] = s.errors;
@@ -179,18 +181,20 @@ class InfoCommand : public Command {
       return 0;
     }
     std::cout << "directory " << path_ << "\n"
-              << "records   " << s.records.size() << (s.errors.empty() ? "" : str_cat(" (+", s.errors.size(), " unreadable)"))
-              << "\n";
+              << "records   " << s.records.size()
+              << (s.errors.empty() ? "" : str_cat(" (+", s.errors.size(), " unreadable)")) << "\n";
     std::vector<std::string> parts;
     for (const auto& [f, n] : s.formats) parts.push_back(str_cat(f, " x", n));
     std::cout << "formats   " << join(parts) << "\n";
     parts.clear();
-    for (const auto& [f, n] : s.fs_counts) parts.push_back(str_cat(f > 0 ? num(f, 10) + " Hz" : std::string("unknown"), " x", n));
+    for (const auto& [f, n] : s.fs_counts)
+      parts.push_back(str_cat(f > 0 ? num(f, 10) + " Hz" : std::string("unknown"), " x", n));
     std::cout << "fs        " << join(parts);
     std::cout << "\nduration  min " << num(s.min_duration_s, 6) << " s, median " << num(s.median_duration_s, 6)
               << " s, max " << num(s.max_duration_s, 6) << " s, total " << num(s.total_duration_s / 3600.0, 4)
               << " h\nlead sets\n";
-    for (const auto& [set, n] : s.lead_sets) std::cout << "  " << pad(std::to_string(n), 6) << (set.empty() ? "(no signals)" : set) << "\n";
+    for (const auto& [set, n] : s.lead_sets)
+      std::cout << "  " << pad(std::to_string(n), 6) << (set.empty() ? "(no signals)" : set) << "\n";
     for (const auto& [title, counts] : s.sections) {
       std::cout << title << "\n";
       for (const auto& [k, n] : counts) std::cout << "  " << pad(std::to_string(n), 6) << k << "\n";
@@ -211,6 +215,7 @@ class InfoCommand : public Command {
 }  // namespace
 }  // namespace cardiotorch::cli
 
-CT_CLI_COMMAND("info", "summarise a record (rate, leads, units, gains, ranges) or a directory of records",
-               "cardiotorch info data/sample/cinc2021/E07500 --json   (or a directory: cardiotorch info data/sample/cinc2021)",
-               cardiotorch::cli::InfoCommand)
+CT_CLI_COMMAND(
+    "info", "summarise a record (rate, leads, units, gains, ranges) or a directory of records",
+    "cardiotorch info data/sample/cinc2021/E07500 --json   (or a directory: cardiotorch info data/sample/cinc2021)",
+    cardiotorch::cli::InfoCommand)

@@ -15,8 +15,8 @@ bool is_required(const std::string& line, const std::string& requirement) {
   if (requirement.empty() || eq == std::string::npos || line[0] == ' ') return false;
   const std::string key = line.substr(0, eq);
   const std::string rest = line.substr(eq + 3);
-  const bool unset = starts_with(rest, "~ ") || starts_with(rest, "'' ") || starts_with(rest, "\"\" ") ||
-                     starts_with(rest, "[] ");
+  const bool unset =
+      starts_with(rest, "~ ") || starts_with(rest, "'' ") || starts_with(rest, "\"\" ") || starts_with(rest, "[] ");
   return unset && std::regex_search(requirement, std::regex("(^|[^A-Za-z0-9_])" + key + "($|[^A-Za-z0-9_])"));
 }
 
@@ -81,7 +81,8 @@ class ListCommand : public Command {
     std::cout << plural << ": " << r.description() << "\n";
     size_t width = 0;
     for (const auto& n : r.names()) width = std::max(width, n.size());
-    for (const auto& n : r.names()) std::cout << "  " << n << std::string(width - n.size() + 2, ' ') << r.help(n) << "\n";
+    for (const auto& n : r.names())
+      std::cout << "  " << n << std::string(width - n.size() + 2, ' ') << r.help(n) << "\n";
   }
   std::string category_, name_;
 };

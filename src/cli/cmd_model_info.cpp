@@ -84,5 +84,7 @@ class ModelInfoCommand : public Command {
 }  // namespace
 }  // namespace cardiotorch::cli
 
-CT_CLI_COMMAND("model-info", "parameters, per-stage output shapes and resolved options of a model",
-               "cardiotorch model-info resnet_nature_comm --seq-len 2000   (images: model-info cmr_encoder --image-size 224 224)", cardiotorch::cli::ModelInfoCommand)
+CT_CLI_COMMAND(
+    "model-info", "parameters, per-stage output shapes and resolved options of a model",
+    "cardiotorch model-info resnet_nature_comm --seq-len 2000   (images: model-info cmr_encoder --image-size 224 224)",
+    cardiotorch::cli::ModelInfoCommand)

@@ -41,8 +41,9 @@ class PlotCommand : public Command {
     if (!args_.channels.empty()) opts_.leads = rec.leads;  // a chosen subset is drawn as strips, in that order
     const std::string format = io::record_format(args_.path());
     if (annotator_ != "none" && format == "wfdb") {
-      const std::string stem = (fs::path(io::wfdb::record_dir(args_.path())) /
-                                fs::path(io::wfdb::header_path(args_.path())).stem()).string();
+      const std::string stem =
+          (fs::path(io::wfdb::record_dir(args_.path())) / fs::path(io::wfdb::header_path(args_.path())).stem())
+              .string();
       const std::string ann = annotator_.empty() ? "atr" : annotator_;
       std::error_code ec;
       if (fs::exists(stem + "." + ann, ec)) {

@@ -20,7 +20,8 @@ class PredictCommand : public Command {
         ->check(CLI::NonNegativeNumber);
     app.add_option("--aggregate", req_.aggregate, "mean | max: record probability from its windows");
     app.add_option("--beats", req_.beats, "beat models: auto | annotations | detector (QRS detection)");
-    app.add_option("--annotator", req_.annotator, "annotation file extension for beat positions (default: the training one)");
+    app.add_option("--annotator", req_.annotator,
+                   "annotation file extension for beat positions (default: the training one)");
     app.add_option("--fs", req_.fs, "sampling rate of files that store none (Hz)")->check(CLI::NonNegativeNumber);
     app.add_option("--weights", req_.weights, "auto | model | ema");
   }

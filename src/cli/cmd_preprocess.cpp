@@ -88,16 +88,19 @@ class PreprocessCommand : public Command {
  public:
   void setup(CLI::App& app) override {
     args_.add(app, /*window=*/true, /*many=*/true);
-    app.add_option("-c,--config", config_, "pipeline YAML: a list of steps, {steps: [...]}, or a file with a "
-                                           "top-level 'pipeline:' key")
+    app.add_option("-c,--config", config_,
+                   "pipeline YAML: a list of steps, {steps: [...]}, or a file with a "
+                   "top-level 'pipeline:' key")
         ->required();
     app.add_option("-o,--output", output_,
                    "one record: the output file (.npy float32 [leads, samples]; .npz, .csv, .hea too); several "
                    "records or a directory: the output directory (one .npy per record + manifest.csv)")
         ->required();
-    app.add_option("--on-error", on_error_, "directories: raise (stop at the first bad record) or skip (list it, go on)")
+    app.add_option("--on-error", on_error_,
+                   "directories: raise (stop at the first bad record) or skip (list it, go on)")
         ->check(CLI::IsMember({"raise", "skip"}));
-    app.add_option("-j,--jobs", jobs_, "records processed in parallel (default: all cores)")->check(CLI::NonNegativeNumber);
+    app.add_option("-j,--jobs", jobs_, "records processed in parallel (default: all cores)")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--set", overrides_, "override a config value, e.g. --set 'pipeline[0].lowcut=1'");
     app.add_option("--plot", plot_, "also draw input and output strips to this .svg/.png");
     app.add_option("--plot-leads", plot_leads_, "leads of the plot, comma-separated (default: first 3)")
@@ -114,11 +117,10 @@ class PreprocessCommand : public Command {
     const signal::Pipeline pipeline = signal::Pipeline::from_config(steps);
     CT_CHECK(!pipeline.empty(), ConfigError, config_, ": the pipeline has no steps");
     std::error_code ec;
-    CT_CHECK(!fs::path(output_).has_extension() || !io::writer_format(output_).empty() ||
-                 fs::is_directory(output_, ec),
+    CT_CHECK(!fs::path(output_).has_extension() || !io::writer_format(output_).empty() || fs::is_directory(output_, ec),
              UsageError, output_, ": output must end in ", join(io::writer_extensions()), " (or name a directory)");
-    const bool single = args_.paths.size() == 1 && !fs::is_directory(args_.path(), ec) &&
-                        !io::writer_format(output_).empty();
+    const bool single =
+        args_.paths.size() == 1 && !fs::is_directory(args_.path(), ec) && !io::writer_format(output_).empty();
     if (!single) return preprocess_many(pipeline);
 
     const io::Record rec = args_.read();
@@ -132,7 +134,8 @@ class PreprocessCommand : public Command {
     pipeline.apply(batch, ctx);
 
     CT_CHECK(batch.x.dim() == 2 || io::writer_format(output_) == "npy", UsageError, output_,
-             ": the pipeline gives a signal shaped ", shape_str(batch.x), "; only .npy holds more than [leads, samples]");
+             ": the pipeline gives a signal shaped ", shape_str(batch.x),
+             "; only .npy holds more than [leads, samples]");
     if (batch.x.dim() == 2) {
       io::Record out = rec;
       out.signal = batch.x.to(at::kFloat).contiguous();
@@ -194,8 +197,9 @@ class PreprocessCommand : public Command {
 }  // namespace
 }  // namespace cardiotorch::cli
 
-CT_CLI_COMMAND("preprocess",
-               "run a preprocessing pipeline (YAML) on one record (-o file) or whole directories (-o directory)",
-               "cardiotorch preprocess --config configs/pipelines/standard.yaml data/sample/cinc2021/E07500 -o out.npy --plot ba.svg\n"
-               "  cardiotorch preprocess -c configs/pipelines/standard.yaml data/sample/cinc2021 -o pre/ --on-error skip",
-               cardiotorch::cli::PreprocessCommand)
+CT_CLI_COMMAND(
+    "preprocess", "run a preprocessing pipeline (YAML) on one record (-o file) or whole directories (-o directory)",
+    "cardiotorch preprocess --config configs/pipelines/standard.yaml data/sample/cinc2021/E07500 -o out.npy --plot "
+    "ba.svg\n"
+    "  cardiotorch preprocess -c configs/pipelines/standard.yaml data/sample/cinc2021 -o pre/ --on-error skip",
+    cardiotorch::cli::PreprocessCommand)

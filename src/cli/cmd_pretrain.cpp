@@ -10,8 +10,9 @@ namespace {
 class PretrainCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    app.add_option("-c,--config", req_.config_file,
-                   "experiment YAML (data, preprocess, augment, model, objective: {name: mae}, optimizer, scheduler, train)")
+    app.add_option(
+           "-c,--config", req_.config_file,
+           "experiment YAML (data, preprocess, augment, model, objective: {name: mae}, optimizer, scheduler, train)")
         ->required()
         ->check(CLI::ExistingFile);
     app.add_option("--set", req_.overrides, "override a config key: --set train.epochs=5 (repeatable)");
@@ -19,7 +20,8 @@ class PretrainCommand : public Command {
                    "continue a run: its directory, a checkpoint, or 'auto' (the run directory of this config)")
         ->expected(0, 1)
         ->default_str("auto");
-    app.add_flag("--overwrite", req_.overwrite, "replace a previous run of the same name (its checkpoints, plots and logs)");
+    app.add_flag("--overwrite", req_.overwrite,
+                 "replace a previous run of the same name (its checkpoints, plots and logs)");
     app.add_flag("--allow-version-mismatch", req_.allow_version_mismatch,
                  "resume a checkpoint written by another cardiotorch version");
   }

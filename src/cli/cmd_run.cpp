@@ -11,7 +11,9 @@ namespace {
 class RunCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    app.add_option("config", opts_.config_file, "experiment YAML file with a `stages:` list")->required()->check(CLI::ExistingFile);
+    app.add_option("config", opts_.config_file, "experiment YAML file with a `stages:` list")
+        ->required()
+        ->check(CLI::ExistingFile);
     app.add_option("--set", opts_.overrides, "override a config key: --set a.b.c=value (repeatable)");
     app.add_option("--stop-after", opts_.stop_after, "stop after this stage; the same command without it continues");
     app.add_flag("--overwrite", opts_.overwrite, "remove a previous run of the same name and start again");
@@ -47,5 +49,6 @@ class RunCommand : public Command {
 }  // namespace
 }  // namespace cardiotorch::cli
 
-CT_CLI_COMMAND("run", "run an experiment's stages: the main job (data, pretrain, finetune, linear probe, baseline, report)",
+CT_CLI_COMMAND("run",
+               "run an experiment's stages: the main job (data, pretrain, finetune, linear probe, baseline, report)",
                "cardiotorch run configs/demo.yaml --set seed=1", cardiotorch::cli::RunCommand)

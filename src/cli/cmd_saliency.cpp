@@ -15,12 +15,16 @@ namespace {
 class SaliencyCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    app.add_option("-m,--model", q_.model.name, "registered model or backbone (`cardiotorch list model`, `list backbone`)");
-    app.add_option("-c,--config", q_.model.config_file, "model YAML ({name: ..., options}) or an experiment with model:")
+    app.add_option("-m,--model", q_.model.name,
+                   "registered model or backbone (`cardiotorch list model`, `list backbone`)");
+    app.add_option("-c,--config", q_.model.config_file,
+                   "model YAML ({name: ..., options}) or an experiment with model:")
         ->check(CLI::ExistingFile);
     app.add_option("--set", q_.model.overrides, "override a model option: --set head=mlp (repeatable)");
-    app.add_option("-i,--input", q_.input, "input: an ECG record, or .npy (C, L), (B, C, L) or (B, C, H, W)")->required();
-    app.add_option("-o,--output", q_.outputs, "output: .png/.svg (drawn) and/or .npy (the map); repeatable")->required();
+    app.add_option("-i,--input", q_.input, "input: an ECG record, or .npy (C, L), (B, C, L) or (B, C, H, W)")
+        ->required();
+    app.add_option("-o,--output", q_.outputs, "output: .png/.svg (drawn) and/or .npy (the map); repeatable")
+        ->required();
     app.add_option("--method", q_.method, "saliency method (`cardiotorch list saliency`): gradcam, attention, rollout");
     app.add_option("--layer", layer_, "Grad-CAM layer (capture point), e.g. layer4; default: the last feature map");
     app.add_option("--method-set", q_.method_overrides, "a method option: --method-set discard_ratio=0.9 (repeatable)");
@@ -52,8 +56,9 @@ class SaliencyCommand : public Command {
         throw UsageError(str_cat("--target must be a class index (0, 1, ...) or auto, got '", target_, "'"));
       }
     }
-    CT_LOG_WARN("saliency: the model's weights are freshly initialised (checkpoint loading is not wired into this "
-                "command yet), so the map explains an untrained model");
+    CT_LOG_WARN(
+        "saliency: the model's weights are freshly initialised (checkpoint loading is not wired into this "
+        "command yet), so the map explains an untrained model");
     const app::SaliencyOutcome out = app::run_saliency(q_);
     const auto& r = out.result;
     std::cout << out.model_summary << "\n";

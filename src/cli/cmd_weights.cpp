@@ -32,7 +32,8 @@ class WeightsCommand : public Command {
     convert_->add_option("input", input_, "checkpoint: .pt/.pth/.ckpt, .safetensors or a torch_ecg directory")
         ->required()
         ->check(CLI::ExistingPath);
-    convert_->add_option("output", output_, "output: .safetensors, or .pt/.pth (torch.load(weights_only=True) reads it)")
+    convert_
+        ->add_option("output", output_, "output: .safetensors, or .pt/.pth (torch.load(weights_only=True) reads it)")
         ->required();
     convert_->add_option("--key", key_, "dotted path of the state_dict (default: state_dict/model/network/...)");
     convert_->add_option("--skip", edits_.skip, "glob of keys to leave out, e.g. 'decoder*' (repeatable)");
@@ -50,7 +51,8 @@ class WeightsCommand : public Command {
     diff_->add_option("b", other_, "second checkpoint")->required()->check(CLI::ExistingPath);
     diff_->add_option("--key", key_, "state_dict path in the first checkpoint");
     diff_->add_option("--key-b", key_b_, "state_dict path in the second checkpoint (default: --key)");
-    diff_->add_option("--atol", atol_, "differences up to this count as equal (default 0)")->check(CLI::NonNegativeNumber);
+    diff_->add_option("--atol", atol_, "differences up to this count as equal (default 0)")
+        ->check(CLI::NonNegativeNumber);
     diff_->footer(
         "Exit code 0 when both hold the same keys with values within --atol, 1 when they differ.\n"
         "Example:\n  cardiotorch weights diff ours.safetensors theirs.pth --key-b model --atol 1e-6");
@@ -67,9 +69,9 @@ class WeightsCommand : public Command {
                 << " parameters, from " << input_ << " [" << (r.key.empty() ? "(root)" : r.key) << "]\n";
       return 0;
     }
-    const weights::DiffReport d = weights::diff_state_dicts(weights::read_state_dict(input_, key_),
-                                                            weights::read_state_dict(other_, key_b_.empty() ? key_ : key_b_),
-                                                            atol_);
+    const weights::DiffReport d =
+        weights::diff_state_dicts(weights::read_state_dict(input_, key_),
+                                  weights::read_state_dict(other_, key_b_.empty() ? key_ : key_b_), atol_);
     std::cout << d.to_string();
     return d.equal() ? 0 : 1;
   }

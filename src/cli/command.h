@@ -37,9 +37,8 @@ bool register_command(CommandEntry entry);
 
 #define CT_CLI_CONCAT_INNER(a, b) a##b
 #define CT_CLI_CONCAT(a, b) CT_CLI_CONCAT_INNER(a, b)
-#define CT_CLI_COMMAND(NAME, DESCRIPTION, EXAMPLE, CLASS)                                     \
-  namespace {                                                                               \
-  [[maybe_unused]] const bool CT_CLI_CONCAT(ct_cli_registered_, __COUNTER__) =                \
-      ::cardiotorch::cli::register_command({NAME, DESCRIPTION, EXAMPLE,                     \
-                                            [] { return std::make_unique<CLASS>(); }});     \
+#define CT_CLI_COMMAND(NAME, DESCRIPTION, EXAMPLE, CLASS)                                                           \
+  namespace {                                                                                                       \
+  [[maybe_unused]] const bool CT_CLI_CONCAT(ct_cli_registered_, __COUNTER__) =                                      \
+      ::cardiotorch::cli::register_command({NAME, DESCRIPTION, EXAMPLE, [] { return std::make_unique<CLASS>(); }}); \
   }

@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbosity, "more log output (repeat for trace)");
   app.add_flag("-q,--quiet", quiet, "only warnings and errors; no progress bars");
   app.add_option("--threads", threads,
-                 "cores to use (default: all): split between data-loader workers and intra-op threads")->check(CLI::NonNegativeNumber);
+                 "cores to use (default: all): split between data-loader workers and intra-op threads")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--deterministic", deterministic, "use deterministic algorithms");
 
   auto& table = cli::command_table();
@@ -81,7 +82,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  set_log_level(quiet ? LogLevel::kWarn : verbosity >= 2 ? LogLevel::kTrace : verbosity == 1 ? LogLevel::kDebug : LogLevel::kInfo);
+  set_log_level(quiet            ? LogLevel::kWarn
+                : verbosity >= 2 ? LogLevel::kTrace
+                : verbosity == 1 ? LogLevel::kDebug
+                                 : LogLevel::kInfo);
   if (quiet) ProgressBar::set_enabled(false);
   try {
     set_thread_budget(threads);
@@ -95,8 +99,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cardiotorch: config error: %s\n", e.what());
     return 2;
   } catch (const InternalError& e) {
-    std::fprintf(stderr, "cardiotorch: %s (a bug in cardiotorch; please report it with the command line)\n",
-                 e.what());
+    std::fprintf(stderr, "cardiotorch: %s (a bug in cardiotorch; please report it with the command line)\n", e.what());
     return 3;
   } catch (const c10::Error& e) {  // a LibTorch check: print it without its C++ backtrace
     std::fprintf(stderr, "cardiotorch: error: %s\n", e.what_without_backtrace());

@@ -35,7 +35,8 @@ struct RecordArgs {
           ->expected(1);
     if (window) {
       app.add_option("--from", from_s, "start, in seconds from the record start")->check(CLI::NonNegativeNumber);
-      app.add_option("--duration", duration_s, "length in seconds (default: to the end)")->check(CLI::NonNegativeNumber);
+      app.add_option("--duration", duration_s, "length in seconds (default: to the end)")
+          ->check(CLI::NonNegativeNumber);
     }
     app.add_option("--channels,--leads", channels, "leads by name or index, comma-separated (default: all)")
         ->delimiter(',');

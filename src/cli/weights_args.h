@@ -33,7 +33,8 @@ struct WeightsArgs {
                    "glob of checkpoint keys expected to be unused, e.g. 'decoder*' (repeatable)");
     app.add_option("--rename", options_.rename,
                    "regex rename of checkpoint keys, FROM=TO, e.g. '^backbone\\.=encoder.' (repeatable)");
-    app.add_option("--strip-prefix", options_.strip_prefix, "checkpoint key prefix to drop, e.g. 'module.' (repeatable)");
+    app.add_option("--strip-prefix", options_.strip_prefix,
+                   "checkpoint key prefix to drop, e.g. 'module.' (repeatable)");
     app.add_option("--add-prefix", options_.add_prefix, "prefix to add to checkpoint keys (repeatable)");
     app.add_flag("!--no-auto-prefix", options_.auto_prefix, "do not align key prefixes automatically");
   }

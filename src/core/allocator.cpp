@@ -61,8 +61,9 @@ std::string allocator_summary() {
   (void)g_applied;
   const std::string lib = malloc_provider();
   if (provider_is_glibc(lib))
-    return g_policy_on ? "glibc malloc, large blocks kept (mmap off, trim off)"
-                       : (opted_out() ? "glibc malloc, defaults (CARDIOTORCH_ALLOCATOR=system)" : "glibc malloc, defaults");
+    return g_policy_on
+               ? "glibc malloc, large blocks kept (mmap off, trim off)"
+               : (opted_out() ? "glibc malloc, defaults (CARDIOTORCH_ALLOCATOR=system)" : "glibc malloc, defaults");
   const auto slash = lib.find_last_of('/');
   return (lib.empty() ? std::string("unknown allocator") : lib.substr(slash == std::string::npos ? 0 : slash + 1)) +
          " (preloaded; policy left to it)";

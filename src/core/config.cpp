@@ -22,9 +22,7 @@ struct ConfigNode::Impl {
 
 namespace {
 
-std::shared_ptr<const std::string> make_origin(const std::string& s) {
-  return std::make_shared<const std::string>(s);
-}
+std::shared_ptr<const std::string> make_origin(const std::string& s) { return std::make_shared<const std::string>(s); }
 
 std::string child_path(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
@@ -34,8 +32,7 @@ YAML::Node parse_text(const std::string& text, const std::string& origin) {
   try {
     return YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError(str_cat(origin, ":", e.mark.line + 1, ":", e.mark.column + 1,
-                              ": invalid YAML: ", e.msg));
+    throw ConfigError(str_cat(origin, ":", e.mark.line + 1, ":", e.mark.column + 1, ": invalid YAML: ", e.msg));
   }
 }
 
@@ -150,8 +147,7 @@ ConfigNode ConfigNode::map() {
   return ConfigNode(std::make_shared<Impl>(Impl{YAML::Node(YAML::NodeType::Map), "", make_origin("<config>")}));
 }
 ConfigNode ConfigNode::sequence() {
-  return ConfigNode(
-      std::make_shared<Impl>(Impl{YAML::Node(YAML::NodeType::Sequence), "", make_origin("<config>")}));
+  return ConfigNode(std::make_shared<Impl>(Impl{YAML::Node(YAML::NodeType::Sequence), "", make_origin("<config>")}));
 }
 ConfigNode ConfigNode::string(const std::string& value) {
   return ConfigNode(std::make_shared<Impl>(Impl{YAML::Node(value), "", make_origin("<config>")}));
@@ -195,12 +191,11 @@ ConfigNode ConfigNode::operator[](size_t index) const {
 
 const std::string& ConfigNode::path() const { return impl_->path; }
 const std::string& ConfigNode::origin() const { return *impl_->origin; }
-std::string ConfigNode::where() const {
-  return impl_->path.empty() ? origin() : origin() + ": " + impl_->path;
-}
+std::string ConfigNode::where() const { return impl_->path.empty() ? origin() : origin() + ": " + impl_->path; }
 
 std::string ConfigNode::as_string() const {
-  CT_CHECK(is_scalar(), ConfigError, where(), ": expected a string", is_null() ? " but the key is missing or null" : "");
+  CT_CHECK(is_scalar(), ConfigError, where(), ": expected a string",
+           is_null() ? " but the key is missing or null" : "");
   return impl_->node.Scalar();
 }
 
@@ -313,8 +308,8 @@ void ConfigNode::apply_override(const std::string& assignment) {
       } catch (...) {
         throw UsageError(str_cat("--set ", key, ": bad index ", p));
       }
-      CT_CHECK(idx < cur.size(), UsageError, "--set ", key, ": index ", idx, " out of range for '", walked,
-               "' (size ", cur.size(), ")");
+      CT_CHECK(idx < cur.size(), UsageError, "--set ", key, ": index ", idx, " out of range for '", walked, "' (size ",
+               cur.size(), ")");
       walked += p;
       if (last) {
         cur[idx] = v;

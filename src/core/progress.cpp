@@ -53,8 +53,7 @@ std::string ProgressBar::format_duration(double s) {
                   static_cast<long long>((t % 3600) / 60));
   else if (t >= 60)
     std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(t / 60), static_cast<long long>(t % 60));
-  else
-    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(t));
+  else std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(t));
   return buf;
 }
 
@@ -70,11 +69,11 @@ std::string ProgressBar::render(double elapsed) const {
     }
     const double eta = rate > 0 ? (total_ - done_) / rate : NAN;
     std::snprintf(counts, sizeof counts, "%3.0f%% %lld/%lld %s, %.1f %s/s, elapsed %s, ETA %s", frac * 100,
-                  static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(), rate,
-                  unit_.c_str(), format_duration(elapsed).c_str(), format_duration(eta).c_str());
+                  static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(), rate, unit_.c_str(),
+                  format_duration(elapsed).c_str(), format_duration(eta).c_str());
   } else {
-    std::snprintf(counts, sizeof counts, "%lld %s, %.1f %s/s, elapsed %s", static_cast<long long>(done_),
-                  unit_.c_str(), rate, unit_.c_str(), format_duration(elapsed).c_str());
+    std::snprintf(counts, sizeof counts, "%lld %s, %.1f %s/s, elapsed %s", static_cast<long long>(done_), unit_.c_str(),
+                  rate, unit_.c_str(), format_duration(elapsed).c_str());
   }
   line += counts;
   if (!postfix_.empty()) line += " | " + postfix_;
@@ -85,10 +84,8 @@ void ProgressBar::draw(bool final_line) {
   if (!g_enabled) return;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const std::string line = render(elapsed);
-  if (tty_)
-    std::fprintf(stderr, "\r\033[2K%s%s", line.c_str(), final_line ? "\n" : "");
-  else
-    std::fprintf(stderr, "%s\n", line.c_str());
+  if (tty_) std::fprintf(stderr, "\r\033[2K%s%s", line.c_str(), final_line ? "\n" : "");
+  else std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
 }
 

@@ -124,8 +124,7 @@ struct FileStat {
 
 FileStat stat_file(const std::string& path) {
   struct stat st {};
-  CT_CHECK(::stat(path.c_str(), &st) == 0, IoError, path, ": cannot stat source file (", std::strerror(errno),
-           ")");
+  CT_CHECK(::stat(path.c_str(), &st) == 0, IoError, path, ": cannot stat source file (", std::strerror(errno), ")");
   FileStat out;
   out.size = static_cast<int64_t>(st.st_size);
   out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
@@ -167,9 +166,7 @@ class OutFile {
   uint64_t pos_ = 0;
 };
 
-uint64_t header_hash(const FileHeader& h) {
-  return hash_bytes(&h, offsetof(FileHeader, header_hash), 0x4845u);
-}
+uint64_t header_hash(const FileHeader& h) { return hash_bytes(&h, offsetof(FileHeader, header_hash), 0x4845u); }
 
 }  // namespace
 
@@ -177,8 +174,8 @@ std::string cache_key_text(const Dataset& source, const std::string& pipeline_co
   std::string buf;
   buf.reserve(4096);
   const DatasetInfo& in = source.info();
-  buf += str_cat("cardiotorch-cache v", kVersion, "\n", build_id(), "\n", dtype, "\n", in.name, "\n", in.config,
-                 "\n", pipeline_config, "\n", source.size(), "\n");
+  buf += str_cat("cardiotorch-cache v", kVersion, "\n", build_id(), "\n", dtype, "\n", in.name, "\n", in.config, "\n",
+                 pipeline_config, "\n", source.size(), "\n");
   std::unordered_map<std::string, FileStat> stats;
   for (int64_t i = 0; i < source.size(); ++i) {
     const ItemInfo& it = source.item(i);
@@ -237,7 +234,8 @@ CachedDataset::~CachedDataset() = default;
 int64_t CachedDataset::size() const { return static_cast<int64_t>(shard_->entries.size()); }
 
 void CachedDataset::build(const signal::Pipeline& pipeline) {
-  const std::string tmp = str_cat(path_, ".tmp.", ::getpid(), ".", std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  const std::string tmp =
+      str_cat(path_, ".tmp.", ::getpid(), ".", std::hash<std::thread::id>{}(std::this_thread::get_id()));
   try {
     OutFile out(tmp);
     FileHeader h{};
@@ -451,14 +449,16 @@ Sample CachedDataset::get(int64_t i) const {
   Sample s;
   // Copies out of the read-only mapping: callers (augmenters) modify samples in place.
   void* p = const_cast<unsigned char*>(shard_->data() + e.signal_offset);
-  at::Tensor view = at::from_blob(p, {e.leads, e.samples}, at::TensorOptions().dtype(shard_->dtype == 1 ? at::kHalf : at::kFloat));
+  at::Tensor view =
+      at::from_blob(p, {e.leads, e.samples}, at::TensorOptions().dtype(shard_->dtype == 1 ? at::kHalf : at::kFloat));
   s.signal = shard_->dtype == 1 ? view.to(at::kFloat) : view.clone();
   s.fs = e.fs;
   s.leads = e.lead_names;
   if (e.label_code != kLabelNone) {
     void* lp = const_cast<unsigned char*>(shard_->data() + e.label_offset);
-    s.label = at::from_blob(lp, e.label_shape, at::TensorOptions().dtype(e.label_code == kLabelF32 ? at::kFloat : at::kLong))
-                  .clone();
+    s.label =
+        at::from_blob(lp, e.label_shape, at::TensorOptions().dtype(e.label_code == kLabelF32 ? at::kFloat : at::kLong))
+            .clone();
   }
   s.record_id = e.record_id;
   s.patient_id = e.patient_id;

@@ -40,8 +40,7 @@ class Cinc2017Dataset : public detail::RecordDataset {
                  "' (expected N, A, O or ~)");
         detail::Entry e;
         e.record_path = (fs::path(o.root) / name).string();
-        CT_CHECK(fs::exists(e.record_path + ".hea"), DataError, e.record_path, ".hea: missing (listed in ", ref,
-                 ")");
+        CT_CHECK(fs::exists(e.record_path + ".hea"), DataError, e.record_path, ".hea: missing (listed in ", ref, ")");
         e.info.record_id = name;
         e.info.classes = {static_cast<int64_t>(it - info_.class_names.begin())};
         e.info.sources = {e.record_path + ".hea", e.record_path + ".mat"};
@@ -276,14 +275,16 @@ struct Cinc2020Detector : DatasetDetector {
 
 }  // namespace
 
-CT_REGISTER(dataset_detector_registry(), "cinc2017", make_detector<Cinc2017Detector>, "REFERENCE.csv beside WFDB headers")
+CT_REGISTER(dataset_detector_registry(), "cinc2017", make_detector<Cinc2017Detector>,
+            "REFERENCE.csv beside WFDB headers")
 CT_REGISTER(dataset_detector_registry(), "cinc2020", make_detector<Cinc2020Detector>,
             "weights.csv beside WFDB headers (cinc2021 when dx_mapping_scored.csv has a Ningbo column)")
 
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "cinc2017",
-            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::Cinc2017Options>(cardiotorch::data::make_cinc2017)),
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::Cinc2017Options>(
+                cardiotorch::data::make_cinc2017)),
             "PhysioNet/CinC 2017 single-lead AF (REFERENCE.csv: N, A, O, ~)")
 CT_REGISTER(cardiotorch::data::dataset_registry(), "cinc2020",
             (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::CincOptions>(

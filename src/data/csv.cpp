@@ -31,9 +31,7 @@ const std::string& CsvTable::at(size_t r, const std::string& name) const {
   return rows[r][require_column(name)];
 }
 
-std::string CsvTable::where(size_t r) const {
-  return str_cat(source, ":", r < row_lines.size() ? row_lines[r] : 0);
-}
+std::string CsvTable::where(size_t r) const { return str_cat(source, ":", r < row_lines.size() ? row_lines[r] : 0); }
 
 CsvTable parse_csv(const std::string& text, const std::string& origin, const CsvOptions& options) {
   CsvTable t;
@@ -79,8 +77,7 @@ CsvTable parse_csv(const std::string& text, const std::string& origin, const Csv
         }
         CT_CHECK(closed, DataError, origin, ":", quote_line, ": unterminated quoted field (no closing '\"')");
         CT_CHECK(i >= n || text[i] == d || text[i] == '\n' || text[i] == '\r', DataError, origin, ":", line,
-                 ": unexpected character '", text[i], "' after a closing quote (expected '", d,
-                 "' or end of line)");
+                 ": unexpected character '", text[i], "' after a closing quote (expected '", d, "' or end of line)");
       } else {
         while (i < n && text[i] != d && text[i] != '\n' && text[i] != '\r') field.push_back(text[i++]);
         CT_CHECK(field.find('"') == std::string::npos, DataError, origin, ":", line,

@@ -8,7 +8,6 @@
 #include <iomanip>
 #include <sstream>
 
-
 namespace cardiotorch::data {
 
 const char* label_kind_name(LabelKind k) {
@@ -73,15 +72,16 @@ std::string summarize(const Dataset& ds) {
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return counts[a] > counts[b]; });
   for (size_t c : order)
-    os << "    " << std::left << std::setw(static_cast<int>(width)) << in.class_names[c] << "  " << counts[c]
-       << "\n";
+    os << "    " << std::left << std::setw(static_cast<int>(width)) << in.class_names[c] << "  " << counts[c] << "\n";
   if (in.label_kind == LabelKind::kMultiHot || unlabelled > 0)
-    os << "    " << std::left << std::setw(static_cast<int>(width)) << "none" << "  " << unlabelled << "\n";
+    os << "    " << std::left << std::setw(static_cast<int>(width)) << "none"
+       << "  " << unlabelled << "\n";
   return os.str();
 }
 
 Registry<DatasetDetector>& dataset_detector_registry() {
-  static Registry<DatasetDetector> r("dataset_detector", "dataset layouts recognised in a directory (open_dataset, info DIR)");
+  static Registry<DatasetDetector> r("dataset_detector",
+                                     "dataset layouts recognised in a directory (open_dataset, info DIR)");
   return r;
 }
 
@@ -104,8 +104,8 @@ std::string detect_dataset(const std::string& dir) {
 
 std::shared_ptr<Dataset> open_dataset(const std::string& dir) {
   const std::string name = detect_dataset(dir);
-  CT_CHECK(!name.empty(), ConfigError, dir, ": no known dataset layout (detectors: ",
-           join(dataset_detector_registry().names()),
+  CT_CHECK(!name.empty(), ConfigError, dir,
+           ": no known dataset layout (detectors: ", join(dataset_detector_registry().names()),
            "); use a dataset config with name: folder and a manifest for other layouts");
   ConfigNode n = ConfigNode::map();
   n.set("name", ConfigNode::string(name));

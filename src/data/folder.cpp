@@ -114,5 +114,6 @@ std::shared_ptr<Dataset> make_folder(const FolderOptions& o) { return std::make_
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "folder",
-            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::FolderOptions>(cardiotorch::data::make_folder)),
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::FolderOptions>(
+                cardiotorch::data::make_folder)),
             "generic: manifest CSV (path,label[,patient_id]) or one sub-folder per class")

@@ -23,8 +23,7 @@ void LoaderOptions::validate() const {
            num_workers);
   CT_CHECK(prefetch >= 1, ConfigError, "prefetch must be >= 1, got ", prefetch);
   CT_CHECK(world_size >= 1, ConfigError, "world_size must be >= 1, got ", world_size);
-  CT_CHECK(rank >= 0 && rank < world_size, ConfigError, "rank must be in [0, world_size=", world_size, "), got ",
-           rank);
+  CT_CHECK(rank >= 0 && rank < world_size, ConfigError, "rank must be in [0, world_size=", world_size, "), got ", rank);
   CT_CHECK(crop >= 0, ConfigError, "crop must be >= 0, got ", crop);
   CT_CHECK(views >= 1, ConfigError, "views must be >= 1, got ", views);
   check_choice("crop_mode", crop_mode, {"random", "centre", "center", "start", "end"});
@@ -236,9 +235,10 @@ Sample Loader::transform(Sample s, int64_t index, int64_t epoch, int64_t view) c
   CT_CHECK(s.signal.defined() && s.signal.dim() == 2, ShapeError, "expected a signal [leads, samples]");
   // View 0 draws from (seed, epoch, index) as a single-view loader does; view v > 0 from its own
   // stream (seed, epoch, index, v), so the views of a sample are independent of each other.
-  const uint64_t seed = view == 0 ? derive_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index))
-                                  : derive_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index),
-                                                static_cast<uint64_t>(view));
+  const uint64_t seed = view == 0
+                            ? derive_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index))
+                            : derive_seed(options_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index),
+                                          static_cast<uint64_t>(view));
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const signal::Pipeline& pipeline = impl_->pipeline;
   if (!pipeline.empty()) {
@@ -289,16 +289,15 @@ Batch Loader::Impl::collate(int64_t ep, int64_t batch_index, Slot& slot) const {
   const Sample& first = samples.front();
   const int64_t L = first.signal.size(0), S = first.signal.size(1);
   for (const Sample& s : samples) {
-    CT_CHECK(s.signal.size(0) == L && s.signal.size(1) == S, ShapeError, "loader: record ", s.record_id,
-             " has shape [", s.signal.size(0), ", ", s.signal.size(1), "] but record ", first.record_id,
-             " in the same batch has [", L, ", ", S, "]; set loader.crop or add a fixed-length pipeline step");
+    CT_CHECK(s.signal.size(0) == L && s.signal.size(1) == S, ShapeError, "loader: record ", s.record_id, " has shape [",
+             s.signal.size(0), ", ", s.signal.size(1), "] but record ", first.record_id, " in the same batch has [", L,
+             ", ", S, "]; set loader.crop or add a fixed-length pipeline step");
     CT_CHECK(s.leads.empty() || first.leads.empty() || s.leads == first.leads, ShapeError, "loader: record ",
              s.record_id, " has leads ", join(s.leads), " but record ", first.record_id, " has ", join(first.leads),
              "; set the dataset's leads option");
-    CT_CHECK(s.label.defined() == first.label.defined() &&
-                 (!s.label.defined() || s.label.sizes() == first.label.sizes()),
-             ShapeError, "loader: record ", s.record_id, " has a label of a different shape than record ",
-             first.record_id);
+    CT_CHECK(
+        s.label.defined() == first.label.defined() && (!s.label.defined() || s.label.sizes() == first.label.sizes()),
+        ShapeError, "loader: record ", s.record_id, " has a label of a different shape than record ", first.record_id);
   }
   const int64_t B = static_cast<int64_t>(samples.size());
   const bool pin = use_cuda && loader.options().pin_memory;
@@ -320,8 +319,8 @@ Batch Loader::Impl::collate(int64_t ep, int64_t batch_index, Slot& slot) const {
       std::vector<at::Tensor> view;
       for (size_t k = 0; k < samples.size(); ++k) {
         const at::Tensor& t = slot.views[k][static_cast<size_t>(v - 1)];
-        CT_CHECK(t.sizes() == samples[k].signal.sizes(), ShapeError, "loader: record ", samples[k].record_id,
-                 ": view ", v, " has shape ", t.sizes(), " but view 0 ", samples[k].signal.sizes(), "; set loader.crop");
+        CT_CHECK(t.sizes() == samples[k].signal.sizes(), ShapeError, "loader: record ", samples[k].record_id, ": view ",
+                 v, " has shape ", t.sizes(), " but view 0 ", samples[k].signal.sizes(), "; set loader.crop");
         view.push_back(t.scalar_type() == at::kFloat ? t : t.to(at::kFloat));
       }
       at::Tensor stacked = at::stack(view);
@@ -357,9 +356,8 @@ void Loader::Impl::apply_batch_steps(Batch& b) const {
       CT_CHECK(n_classes > 0, ShapeError, "loader: batch-level augmentation needs the dataset's class names");
       sb.y = at::one_hot(b.y.to(at::kLong), n_classes).to(at::kFloat);
     } else {
-      CT_CHECK(info.label_kind != LabelKind::kMask, ShapeError,
-               "loader: batch-level augmenters (", batch_pipeline.steps().front()->name(),
-               ") do not support per-sample mask labels");
+      CT_CHECK(info.label_kind != LabelKind::kMask, ShapeError, "loader: batch-level augmenters (",
+               batch_pipeline.steps().front()->name(), ") do not support per-sample mask labels");
       sb.y = b.y.to(at::kFloat);
     }
   }
@@ -384,7 +382,8 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   const int64_t nb = num_batches();
   for (int64_t b = 0; b < nb; ++b) {
     const auto begin = order.begin() + b * options_.batch_size;
-    const auto end = order.begin() + std::min<int64_t>(static_cast<int64_t>(order.size()), (b + 1) * options_.batch_size);
+    const auto end =
+        order.begin() + std::min<int64_t>(static_cast<int64_t>(order.size()), (b + 1) * options_.batch_size);
     m.jobs.emplace_back(begin, end);
   }
   m.epoch = epoch;

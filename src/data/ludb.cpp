@@ -19,7 +19,7 @@ namespace {
 const std::vector<std::string> kLeadExt = {"i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6"};
 
 struct Wave {
-  int cls;  // 0 P, 1 QRS, 2 T
+  int cls;                // 0 P, 1 QRS, 2 T
   int64_t onset, offset;  // inclusive
 };
 
@@ -35,8 +35,8 @@ std::vector<Wave> parse_waves(const io::AnnotationSet& set) {
     if (cls < 0) continue;
     const int64_t on = k > 0 && a[k - 1].symbol == "(" ? a[k - 1].sample : a[k].sample;
     const int64_t off = k + 1 < a.size() && a[k + 1].symbol == ")" ? a[k + 1].sample : a[k].sample;
-    CT_CHECK(on <= a[k].sample && a[k].sample <= off, DataError, set.origin, ": wave '", s, "' at sample ",
-             a[k].sample, " has onset ", on, " / offset ", off, " on the wrong side of its peak");
+    CT_CHECK(on <= a[k].sample && a[k].sample <= off, DataError, set.origin, ": wave '", s, "' at sample ", a[k].sample,
+             " has onset ", on, " / offset ", off, " on the wrong side of its peak");
     out.push_back({cls, on, off});
   }
   return out;
@@ -59,7 +59,8 @@ class LudbDataset : public detail::RecordDataset {
     } else {
       const fs::path dir = fs::exists(root / "data") ? root / "data" : root;
       for (const auto& e : fs::directory_iterator(dir))
-        if (e.path().extension() == ".hea") records.push_back(fs::relative(e.path(), root).replace_extension().string());
+        if (e.path().extension() == ".hea")
+          records.push_back(fs::relative(e.path(), root).replace_extension().string());
       std::sort(records.begin(), records.end());
     }
     const std::vector<std::string> exts = o.mask_lead == "all" ? kLeadExt : std::vector<std::string>{o.mask_lead};
@@ -164,5 +165,6 @@ CT_REGISTER(dataset_detector_registry(), "ludb", make_detector<LudbDetector>, "l
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "ludb",
-            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::LudbOptions>(cardiotorch::data::make_ludb)),
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::LudbOptions>(
+                cardiotorch::data::make_ludb)),
             "LUDB 12-lead delineation (per-sample P/QRS/T masks, diagnosis text)")

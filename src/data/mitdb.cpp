@@ -196,10 +196,12 @@ struct MitdbDetector : DatasetDetector {
 };
 }  // namespace
 
-CT_REGISTER(dataset_detector_registry(), "mitdb", make_detector<MitdbDetector>, ".atr beat annotations of 360 Hz records")
+CT_REGISTER(dataset_detector_registry(), "mitdb", make_detector<MitdbDetector>,
+            ".atr beat annotations of 360 Hz records")
 
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "mitdb",
-            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::MitdbOptions>(cardiotorch::data::make_mitdb)),
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::MitdbOptions>(
+                cardiotorch::data::make_mitdb)),
             "MIT-BIH arrhythmia beats (AAMI N/S/V/F/Q windows around R peaks; DS1/DS2 folds; rhythm in meta)")

@@ -74,8 +74,8 @@ class PtbxlDataset : public detail::RecordDataset {
     const size_t c_id = db.require_column("ecg_id"), c_pat = db.require_column("patient_id"),
                  c_codes = db.require_column("scp_codes"), c_fold = db.require_column("strat_fold"),
                  c_file = db.require_column(file_col), c_report = db.require_column("report");
-    const std::vector<std::string> meta_cols = {"age", "sex", "height", "weight", "device", "recording_date",
-                                                "heart_axis", "scp_codes"};
+    const std::vector<std::string> meta_cols = {
+        "age", "sex", "height", "weight", "device", "recording_date", "heart_axis", "scp_codes"};
     for (size_t r = 0; r < db.n_rows(); ++r) {
       const auto& row = db.rows[r];
       guarded(db.where(r), [&] {
@@ -139,5 +139,6 @@ CT_REGISTER(dataset_detector_registry(), "ptbxl", make_detector<PtbxlDetector>,
 }  // namespace cardiotorch::data
 
 CT_REGISTER(cardiotorch::data::dataset_registry(), "ptbxl",
-            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::PtbxlOptions>(cardiotorch::data::make_ptbxl)),
+            (cardiotorch::options_factory<cardiotorch::data::Dataset, cardiotorch::data::PtbxlOptions>(
+                cardiotorch::data::make_ptbxl)),
             "PTB-XL 12-lead (SCP super/subclass/form/rhythm labels, strat_fold, report text; 100 or 500 Hz)")

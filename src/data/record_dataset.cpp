@@ -19,8 +19,8 @@ void SkipLog::add(const std::string& reason) {
 
 void SkipLog::report(const std::string& dataset) const {
   if (count_ == 0) return;
-  CT_LOG_WARN(dataset, ": skipped ", count_, " record", count_ == 1 ? "" : "s", " (on_error: skip); first: ",
-              join(first_, "; "));
+  CT_LOG_WARN(dataset, ": skipped ", count_, " record", count_ == 1 ? "" : "s",
+              " (on_error: skip); first: ", join(first_, "; "));
 }
 
 io::Record read_wfdb_record(const std::string& record_path, int64_t from, int64_t to) {
@@ -84,9 +84,8 @@ Sample RecordDataset::load(const Entry& e) const {
   s.signal = e.scale == 1.0 ? r.signal : r.signal * e.scale;
   s.fs = r.fs;
   s.leads = r.leads;
-  CT_CHECK(common_.fs <= 0 || std::abs(r.fs - common_.fs) < 1e-6, DataError, e.record_path, ": sampling rate ",
-           r.fs, " Hz, but the dataset was configured with fs: ", common_.fs,
-           " (resample with a pipeline step instead)");
+  CT_CHECK(common_.fs <= 0 || std::abs(r.fs - common_.fs) < 1e-6, DataError, e.record_path, ": sampling rate ", r.fs,
+           " Hz, but the dataset was configured with fs: ", common_.fs, " (resample with a pipeline step instead)");
   select_leads(s.signal, s.leads, common_.leads, e.record_path);
   s.label = e.label;
   s.record_id = e.info.record_id;

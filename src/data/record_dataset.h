@@ -31,7 +31,7 @@ struct Entry {
   at::Tensor label;         ///< precomputed label (multi-hot or class index); undefined when built in load
   std::string text;
   std::map<std::string, std::string> meta;
-  double scale = 1.0;       ///< applied to the physical signal (known header gain errors)
+  double scale = 1.0;  ///< applied to the physical signal (known header gain errors)
   /// Annotated regions {class, first sample, last sample} (inclusive), for mask labels.
   std::vector<std::array<int64_t, 3>> regions;
 };

@@ -25,8 +25,8 @@ struct Group {
 std::vector<std::vector<int64_t>> partition(const std::vector<std::string>& groups,
                                             const std::vector<std::vector<int64_t>>& classes, int64_t n_classes,
                                             const std::vector<double>& weights, uint64_t seed, bool stratify) {
-  CT_CHECK(groups.size() == classes.size(), ArgumentError, "partition: ", groups.size(), " groups but ",
-           classes.size(), " label lists");
+  CT_CHECK(groups.size() == classes.size(), ArgumentError, "partition: ", groups.size(), " groups but ", classes.size(),
+           " label lists");
   CT_CHECK(!weights.empty(), ArgumentError, "partition: no parts requested");
   double wsum = 0;
   for (double w : weights) {
@@ -89,8 +89,7 @@ std::vector<std::vector<int64_t>> partition(const std::vector<std::string>& grou
         for (const auto& [c, k] : g.counts) {
           const double total = static_cast<double>(totals[static_cast<size_t>(c)]);
           label_deficit +=
-              static_cast<double>(k) * (share[p] * total - static_cast<double>(cnt[p][static_cast<size_t>(c)])) /
-              total;
+              static_cast<double>(k) * (share[p] * total - static_cast<double>(cnt[p][static_cast<size_t>(c)])) / total;
         }
       const double size_deficit = (share[p] * n_total - static_cast<double>(size[p])) / n_total;
       const bool better = best == n_parts || label_deficit > best_label + 1e-12 ||
@@ -122,8 +121,7 @@ void gather(const Dataset& ds, bool by_patient, std::vector<std::string>& groups
 }
 }  // namespace
 
-std::vector<std::vector<int64_t>> kfold(const Dataset& ds, int64_t k, uint64_t seed, bool stratify,
-                                        bool by_patient) {
+std::vector<std::vector<int64_t>> kfold(const Dataset& ds, int64_t k, uint64_t seed, bool stratify, bool by_patient) {
   CT_CHECK(k >= 2, ConfigError, "kfold: k must be >= 2, got ", k);
   std::vector<std::string> groups;
   std::vector<std::vector<int64_t>> classes;
@@ -163,8 +161,8 @@ Split make_split(const Dataset& ds, const SplitOptions& o) {
       for (const auto& f : named_fold_values)
         if (!f.empty()) known.push_back(f);
       for (const auto& f : fs)
-        CT_CHECK(named_fold_values.count(f), ConfigError, "split.", key, ": dataset ", ds.info().name,
-                 " has no fold '", f, "'", did_you_mean(f, known), " (folds: ", join(known), ")");
+        CT_CHECK(named_fold_values.count(f), ConfigError, "split.", key, ": dataset ", ds.info().name, " has no fold '",
+                 f, "'", did_you_mean(f, known), " (folds: ", join(known), ")");
     };
     check_exists(o.train_folds, "train_folds");
     check_exists(o.val_folds, "val_folds");

@@ -23,11 +23,11 @@ constexpr int kSkip = 59, kNum = 60, kSub = 61, kChn = 62, kAux = 63;
 constexpr int kNote = 22;
 
 const char* const kSymbols[50] = {
-    " ",    "N",    "L",    "R",    "a",    "V",    "F",    "J",    "A",    "S",     // 0-9
-    "E",    "j",    "/",    "Q",    "~",    "[15]", "|",    "[17]", "s",    "T",     // 10-19
-    "*",    "D",    "\"",   "=",    "p",    "B",    "^",    "t",    "+",    "u",     // 20-29
-    "?",    "!",    "[",    "]",    "e",    "n",    "@",    "x",    "f",    "(",     // 30-39
-    ")",    "r",    "[42]", "[43]", "[44]", "[45]", "[46]", "[47]", "[48]", "[49]",  // 40-49
+    " ", "N", "L",    "R",    "a",    "V",    "F",    "J",    "A",    "S",     // 0-9
+    "E", "j", "/",    "Q",    "~",    "[15]", "|",    "[17]", "s",    "T",     // 10-19
+    "*", "D", "\"",   "=",    "p",    "B",    "^",    "t",    "+",    "u",     // 20-29
+    "?", "!", "[",    "]",    "e",    "n",    "@",    "x",    "f",    "(",     // 30-39
+    ")", "r", "[42]", "[43]", "[44]", "[45]", "[46]", "[47]", "[48]", "[49]",  // 40-49
 };
 
 const char* const kDefsBegin = "## annotation type definitions";
@@ -55,11 +55,21 @@ bool is_beat_code(int c) {
 char aami_class(const std::string& s) {
   if (s.size() != 1) return 0;
   switch (s[0]) {
-    case 'N': case 'L': case 'R': case 'e': case 'j': return 'N';
-    case 'A': case 'a': case 'J': case 'S': return 'S';
-    case 'V': case 'E': return 'V';
+    case 'N':
+    case 'L':
+    case 'R':
+    case 'e':
+    case 'j': return 'N';
+    case 'A':
+    case 'a':
+    case 'J':
+    case 'S': return 'S';
+    case 'V':
+    case 'E': return 'V';
     case 'F': return 'F';
-    case '/': case 'f': case 'Q': return 'Q';
+    case '/':
+    case 'f':
+    case 'Q': return 'Q';
     default: return 0;
   }
 }
@@ -261,7 +271,7 @@ std::vector<uint8_t> encode_annotations(const std::vector<Annotation>& anns,
   if (!defs.empty() || time_resolution > 0) {
     // A type-0 annotation at time 0 closes the header: SKIP -1, then code 0 one sample later.
     put_word(b, kSkip, 0);
-      b.insert(b.end(), {0xFF, 0xFF, 0xFF, 0xFF});
+    b.insert(b.end(), {0xFF, 0xFF, 0xFF, 0xFF});
     put_word(b, 0, 1);
   }
   for (size_t k = 0; k < anns.size(); ++k) {

@@ -20,8 +20,8 @@ namespace cardiotorch::io {
 std::string edf_lead_name(const std::string& label) {
   std::string s = trim(label);
   // EDF+ labels are "<signal type> <specification>"; the type prefix carries no lead identity.
-  static const char* types[] = {"ECG", "EKG", "EEG", "EMG", "EOG", "ERG", "MEG", "MCG", "EP", "Resp", "Temp",
-                                "SaO2", "SpO2", "Light", "Sound", "Event", "Pleth", "Body"};
+  static const char* types[] = {"ECG",  "EKG",  "EEG",  "EMG",  "EOG",   "ERG",   "MEG",   "MCG",   "EP",
+                                "Resp", "Temp", "SaO2", "SpO2", "Light", "Sound", "Event", "Pleth", "Body"};
   const auto space = s.find(' ');
   if (space != std::string::npos) {
     const std::string head = to_lower(s.substr(0, space));
@@ -135,8 +135,8 @@ std::vector<EdfAnnotation> read_edf_annotations(const std::string& path) {
   std::vector<EdfAnnotation> out;
   for (long long i = 0; i < f.hdr().annotations_in_file; ++i) {
     edf_annotation_struct a{};
-    CT_CHECK(edf_get_annotation(f.handle(), static_cast<int>(i), &a) == 0, DataError, path,
-             ": cannot read annotation ", i);
+    CT_CHECK(edf_get_annotation(f.handle(), static_cast<int>(i), &a) == 0, DataError, path, ": cannot read annotation ",
+             i);
     EdfAnnotation e;
     e.onset_s = static_cast<double>(a.onset) / EDFLIB_TIME_DIMENSION;
     e.duration_s = a.duration_l < 0 ? -1.0 : static_cast<double>(a.duration_l) / EDFLIB_TIME_DIMENSION;

@@ -102,8 +102,8 @@ at::Tensor to_tensor(const matvar_t* v, const std::string& where) {
     case MAT_T_UINT32: st = at::kInt, elem = 4, widen_u32 = true; break;
     case MAT_T_INT64: st = at::kLong, elem = 8; break;
     default:
-      throw DataError(str_cat(where, ": unsupported MATLAB data type ", static_cast<int>(v->data_type),
-                              " (", class_name(v->class_type), "); expected a real numeric matrix"));
+      throw DataError(str_cat(where, ": unsupported MATLAB data type ", static_cast<int>(v->data_type), " (",
+                              class_name(v->class_type), "); expected a real numeric matrix"));
   }
   std::vector<int64_t> dims;
   int64_t n = 1;
@@ -147,7 +147,7 @@ std::string scalar_text(const matvar_t* v, const std::string& where) {
 }
 
 struct Loaded {
-  VarPtr top;             // owns the data (struct fields are views into it)
+  VarPtr top;  // owns the data (struct fields are views into it)
   const matvar_t* var = nullptr;
   std::string name;       // "val", "ECG.data"
   bool cpsc2018 = false;  // struct ECG with data + sex/age
@@ -159,8 +159,9 @@ Loaded load_variable(mat_t* m, const std::string& path, const std::string& reque
   if (!requested.empty()) {
     const auto dot = requested.find('.');
     if (dot != std::string::npos) top = requested.substr(0, dot), field = requested.substr(dot + 1);
-    CT_CHECK(std::find(names.begin(), names.end(), top) != names.end(), DataError, path, ": no variable '", top,
-             "'", did_you_mean(top, names), "; variables: ", names.empty() ? "none (truncated or corrupt file?)" : join(names));
+    CT_CHECK(std::find(names.begin(), names.end(), top) != names.end(), DataError, path, ": no variable '", top, "'",
+             did_you_mean(top, names),
+             "; variables: ", names.empty() ? "none (truncated or corrupt file?)" : join(names));
   } else {
     for (const char* cand : {"val", "ecg", "data", "ECG"})
       if (std::find(names.begin(), names.end(), cand) != names.end()) {
@@ -173,8 +174,7 @@ Loaded load_variable(mat_t* m, const std::string& path, const std::string& reque
   g_last_matio_message.clear();
   Loaded out;
   out.top.reset(Mat_VarRead(m, top.c_str()));
-  CT_CHECK(out.top, DataError, path, ": cannot read variable '", top, "' (truncated or corrupt file?)",
-           matio_detail());
+  CT_CHECK(out.top, DataError, path, ": cannot read variable '", top, "' (truncated or corrupt file?)", matio_detail());
   out.var = out.top.get();
   out.name = top;
   if (out.var->class_type == MAT_C_STRUCT) {
@@ -218,8 +218,8 @@ Record with_header(const std::string& path, const std::string& hea, const at::Te
   CT_CHECK(raw.dim() == 2, DataError, path, ": variable '", var, "' has ", raw.dim(), " dims, expected 2");
   CT_CHECK(raw.size(0) == static_cast<int64_t>(specs.size()), DataError, path, ": variable '", var, "' has ",
            raw.size(0), " rows but ", hea, " declares ", specs.size(), " signals in ", file);
-  CT_CHECK(h.n_samples < 0 || raw.size(1) == h.n_samples, DataError, path, ": variable '", var, "' has ",
-           raw.size(1), " samples but ", hea, " declares ", h.n_samples);
+  CT_CHECK(h.n_samples < 0 || raw.size(1) == h.n_samples, DataError, path, ": variable '", var, "' has ", raw.size(1),
+           " samples but ", hea, " declares ", h.n_samples);
   for (const auto* s : specs)
     CT_CHECK(s->samples_per_frame == 1, DataError, hea, ":", s->line,
              ": signals with several samples per frame cannot be read from the .mat; read the .hea");
@@ -271,7 +271,8 @@ Record read_mat_record(const std::string& path, const MatOptions& options) {
   // A WFDB header beside the file means the CinC layout: the data must be `val`.
   const std::string hea = (fs::path(path).parent_path() / fs::path(path).stem()).string() + ".hea";
   std::error_code ec;
-  const bool cinc = options.use_header && (options.variable.empty() || options.variable == "val") && fs::exists(hea, ec);
+  const bool cinc =
+      options.use_header && (options.variable.empty() || options.variable == "val") && fs::exists(hea, ec);
   Loaded l = load_variable(m.get(), path, cinc ? "val" : options.variable);
   const at::Tensor raw = to_tensor(l.var, path + ": " + l.name);
   if (cinc) return with_header(path, hea, raw, l.name);
@@ -296,8 +297,9 @@ Record read_mat_record(const std::string& path, const MatOptions& options) {
     for (int64_t i = 0; i < n_leads; ++i) r.leads.push_back("ch" + std::to_string(i));
   }
   // matio hands v4 data over as double, so look at the values for "integer-valued".
-  const bool integer = is_integer_class(l.var->class_type) ||
-                       (l.name == "val" && r.signal.numel() > 0 && at::equal(raw.to(at::kDouble).round(), raw.to(at::kDouble)));
+  const bool integer =
+      is_integer_class(l.var->class_type) ||
+      (l.name == "val" && r.signal.numel() > 0 && at::equal(raw.to(at::kDouble).round(), raw.to(at::kDouble)));
   const std::string units = !options.units.empty() ? options.units : integer ? "adu" : "mV";
   r.units.assign(static_cast<size_t>(n_leads), units);
   if (l.cpsc2018) {

@@ -17,8 +17,7 @@ namespace {
 
 at::ScalarType storage_type(const NpyHeader& h, const std::string& origin) {
   switch (h.kind) {
-    case 'f':
-      return h.item_size == 2 ? at::kHalf : h.item_size == 4 ? at::kFloat : at::kDouble;
+    case 'f': return h.item_size == 2 ? at::kHalf : h.item_size == 4 ? at::kFloat : at::kDouble;
     case 'i':
       return h.item_size == 1 ? at::kChar : h.item_size == 2 ? at::kShort : h.item_size == 4 ? at::kInt : at::kLong;
     case 'u':
@@ -27,10 +26,8 @@ at::ScalarType storage_type(const NpyHeader& h, const std::string& origin) {
       if (h.item_size == 2) return at::kShort;
       if (h.item_size == 4) return at::kInt;
       throw DataError(str_cat(origin, ": dtype uint64 is not supported (LibTorch has no uint64)"));
-    case 'b':
-      return at::kBool;
-    default:
-      throw DataError(str_cat(origin, ": unsupported dtype ", h.descr()));
+    case 'b': return at::kBool;
+    default: throw DataError(str_cat(origin, ": unsupported dtype ", h.descr()));
   }
 }
 
@@ -105,9 +102,7 @@ std::string encode_npy(const at::Tensor& tensor) {
   return out;
 }
 
-void write_npy(const std::string& path, const at::Tensor& tensor) {
-  write_file(path, encode_npy(tensor));
-}
+void write_npy(const std::string& path, const at::Tensor& tensor) { write_file(path, encode_npy(tensor)); }
 
 std::map<std::string, at::Tensor> read_npz(const std::string& path) {
   const std::string bytes = read_file(path);

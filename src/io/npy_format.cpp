@@ -27,8 +27,7 @@ class DictParser {
       expect(':');
       skip_ws();
       if (key == "descr") {
-        if (peek() == '[' || peek() == '(')
-          fail("structured dtypes are not supported (descr is a list)");
+        if (peek() == '[' || peek() == '(') fail("structured dtypes are not supported (descr is a list)");
         parse_descr(parse_string(), h);
         have_descr = true;
       } else if (key == "fortran_order") {
@@ -49,8 +48,7 @@ class DictParser {
       expect('}');
       break;
     }
-    if (!have_descr || !have_order || !have_shape)
-      fail("header dict must have 'descr', 'fortran_order' and 'shape'");
+    if (!have_descr || !have_order || !have_shape) fail("header dict must have 'descr', 'fortran_order' and 'shape'");
   }
 
  private:
@@ -142,8 +140,7 @@ class DictParser {
                     ((kind == 'i' || kind == 'u') &&
                      (h.item_size == 1 || h.item_size == 2 || h.item_size == 4 || h.item_size == 8)) ||
                     (kind == 'b' && h.item_size == 1);
-    if (!ok)
-      fail("unsupported dtype '" + d + "' (supported: float16/32/64, int8..int64, uint8..uint64, bool)");
+    if (!ok) fail("unsupported dtype '" + d + "' (supported: float16/32/64, int8..int64, uint8..uint64, bool)");
     if (order == '=') order = '<';  // native; every platform we build for is little endian
     if (h.item_size == 1) order = '|';
     h.kind = kind;
@@ -203,8 +200,8 @@ NpyHeader parse_npy_header(const char* data, size_t size, const std::string& ori
 }
 
 std::string format_npy_header(const NpyHeader& header) {
-  std::string dict = "{'descr': '" + header.descr() + "', 'fortran_order': " +
-                     (header.fortran_order ? "True" : "False") + ", 'shape': (";
+  std::string dict = "{'descr': '" + header.descr() +
+                     "', 'fortran_order': " + (header.fortran_order ? "True" : "False") + ", 'shape': (";
   for (size_t i = 0; i < header.shape.size(); ++i) {
     dict += std::to_string(header.shape[i]);
     if (header.shape.size() == 1 || i + 1 < header.shape.size()) dict += ",";

@@ -34,7 +34,8 @@ struct NamedReader {
 const std::vector<NamedReader>& readers() {
   static const std::vector<NamedReader> all = [] {
     std::vector<NamedReader> out;
-    for (const auto& name : reader_registry().names()) out.push_back({name, reader_registry().build(name, ConfigNode())});
+    for (const auto& name : reader_registry().names())
+      out.push_back({name, reader_registry().build(name, ConfigNode())});
     return out;
   }();
   return all;

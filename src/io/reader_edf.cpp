@@ -14,7 +14,9 @@ class EdfReader : public RecordReader {
  public:
   std::vector<std::string> extensions() const override { return {".edf", ".bdf", ".rec"}; }
   bool sniff(const std::string&, const std::string& head) const override {
-    return head.compare(0, 8, "0       ") == 0 || head.compare(0, 8, "\xff" "BIOSEMI") == 0;
+    return head.compare(0, 8, "0       ") == 0 || head.compare(0, 8,
+                                                               "\xff"
+                                                               "BIOSEMI") == 0;
   }
   // ".rec" is EDF's old extension, recognised when named but not listed: other databases use it
   // for other things.

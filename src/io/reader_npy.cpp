@@ -70,7 +70,8 @@ class NpzReader : public RecordReader {
     if (!key.empty() && !arrays.count(key)) {
       std::vector<std::string> keys;
       for (const auto& kv : arrays) keys.push_back(kv.first);
-      throw ConfigError(str_cat(path, ": no array '", key, "'", did_you_mean(key, keys), " (arrays: ", join(keys), ")"));
+      throw ConfigError(
+          str_cat(path, ": no array '", key, "'", did_you_mean(key, keys), " (arrays: ", join(keys), ")"));
     }
     for (const char* k : {"signal", "ecg", "data", "x"})
       if (key.empty() && arrays.count(k)) key = k;

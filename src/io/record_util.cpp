@@ -25,7 +25,8 @@ void meta_from_comments(const std::vector<std::string>& comments, std::map<std::
     if (colon == std::string::npos || colon == 0) continue;
     const std::string key = to_lower(trim(c.substr(0, colon)));
     // Only short identifier-like keys: free text with a colon in it is not a field.
-    if (key.empty() || key.size() > 24 || key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_ ") != std::string::npos)
+    if (key.empty() || key.size() > 24 ||
+        key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_ ") != std::string::npos)
       continue;
     meta.emplace(key, trim(c.substr(colon + 1)));
   }
@@ -70,8 +71,8 @@ std::vector<int> resolve_channels(const std::vector<std::string>& selectors, con
       const std::string low = to_lower(sel);
       find([&](const std::string& s) { return to_lower(s) == low; });
     }
-    CT_CHECK(found >= 0, ConfigError, origin, ": no channel '", sel, "'", did_you_mean(sel, names), " (channels: ",
-             join(names), ")");
+    CT_CHECK(found >= 0, ConfigError, origin, ": no channel '", sel, "'", did_you_mean(sel, names),
+             " (channels: ", join(names), ")");
     out.push_back(found);
   }
   return out;

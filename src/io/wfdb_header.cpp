@@ -46,9 +46,7 @@ std::string trim_copy(const std::string& s) {
 struct Ctx {
   const std::string& origin;
   int line;
-  std::string where(const char* field) const {
-    return str_cat(origin, ":", line, ": field '", field, "': ");
-  }
+  std::string where(const char* field) const { return str_cat(origin, ":", line, ": field '", field, "': "); }
 };
 
 bool parse_int64(const std::string& s, int64_t& out) {
@@ -70,8 +68,7 @@ bool parse_double(const std::string& s, double& out) {
   if (s.empty()) return false;
   // strtod accepts "inf", "nan" and hex; a header number is plain decimal.
   for (char c : s)
-    if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'))
-      return false;
+    if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E')) return false;
   errno = 0;
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
@@ -83,8 +80,7 @@ bool parse_double(const std::string& s, double& out) {
 int64_t need_int(const std::string& s, const Ctx& ctx, const char* field, int64_t lo, int64_t hi) {
   int64_t v = 0;
   CT_CHECK(parse_int64(s, v), DataError, ctx.where(field), "expected an integer, got '", s, "'");
-  CT_CHECK(v >= lo && v <= hi, DataError, ctx.where(field), "value ", v, " out of range [", lo, ", ",
-           hi, "]");
+  CT_CHECK(v >= lo && v <= hi, DataError, ctx.where(field), "value ", v, " out of range [", lo, ", ", hi, "]");
   return v;
 }
 
@@ -104,8 +100,7 @@ void parse_frequency(const std::string& tok, const Ctx& ctx, Header& h) {
   const size_t slash = tok.find('/');
   const std::string fs_text = tok.substr(0, slash);
   h.fs = need_double(fs_text, ctx, "sampling frequency");
-  CT_CHECK(h.fs > 0 && h.fs < 1e12, DataError, ctx.where("sampling frequency"),
-           "must be > 0 Hz, got ", fs_text);
+  CT_CHECK(h.fs > 0 && h.fs < 1e12, DataError, ctx.where("sampling frequency"), "must be > 0 Hz, got ", fs_text);
   h.fs_given = true;
   if (slash == std::string::npos) return;
   std::string rest = tok.substr(slash + 1);
@@ -213,8 +208,7 @@ void parse_format_spec(const std::string& s, const Ctx& ctx, SignalSpec& sig) {
     i = j;
   }
   CT_CHECK(sig.format == 0 || is_supported_format(sig.format), DataError, ctx.where("format"),
-           "unknown WFDB signal format ", sig.format,
-           " (supported: 8 16 24 32 61 80 160 212 310 311 508 516 524)");
+           "unknown WFDB signal format ", sig.format, " (supported: 8 16 24 32 61 80 160 212 310 311 508 516 524)");
 }
 
 // "gain[(baseline)][/units]"
@@ -278,11 +272,20 @@ SignalSpec parse_signal_line(const std::string& line, const std::vector<Token>& 
 
 bool is_supported_format(int f) {
   switch (f) {
-    case 8: case 16: case 24: case 32: case 61: case 80: case 160: case 212: case 310: case 311:
-    case 508: case 516: case 524:
-      return true;
-    default:
-      return false;
+    case 8:
+    case 16:
+    case 24:
+    case 32:
+    case 61:
+    case 80:
+    case 160:
+    case 212:
+    case 310:
+    case 311:
+    case 508:
+    case 516:
+    case 524: return true;
+    default: return false;
   }
 }
 
@@ -290,11 +293,17 @@ bool is_flac_format(int f) { return f == 508 || f == 516 || f == 524; }
 
 int32_t format_invalid_value(int f) {
   switch (f) {
-    case 16: case 61: case 160: case 516: return -32768;
-    case 80: case 508: return -128;
+    case 16:
+    case 61:
+    case 160:
+    case 516: return -32768;
+    case 80:
+    case 508: return -128;
     case 212: return -2048;
-    case 310: case 311: return -512;
-    case 24: case 524: return -(1 << 23);
+    case 310:
+    case 311: return -512;
+    case 24:
+    case 524: return -(1 << 23);
     case 32: return std::numeric_limits<int32_t>::min();
     default: return std::numeric_limits<int32_t>::min();  // 8: differences have no sentinel
   }
@@ -302,10 +311,14 @@ int32_t format_invalid_value(int f) {
 
 int format_default_resolution(int f) {
   switch (f) {
-    case 8: case 80: case 508: return 8;
-    case 310: case 311: return 10;
+    case 8:
+    case 80:
+    case 508: return 8;
+    case 310:
+    case 311: return 10;
     case 212: return 12;
-    case 24: case 524: return 24;
+    case 24:
+    case 524: return 24;
     case 32: return 32;
     default: return 16;
   }
@@ -374,8 +387,8 @@ Header parse_header(const std::string& text, const std::string& origin) {
           seg.line = line_no;
           seg.name = line.substr(toks[0].begin, toks[0].end - toks[0].begin);
           CT_CHECK(toks.size() >= 2, DataError, ctx.where("segment length"), "missing for segment '", seg.name, "'");
-          seg.n_samples = need_int(line.substr(toks[1].begin, toks[1].end - toks[1].begin), ctx,
-                                   "segment length", 0, kI64 / 4);
+          seg.n_samples =
+              need_int(line.substr(toks[1].begin, toks[1].end - toks[1].begin), ctx, "segment length", 0, kI64 / 4);
           CT_CHECK(toks.size() == 2, DataError, origin, ":", line_no, ": unexpected field after segment length");
           CT_CHECK(seg.n_samples > 0 || h.segments.empty(), DataError, ctx.where("segment length"),
                    "0 is only allowed for the first (layout) segment");
@@ -388,8 +401,7 @@ Header parse_header(const std::string& text, const std::string& origin) {
       case State::done:
         throw DataError(str_cat(origin, ":", line_no, ": unexpected line '", trim_copy(line).substr(0, 60),
                                 "' after the ", h.is_multi_segment() ? h.n_segments : h.n_signals,
-                                h.is_multi_segment() ? " segment" : " signal",
-                                " lines the record line announces"));
+                                h.is_multi_segment() ? " segment" : " signal", " lines the record line announces"));
     }
     if (nl == text.size()) break;
   }
@@ -403,8 +415,8 @@ Header parse_header(const std::string& text, const std::string& origin) {
   if (h.is_multi_segment() && h.n_samples >= 0) {
     int64_t total = 0;
     for (const auto& s : h.segments) total += s.n_samples;
-    CT_CHECK(total == h.n_samples, DataError, origin, ": segment lengths sum to ", total,
-             " but the record line says ", h.n_samples, " samples");
+    CT_CHECK(total == h.n_samples, DataError, origin, ": segment lengths sum to ", total, " but the record line says ",
+             h.n_samples, " samples");
   }
   return h;
 }
@@ -465,8 +477,8 @@ std::string format_header(const Header& h) {
       os << ' ' << fmt_num(!s.gain_given && s.adc_gain == 200.0 ? 0.0 : s.adc_gain);
       if (s.baseline != s.adc_zero || s.baseline_given) os << '(' << s.baseline << ')';
       os << '/' << s.units;
-      os << ' ' << (s.adc_resolution > 0 ? s.adc_resolution : format_default_resolution(s.format)) << ' '
-         << s.adc_zero << ' ' << s.initial_value << ' ' << s.checksum << ' ' << s.block_size;
+      os << ' ' << (s.adc_resolution > 0 ? s.adc_resolution : format_default_resolution(s.format)) << ' ' << s.adc_zero
+         << ' ' << s.initial_value << ' ' << s.checksum << ' ' << s.block_size;
       if (!s.description.empty()) os << ' ' << s.description;
       os << "\n";
     }

@@ -44,8 +44,8 @@ int resolve_channel(const std::string& want, const std::vector<std::string>& nam
   const std::string nw = normalize_lead_name(want);
   for (size_t i = 0; i < names.size(); ++i)
     if (normalize_lead_name(names[i]) == nw) return static_cast<int>(i);
-  throw ConfigError(str_cat(origin, ": no signal named '", want, "' (signals: ", join(names), ")",
-                            did_you_mean(want, names)));
+  throw ConfigError(
+      str_cat(origin, ": no signal named '", want, "' (signals: ", join(names), ")", did_you_mean(want, names)));
 }
 
 std::string stem(const std::string& path) {

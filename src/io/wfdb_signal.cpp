@@ -64,12 +64,16 @@ struct Packing {
 
 Packing packing(int fmt) {
   switch (fmt) {
-    case 8: case 80: return {1, 1};
-    case 16: case 61: case 160: return {1, 2};
+    case 8:
+    case 80: return {1, 1};
+    case 16:
+    case 61:
+    case 160: return {1, 2};
     case 24: return {1, 3};
     case 32: return {1, 4};
     case 212: return {2, 3};
-    case 310: case 311: return {3, 4};
+    case 310:
+    case 311: return {3, 4};
     default: return {1, 1};
   }
 }
@@ -182,11 +186,9 @@ void decode_stream(int fmt, const uint8_t* p, int64_t n, int32_t* out) {
       }
       break;
     }
-    default:
-      throw InternalError(str_cat("internal error: no decoder for format ", fmt));
+    default: throw InternalError(str_cat("internal error: no decoder for format ", fmt));
   }
 }
-
 
 // Stream of one file group: its available frame count and windowed decoding into per-signal rows.
 class GroupReader {
@@ -198,8 +200,8 @@ class GroupReader {
       return;
     }
     struct stat st {};
-    CT_CHECK(::stat(path_.c_str(), &st) == 0, DataError, path_, ": cannot open signal file (named in ",
-             h.origin, ":", h.signals[g.signals[0]].line, ")");
+    CT_CHECK(::stat(path_.c_str(), &st) == 0, DataError, path_, ": cannot open signal file (named in ", h.origin, ":",
+             h.signals[g.signals[0]].line, ")");
     const int64_t size = static_cast<int64_t>(st.st_size);
     CT_CHECK(size >= g.byte_offset, DataError, path_, ": file has ", size, " bytes, less than the byte offset ",
              g.byte_offset, " (", h.origin, ":", h.signals[g.signals[0]].line, ")");
@@ -260,7 +262,8 @@ class GroupReader {
       buf_.resize(static_cast<size_t>(nbytes));
       int64_t got = 0;
       while (got < nbytes) {
-        const ssize_t r = ::pread(fd_, buf_.data() + got, static_cast<size_t>(nbytes - got), static_cast<off_t>(byte0 + got));
+        const ssize_t r =
+            ::pread(fd_, buf_.data() + got, static_cast<size_t>(nbytes - got), static_cast<off_t>(byte0 + got));
         if (r <= 0) break;
         got += r;
       }
@@ -402,8 +405,8 @@ class GroupReader {
                state_.error.empty() ? "decoder error" : state_.error);
       if (FLAC__stream_decoder_get_state(dec_.get()) == FLAC__STREAM_DECODER_END_OF_STREAM) break;
     }
-    CT_CHECK(state_.next >= state_.end, DataError, path_, ": FLAC stream ended at sample ", state_.next,
-             ", expected ", state_.end);
+    CT_CHECK(state_.next >= state_.end, DataError, path_, ": FLAC stream ended at sample ", state_.next, ", expected ",
+             state_.end);
   }
   std::unique_ptr<FLAC__StreamDecoder, DecoderDeleter> dec_;
   FlacState state_;
@@ -431,8 +434,7 @@ std::vector<int> resolve_channels(const std::vector<int>& req, int nsig, const s
     return ch;
   }
   for (int c : req) {
-    CT_CHECK(c >= 0 && c < nsig, ConfigError, origin, ": channel ", c, " out of range (record has ", nsig,
-             " signals)");
+    CT_CHECK(c >= 0 && c < nsig, ConfigError, origin, ": channel ", c, " out of range (record has ", nsig, " signals)");
     ch.push_back(c);
   }
   return ch;
@@ -488,9 +490,8 @@ DigitalSignals read_single(const Header& h, const std::string& dir, const Signal
     readers[gi] = std::make_unique<GroupReader>(h, groups[gi], dir);
     available = std::min(available, readers[gi]->frames());
     if (h.n_samples >= 0)
-      CT_CHECK(readers[gi]->frames() >= h.n_samples, DataError, readers[gi]->path(), ": holds ",
-               readers[gi]->frames(), " frames but ", h.origin, " says ", h.n_samples,
-               " samples per signal (truncated file or wrong header)");
+      CT_CHECK(readers[gi]->frames() >= h.n_samples, DataError, readers[gi]->path(), ": holds ", readers[gi]->frames(),
+               " frames but ", h.origin, " says ", h.n_samples, " samples per signal (truncated file or wrong header)");
   }
   int64_t total = h.n_samples;
   if (total < 0) total = available == std::numeric_limits<int64_t>::max() ? 0 : available;

@@ -57,7 +57,8 @@ Header write_record(const std::string& dir, Header h, const std::vector<std::vec
     s.units_given = true;
     if (!s.baseline_given && s.baseline != s.adc_zero) s.baseline_given = true;
     CT_CHECK(s.description.find('\n') == std::string::npos && s.units.find_first_of(" \t\n") == std::string::npos,
-             ArgumentError, "wfdb write ", h.record_name, ": signal ", c, " has a name/units with line breaks or spaces");
+             ArgumentError, "wfdb write ", h.record_name, ": signal ", c,
+             " has a name/units with line breaks or spaces");
   }
   h.n_signals = static_cast<int>(nsig);
   h.n_samples = static_cast<int64_t>(n);

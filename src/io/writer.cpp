@@ -22,7 +22,8 @@ struct NamedWriter {
 const std::vector<NamedWriter>& writers() {
   static const std::vector<NamedWriter> all = [] {
     std::vector<NamedWriter> out;
-    for (const auto& name : writer_registry().names()) out.push_back({name, writer_registry().build(name, ConfigNode())});
+    for (const auto& name : writer_registry().names())
+      out.push_back({name, writer_registry().build(name, ConfigNode())});
     return out;
   }();
   return all;

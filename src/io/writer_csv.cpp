@@ -26,10 +26,8 @@ class CsvWriter : public RecordWriter {
     const int64_t n = r.n_samples(), nl = r.n_leads();
     char buf[64];
     for (int64_t i = 0; i < n; ++i) {
-      if (r.fs > 0)
-        std::snprintf(buf, sizeof buf, "%.6f", o.time_offset_s + static_cast<double>(i) / r.fs);
-      else
-        std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(i));
+      if (r.fs > 0) std::snprintf(buf, sizeof buf, "%.6f", o.time_offset_s + static_cast<double>(i) / r.fs);
+      else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(i));
       f << buf;
       for (int64_t c = 0; c < nl; ++c) {
         const float v = p[c * n + i];

@@ -54,8 +54,8 @@ class WfdbWriter : public RecordWriter {
       auto& out = samples[static_cast<size_t>(c)];
       out.resize(static_cast<size_t>(r.n_samples()));
       for (int64_t i = 0; i < r.n_samples(); ++i)
-        out[static_cast<size_t>(i)] = std::isfinite(p[i]) ? static_cast<int32_t>(std::lround(p[i] * gain))
-                                                          : wfdb::kInvalidSample;
+        out[static_cast<size_t>(i)] =
+            std::isfinite(p[i]) ? static_cast<int32_t>(std::lround(p[i] * gain)) : wfdb::kInvalidSample;
     }
     const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
     wfdb::write_record(dir, h, samples);

@@ -20,8 +20,8 @@ constexpr uint32_t kZip64EndSig = 0x06064b50;
 constexpr uint32_t kZip64LocatorSig = 0x07064b50;
 
 uint64_t rd(const std::string& b, uint64_t off, int n, const std::string& origin) {
-  CT_CHECK(off <= b.size() && static_cast<uint64_t>(n) <= b.size() - off, DataError, origin, ": truncated zip archive (record at byte ", off,
-           " runs past the end)");
+  CT_CHECK(off <= b.size() && static_cast<uint64_t>(n) <= b.size() - off, DataError, origin,
+           ": truncated zip archive (record at byte ", off, " runs past the end)");
   uint64_t v = 0;
   for (int i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(b[off + i])) << (8 * i);
   return v;
@@ -56,8 +56,8 @@ FileSource::~FileSource() {
 }
 
 void FileSource::read(uint64_t offset, void* dst, uint64_t n, const std::string& origin) const {
-  CT_CHECK(offset <= size_ && n <= size_ - offset, DataError, origin, ": truncated (", n, " bytes at offset ",
-           offset, " run past the end of its ", size_, " bytes)");
+  CT_CHECK(offset <= size_ && n <= size_ - offset, DataError, origin, ": truncated (", n, " bytes at offset ", offset,
+           " run past the end of its ", size_, " bytes)");
   if (n == 0) return;
   CT_CHECK(fseeko(f_, static_cast<off_t>(offset), SEEK_SET) == 0, DataError, origin, ": seek failed");
   CT_CHECK(std::fread(dst, 1, n, f_) == n, DataError, origin, ": read error at offset ", offset);
@@ -109,16 +109,15 @@ std::vector<Member> list(const Source& src, const std::string& origin) {
            ": corrupt zip archive (central directory of ", cd_size, " bytes at ", cd_offset, " lies outside the ",
            total, "-byte file)");
   // Every entry takes at least 46 bytes, which bounds what a corrupt count can make us reserve.
-  CT_CHECK(entries <= cd_size / 46, DataError, origin, ": corrupt zip archive (", entries,
-           " entries claimed in a ", cd_size, "-byte central directory)");
+  CT_CHECK(entries <= cd_size / 46, DataError, origin, ": corrupt zip archive (", entries, " entries claimed in a ",
+           cd_size, "-byte central directory)");
   std::string b(cd_size, '\0');
   src.read(cd_offset, b.data(), cd_size, origin);
   std::vector<Member> members;
   members.reserve(entries);
   uint64_t p = 0;
   for (uint64_t i = 0; i < entries; ++i) {
-    CT_CHECK(rd(b, p, 4, origin) == kCentralSig, DataError, origin, ": corrupt zip central directory (entry ", i,
-             ")");
+    CT_CHECK(rd(b, p, 4, origin) == kCentralSig, DataError, origin, ": corrupt zip central directory (entry ", i, ")");
     Member m;
     const uint64_t flags = rd(b, p + 8, 2, origin);
     m.method = static_cast<uint16_t>(rd(b, p + 10, 2, origin));
@@ -158,12 +157,11 @@ std::vector<Member> list(const std::string& bytes, const std::string& origin) {
 uint64_t data_offset(const Source& src, const Member& m, const std::string& origin) {
   std::string h(30, '\0');
   src.read(m.local_header_offset, h.data(), 30, origin);
-  CT_CHECK(rd(h, 0, 4, origin) == kLocalSig, DataError, origin, ": member '", m.name,
-           "': bad local header signature");
+  CT_CHECK(rd(h, 0, 4, origin) == kLocalSig, DataError, origin, ": member '", m.name, "': bad local header signature");
   const uint64_t start = m.local_header_offset + 30 + rd(h, 26, 2, origin) + rd(h, 28, 2, origin);
   CT_CHECK(start <= src.size() && m.compressed_size <= src.size() - start, DataError, origin, ": member '", m.name,
-           "' is truncated (", m.compressed_size, " bytes expected at offset ", start, ", the archive has ",
-           src.size(), ")");
+           "' is truncated (", m.compressed_size, " bytes expected at offset ", start, ", the archive has ", src.size(),
+           ")");
   return start;
 }
 
@@ -177,8 +175,8 @@ std::string extract(const Source& src, const Member& m, const std::string& origi
     src.read(start, out.data(), m.compressed_size, origin);
   } else if (m.method == 8) {
     // Deflate expands at most ~1032:1, so a larger claimed size is corrupt (and must not be allocated).
-    CT_CHECK(m.size <= m.compressed_size * 1032 + 1024, DataError, origin, ": member '", m.name,
-             "' claims ", m.size, " bytes from ", m.compressed_size, " compressed (corrupt archive)");
+    CT_CHECK(m.size <= m.compressed_size * 1032 + 1024, DataError, origin, ": member '", m.name, "' claims ", m.size,
+             " bytes from ", m.compressed_size, " compressed (corrupt archive)");
     std::string in(m.compressed_size, '\0');
     src.read(start, in.data(), m.compressed_size, origin);
     out.resize(m.size);
@@ -199,8 +197,7 @@ std::string extract(const Source& src, const Member& m, const std::string& origi
       if (rc == Z_OK && in_chunk == zs.avail_in && out_chunk == zs.avail_out) rc = Z_DATA_ERROR;  // no progress
     }
     inflateEnd(&zs);
-    CT_CHECK(rc == Z_STREAM_END && out_left == 0, DataError, origin, ": member '", m.name,
-             "': corrupt deflate stream");
+    CT_CHECK(rc == Z_STREAM_END && out_left == 0, DataError, origin, ": member '", m.name, "': corrupt deflate stream");
   } else {
     throw DataError(str_cat(origin, ": member '", m.name, "' uses compression method ", m.method,
                             " (only stored and deflate are supported)"));
@@ -222,10 +219,10 @@ void Writer::add(const std::string& name, const std::string& data) {
   m.size = m.compressed_size = data.size();
   m.local_header_offset = out_.size();
   put(out_, kLocalSig, 4);
-  put(out_, 20, 2);  // version needed
-  put(out_, 0, 2);   // flags
-  put(out_, 0, 2);   // stored
-  put(out_, 0, 2);   // time
+  put(out_, 20, 2);            // version needed
+  put(out_, 0, 2);             // flags
+  put(out_, 0, 2);             // stored
+  put(out_, 0, 2);             // time
   put(out_, (1 << 5) | 1, 2);  // date 1980-01-01: fixed, so archives are reproducible
   put(out_, m.crc32, 4);
   put(out_, m.size, 4);

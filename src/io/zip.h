@@ -13,7 +13,7 @@ namespace cardiotorch::io::zip {
 
 struct Member {
   std::string name;
-  uint16_t method = 0;        ///< 0 stored, 8 deflate
+  uint16_t method = 0;  ///< 0 stored, 8 deflate
   uint32_t crc32 = 0;
   uint64_t compressed_size = 0;
   uint64_t size = 0;

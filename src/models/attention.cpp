@@ -23,8 +23,8 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
   const double p = o.training ? o.dropout : 0.0;
 #if CT_TORCH_AT_LEAST(2, 1)
   if (weights == nullptr) {
-    return at::scaled_dot_product_attention(q, k, v, o.mask.defined() ? c10::optional<at::Tensor>(o.mask) : c10::nullopt,
-                                            p, o.causal, scale);
+    return at::scaled_dot_product_attention(
+        q, k, v, o.mask.defined() ? c10::optional<at::Tensor>(o.mask) : c10::nullopt, p, o.causal, scale);
   }
 #endif
   // Composite path, in timm's order (scale q, then q kᵀ) so parity with PyTorch eager is tight.
@@ -36,8 +36,7 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
   if (o.mask.defined()) {
     if (o.mask.scalar_type() == at::kBool)
       attn = attn.masked_fill(o.mask.logical_not(), -std::numeric_limits<float>::infinity());
-    else
-      attn = attn + o.mask;
+    else attn = attn + o.mask;
   }
   attn = attn.softmax(-1);
   if (weights != nullptr) *weights = attn;

@@ -58,8 +58,8 @@ at::Tensor CaptureSession::get(const std::string& name, const std::string& model
            "' was offered but not recorded (this session records ", join(wanted_), ")");
   CT_CHECK(!seen_.empty(), ConfigError, model, " offers no capture points (its forward calls no models::capture()), ",
            "so layer '", name, "' cannot be hooked; see docs/saliency.md");
-  throw ConfigError(str_cat(model, " has no layer '", name, "'", did_you_mean(name, seen_),
-                            "; layers it offers: ", join(seen_)));
+  throw ConfigError(
+      str_cat(model, " has no layer '", name, "'", did_you_mean(name, seen_), "; layers it offers: ", join(seen_)));
 }
 
 void CaptureSession::clear() {

@@ -34,15 +34,19 @@ int64_t input_channels(const ResNet2dOptions& t, const ModelContext& c) {
   return t.repeat_grey ? 1 : t.in_channels > 0 ? t.in_channels : c.in_channels;
 }
 
-std::vector<std::pair<std::string, Shape>> trunk_stages(const ResNet2dOptions& t, const Shape& input, int64_t in_channels,
-                                                        const std::string& who) {
+std::vector<std::pair<std::string, Shape>> trunk_stages(const ResNet2dOptions& t, const Shape& input,
+                                                        int64_t in_channels, const std::string& who) {
   CT_CHECK(input.size() == 4 && (input[1] < 0 || input[1] == in_channels), ShapeError, who,
            ": expected an input (batch, ", in_channels, ", height, width), got ", shape_string(input));
   const int64_t e = t.block == "bottleneck" ? Bottleneck2dImpl::kExpansion : BasicBlock2dImpl::kExpansion;
   const int64_t b = t.base_planes;
   const auto s = resnet2d_stage_shapes(input, {b, b, b * e, 2 * b * e, 4 * b * e, 8 * b * e});
-  return {{"encoder.0 (conv1)", s[0]},   {"encoder.3 (maxpool)", s[1]}, {"encoder.4 (layer1)", s[2]},
-          {"encoder.5 (layer2)", s[3]},  {"encoder.6 (layer3)", s[4]},  {"encoder.7 (layer4)", s[5]},
+  return {{"encoder.0 (conv1)", s[0]},
+          {"encoder.3 (maxpool)", s[1]},
+          {"encoder.4 (layer1)", s[2]},
+          {"encoder.5 (layer2)", s[3]},
+          {"encoder.6 (layer3)", s[4]},
+          {"encoder.7 (layer4)", s[5]},
           {"encoder.8 (avgpool)", {input[0], 8 * b * e, 1, 1}}};
 }
 
@@ -61,7 +65,8 @@ void CmrClassifierOptions::validate() const {
   encoder().validate();
   check_choice("head", head, {"linear", "mlp"});
   CT_CHECK(num_classes >= 0, ConfigError, "num_classes must be >= 0 (0 = from the data), got ", num_classes);
-  CT_CHECK(!freeze_bn || freeze_encoder, ConfigError, "freeze_bn applies to a frozen encoder: set freeze_encoder: true");
+  CT_CHECK(!freeze_bn || freeze_encoder, ConfigError,
+           "freeze_bn applies to a frozen encoder: set freeze_encoder: true");
 }
 
 CmrEncoderOptions CmrClassifierOptions::encoder() const {
@@ -178,8 +183,8 @@ std::vector<std::pair<std::string, Shape>> CmrEncoderImpl::stage_shapes(const Sh
 }
 
 std::string CmrEncoderImpl::summary() const {
-  return str_cat(model_name(), ": CMR encoder (torchvision ResNet ",
-                 trunk_.block, ", no fc), ", format_count(count_parameters(*this)), " parameters, pooled dim ", embed_dim_);
+  return str_cat(model_name(), ": CMR encoder (torchvision ResNet ", trunk_.block, ", no fc), ",
+                 format_count(count_parameters(*this)), " parameters, pooled dim ", embed_dim_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +198,8 @@ CmrClassifierImpl::CmrClassifierImpl(const CmrClassifierOptions& options, const 
   in_channels_ = input_channels(trunk_, context);
   embed_dim_ = trunk_dim(trunk_);
   num_classes_ = options_.num_classes > 0 ? options_.num_classes : context.num_classes;
-  CT_CHECK(num_classes_ > 0, ConfigError, "cmr_classifier: num_classes is not set and the data gives none; set num_classes");
+  CT_CHECK(num_classes_ > 0, ConfigError,
+           "cmr_classifier: num_classes is not set and the data gives none; set num_classes");
   register_module("encoder", encoder.list);
   const int64_t d = embed_dim_;
   if (options_.head == "mlp") {
@@ -240,9 +246,9 @@ std::vector<std::pair<std::string, Shape>> CmrClassifierImpl::stage_shapes(const
 }
 
 std::string CmrClassifierImpl::summary() const {
-  return str_cat(model_name(), ": CMR classifier (torchvision ResNet ",
-                 trunk_.block, ", ", options_.head, " head, ", num_classes_, " classes", options_.freeze_encoder ? ", encoder frozen" : "",
-                 "), ", format_count(count_parameters(*this)), " parameters (", format_count(count_parameters(*this, true)),
+  return str_cat(model_name(), ": CMR classifier (torchvision ResNet ", trunk_.block, ", ", options_.head, " head, ",
+                 num_classes_, " classes", options_.freeze_encoder ? ", encoder frozen" : "", "), ",
+                 format_count(count_parameters(*this)), " parameters (", format_count(count_parameters(*this, true)),
                  " trainable)");
 }
 
@@ -252,7 +258,9 @@ void CmrClassifierImpl::train(bool on) {
 }
 
 namespace {
-ModelPtr make_encoder(const CmrEncoderOptions& o, const ModelContext& c) { return std::make_shared<CmrEncoderImpl>(o, c); }
+ModelPtr make_encoder(const CmrEncoderOptions& o, const ModelContext& c) {
+  return std::make_shared<CmrEncoderImpl>(o, c);
+}
 ModelPtr make_classifier(const CmrClassifierOptions& o, const ModelContext& c) {
   return std::make_shared<CmrClassifierImpl>(o, c);
 }

@@ -79,7 +79,7 @@ std::vector<int64_t> ints_of(const ConfigNode& node, const std::string& key) {
 }
 
 std::vector<std::vector<int64_t>> int_lists_per(const ConfigNode& node, size_t n, const std::string& key,
-                                               const char* item) {
+                                                const char* item) {
   CT_CHECK(!node.is_null(), ConfigError, key, " is not set");
   if (node.is_scalar()) return std::vector<std::vector<int64_t>>(n, {int_at(node, key)});
   CT_CHECK(node.is_sequence(), ConfigError, key, " must be an integer or a list with one entry per ", item);

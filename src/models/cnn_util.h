@@ -51,7 +51,7 @@ std::vector<int64_t> ints_of(const ConfigNode& node, const std::string& key);
 /// A value per item, each an int or a list of ints ([[1], [2, 4]] or [11, 7]): a scalar node
 /// gives the same single value to every item. ConfigError naming `key` (and the index).
 std::vector<std::vector<int64_t>> int_lists_per(const ConfigNode& node, size_t n, const std::string& key,
-                                               const char* item);
+                                                const char* item);
 /// Expands an item's int list to `count` values (one value repeated, or exactly `count`).
 std::vector<int64_t> expand_to(const std::vector<int64_t>& v, size_t count, const std::string& key, const char* item);
 
@@ -83,7 +83,7 @@ namespace cardiotorch::models::detail {
 struct MultiConvArgs {
   int64_t in_channels = 0;
   std::vector<int64_t> out_channels;
-  std::vector<int64_t> kernels;    ///< one or one per conv
+  std::vector<int64_t> kernels;  ///< one or one per conv
   std::vector<int64_t> strides{1};
   std::vector<int64_t> dilations{1};
   int64_t groups = 1;

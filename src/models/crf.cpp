@@ -38,7 +38,8 @@ at::Tensor CRFImpl::check(const at::Tensor& e, const at::Tensor& mask, const at:
   CT_CHECK(m.dim() == 2 && m.size(0) == e.size(0) && m.size(1) == e.size(1), ShapeError,
            "CRF: mask must be (batch, steps) = (", e.size(0), ", ", e.size(1), "), got shape ", m.sizes());
   m = m.to(at::kBool);
-  CT_CHECK(m.select(1, 0).all().item<bool>(), ArgumentError, "CRF: the mask's first step must be on for every sequence");
+  CT_CHECK(m.select(1, 0).all().item<bool>(), ArgumentError,
+           "CRF: the mask's first step must be on for every sequence");
   if (tags) {
     // Tags beyond the mask are never read; the valid ones must name a tag.
     const at::Tensor valid = tags->masked_select(m);
@@ -61,7 +62,8 @@ at::Tensor CRFImpl::score(const at::Tensor& e, const at::Tensor& tags_in, const 
   s = s + start_transitions.index_select(0, tags.select(1, 0));
   if (len > 1) {
     const at::Tensor from = tags.slice(1, 0, len - 1), to = tags.slice(1, 1, len);
-    const at::Tensor trans = transitions.reshape(-1).index_select(0, (from * num_tags_ + to).reshape(-1)).view(from.sizes());
+    const at::Tensor trans =
+        transitions.reshape(-1).index_select(0, (from * num_tags_ + to).reshape(-1)).view(from.sizes());
     s = s + (trans * fm.slice(1, 1, len)).sum(1);
   }
   const at::Tensor last = m.to(at::kLong).sum(1) - 1;  // index of each sequence's last valid step
@@ -74,7 +76,8 @@ at::Tensor CRFImpl::log_partition(const at::Tensor& e, const at::Tensor& mask) c
   at::Tensor alpha = start_transitions.unsqueeze(0) + e.select(1, 0);  // (B, T)
   for (int64_t t = 1; t < e.size(1); ++t) {
     // (B, T_prev, 1) + (T_prev, T_next) + (B, 1, T_next), summed out over the previous tag.
-    const at::Tensor next = at::logsumexp(alpha.unsqueeze(2) + transitions.unsqueeze(0) + e.select(1, t).unsqueeze(1), 1);
+    const at::Tensor next =
+        at::logsumexp(alpha.unsqueeze(2) + transitions.unsqueeze(0) + e.select(1, t).unsqueeze(1), 1);
     alpha = at::where(m.select(1, t).unsqueeze(1), next, alpha);
   }
   return at::logsumexp(alpha + end_transitions.unsqueeze(0), 1);

@@ -68,7 +68,8 @@ DarkNetImpl::DarkNetImpl(const DarkNetOptions& o, const ModelContext& ctx)
                         .bias(is_no_norm(o.norm))
                         .kernel_initializer(o.kernel_initializer));
   };
-  add_stage("stem", cba(ctx.in_channels, o.stem_num_filters, detail::kernel_at(o.stem_filter_length, ctx.fs, o.base_fs), 1));
+  add_stage("stem",
+            cba(ctx.in_channels, o.stem_num_filters, detail::kernel_at(o.stem_filter_length, ctx.fs, o.base_fs), 1));
   const size_t n = o.num_blocks.size();
   const auto ks = detail::per_item(o.filter_lengths, n, "filter_lengths");
   const auto ss = detail::per_item(o.subsample_lengths, n, "subsample_lengths");
@@ -105,7 +106,9 @@ DarkNetOptions DarkNetOptions::darknet21() {
 
 namespace {
 ModelPtr make_darknet(const DarkNetOptions& o, const ModelContext& c) { return std::make_shared<DarkNetImpl>(o, c); }
-auto darknet(DarkNetOptions preset) { return options_factory<ModelImpl, DarkNetOptions>(make_darknet, std::move(preset)); }
+auto darknet(DarkNetOptions preset) {
+  return options_factory<ModelImpl, DarkNetOptions>(make_darknet, std::move(preset));
+}
 }  // namespace
 
 CT_REGISTER(backbone_registry(), "darknet53", (darknet(DarkNetOptions::darknet53())),

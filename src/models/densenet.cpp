@@ -19,10 +19,11 @@ class DenseBuildingBlockImpl : public BlockImpl {
   DenseBuildingBlockImpl(int64_t in, int64_t growth, int64_t kernel, bool bottleneck, int64_t bn_size, int64_t groups,
                          bool bias, const std::string& activation, const detail::DropoutSpec& dropout)
       : in_(in), growth_(growth), groups_(groups) {
-    CT_CHECK(in % groups == 0 && growth % groups == 0, ConfigError, "dense block: ", in, " input channels and growth rate ",
-             growth, " must be divisible by groups ", groups);
+    CT_CHECK(in % groups == 0 && growth % groups == 0, ConfigError, "dense block: ", in,
+             " input channels and growth rate ", growth, " must be divisible by groups ", groups);
     auto cba = [&](int64_t cin, int64_t cout, int64_t k) {
-      return make_cba(ConvBnActivationOptions(cin, cout, k).groups(groups).activation(activation).bias(bias).ordering("bac"));
+      return make_cba(
+          ConvBnActivationOptions(cin, cout, k).groups(groups).activation(activation).bias(bias).ordering("bac"));
     };
     if (bottleneck) {
       neck_ = register_module("neck_conv", cba(in, bn_size * growth, 1));
@@ -58,8 +59,8 @@ std::vector<std::vector<int64_t>> layer_kernels(const DenseNetOptions& o) {
   const auto per_block = detail::int_lists_per(o.filter_lengths, n, "filter_lengths", "macro block");
   std::vector<std::vector<int64_t>> out;
   for (size_t i = 0; i < n; ++i) {
-    out.push_back(detail::expand_to(per_block[i], static_cast<size_t>(o.num_layers[i]), str_cat("filter_lengths[", i, "]"),
-                                    "layer"));
+    out.push_back(detail::expand_to(per_block[i], static_cast<size_t>(o.num_layers[i]),
+                                    str_cat("filter_lengths[", i, "]"), "layer"));
     for (int64_t k : out.back()) CT_CHECK(k >= 1, ConfigError, "filter_lengths must be >= 1, got ", k);
   }
   return out;
@@ -82,8 +83,8 @@ void DenseNetOptions::validate() const {
   for (size_t i = 0; i < num_layers.size(); ++i)
     CT_CHECK(num_layers[i] >= 1, ConfigError, "num_layers[", i, "] must be >= 1, got ", num_layers[i]);
   const size_t n = num_layers.size();
-  CT_CHECK(init_num_filters >= 1 && init_filter_length >= 1 && init_pool_size >= 1 && init_pool_stride >= 1, ConfigError,
-           "init_num_filters, init_filter_length, init_pool_size and init_pool_stride must be >= 1");
+  CT_CHECK(init_num_filters >= 1 && init_filter_length >= 1 && init_pool_size >= 1 && init_pool_stride >= 1,
+           ConfigError, "init_num_filters, init_filter_length, init_pool_size and init_pool_stride must be >= 1");
   check_choice("init_subsample_mode", init_subsample_mode, DownSampleImpl::modes());
   detail::per_item(growth_rates, n, "growth_rates", "macro block");
   for (int64_t g : growth_rates) CT_CHECK(g >= 1, ConfigError, "growth_rates must be >= 1, got ", g);
@@ -104,20 +105,19 @@ DenseNetImpl::DenseNetImpl(const DenseNetOptions& o, const ModelContext& ctx)
     : StagedBackboneImpl("DenseNet", ctx.in_channels), options_(o) {
   o.validate();
   const size_t n = o.num_layers.size();
-  add_stage("init_cba",
-            make_cba(ConvBnActivationOptions(ctx.in_channels, o.init_num_filters,
-                                             detail::kernel_at(o.init_filter_length, ctx.fs, o.base_fs))
-                         .groups(o.groups)
-                         .activation(o.activation)
-                         .bias(o.bias)));
+  add_stage("init_cba", make_cba(ConvBnActivationOptions(ctx.in_channels, o.init_num_filters,
+                                                         detail::kernel_at(o.init_filter_length, ctx.fs, o.base_fs))
+                                     .groups(o.groups)
+                                     .activation(o.activation)
+                                     .bias(o.bias)));
   add_stage("init_pool", std::make_shared<DownSampleImpl>(DownSampleOptions(o.init_pool_stride, o.init_num_filters)
                                                               .kernel_size(o.init_pool_size)
                                                               .padding((o.init_pool_size - 1) / 2)
                                                               .mode(o.init_subsample_mode)));
   const auto growth = detail::per_item(o.growth_rates, n, "growth_rates", "macro block");
   const auto kernels = layer_kernels(o);
-  const auto subsample = n > 1 ? detail::per_item(o.subsample_lengths, n - 1, "subsample_lengths", "transition")
-                               : std::vector<int64_t>{};
+  const auto subsample =
+      n > 1 ? detail::per_item(o.subsample_lengths, n - 1, "subsample_lengths", "transition") : std::vector<int64_t>{};
   const detail::DropoutSpec dropout = detail::dropout_of(o.dropout, "dropout");
   const bool bottleneck = o.block.building_block == "bottleneck" || o.block.building_block == "bottle_neck";
   int64_t in = o.init_num_filters;
@@ -132,9 +132,11 @@ DenseNetImpl::DenseNetImpl(const DenseNetOptions& o, const ModelContext& ctx)
     }
     add_stage(str_cat("dense_macro_block_", i), macro);
     if (i + 1 < n) {
-      CT_CHECK(in % o.groups == 0, ConfigError, "transition_", i, ": ", in, " channels not divisible by groups ", o.groups);
+      CT_CHECK(in % o.groups == 0, ConfigError, "transition_", i, ": ", in, " channels not divisible by groups ",
+               o.groups);
       // torch_ecg: floor(channels per group x compression) per group.
-      const int64_t out = static_cast<int64_t>(std::floor(static_cast<double>(in / o.groups) * o.compression)) * o.groups;
+      const int64_t out =
+          static_cast<int64_t>(std::floor(static_cast<double>(in / o.groups) * o.compression)) * o.groups;
       CT_CHECK(out >= 1, ConfigError, "transition_", i, ": compression ", o.compression, " leaves no channels of ", in);
       auto tr = std::make_shared<BlockSequenceImpl>();
       tr->push_back("bac", make_cba(ConvBnActivationOptions(in, out, 1)

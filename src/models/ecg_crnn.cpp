@@ -245,7 +245,8 @@ at::Tensor EcgCrnnImpl::forward_features(const at::Tensor& x) {
 
 at::Tensor EcgCrnnImpl::forward_localized(const at::Tensor& x) {
   const at::Tensor f = extract_features(x);
-  CT_CHECK(sequence_features_, ShapeError, model_name(), ": the rnn returns one vector per input (retseq: false); "
+  CT_CHECK(sequence_features_, ShapeError, model_name(),
+           ": the rnn returns one vector per input (retseq: false); "
            "there are no per-step features");
   return f.transpose(1, 2);
 }
@@ -291,7 +292,8 @@ std::vector<std::pair<std::string, Shape>> EcgCrnnImpl::stage_shapes(const Shape
   out.emplace_back(str_cat("cnn (", cnn_->model_name(), ")"), s);
   if (rnn_) out.emplace_back("rnn", s = rnn_->output_shape(s));
   if (attn_) out.emplace_back("attn", s = attn_->output_shape(s));
-  if (sequence_features_ && global_pool_ != "none") out.emplace_back(str_cat("pool (", global_pool_, ")"), s = pooled_shape(s));
+  if (sequence_features_ && global_pool_ != "none")
+    out.emplace_back(str_cat("pool (", global_pool_, ")"), s = pooled_shape(s));
   out.emplace_back("clf", output_shape(input));
   return out;
 }

@@ -41,9 +41,10 @@ EcgFcnImpl::EcgFcnImpl(const EcgFcnOptions& o, const ModelContext& c) {
   namespace nn = torch::nn;
   classifier_ = register_module(
       "classifier",
-      nn::Sequential(nn::Conv1d(nn::Conv1dOptions(feature_channels_, mid, o.head_kernel).padding(o.head_kernel / 2).bias(false)),
-                     nn::BatchNorm1d(mid), nn::ReLU(), nn::Dropout(o.dropout),
-                     nn::Conv1d(nn::Conv1dOptions(mid, num_classes_, 1))));
+      nn::Sequential(
+          nn::Conv1d(nn::Conv1dOptions(feature_channels_, mid, o.head_kernel).padding(o.head_kernel / 2).bias(false)),
+          nn::BatchNorm1d(mid), nn::ReLU(), nn::Dropout(o.dropout),
+          nn::Conv1d(nn::Conv1dOptions(mid, num_classes_, 1))));
 }
 
 at::Tensor EcgFcnImpl::forward_features(const at::Tensor& x) {

@@ -18,13 +18,12 @@ namespace {
 // torchvision's Conv2dNormActivation in 1-D: "0" conv (no bias), "1" BatchNorm, activation.
 class ConvNormActImpl : public BlockImpl {
  public:
-  ConvNormActImpl(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, const std::string& act, double eps)
+  ConvNormActImpl(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, const std::string& act,
+                  double eps)
       : in_(in), out_(out), k_(k), stride_(stride) {
-    conv_ = register_module("0", torch::nn::Conv1d(torch::nn::Conv1dOptions(in, out, k)
-                                                       .stride(stride)
-                                                       .padding((k - 1) / 2)
-                                                       .groups(groups)
-                                                       .bias(false)));
+    conv_ = register_module(
+        "0", torch::nn::Conv1d(
+                 torch::nn::Conv1dOptions(in, out, k).stride(stride).padding((k - 1) / 2).groups(groups).bias(false)));
     init_weight(conv_->weight, "he_normal");
     bn_ = register_module("1", torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(out).eps(eps)));
     act_ = make_activation(act);
@@ -125,7 +124,8 @@ class MBConvImpl : public BlockImpl {
 }  // namespace
 
 int64_t make_divisible(double v, int64_t divisor) {
-  int64_t out = std::max<int64_t>(divisor, static_cast<int64_t>(v + static_cast<double>(divisor) / 2.0) / divisor * divisor);
+  int64_t out =
+      std::max<int64_t>(divisor, static_cast<int64_t>(v + static_cast<double>(divisor) / 2.0) / divisor * divisor);
   if (static_cast<double>(out) < 0.9 * v) out += divisor;
   return out;
 }
@@ -143,12 +143,15 @@ void EfficientNetOptions::validate() const {
            "stem_num_filters, stem_filter_length and stem_stride must be >= 1");
   CT_CHECK(!stages.empty(), ConfigError, "stages is empty");
   for (const auto& s : stages) s.validate();
-  CT_CHECK(head_num_filters >= -1, ConfigError, "head_num_filters must be -1 (4 x the last width), 0 (none) or a width");
-  CT_CHECK(width_multiplier > 0 && depth_multiplier > 0, ConfigError, "width_multiplier and depth_multiplier must be positive");
+  CT_CHECK(head_num_filters >= -1, ConfigError,
+           "head_num_filters must be -1 (4 x the last width), 0 (none) or a width");
+  CT_CHECK(width_multiplier > 0 && depth_multiplier > 0, ConfigError,
+           "width_multiplier and depth_multiplier must be positive");
   CT_CHECK(divisor >= 1, ConfigError, "divisor must be >= 1, got ", divisor);
   check_activation("activation", activation);
   CT_CHECK(norm_eps > 0, ConfigError, "norm_eps must be positive, got ", norm_eps);
-  CT_CHECK(drop_path_rate >= 0 && drop_path_rate < 1, ConfigError, "drop_path_rate must be in [0, 1), got ", drop_path_rate);
+  CT_CHECK(drop_path_rate >= 0 && drop_path_rate < 1, ConfigError, "drop_path_rate must be in [0, 1), got ",
+           drop_path_rate);
   CT_CHECK(base_fs >= 0, ConfigError, "base_fs must be >= 0 (0 = never rescale kernels), got ", base_fs);
 }
 
@@ -159,9 +162,9 @@ EfficientNetImpl::EfficientNetImpl(const EfficientNetOptions& o, const ModelCont
   auto depth = [&](int64_t n) { return static_cast<int64_t>(std::ceil(static_cast<double>(n) * o.depth_multiplier)); };
   features_ = std::make_shared<BlockSequenceImpl>();
   int64_t in = width(o.stem_num_filters);
-  features_->push_back("0", std::make_shared<ConvNormActImpl>(ctx.in_channels, in,
-                                                              detail::kernel_at(o.stem_filter_length, ctx.fs, o.base_fs),
-                                                              o.stem_stride, 1, o.activation, o.norm_eps));
+  features_->push_back("0", std::make_shared<ConvNormActImpl>(
+                                ctx.in_channels, in, detail::kernel_at(o.stem_filter_length, ctx.fs, o.base_fs),
+                                o.stem_stride, 1, o.activation, o.norm_eps));
   int64_t total = 0;
   for (const auto& s : o.stages) total += depth(s.num_layers);
   int64_t block_id = 0;
@@ -228,9 +231,9 @@ EfficientNetOptions EfficientNetOptions::efficientnet_b1() {
 EfficientNetOptions EfficientNetOptions::efficientnet_v2_s() {
   EfficientNetOptions o;
   o.stem_num_filters = 24;
-  o.stages = {stage("fused_mbconv", 1, 3, 1, 24, 2, 0),  stage("fused_mbconv", 4, 3, 2, 48, 4, 0),
-              stage("fused_mbconv", 4, 3, 2, 64, 4, 0),  stage("mbconv", 4, 3, 2, 128, 6, 0.25),
-              stage("mbconv", 6, 3, 1, 160, 9, 0.25),    stage("mbconv", 6, 3, 2, 256, 15, 0.25)};
+  o.stages = {stage("fused_mbconv", 1, 3, 1, 24, 2, 0), stage("fused_mbconv", 4, 3, 2, 48, 4, 0),
+              stage("fused_mbconv", 4, 3, 2, 64, 4, 0), stage("mbconv", 4, 3, 2, 128, 6, 0.25),
+              stage("mbconv", 6, 3, 1, 160, 9, 0.25),   stage("mbconv", 6, 3, 2, 256, 15, 0.25)};
   o.head_num_filters = 1280;
   o.norm_eps = 1e-3;
   return o;

@@ -128,9 +128,9 @@ void HOResNetOptions::validate() const {
 HOResNetImpl::HOResNetImpl(const HOResNetOptions& o, const ModelContext& ctx)
     : StagedBackboneImpl("HOResNet", ctx.in_channels), options_(o) {
   o.validate();
-  auto stem = add_stage("input_stem", std::make_shared<ResNetStemImpl>(ctx.in_channels, o.stem,
-                                                                       detail::stem_kernels(o.stem, ctx.fs, o.base_fs), 1,
-                                                                       o.activation));
+  auto stem = add_stage(
+      "input_stem", std::make_shared<ResNetStemImpl>(ctx.in_channels, o.stem,
+                                                     detail::stem_kernels(o.stem, ctx.fs, o.base_fs), 1, o.activation));
   int64_t in = stem->out_channels();
   const size_t n = o.num_filters.size();
   const auto steps = detail::per_item(o.num_steps, n, "num_steps");

@@ -13,7 +13,8 @@ namespace cardiotorch::models {
 
 void MaeOptions::validate() const {
   CT_CHECK(patch_size.size() == 1 || patch_size.size() == 2, ConfigError,
-           "patch_size must be one value p (= (1, p)) or two values (leads, samples), got ", patch_size.size(), " values");
+           "patch_size must be one value p (= (1, p)) or two values (leads, samples), got ", patch_size.size(),
+           " values");
   for (auto p : patch_size) CT_CHECK(p >= 1, ConfigError, "patch_size values must be >= 1, got ", p);
   const auto check_width = [](const char* name, int64_t dim, int64_t heads) {
     CT_CHECK(dim >= 4 && dim % 4 == 0, ConfigError, name,
@@ -54,7 +55,8 @@ at::Tensor normalized_cross_correlation(const at::Tensor& x, const at::Tensor& y
   const int64_t T = x.size(-1);
   CT_CHECK(T >= 2, ShapeError, "ncc: needs at least 2 values along the last dim, got ", x.sizes());
   const auto z = [](const at::Tensor& t) {
-    return (t - t.mean(-1, /*keepdim=*/true)) / (t.var(at::IntArrayRef{-1}, /*unbiased=*/true, /*keepdim=*/true) + 1e-12).sqrt();
+    return (t - t.mean(-1, /*keepdim=*/true)) /
+           (t.var(at::IntArrayRef{-1}, /*unbiased=*/true, /*keepdim=*/true) + 1e-12).sqrt();
   };
   const int64_t signals = x.numel() / T;
   return ((z(x) * z(y)).sum(-1) * (1.0 / static_cast<double>(T - 1))).sum() / static_cast<double>(signals);
@@ -278,8 +280,8 @@ int64_t MaskedAutoencoderViTImpl::batch_of(const Shape& in) const {
   const int64_t L = geometry_.leads, S = geometry_.samples;
   if (in.size() == 3 && fits(in[1], L) && fits(in[2], S)) return in[0];
   if (in.size() == 4 && fits(in[1], 1) && fits(in[2], L) && fits(in[3], S)) return in[0];
-  throw ShapeError(str_cat(who(), ": expected an input (B, ", L, ", ", S, ") or (B, 1, ", L, ", ", S, "), got ",
-                           shape_string(in)));
+  throw ShapeError(
+      str_cat(who(), ": expected an input (B, ", L, ", ", S, ") or (B, 1, ", L, ", ", S, "), got ", shape_string(in)));
 }
 
 Shape MaskedAutoencoderViTImpl::output_shape(const Shape& input) const {
@@ -325,7 +327,8 @@ std::shared_ptr<MaskedAutoencoderViTImpl> make_mae(const MaeOptions& options, co
 // 256 is not a multiple of 6; HEAD's 160-d x 1 block with 8 heads is used) and dec256d4b for
 // small and medium (both 2 decoder blocks).
 
-CT_REGISTER(model_registry(), "mae_vit_patchx", (options_factory<ModelImpl, MaeOptions>(make_mae, MaeOptions::patchx())),
+CT_REGISTER(model_registry(), "mae_vit_patchx",
+            (options_factory<ModelImpl, MaeOptions>(make_mae, MaeOptions::patchx())),
             "MAE-ECG of the seed (Turgut et al.): vit_patchx encoder, 256-d x 2 decoder, mask ratio 0.8, "
             "loss 0.9 MSE + 0.1 (1 - NCC)");
 CT_REGISTER(model_registry(), "mae_vit_pluto_patchx_dec160d1b",

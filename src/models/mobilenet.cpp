@@ -92,17 +92,18 @@ MobileNetV1Impl::MobileNetV1Impl(const MobileNetV1Options& o, const ModelContext
     : StagedBackboneImpl("MobileNetV1", ctx.in_channels), options_(o) {
   o.validate();
   const size_t n_init = o.init_num_filters.size();
-  auto init = add_stage("init_convs", conv_stage(ctx.in_channels, o.init_num_filters,
-                                                 detail::per_item(kernels_at(o.init_filter_lengths, ctx.fs, o.base_fs),
-                                                                  n_init, "init_filter_lengths", "convolution"),
-                                                 detail::per_item(o.init_subsample_lengths, n_init,
-                                                                  "init_subsample_lengths", "convolution"),
-                                                 o.groups, detail::norm_of(o.batch_norm, "batch_norm"), o.activation,
-                                                 o.bias, o.width_multiplier));
+  auto init = add_stage(
+      "init_convs",
+      conv_stage(ctx.in_channels, o.init_num_filters,
+                 detail::per_item(kernels_at(o.init_filter_lengths, ctx.fs, o.base_fs), n_init, "init_filter_lengths",
+                                  "convolution"),
+                 detail::per_item(o.init_subsample_lengths, n_init, "init_subsample_lengths", "convolution"), o.groups,
+                 detail::norm_of(o.batch_norm, "batch_norm"), o.activation, o.bias, o.width_multiplier));
   int64_t in = width_of(init, ctx.in_channels);
   auto flow = [&](const char* name, const MobileNetFlowOptions& f) {
     const size_t n = f.out_channels.size();
-    const auto ks = detail::per_item(kernels_at(f.filter_lengths, ctx.fs, o.base_fs), n, "filter_lengths", "convolution");
+    const auto ks =
+        detail::per_item(kernels_at(f.filter_lengths, ctx.fs, o.base_fs), n, "filter_lengths", "convolution");
     const auto ss = detail::per_item(f.subsample_lengths, n, "subsample_lengths", "convolution");
     const auto ds = detail::per_item(f.dilations, n, "dilations", "convolution");
     const std::string norm = detail::norm_of(f.batch_norm, "batch_norm");
@@ -180,10 +181,10 @@ InvertedResidualImpl::InvertedResidualImpl(const InvertedResidualArgs& a) : in_c
   };
   maybe_attn();
   if (a.expansion != 1.0) {
-    main_stream_->push_back("expansion", make_cba(ConvBnActivationOptions(a.in_channels, mid, 1)
-                                                      .groups(a.groups)
-                                                      .norm(a.norm)
-                                                      .activation(a.activation)));
+    main_stream_->push_back(
+        "expansion",
+        make_cba(
+            ConvBnActivationOptions(a.in_channels, mid, 1).groups(a.groups).norm(a.norm).activation(a.activation)));
     channels = mid;
     ++pos;
     maybe_attn();
@@ -246,10 +247,11 @@ namespace {
 BlockPtr exit_stage(int64_t in, const MobileNetExitOptions& e, int64_t groups, const std::string& norm,
                     const std::string& activation, bool bias, double width_multiplier, double fs, double base_fs) {
   const size_t n = e.num_filters.size();
-  return conv_stage(in, e.num_filters,
-                    detail::per_item(kernels_at(e.filter_lengths, fs, base_fs), n, "exit_flow.filter_lengths", "convolution"),
-                    detail::per_item(e.subsample_lengths, n, "exit_flow.subsample_lengths", "convolution"), groups, norm,
-                    activation, bias, std::max(1.0, width_multiplier));
+  return conv_stage(
+      in, e.num_filters,
+      detail::per_item(kernels_at(e.filter_lengths, fs, base_fs), n, "exit_flow.filter_lengths", "convolution"),
+      detail::per_item(e.subsample_lengths, n, "exit_flow.subsample_lengths", "convolution"), groups, norm, activation,
+      bias, std::max(1.0, width_multiplier));
 }
 
 }  // namespace
@@ -259,7 +261,8 @@ BlockPtr exit_stage(int64_t in, const MobileNetExitOptions& e, int64_t groups, c
 void MobileNetV2InvResOptions::validate() const {
   check_positive_list(n_blocks, "n_blocks");
   const size_t n = n_blocks.size();
-  CT_CHECK(out_channels.size() == n, ConfigError, "out_channels gives ", out_channels.size(), " stages, but n_blocks has ", n);
+  CT_CHECK(out_channels.size() == n, ConfigError, "out_channels gives ", out_channels.size(),
+           " stages, but n_blocks has ", n);
   check_positive_list(out_channels, "out_channels");
   detail::per_item(expansions, n, "expansions");
   for (double e : expansions) CT_CHECK(e > 0, ConfigError, "expansions must be positive, got ", e);
@@ -285,12 +288,12 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Options& o, const ModelContext
   o.validate();
   const std::string norm = detail::norm_of(o.batch_norm, "batch_norm");
   const size_t ns = o.stem.num_filters.size();
-  auto stem = add_stage("stem", conv_stage(ctx.in_channels, o.stem.num_filters,
-                                           detail::per_item(kernels_at(o.stem.filter_lengths, ctx.fs, o.base_fs), ns,
-                                                            "stem.filter_lengths", "convolution"),
-                                           detail::per_item(o.stem.subsample_lengths, ns, "stem.subsample_lengths",
-                                                            "convolution"),
-                                           o.groups, norm, o.activation, o.bias, o.width_multiplier));
+  auto stem = add_stage(
+      "stem", conv_stage(ctx.in_channels, o.stem.num_filters,
+                         detail::per_item(kernels_at(o.stem.filter_lengths, ctx.fs, o.base_fs), ns,
+                                          "stem.filter_lengths", "convolution"),
+                         detail::per_item(o.stem.subsample_lengths, ns, "stem.subsample_lengths", "convolution"),
+                         o.groups, norm, o.activation, o.bias, o.width_multiplier));
   int64_t in = width_of(stem, ctx.in_channels);
   double fs = ctx.fs;
   for (int64_t s : o.stem.subsample_lengths) fs /= static_cast<double>(s);
@@ -318,8 +321,8 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Options& o, const ModelContext
       fs /= static_cast<double>(a.stride);
     }
   }
-  add_stage("exit_flow", exit_stage(in, o.exit_flow, o.groups, norm, o.activation, o.bias, o.width_multiplier, ctx.fs,
-                                    o.base_fs));
+  add_stage("exit_flow",
+            exit_stage(in, o.exit_flow, o.groups, norm, o.activation, o.bias, o.width_multiplier, ctx.fs, o.base_fs));
   finish(str_cat(idx, " inverted residual blocks"));
 }
 
@@ -368,13 +371,14 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Options& o, const ModelContext
   // stem: init_conv, then expansion-1 inverted residuals for the other widths.
   auto stem = std::make_shared<BlockSequenceImpl>();
   const int64_t stem_k = detail::kernel_at(o.stem.filter_lengths[0], ctx.fs, o.base_fs);
-  auto init = stem->push_back("init_conv", make_cba(ConvBnActivationOptions(ctx.in_channels, o.stem.num_filters[0], stem_k)
-                                                        .stride(o.stem.subsample_lengths[0])
-                                                        .groups(o.groups)
-                                                        .norm(norm)
-                                                        .activation(o.activation)
-                                                        .bias(o.bias)
-                                                        .width_multiplier(o.width_multiplier)));
+  auto init =
+      stem->push_back("init_conv", make_cba(ConvBnActivationOptions(ctx.in_channels, o.stem.num_filters[0], stem_k)
+                                                .stride(o.stem.subsample_lengths[0])
+                                                .groups(o.groups)
+                                                .norm(norm)
+                                                .activation(o.activation)
+                                                .bias(o.bias)
+                                                .width_multiplier(o.width_multiplier)));
   int64_t in = init->out_channels();
   double fs = ctx.fs / static_cast<double>(o.stem.subsample_lengths[0]);
   for (size_t i = 1; i < o.stem.num_filters.size(); ++i) {
@@ -425,8 +429,8 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Options& o, const ModelContext
     }
     add_stage(str_cat("block_", i), stage);
   }
-  add_stage("exit_flow", exit_stage(in, o.exit_flow, o.groups, norm, o.activation, o.bias, o.width_multiplier, ctx.fs,
-                                    o.base_fs));
+  add_stage("exit_flow",
+            exit_stage(in, o.exit_flow, o.groups, norm, o.activation, o.bias, o.width_multiplier, ctx.fs, o.base_fs));
   finish(str_cat(n, " stages of ", total, " inverted residual blocks"));
 }
 

@@ -34,7 +34,8 @@ ConfigNode ModelCategory::resolve(const ConfigNode& base, const ConfigNode& node
   if (node.is_scalar()) name = node.as_string();
   else if (node.is_map() && node.has("name")) name = node["name"].as_string();
   else if (!base.is_null()) name = base["name"].as_string();
-  CT_CHECK(!name.empty(), ConfigError, node.where(), ": missing 'name' (a model or backbone; see `cardiotorch list model`)");
+  CT_CHECK(!name.empty(), ConfigError, node.where(),
+           ": missing 'name' (a model or backbone; see `cardiotorch list model`)");
   try {
     return registry_for(name).resolve(base, node);
   } catch (const ConfigError& e) {
@@ -91,12 +92,9 @@ int64_t count_parameters(const torch::nn::Module& module, bool trainable_only) {
 
 std::string format_count(int64_t n) {
   char b[32];
-  if (n >= 1000000)
-    std::snprintf(b, sizeof b, "%.2f M", static_cast<double>(n) / 1e6);
-  else if (n >= 1000)
-    std::snprintf(b, sizeof b, "%.1f k", static_cast<double>(n) / 1e3);
-  else
-    std::snprintf(b, sizeof b, "%lld", static_cast<long long>(n));
+  if (n >= 1000000) std::snprintf(b, sizeof b, "%.2f M", static_cast<double>(n) / 1e6);
+  else if (n >= 1000) std::snprintf(b, sizeof b, "%.1f k", static_cast<double>(n) / 1e3);
+  else std::snprintf(b, sizeof b, "%lld", static_cast<long long>(n));
   return b;
 }
 

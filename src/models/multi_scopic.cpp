@@ -37,8 +37,8 @@ std::vector<std::vector<std::vector<int64_t>>> conv_tree(const ConfigNode& node,
     }
   };
   const bool all = node.is_scalar();
-  CT_CHECK(all || (node.is_sequence() && node.size() == shape.size()), ConfigError, key, " must be one value or a list ",
-           "with one entry per branch (", shape.size(), " branches from scopes)");
+  CT_CHECK(all || (node.is_sequence() && node.size() == shape.size()), ConfigError, key,
+           " must be one value or a list ", "with one entry per branch (", shape.size(), " branches from scopes)");
   for (size_t b = 0; b < shape.size(); ++b) {
     const ConfigNode nb = all ? node : node[b];
     const std::string kb = all ? key : str_cat(key, "[", b, "]");
@@ -108,12 +108,12 @@ MultiScopicLayout multi_scopic_layout(const MultiScopicOptions& o) {
   }
   const auto nf = conv_tree(o.num_filters, "num_filters", shape);
   const auto fl = conv_tree(o.filter_lengths, "filter_lengths", shape);
-  const auto sub = block_tree<int64_t>(o.subsample_lengths, "subsample_lengths", shape,
-                                       [](const ConfigNode& n, const std::string& k) {
-                                         const auto v = detail::ints_of(n, k);
-                                         CT_CHECK(v.size() == 1 && v[0] >= 1, ConfigError, k, " must be an integer >= 1");
-                                         return v[0];
-                                       });
+  const auto sub = block_tree<int64_t>(
+      o.subsample_lengths, "subsample_lengths", shape, [](const ConfigNode& n, const std::string& k) {
+        const auto v = detail::ints_of(n, k);
+        CT_CHECK(v.size() == 1 && v[0] >= 1, ConfigError, k, " must be an integer >= 1");
+        return v[0];
+      });
   const auto drop = block_tree<detail::DropoutSpec>(o.dropouts, "dropouts", shape, detail::dropout_of);
   MultiScopicLayout out;
   for (size_t b = 0; b < shape.size(); ++b) {
@@ -169,8 +169,9 @@ MultiScopicCNNImpl::MultiScopicCNNImpl(const MultiScopicOptions& o, const ModelC
         in = L.num_filters[k];
       }
       blk->push_back("bn", std::make_shared<BatchNormBlockImpl>(in));
-      blk->push_back("down", std::make_shared<DownSampleImpl>(
-                                 DownSampleOptions(L.subsample_length, in).groups(o.groups).mode(o.block.subsample_mode)));
+      blk->push_back("down",
+                     std::make_shared<DownSampleImpl>(
+                         DownSampleOptions(L.subsample_length, in).groups(o.groups).mode(o.block.subsample_mode)));
       if (auto d = detail::make_dropout({L.dropout, L.dropout_channelwise})) blk->push_back("dropout", d);
       branch->push_back(str_cat("block_", j), blk);
     }
@@ -236,7 +237,8 @@ std::string MultiScopicCNNImpl::summary() const {
                  format_count(count_parameters(*this)), " parameters");
 }
 
-void MultiScopicCNNImpl::assign_weights_lead_wise(MultiScopicCNNImpl& other, const std::vector<int64_t>& indices) const {
+void MultiScopicCNNImpl::assign_weights_lead_wise(MultiScopicCNNImpl& other,
+                                                  const std::vector<int64_t>& indices) const {
   const char* who = "assign_weights_lead_wise";
   CT_CHECK(lead_wise(), ConfigError, who, ": this model is not lead-wise (groups ", options_.groups, ", ", in_channels_,
            " input leads)");
@@ -259,7 +261,8 @@ void MultiScopicCNNImpl::assign_weights_lead_wise(MultiScopicCNNImpl& other, con
       const auto &x = a.branches[i][j], &y = b.branches[i][j];
       CT_CHECK(x.dilations == y.dilations && x.filter_lengths == y.filter_lengths &&
                    x.subsample_length == y.subsample_length,
-               ConfigError, who, ": branch ", i, " block ", j, " differs in scopes, filter_lengths or subsample_lengths");
+               ConfigError, who, ": branch ", i, " block ", j,
+               " differs in scopes, filter_lengths or subsample_lengths");
       for (size_t k = 0; k < x.num_filters.size(); ++k)
         CT_CHECK(x.num_filters[k] * other.in_channels_ == y.num_filters[k] * in_channels_, ConfigError, who,
                  ": num_filters must be proportional to the leads: branch ", i, " block ", j, " conv ", k, " has ",

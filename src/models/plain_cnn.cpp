@@ -19,7 +19,7 @@ struct PlainCnnOptions {
   std::vector<int64_t> channels = {32, 64, 128};
   std::vector<int64_t> kernels = {7, 5, 3};  ///< at base_fs; rescaled to the input's fs
   double base_fs = 360.0;
-  int64_t pool = 2;                          ///< max-pool after every block but the last (1 = none)
+  int64_t pool = 2;  ///< max-pool after every block but the last (1 = none)
   double dropout = 0.0;
   template <class V>
   void fields(V& v) {
@@ -79,11 +79,15 @@ class PlainCnnImpl final : public ModelImpl {
   }
   int64_t embed_dim() const override { return o_.channels.back(); }
   std::string summary() const override {
-    return str_cat("plain_cnn: ", o_.channels.size(), " conv blocks (kernels ", join([&] {
-                     std::vector<std::string> k;
-                     for (int64_t v : kernels_) k.push_back(std::to_string(v));
-                     return k;
-                   }(), "/"), "), ", format_count(count_parameters(*this)), " parameters");
+    return str_cat("plain_cnn: ", o_.channels.size(), " conv blocks (kernels ",
+                   join(
+                       [&] {
+                         std::vector<std::string> k;
+                         for (int64_t v : kernels_) k.push_back(std::to_string(v));
+                         return k;
+                       }(),
+                       "/"),
+                   "), ", format_count(count_parameters(*this)), " parameters");
   }
 
  private:

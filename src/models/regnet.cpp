@@ -33,7 +33,8 @@ std::vector<int64_t> generated_widths(int64_t tot_blocks, double w_a, double w_0
 std::vector<RegNetStage> regnet_stages(const RegNetOptions& o) {
   std::vector<RegNetStage> stages;
   if (!o.num_blocks.empty()) {
-    CT_CHECK(o.tot_blocks == 0, ConfigError, "give either num_blocks with num_filters (explicit widths) or tot_blocks, "
+    CT_CHECK(o.tot_blocks == 0, ConfigError,
+             "give either num_blocks with num_filters (explicit widths) or tot_blocks, "
              "w_a, w_0, w_m (generated widths), not both: set tot_blocks: 0 to use num_blocks");
     CT_CHECK(o.num_filters.size() == o.num_blocks.size(), ConfigError, "num_filters gives ", o.num_filters.size(),
              " stages, but num_blocks has ", o.num_blocks.size());
@@ -44,7 +45,8 @@ std::vector<RegNetStage> regnet_stages(const RegNetOptions& o) {
     }
     return stages;
   }
-  CT_CHECK(o.num_filters.empty(), ConfigError, "num_filters needs num_blocks (explicit widths); generated widths come "
+  CT_CHECK(o.num_filters.empty(), ConfigError,
+           "num_filters needs num_blocks (explicit widths); generated widths come "
            "from tot_blocks, w_a, w_0, w_m");
   CT_CHECK(o.tot_blocks >= 1, ConfigError, "tot_blocks must be >= 1 (or give num_blocks and num_filters), got ",
            o.tot_blocks);
@@ -80,9 +82,9 @@ RegNetImpl::RegNetImpl(const RegNetOptions& o, const ModelContext& ctx) : option
   CT_CHECK(ctx.in_channels >= 1, ConfigError, "RegNet: in_channels must be >= 1, got ", ctx.in_channels);
   CT_CHECK(ctx.fs > 0, ConfigError, "RegNet: the sampling rate must be positive, got ", ctx.fs);
   in_channels_ = ctx.in_channels;
-  stem_ = register_module("input_stem", std::make_shared<ResNetStemImpl>(in_channels_, o.stem,
-                                                                          detail::stem_kernels(o.stem, ctx.fs, o.base_fs),
-                                                                          o.base_groups, o.activation));
+  stem_ = register_module("input_stem", std::make_shared<ResNetStemImpl>(
+                                            in_channels_, o.stem, detail::stem_kernels(o.stem, ctx.fs, o.base_fs),
+                                            o.base_groups, o.activation));
   const bool s2d = o.stem.subsample_mode == "s2d" || o.stem.subsample_mode == "space_to_depth";
   double fs = ctx.fs / static_cast<double>(s2d ? o.stem.block_size : o.stem.conv_stride * o.stem.pool_stride);
   int64_t in = stem_->out_channels();

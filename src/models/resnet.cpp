@@ -242,13 +242,13 @@ ResNetBlockImpl::ResNetBlockImpl(const ResNetBlockArgs& a, const ResNetBlockOpti
 
   if (a.subsample_length > 1 || out_channels_ != a.in_channels) {
     if (o.increase_channels_method == "conv") {
-      shortcut_ = register_module("shortcut", std::make_shared<DownSampleImpl>(
-                                                  DownSampleOptions(a.subsample_length, a.in_channels)
-                                                      .out_channels(out_channels_)
-                                                      .groups(a.bottleneck ? a.base_groups : a.groups)
-                                                      .norm(true)
-                                                      .mode(o.subsample_mode)
-                                                      .filt_size(o.filt_size)));
+      shortcut_ = register_module("shortcut",
+                                  std::make_shared<DownSampleImpl>(DownSampleOptions(a.subsample_length, a.in_channels)
+                                                                       .out_channels(out_channels_)
+                                                                       .groups(a.bottleneck ? a.base_groups : a.groups)
+                                                                       .norm(true)
+                                                                       .mode(o.subsample_mode)
+                                                                       .filt_size(o.filt_size)));
     } else {
       CT_CHECK(out_channels_ >= a.in_channels, ConfigError, "increase_channels_method zero_padding cannot reduce ",
                a.in_channels, " channels to ", out_channels_);
@@ -291,11 +291,11 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o, const ModelContext& ctx) : option
   in_channels_ = ctx.in_channels;
   const auto kernels = detail::per_block_values(o.filter_lengths, "filter_lengths", o.num_blocks, false);
   const auto strides = detail::per_block_values(o.subsample_lengths, "subsample_lengths", o.num_blocks, true);
-  stem_ = register_module("input_stem", std::make_shared<ResNetStemImpl>(in_channels_, o.stem,
-                                                                          detail::stem_kernels(o.stem, ctx.fs, o.base_fs),
-                                                                          o.base_groups, o.activation));
+  stem_ = register_module("input_stem", std::make_shared<ResNetStemImpl>(
+                                            in_channels_, o.stem, detail::stem_kernels(o.stem, ctx.fs, o.base_fs),
+                                            o.base_groups, o.activation));
   double fs = ctx.fs / static_cast<double>(is_s2d(o.stem.subsample_mode) ? o.stem.block_size
-                                                                          : o.stem.conv_stride * o.stem.pool_stride);
+                                                                         : o.stem.conv_stride * o.stem.pool_stride);
   int64_t in = stem_->out_channels();
   const int64_t stem_width = in;
   for (size_t i = 0; i < o.num_blocks.size(); ++i) {
@@ -347,7 +347,9 @@ std::vector<std::pair<std::string, Shape>> ResNetImpl::stage_shapes(const Shape&
   out.emplace_back("input_stem", s);
   for (size_t i = 0; i < stages_.size(); ++i) {
     for (const auto& b : stages_[i]) s = b.second->output_shape(s);
-    out.emplace_back(str_cat("stage ", i, " (", stages_[i].size(), " x ", stages_[i].front().first.substr(0, stages_[i].front().first.find('_')), ")"), s);
+    out.emplace_back(str_cat("stage ", i, " (", stages_[i].size(), " x ",
+                             stages_[i].front().first.substr(0, stages_[i].front().first.find('_')), ")"),
+                     s);
   }
   return out;
 }

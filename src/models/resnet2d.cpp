@@ -49,8 +49,7 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride = 1) {
 
 // torchvision's ResNet._make_layer. The downsample branch is built before the first block,
 // as there: construction order decides which random numbers each weight gets.
-nn::Sequential make_layer(const ResNet2dOptions& o, int64_t& inplanes, int64_t planes, int64_t blocks,
-                          int64_t stride) {
+nn::Sequential make_layer(const ResNet2dOptions& o, int64_t& inplanes, int64_t planes, int64_t blocks, int64_t stride) {
   const bool bottleneck = o.block == "bottleneck";
   const int64_t expansion = bottleneck ? Bottleneck2dImpl::kExpansion : BasicBlock2dImpl::kExpansion;
   nn::Sequential downsample{nullptr};
@@ -61,10 +60,8 @@ nn::Sequential make_layer(const ResNet2dOptions& o, int64_t& inplanes, int64_t p
   for (int64_t i = 0; i < blocks; ++i) {
     const int64_t s = i == 0 ? stride : 1;
     nn::Sequential ds = i == 0 ? downsample : nn::Sequential{nullptr};
-    if (bottleneck)
-      layer->push_back(Bottleneck2d(inplanes, planes, s, ds, o.groups, o.width_per_group));
-    else
-      layer->push_back(BasicBlock2d(inplanes, planes, s, ds));
+    if (bottleneck) layer->push_back(Bottleneck2d(inplanes, planes, s, ds, o.groups, o.width_per_group));
+    else layer->push_back(BasicBlock2d(inplanes, planes, s, ds));
     inplanes = planes * expansion;
   }
   return layer;
@@ -89,10 +86,11 @@ at::Tensor BasicBlock2dImpl::forward(const at::Tensor& x) {
   return out.relu_();
 }
 
-Bottleneck2dImpl::Bottleneck2dImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds,
-                                   int64_t groups, int64_t width_per_group) {
+Bottleneck2dImpl::Bottleneck2dImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds, int64_t groups,
+                                   int64_t width_per_group) {
   // torchvision: int(planes * (base_width / 64.)) * groups.
-  const int64_t width = static_cast<int64_t>(static_cast<double>(planes) * (static_cast<double>(width_per_group) / 64.0)) * groups;
+  const int64_t width =
+      static_cast<int64_t>(static_cast<double>(planes) * (static_cast<double>(width_per_group) / 64.0)) * groups;
   conv1 = register_module("conv1", conv1x1(inplanes, width));
   bn1 = register_module("bn1", nn::BatchNorm2d(width));
   conv2 = register_module("conv2", conv3x3(width, width, stride, groups));
@@ -128,7 +126,8 @@ ResNet2dImpl::ResNet2dImpl(const ResNet2dOptions& options, const ModelContext& c
   embed_dim_ = o.base_planes * 8 * expansion;
 
   int64_t inplanes = o.base_planes;
-  conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(conv1_channels_, inplanes, 7).stride(2).padding(3).bias(false)));
+  conv1 = register_module("conv1",
+                          nn::Conv2d(nn::Conv2dOptions(conv1_channels_, inplanes, 7).stride(2).padding(3).bias(false)));
   bn1 = register_module("bn1", nn::BatchNorm2d(inplanes));
   relu = register_module("relu", nn::ReLU());
   maxpool = register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
@@ -158,7 +157,8 @@ ResNet2dImpl::ResNet2dImpl(const ResNet2dOptions& options, const ModelContext& c
 }
 
 at::Tensor prepare_image_input(const at::Tensor& x, int64_t in_channels, bool repeat_grey, const std::string& who) {
-  CT_CHECK(x.defined() && x.dim() == 4, ShapeError, who, ": expected a 4-D input (batch, channels, height, width), got ",
+  CT_CHECK(x.defined() && x.dim() == 4, ShapeError, who,
+           ": expected a 4-D input (batch, channels, height, width), got ",
            x.defined() ? str_cat("shape ", x.sizes()) : std::string("an undefined tensor"));
   const int64_t c = x.size(1);
   if (c != in_channels) {
@@ -222,7 +222,7 @@ std::vector<std::pair<std::string, Shape>> ResNet2dImpl::stage_shapes(const Shap
   const int64_t e = options_.block == "bottleneck" ? Bottleneck2dImpl::kExpansion : BasicBlock2dImpl::kExpansion;
   const int64_t b = options_.base_planes;
   const auto s = resnet2d_stage_shapes(input, {b, b, b * e, 2 * b * e, 4 * b * e, 8 * b * e});
-  std::vector<std::pair<std::string, Shape>> out{{"conv1", s[0]}, {"maxpool", s[1]}, {"layer1", s[2]},
+  std::vector<std::pair<std::string, Shape>> out{{"conv1", s[0]},  {"maxpool", s[1]}, {"layer1", s[2]},
                                                  {"layer2", s[3]}, {"layer3", s[4]},  {"layer4", s[5]}};
   out.push_back({"avgpool", {input[0], embed_dim_, 1, 1}});
   if (num_classes_ > 0) out.push_back({"fc", {input[0], num_classes_}});
@@ -243,9 +243,9 @@ Shape ResNet2dImpl::output_shape(const Shape& input) const {
 std::string ResNet2dImpl::summary() const {
   std::vector<std::string> l;
   for (auto n : options_.layers) l.push_back(std::to_string(n));
-  return str_cat(model_name(), ": 2-D ResNet (", options_.block, " [", join(l),
-                 "], base ", options_.base_planes, options_.groups > 1 ? str_cat(", ", options_.groups, " groups") : "",
-                 "), ", format_count(count_parameters(*this)), " parameters, embed_dim ", embed_dim_,
+  return str_cat(model_name(), ": 2-D ResNet (", options_.block, " [", join(l), "], base ", options_.base_planes,
+                 options_.groups > 1 ? str_cat(", ", options_.groups, " groups") : "", "), ",
+                 format_count(count_parameters(*this)), " parameters, embed_dim ", embed_dim_,
                  num_classes_ > 0 ? str_cat(", ", num_classes_, " classes") : ", no fc");
 }
 
@@ -255,9 +255,9 @@ at::Tensor adapt_input_conv(const at::Tensor& weight, int64_t in_channels, const
   const int64_t have = weight.size(1);
   if (have == in_channels) return weight;
   if (have == 3 && in_channels == 1) return weight.sum(1, /*keepdim=*/true);
-  throw ShapeError(str_cat(key, ": the checkpoint's first conv takes ", have, " input channels but the model was built for ",
-                           in_channels, "; build it with in_channels: ", have,
-                           have == 3 ? " (or repeat_grey: true for grey images)" : ""));
+  throw ShapeError(str_cat(
+      key, ": the checkpoint's first conv takes ", have, " input channels but the model was built for ", in_channels,
+      "; build it with in_channels: ", have, have == 3 ? " (or repeat_grey: true for grey images)" : ""));
 }
 
 namespace {

@@ -16,8 +16,9 @@ BlockConfig attn(const char* yaml) {
 BlockConfig se() { return attn("{name: se, reduction: 8, activation: relu, bias: true, dropouts: 0.0}"); }
 BlockConfig gc() { return attn("{name: gc, ratio: 4, reduction: true, pooling_type: attn, fusion_types: [mul]}"); }
 BlockConfig nl() {
-  return attn("{name: nl, mid_channels: 0, filter_lengths: {g: 1, theta: 1, phi: 1, W: 1}, subsample_length: 2, "
-              "batch_norm: true}");
+  return attn(
+      "{name: nl, mid_channels: 0, filter_lengths: {g: 1, theta: 1, phi: 1, W: 1}, subsample_length: 2, "
+      "batch_norm: true}");
 }
 
 // resnet_block_basic / resnet_bottle_neck(_B) (he_normal, relu, no bias, conv shortcut).

@@ -101,7 +101,8 @@ at::Tensor RrLstmImpl::forward(const at::Tensor& x) {
 at::Tensor RrLstmImpl::decode(const at::Tensor& x, const at::Tensor& mask) {
   const at::Tensor y = forward(x);
   if (crf_) return crf_->crf()->decode(y, mask);
-  CT_CHECK(y.dim() == 3, ConfigError, model_name(), ": a pooled head gives one label per input; there is no sequence "
+  CT_CHECK(y.dim() == 3, ConfigError, model_name(),
+           ": a pooled head gives one label per input; there is no sequence "
            "to decode (use forward())");
   at::Tensor tags = y.argmax(2);
   if (mask.defined()) tags = tags.masked_fill(mask.to(at::kBool).logical_not(), -1);
@@ -141,7 +142,8 @@ std::vector<std::pair<std::string, Shape>> RrLstmImpl::stage_shapes(const Shape&
   Shape s = lstm_->output_shape(input);
   out.emplace_back("lstm", s);
   if (attn_) out.emplace_back("attn", s = attn_->output_shape(s));
-  if (sequence_ && global_pool_ != "none") out.emplace_back(str_cat("pool (", global_pool_, ")"), features_shape(input));
+  if (sequence_ && global_pool_ != "none")
+    out.emplace_back(str_cat("pool (", global_pool_, ")"), features_shape(input));
   out.emplace_back(crf_ ? "clf (crf emissions)" : "clf", output_shape(input));
   return out;
 }

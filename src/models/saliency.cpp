@@ -12,7 +12,8 @@
 namespace cardiotorch::models {
 
 SaliencyRegistry& saliency_registry() {
-  static SaliencyRegistry r("saliency", "saliency maps: Grad-CAM for CNNs, attention and attention rollout for token models");
+  static SaliencyRegistry r("saliency",
+                            "saliency maps: Grad-CAM for CNNs, attention and attention rollout for token models");
   return r;
 }
 
@@ -41,7 +42,8 @@ void AttentionSaliencyOptions::validate() const { check_fusion(head_fusion); }
 
 void RolloutOptions::validate() const {
   check_fusion(head_fusion);
-  CT_CHECK(discard_ratio >= 0 && discard_ratio < 1, ConfigError, "discard_ratio must be in [0, 1), got ", discard_ratio);
+  CT_CHECK(discard_ratio >= 0 && discard_ratio < 1, ConfigError, "discard_ratio must be in [0, 1), got ",
+           discard_ratio);
 }
 
 at::Tensor class_scores(const at::Tensor& output) {
@@ -98,8 +100,9 @@ SaliencyResult grad_cam(ModelImpl& model, const at::Tensor& x, const std::string
   } else {
     act = session.get(layer, who(model));
     if (!is_map(act)) {
-      throw ConfigError(str_cat(who(model), ": layer '", layer, "' gives shape ", act.sizes(), ", not a feature map (B, C, ",
-                                x.dim() == 3 ? "L" : "H, W", "); pick a conv stage (layers: ", join(session.seen()), ")"));
+      throw ConfigError(str_cat(who(model), ": layer '", layer, "' gives shape ", act.sizes(),
+                                ", not a feature map (B, C, ", x.dim() == 3 ? "L" : "H, W",
+                                "); pick a conv stage (layers: ", join(session.seen()), ")"));
     }
     CT_CHECK(act.requires_grad(), ConfigError, who(model), ": layer '", layer,
              "' does not depend on the input through differentiable operations");
@@ -158,7 +161,8 @@ at::Tensor patch_relevance(const at::Tensor& a, int64_t prefix) {
 at::Tensor attention_rollout(const std::vector<at::Tensor>& attentions, int64_t prefix, const std::string& head_fusion,
                              double discard_ratio) {
   CT_CHECK(!attentions.empty(), ShapeError, "attention rollout needs the attention maps of at least one block");
-  CT_CHECK(discard_ratio >= 0 && discard_ratio < 1, ConfigError, "discard_ratio must be in [0, 1), got ", discard_ratio);
+  CT_CHECK(discard_ratio >= 0 && discard_ratio < 1, ConfigError, "discard_ratio must be in [0, 1), got ",
+           discard_ratio);
   at::NoGradGuard no_grad;
   at::Tensor rollout;
   for (const auto& att : attentions) {
@@ -166,7 +170,8 @@ at::Tensor attention_rollout(const std::vector<at::Tensor>& attentions, int64_t 
     const int64_t b = a.size(0), n = a.size(1);
     if (rollout.defined())
       CT_CHECK(n == rollout.size(1) && b == rollout.size(0), ShapeError,
-               "attention maps of different blocks disagree in shape: ", att.sizes(), " vs (", b, ", ?, ", n, ", ", n, ")");
+               "attention maps of different blocks disagree in shape: ", att.sizes(), " vs (", b, ", ?, ", n, ", ", n,
+               ")");
     if (discard_ratio > 0) {
       const int64_t k = static_cast<int64_t>(static_cast<double>(n * n) * discard_ratio);
       if (k > 0) {
@@ -183,16 +188,16 @@ at::Tensor attention_rollout(const std::vector<at::Tensor>& attentions, int64_t 
   return patch_relevance(rollout, prefix).to(at::kFloat);
 }
 
-at::Tensor last_block_attention(const std::vector<at::Tensor>& attentions, int64_t prefix, const std::string& head_fusion) {
+at::Tensor last_block_attention(const std::vector<at::Tensor>& attentions, int64_t prefix,
+                                const std::string& head_fusion) {
   CT_CHECK(!attentions.empty(), ShapeError, "last-block attention needs the attention maps of at least one block");
   at::NoGradGuard no_grad;
   return patch_relevance(fuse_heads(attentions.back().detach().to(at::kFloat), head_fusion), prefix);
 }
 
 at::Tensor tokens_to_samples(const at::Tensor& relevance, const TokenLayout& layout, int64_t length) {
-  CT_CHECK(layout.valid() && layout.patch_len > 0, ShapeError,
-           "the model's token layout (rows ", layout.rows, ", cols ", layout.cols, ", patch_len ", layout.patch_len,
-           ") does not map tokens onto samples");
+  CT_CHECK(layout.valid() && layout.patch_len > 0, ShapeError, "the model's token layout (rows ", layout.rows,
+           ", cols ", layout.cols, ", patch_len ", layout.patch_len, ") does not map tokens onto samples");
   CT_CHECK(relevance.dim() == 2 && relevance.size(1) == layout.rows * layout.cols, ShapeError, "token relevance ",
            relevance.sizes(), " does not match the token layout ", layout.rows, " x ", layout.cols);
   CT_CHECK(length > 0, ShapeError, "signal length must be > 0, got ", length);
@@ -222,7 +227,8 @@ class TokenMethod : public SaliencyMethod {
  public:
   SaliencyResult explain(ModelImpl& model, const at::Tensor& x, int64_t target) override {
     const TokenLayout layout = model.token_layout();
-    CT_CHECK(layout.valid(), ConfigError, who(model), " has no attention maps (not a token model); use the gradcam method");
+    CT_CHECK(layout.valid(), ConfigError, who(model),
+             " has no attention maps (not a token model); use the gradcam method");
     CT_CHECK(x.defined() && x.dim() == 3, ShapeError, who(model), ": attention saliency takes (B, C, L) inputs, got ",
              x.defined() ? str_cat("shape ", x.sizes()) : std::string("nothing"));
     EvalGuard eval(model);
@@ -280,7 +286,8 @@ SaliencyPtr make_rollout(const RolloutOptions& o) { return std::make_shared<Roll
 
 CT_REGISTER(saliency_registry(), "gradcam", (options_factory<SaliencyMethod, GradCamOptions>(make_gradcam)),
             "Grad-CAM over a named layer of a CNN (1-D ECG or 2-D image models)")
-CT_REGISTER(saliency_registry(), "attention", (options_factory<SaliencyMethod, AttentionSaliencyOptions>(make_attention)),
+CT_REGISTER(saliency_registry(), "attention",
+            (options_factory<SaliencyMethod, AttentionSaliencyOptions>(make_attention)),
             "the last transformer block's attention to the patch tokens (token models)")
 CT_REGISTER(saliency_registry(), "rollout", (options_factory<SaliencyMethod, RolloutOptions>(make_rollout)),
             "attention rollout over every transformer block (Abnar & Zuidema 2020; token models)")

@@ -22,13 +22,15 @@ int64_t resolve_num_classes(const std::vector<std::string>& classes, int64_t con
 }
 
 void check_global_pool(const std::string& pool) {
-  CT_CHECK(pool != "attn", ConfigError, "global_pool: attentive pooling is not implemented (torch_ecg raises too); "
+  CT_CHECK(pool != "attn", ConfigError,
+           "global_pool: attentive pooling is not implemented (torch_ecg raises too); "
            "use max, avg or none");
   check_choice("global_pool", pool, {"max", "avg", "none"});
 }
 
 at::Tensor global_pool(const at::Tensor& x, const std::string& mode, int64_t size) {
-  const at::Tensor p = mode == "max" ? std::get<0>(at::adaptive_max_pool1d(x, {size})) : at::adaptive_avg_pool1d(x, {size});
+  const at::Tensor p =
+      mode == "max" ? std::get<0>(at::adaptive_max_pool1d(x, {size})) : at::adaptive_avg_pool1d(x, {size});
   return p.flatten(1);
 }
 
@@ -51,10 +53,8 @@ double output_fs(const ModelImpl& backbone, double fs) {
 
 at::Tensor interpolate_linear(const at::Tensor& x, int64_t size) {
   namespace F = torch::nn::functional;
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{size})
-                               .mode(torch::kLinear)
-                               .align_corners(true));
+  return F::interpolate(
+      x, F::InterpolateFuncOptions().size(std::vector<int64_t>{size}).mode(torch::kLinear).align_corners(true));
 }
 
 }  // namespace cardiotorch::models::detail

@@ -32,7 +32,9 @@ TorchEcgKeys::TorchEcgKeys(ConfigNode node, std::string path, TorchEcgImportRepo
 
 std::string TorchEcgKeys::where(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
-bool TorchEcgKeys::has(const std::string& key) const { return node_.is_map() && node_.has(key) && !node_[key].is_null(); }
+bool TorchEcgKeys::has(const std::string& key) const {
+  return node_.is_map() && node_.has(key) && !node_[key].is_null();
+}
 
 ConfigNode TorchEcgKeys::take(const std::string& key) {
   consume(key);
@@ -221,7 +223,8 @@ bool looks_like_torch_ecg_config(const ConfigNode& node) {
 TorchEcgImport import_torch_ecg_config(const std::string& model, const ConfigNode& model_config,
                                        const ConfigNode& train_config) {
   if (!torch_ecg_model_importers().contains(model)) {
-    throw ConfigError(str_cat("no torch_ecg importer for model '", model, "'", did_you_mean(model, torch_ecg_model_importers().names()),
+    throw ConfigError(str_cat("no torch_ecg importer for model '", model, "'",
+                              did_you_mean(model, torch_ecg_model_importers().names()),
                               "; models with one: ", join(torch_ecg_model_importers().names())));
   }
   CT_CHECK(model_config.is_map(), ConfigError, model_config.where(), ": expected torch_ecg's model_config mapping");
@@ -239,7 +242,8 @@ TorchEcgImport import_torch_ecg_config(const std::string& model, const ConfigNod
       for (const auto& c : out.classes) classes.push_back(ConfigNode::string(c));
       node.set("classes", classes);
     }
-    if (train_config.has("n_leads") && !train_config["n_leads"].is_null()) out.n_leads = train_config["n_leads"].as_int();
+    if (train_config.has("n_leads") && !train_config["n_leads"].is_null())
+      out.n_leads = train_config["n_leads"].as_int();
   }
   node.set("name", ConfigNode::string(model));
   out.model = registry_for(model).resolve(node);

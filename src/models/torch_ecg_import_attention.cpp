@@ -60,8 +60,9 @@ ConfigNode import_nl(TorchEcgKeys& k, const TorchEcgContext&) {
     }
     if (f.is_map())
       for (const auto& key : f.keys())
-        CT_CHECK(key == "g" || key == "theta" || key == "phi" || key == "W", ConfigError, "torch_ecg config: ",
-                 k.where("filter_lengths"), ".", key, ": torch_ecg's NonLocalBlock has convolutions g, theta, phi, W");
+        CT_CHECK(key == "g" || key == "theta" || key == "phi" || key == "W", ConfigError,
+                 "torch_ecg config: ", k.where("filter_lengths"), ".", key,
+                 ": torch_ecg's NonLocalBlock has convolutions g, theta, phi, W");
     n.set("filter_lengths", kernels);
   } else {
     k.consume("filter_lengths");
@@ -109,9 +110,10 @@ CT_REGISTER(torch_ecg_attention_importers(), "gc",
             "torch_ecg GlobalContextBlock -> block gc")
 CT_REGISTER(torch_ecg_attention_importers(), "nl", torch_ecg_importer({"NonLocalBlock", "non_local", "nl"}, import_nl),
             "torch_ecg NonLocalBlock -> block nl")
-CT_REGISTER(torch_ecg_attention_importers(), "cbam", torch_ecg_importer({"CBAMBlock", "cbam_block", "cbam"}, import_cbam),
-            "torch_ecg CBAMBlock -> block cbam")
-CT_REGISTER(torch_ecg_attention_importers(), "sa", torch_ecg_importer({"SelfAttention", "self_attention", "sa"}, import_sa),
+CT_REGISTER(torch_ecg_attention_importers(), "cbam",
+            torch_ecg_importer({"CBAMBlock", "cbam_block", "cbam"}, import_cbam), "torch_ecg CBAMBlock -> block cbam")
+CT_REGISTER(torch_ecg_attention_importers(), "sa",
+            torch_ecg_importer({"SelfAttention", "self_attention", "sa"}, import_sa),
             "torch_ecg SelfAttention -> block self_attention")
 CT_REGISTER(torch_ecg_attention_importers(), "transformer",
             torch_ecg_importer({"Transformer", "transformer_encoder", "transformer"}, import_transformer),

@@ -32,9 +32,9 @@ using Special = std::function<bool(TorchEcgKeys& k, const std::string& rel, cons
                                    const TorchEcgContext& ctx)>;
 
 struct Family {
-  const char* cls;                         // torch_ecg's class, for messages
-  const char* base;                        // cardiotorch entry when no preset has the config's name
-  std::vector<std::string> presets;        // cardiotorch presets of the family
+  const char* cls;                            // torch_ecg's class, for messages
+  const char* base;                           // cardiotorch entry when no preset has the config's name
+  std::vector<std::string> presets;           // cardiotorch presets of the family
   std::map<std::string, std::string> unread;  // "rel.key" torch_ecg's class accepts but never reads
   Special special;
 };
@@ -126,8 +126,8 @@ ConfigNode import_family(const Family& f, TorchEcgKeys& k, const TorchEcgContext
   try {
     return backbone_registry().resolve(out);
   } catch (const ConfigError& e) {
-    throw ConfigError(str_cat("torch_ecg config: ", k.path(), " (torch_ecg ", f.cls, " mapped onto ", entry,
-                              "): ", e.what()));
+    throw ConfigError(
+        str_cat("torch_ecg config: ", k.path(), " (torch_ecg ", f.cls, " mapped onto ", entry, "): ", e.what()));
   }
 }
 
@@ -190,8 +190,8 @@ ConfigNode import_xception(const Family& f, TorchEcgKeys& k, const TorchEcgConte
     ConfigNode fl = out[flow].clone();
     fl.set("groups", ConfigNode::scalar("1"));
     out.set(flow, fl);
-    k.report().notes.push_back(str_cat(k.where(flow), ".groups = 1 (torch_ecg never passes the top-level groups to ",
-                                       "its flows)"));
+    k.report().notes.push_back(
+        str_cat(k.where(flow), ".groups = 1 (torch_ecg never passes the top-level groups to ", "its flows)"));
   }
   return out;
 }
@@ -242,16 +242,27 @@ const Family& xception() {
 }
 
 const Family& densenet() {
-  static const Family f{"DenseNet", "densenet_vanilla", {"densenet_vanilla", "densenet_leadwise"}, {}, densenet_special};
+  static const Family f{
+      "DenseNet", "densenet_vanilla", {"densenet_vanilla", "densenet_leadwise"}, {}, densenet_special};
   return f;
 }
 
 ConfigNode import_vgg(TorchEcgKeys& k, const TorchEcgContext& c) { return import_family(vgg(), k, c); }
-ConfigNode import_multi_scopic(TorchEcgKeys& k, const TorchEcgContext& c) { return import_family(multi_scopic(), k, c); }
-ConfigNode import_mobilenet_v1(TorchEcgKeys& k, const TorchEcgContext& c) { return import_family(mobilenet_v1(), k, c); }
-ConfigNode import_mobilenet_v2(TorchEcgKeys& k, const TorchEcgContext& c) { return import_family(mobilenet_v2(), k, c); }
-ConfigNode import_mobilenet_v3(TorchEcgKeys& k, const TorchEcgContext& c) { return import_family(mobilenet_v3(), k, c); }
-ConfigNode import_xception_family(TorchEcgKeys& k, const TorchEcgContext& c) { return import_xception(xception(), k, c); }
+ConfigNode import_multi_scopic(TorchEcgKeys& k, const TorchEcgContext& c) {
+  return import_family(multi_scopic(), k, c);
+}
+ConfigNode import_mobilenet_v1(TorchEcgKeys& k, const TorchEcgContext& c) {
+  return import_family(mobilenet_v1(), k, c);
+}
+ConfigNode import_mobilenet_v2(TorchEcgKeys& k, const TorchEcgContext& c) {
+  return import_family(mobilenet_v2(), k, c);
+}
+ConfigNode import_mobilenet_v3(TorchEcgKeys& k, const TorchEcgContext& c) {
+  return import_family(mobilenet_v3(), k, c);
+}
+ConfigNode import_xception_family(TorchEcgKeys& k, const TorchEcgContext& c) {
+  return import_xception(xception(), k, c);
+}
 ConfigNode import_densenet(TorchEcgKeys& k, const TorchEcgContext& c) { return import_family(densenet(), k, c); }
 
 }  // namespace
@@ -272,7 +283,8 @@ CT_REGISTER(torch_ecg_backbone_importers(), "mobilenet_v2",
 CT_REGISTER(torch_ecg_backbone_importers(), "mobilenet_v3",
             torch_ecg_importer({"MobileNetV3", "mobile_net_v3", "mobilenet_v3"}, import_mobilenet_v3),
             "torch_ecg MobileNetV3 (mobilenet_v3_small) -> backbone mobilenet_v3")
-CT_REGISTER(torch_ecg_backbone_importers(), "xception", torch_ecg_importer({"Xception", "xception"}, import_xception_family),
+CT_REGISTER(torch_ecg_backbone_importers(), "xception",
+            torch_ecg_importer({"Xception", "xception"}, import_xception_family),
             "torch_ecg Xception (xception_vanilla, xception_leadwise) -> backbone xception_*")
 CT_REGISTER(torch_ecg_backbone_importers(), "densenet",
             torch_ecg_importer({"DenseNet", "dense_net", "densenet"}, import_densenet),

@@ -23,7 +23,8 @@ ConfigNode named(const std::string& name) {
 ConfigNode default_attention_config(const std::string& kind) {
   if (kind == "se") return ConfigNode::parse("{reduction: 8, activation: relu, bias: true}");
   if (kind == "gc") return ConfigNode::parse("{ratio: 4, reduction: true, pooling_type: attn, fusion_types: [mul]}");
-  if (kind == "nl") return ConfigNode::parse("{filter_lengths: {g: 1, phi: 1, theta: 1, W: 1}, subsample_length: 2, batch_norm: true}");
+  if (kind == "nl")
+    return ConfigNode::parse("{filter_lengths: {g: 1, phi: 1, theta: 1, W: 1}, subsample_length: 2, batch_norm: true}");
   if (kind == "transformer")
     return ConfigNode::parse("{hidden_size: 1024, num_heads: 8, num_layers: 1, dropout: 0.1, activation: relu}");
   if (kind == "sa") return ConfigNode::parse("{num_heads: 8, dropout: 0.1, bias: true}");
@@ -42,8 +43,8 @@ ConfigNode import_attn_section(TorchEcgKeys& attn, const TorchEcgContext& ctx) {
       out = import_torch_ecg_attention(choice, *sub, ctx);
       sub->finish();
     } else {
-      attn.report().notes.push_back(str_cat(attn.where(choice), " is not given: torch_ecg's default ", kind,
-                                            " config is used"));
+      attn.report().notes.push_back(
+          str_cat(attn.where(choice), " is not given: torch_ecg's default ", kind, " config is used"));
       TorchEcgKeys sub(default_attention_config(kind), attn.where(choice), attn.report());
       out = import_torch_ecg_attention(choice, sub, ctx);
     }
@@ -100,8 +101,8 @@ void import_crnn_stages(TorchEcgKeys& k, const TorchEcgContext& ctx, ConfigNode&
         ++others;
       }
     if (others > 0)
-      k.report().notes.push_back(str_cat("cnn: ", others, " other backbone configs are not used (torch_ecg builds cnn.",
-                                         name, " only)"));
+      k.report().notes.push_back(
+          str_cat("cnn: ", others, " other backbone configs are not used (torch_ecg builds cnn.", name, " only)"));
     cnn->finish();
   } else {
     k.consume("cnn");
@@ -158,7 +159,8 @@ ConfigNode import_ecg_crnn(TorchEcgKeys& k, const TorchEcgContext& ctx) {
   import_crnn_stages(k, ctx, n, no_sequence);
   if (k.has("global_pool")) {
     const std::string pool = to_lower(k.take("global_pool").as_string());
-    CT_CHECK(pool != "attn", ConfigError, "torch_ecg config: global_pool 'attn': attentive pooling is not implemented "
+    CT_CHECK(pool != "attn", ConfigError,
+             "torch_ecg config: global_pool 'attn': attentive pooling is not implemented "
              "(torch_ecg raises too)");
     n.set("global_pool", ConfigNode::string(pool));
   }
@@ -190,7 +192,8 @@ ConfigNode import_conv_group(TorchEcgKeys& b) {
   return n;
 }
 
-void import_unet_common(TorchEcgKeys& k, const TorchEcgContext& ctx, ConfigNode& n, const std::vector<std::string>& keys) {
+void import_unet_common(TorchEcgKeys& k, const TorchEcgContext& ctx, ConfigNode& n,
+                        const std::vector<std::string>& keys) {
   n.set("base_fs", ConfigNode::scalar(std::to_string(ctx.fs)));
   k.consume("fs");
   for (const auto& key : keys) k.copy(key, n);
@@ -217,16 +220,18 @@ void check_block_num(TorchEcgKeys& k, const ConfigNode& n, const char* list_key,
   }
   const int64_t num = k.take("down_up_block_num").as_int();
   if (n.has(list_key))
-    CT_CHECK(static_cast<int64_t>(n[list_key].size() + offset) == num, ConfigError, "torch_ecg config: ",
-             k.where("down_up_block_num"), " is ", num, " but ", list_key, " has ", n[list_key].size(), " entries");
+    CT_CHECK(static_cast<int64_t>(n[list_key].size() + offset) == num, ConfigError,
+             "torch_ecg config: ", k.where("down_up_block_num"), " is ", num, " but ", list_key, " has ",
+             n[list_key].size(), " entries");
 }
 
 ConfigNode import_ecg_unet(TorchEcgKeys& k, const TorchEcgContext& ctx) {
   ConfigNode n = ConfigNode::map();
-  import_unet_common(k, ctx, n,
-                     {"groups", "init_num_filters", "init_filter_length", "batch_norm", "activation", "kernel_initializer",
-                      "down_mode", "down_scales", "down_num_filters", "down_filter_lengths", "up_mode", "up_scales",
-                      "up_num_filters", "up_deconv_filter_lengths", "up_conv_filter_lengths", "out_filter_length"});
+  import_unet_common(
+      k, ctx, n,
+      {"groups", "init_num_filters", "init_filter_length", "batch_norm", "activation", "kernel_initializer",
+       "down_mode", "down_scales", "down_num_filters", "down_filter_lengths", "up_mode", "up_scales", "up_num_filters",
+       "up_deconv_filter_lengths", "up_conv_filter_lengths", "out_filter_length"});
   check_block_num(k, n, "down_num_filters", 0);
   return n;
 }
@@ -234,11 +239,30 @@ ConfigNode import_ecg_unet(TorchEcgKeys& k, const TorchEcgContext& ctx) {
 ConfigNode import_ecg_subtract_unet(TorchEcgKeys& k, const TorchEcgContext& ctx) {
   ConfigNode n = ConfigNode::map();
   import_unet_common(k, ctx, n,
-                     {"groups", "init_batch_norm", "init_num_filters", "init_filter_length", "init_dropouts", "batch_norm",
-                      "activation", "kernel_initializer", "down_mode", "down_scales", "down_num_filters",
-                      "down_filter_lengths", "down_dropouts", "bottom_num_filters", "bottom_filter_lengths",
-                      "bottom_dilations", "bottom_dropouts", "up_mode", "up_scales", "up_num_filters",
-                      "up_deconv_filter_lengths", "up_conv_filter_lengths", "up_dropouts", "out_filter_length"});
+                     {"groups",
+                      "init_batch_norm",
+                      "init_num_filters",
+                      "init_filter_length",
+                      "init_dropouts",
+                      "batch_norm",
+                      "activation",
+                      "kernel_initializer",
+                      "down_mode",
+                      "down_scales",
+                      "down_num_filters",
+                      "down_filter_lengths",
+                      "down_dropouts",
+                      "bottom_num_filters",
+                      "bottom_filter_lengths",
+                      "bottom_dilations",
+                      "bottom_dropouts",
+                      "up_mode",
+                      "up_scales",
+                      "up_num_filters",
+                      "up_deconv_filter_lengths",
+                      "up_conv_filter_lengths",
+                      "up_dropouts",
+                      "out_filter_length"});
   check_block_num(k, n, "down_scales", 0);
   return n;
 }
@@ -299,7 +323,8 @@ ConfigNode import_rr_lstm(TorchEcgKeys& k, const TorchEcgContext& ctx) {
   }
   if (k.has("global_pool")) {
     std::string pool = to_lower(k.take("global_pool").as_string());
-    CT_CHECK(pool != "attn", ConfigError, "torch_ecg config: global_pool 'attn' is not implemented (torch_ecg raises too)");
+    CT_CHECK(pool != "attn", ConfigError,
+             "torch_ecg config: global_pool 'attn' is not implemented (torch_ecg raises too)");
     if (pool != "none" && (head == "crf" || !retseq)) {
       k.report().notes.push_back(str_cat("global_pool ", pool, ": ignored, as torch_ecg does, for a ",
                                          retseq ? "crf head" : "lstm without retseq"));

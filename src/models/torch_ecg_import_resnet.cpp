@@ -143,7 +143,8 @@ ConfigNode import_regnet(TorchEcgKeys& k, const TorchEcgContext& ctx) {
 
 // torch_ecg registers ResNet as ResNet, resnet and resnext (models/cnn/resnet.py); TResNet and the
 // other resnet_* configs are ResNets too.
-CT_REGISTER(torch_ecg_backbone_importers(), "resnet", torch_ecg_importer({"ResNet", "resnet", "resnext"}, import_resnet),
+CT_REGISTER(torch_ecg_backbone_importers(), "resnet",
+            torch_ecg_importer({"ResNet", "resnet", "resnext"}, import_resnet),
             "torch_ecg ResNet (every resnet_*, resnext_*, tresnet* config) -> backbone resnet")
 CT_REGISTER(torch_ecg_backbone_importers(), "regnet", torch_ecg_importer({"RegNet", "regnet"}, import_regnet),
             "torch_ecg RegNet (regnet_16_8, regnet_27_24, regnet_23_168, regnet_S) -> backbone regnet")

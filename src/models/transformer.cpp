@@ -35,8 +35,8 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
 // ---------------------------------------------------------------------------- SelfAttention
 
 SelfAttentionImpl::SelfAttentionImpl(const SelfAttentionOptions& o) : options(o) {
-  CT_CHECK(o.dim > 0 && o.num_heads > 0 && o.dim % o.num_heads == 0, ConfigError,
-           "attention: dim (", o.dim, ") must be a positive multiple of num_heads (", o.num_heads, ")");
+  CT_CHECK(o.dim > 0 && o.num_heads > 0 && o.dim % o.num_heads == 0, ConfigError, "attention: dim (", o.dim,
+           ") must be a positive multiple of num_heads (", o.num_heads, ")");
   qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(o.dim, 3 * o.dim).bias(o.qkv_bias)));
   proj = register_module("proj", torch::nn::Linear(o.dim, o.dim));
 }
@@ -87,8 +87,10 @@ at::Tensor TransformerBlockImpl::forward(const at::Tensor& x, at::Tensor* attent
 PatchEmbedImpl::PatchEmbedImpl(const PatchEmbedOptions& o) : options(o) {
   CT_CHECK(o.in_chans > 0 && o.embed_dim > 0 && o.patch_h > 0 && o.patch_w > 0, ConfigError,
            "patch embedding: in_chans, embed_dim and the patch size must be > 0");
-  proj = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans, o.embed_dim, {o.patch_h, o.patch_w})
-                                                       .stride({o.patch_h, o.patch_w})));
+  proj = register_module(
+      "proj",
+      torch::nn::Conv2d(
+          torch::nn::Conv2dOptions(o.in_chans, o.embed_dim, {o.patch_h, o.patch_w}).stride({o.patch_h, o.patch_w})));
 }
 
 at::Tensor PatchEmbedImpl::forward(const at::Tensor& x) {
@@ -101,10 +103,8 @@ at::Tensor PatchEmbedImpl::forward(const at::Tensor& x) {
   // A stride = kernel convolution is a Linear over flattened (C, ph, pw) patches. With C = ph = 1
   // the patches are a view of the (contiguous) input: no im2col, one GEMM.
   at::Tensor patches;
-  if (C == 1 && ph == 1)
-    patches = x.reshape({B, gh * gw, pw});
-  else
-    patches = x.reshape({B, C, gh, ph, gw, pw}).permute({0, 2, 4, 1, 3, 5}).reshape({B, gh * gw, C * ph * pw});
+  if (C == 1 && ph == 1) patches = x.reshape({B, gh * gw, pw});
+  else patches = x.reshape({B, C, gh, ph, gw, pw}).permute({0, 2, 4, 1, 3, 5}).reshape({B, gh * gw, C * ph * pw});
   const at::Tensor& w = proj->weight;
   return at::linear(patches, w.reshape({w.size(0), -1}), proj->bias);
 }
@@ -112,8 +112,8 @@ at::Tensor PatchEmbedImpl::forward(const at::Tensor& x) {
 // ---------------------------------------------------------------------------- AttentionPool
 
 AttentionPoolImpl::AttentionPoolImpl(const AttentionPoolOptions& o) : options(o) {
-  CT_CHECK(o.dim > 0 && o.num_heads > 0 && o.dim % o.num_heads == 0, ConfigError,
-           "attention pool: dim (", o.dim, ") must be a positive multiple of num_heads (", o.num_heads, ")");
+  CT_CHECK(o.dim > 0 && o.num_heads > 0 && o.dim % o.num_heads == 0, ConfigError, "attention pool: dim (", o.dim,
+           ") must be a positive multiple of num_heads (", o.num_heads, ")");
   // torch.nn.MultiheadAttention's init: xavier-uniform in_proj, zero biases.
   in_proj_weight = register_parameter("in_proj_weight", at::empty({3 * o.dim, o.dim}));
   in_proj_bias = register_parameter("in_proj_bias", at::zeros({3 * o.dim}));
@@ -129,8 +129,8 @@ at::Tensor AttentionPoolImpl::forward(const at::Tensor& query, const at::Tensor&
            query.sizes(), " tokens ", tokens.sizes());
   const at::Tensor q = at::linear(query, in_proj_weight.narrow(0, 0, D), in_proj_bias.narrow(0, 0, D));
   // k and v in one GEMM over the tokens.
-  const at::Tensor kv =
-      at::linear(tokens, in_proj_weight.narrow(0, D, 2 * D), in_proj_bias.narrow(0, D, 2 * D)).view({B, N, 2, H, D / H});
+  const at::Tensor kv = at::linear(tokens, in_proj_weight.narrow(0, D, 2 * D), in_proj_bias.narrow(0, D, 2 * D))
+                            .view({B, N, 2, H, D / H});
   const at::Tensor qh = q.view({B, Lq, H, D / H}).transpose(1, 2);
   const std::vector<at::Tensor> k_v = kv.unbind(2);
   const at::Tensor kh = k_v[0].transpose(1, 2);
@@ -142,8 +142,8 @@ at::Tensor AttentionPoolImpl::forward(const at::Tensor& query, const at::Tensor&
 // ---------------------------------------------------------------------------- helpers
 
 at::Tensor sincos_pos_embed_2d(int64_t dim, int64_t grid_h, int64_t grid_w, bool cls_token) {
-  CT_CHECK(dim > 0 && dim % 4 == 0, ConfigError, "a 2-D sin-cos positional embedding needs a width divisible by 4, got ",
-           dim);
+  CT_CHECK(dim > 0 && dim % 4 == 0, ConfigError,
+           "a 2-D sin-cos positional embedding needs a width divisible by 4, got ", dim);
   CT_CHECK(grid_h > 0 && grid_w > 0, ConfigError, "positional embedding grid must be non-empty, got ", grid_h, " x ",
            grid_w);
   const int64_t quarter = dim / 4, prefix = cls_token ? 1 : 0;
@@ -158,7 +158,7 @@ at::Tensor sincos_pos_embed_2d(int64_t dim, int64_t grid_h, int64_t grid_w, bool
       for (int64_t k = 0; k < quarter; ++k) {
         const double ow = static_cast<double>(w) * omega[static_cast<size_t>(k)];
         const double oh = static_cast<double>(h) * omega[static_cast<size_t>(k)];
-        a[0][t][k] = static_cast<float>(std::sin(ow));                // time half: sin | cos
+        a[0][t][k] = static_cast<float>(std::sin(ow));  // time half: sin | cos
         a[0][t][quarter + k] = static_cast<float>(std::cos(ow));
         a[0][t][2 * quarter + k] = static_cast<float>(std::sin(oh));  // lead half: sin | cos
         a[0][t][3 * quarter + k] = static_cast<float>(std::cos(oh));
@@ -184,8 +184,8 @@ void trunc_normal_(at::Tensor t, double std, double a, double b) {
   // bounds (±2 absolute at std 0.02) a redraw almost never happens.
   CT_CHECK(std > 0 && a < b, ConfigError, "trunc_normal_: needs std > 0 and a < b, got std ", std, ", [", a, ", ", b,
            "]");
-  CT_CHECK(a < 4 * std && b > -4 * std, ConfigError, "trunc_normal_: [", a, ", ", b, "] is too far in the tail of N(0, ",
-           std, "^2) for rejection sampling");
+  CT_CHECK(a < 4 * std && b > -4 * std, ConfigError, "trunc_normal_: [", a, ", ", b,
+           "] is too far in the tail of N(0, ", std, "^2) for rejection sampling");
   at::NoGradGuard no_grad;
   t.normal_(0.0, std);
   for (;;) {
@@ -244,7 +244,8 @@ TokenMasking random_masking(const at::Tensor& x, double ratio, const at::Tensor&
   CT_CHECK(x.dim() == 3, ShapeError, "random masking: expected tokens (B, L, D), got ", x.sizes());
   const int64_t B = x.size(0), L = x.size(1), D = x.size(2);
   CT_CHECK(noise.defined() && noise.dim() == 2 && noise.size(0) == B && noise.size(1) == L, ShapeError,
-           "random masking: noise must be (", B, ", ", L, "), got ", noise.defined() ? noise.sizes() : at::IntArrayRef{});
+           "random masking: noise must be (", B, ", ", L, "), got ",
+           noise.defined() ? noise.sizes() : at::IntArrayRef{});
   CT_CHECK(ratio >= 0.0 && ratio < 1.0, ConfigError, "mask ratio must be in [0, 1), got ", ratio);
   const int64_t keep = masking_keep_count(L, ratio);
   CT_CHECK(keep >= 1, ConfigError, "mask ratio ", ratio, " keeps no token of ", L);
@@ -260,7 +261,7 @@ TokenMasking random_masking(const at::Tensor& x, double ratio, const at::Tensor&
 }
 
 at::Tensor random_masking_blockwise(const at::Tensor& x, int64_t rows, int64_t cols, double row_ratio, double col_ratio,
-                                   const at::Tensor& row_noise, const at::Tensor& col_noise) {
+                                    const at::Tensor& row_noise, const at::Tensor& col_noise) {
   CT_CHECK(x.dim() == 3 && x.size(1) == rows * cols, ShapeError, "blockwise masking: expected tokens (B, ", rows * cols,
            ", D), got ", x.sizes());
   const int64_t B = x.size(0), D = x.size(2);

@@ -50,7 +50,8 @@ void TransformerBackboneOptions::validate() const {
     detail::per_item(stem_filter_lengths, n, "stem_filter_lengths", "convolution");
     detail::per_item(stem_subsample_lengths, n, "stem_subsample_lengths", "convolution");
     for (int64_t v : stem_filter_lengths) CT_CHECK(v >= 1, ConfigError, "stem_filter_lengths must be >= 1, got ", v);
-    for (int64_t v : stem_subsample_lengths) CT_CHECK(v >= 1, ConfigError, "stem_subsample_lengths must be >= 1, got ", v);
+    for (int64_t v : stem_subsample_lengths)
+      CT_CHECK(v >= 1, ConfigError, "stem_subsample_lengths must be >= 1, got ", v);
   }
   check_activation("stem_activation", stem_activation);
   CT_CHECK(patch_size >= 1, ConfigError, "patch_size must be >= 1, got ", patch_size);
@@ -74,11 +75,12 @@ TransformerBackboneImpl::TransformerBackboneImpl(const TransformerBackboneOption
     const auto ks = detail::per_item(o.stem_filter_lengths, n, "stem_filter_lengths", "convolution");
     const auto ss = detail::per_item(o.stem_subsample_lengths, n, "stem_subsample_lengths", "convolution");
     for (size_t i = 0; i < n; ++i) {
-      stem_->push_back(str_cat("conv_", i), make_cba(ConvBnActivationOptions(in, o.stem_num_filters[i],
-                                                                             detail::kernel_at(ks[i], ctx.fs, o.base_fs))
-                                                         .stride(ss[i])
-                                                         .activation(o.stem_activation)
-                                                         .kernel_initializer("he_normal")));
+      stem_->push_back(
+          str_cat("conv_", i),
+          make_cba(ConvBnActivationOptions(in, o.stem_num_filters[i], detail::kernel_at(ks[i], ctx.fs, o.base_fs))
+                       .stride(ss[i])
+                       .activation(o.stem_activation)
+                       .kernel_initializer("he_normal")));
       in = o.stem_num_filters[i];
       stride_ *= ss[i];
     }
@@ -92,8 +94,7 @@ TransformerBackboneImpl::TransformerBackboneImpl(const TransformerBackboneOption
   }
   encoder_ = register_module("encoder", build_block(o.encoder, BlockContext{o.embed_dim, fs}));
   out_channels_ = encoder_->output_shape({kUnknown, o.embed_dim, kUnknown})[1];
-  if (o.final_norm)
-    norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({out_channels_})));
+  if (o.final_norm) norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({out_channels_})));
 }
 
 at::Tensor TransformerBackboneImpl::tokens(const at::Tensor& x) {

@@ -19,8 +19,7 @@ int64_t kernel_at(int64_t k, double fs, double base_fs) {
 }
 
 void check_positive_list(const std::string& key, const std::vector<int64_t>& v) {
-  for (size_t i = 0; i < v.size(); ++i)
-    CT_CHECK(v[i] >= 1, ConfigError, key, "[", i, "] must be >= 1, got ", v[i]);
+  for (size_t i = 0; i < v.size(); ++i) CT_CHECK(v[i] >= 1, ConfigError, key, "[", i, "] must be >= 1, got ", v[i]);
 }
 
 void check_dropouts(const std::string& key, const std::vector<double>& v) {
@@ -51,7 +50,8 @@ class SubtractBottomImpl : public BlockImpl {
  public:
   SubtractBottomImpl(int64_t in_channels, int64_t scale, const std::string& mode, std::vector<MultiConv> branches)
       : in_channels_(in_channels) {
-    down_ = register_module("down_sample", std::make_shared<DownSampleImpl>(DownSampleOptions(scale, in_channels).mode(mode)));
+    down_ = register_module("down_sample",
+                            std::make_shared<DownSampleImpl>(DownSampleOptions(scale, in_channels).mode(mode)));
     auto branched = register_module("branched_conv", std::make_shared<torch::nn::Module>());
     auto holder = branched->register_module("branches", std::make_shared<torch::nn::Module>());
     for (size_t i = 0; i < branches.size(); ++i)
@@ -76,8 +76,8 @@ class SubtractBottomImpl : public BlockImpl {
   std::vector<MultiConv> branches_;
 };
 
-std::shared_ptr<BlockSequenceImpl> down_block(int64_t in, int64_t scale, const std::string& mode, const std::string& name,
-                                              MultiConv conv) {
+std::shared_ptr<BlockSequenceImpl> down_block(int64_t in, int64_t scale, const std::string& mode,
+                                              const std::string& name, MultiConv conv) {
   auto b = std::make_shared<BlockSequenceImpl>();
   b->push_back("down_sample", std::make_shared<DownSampleImpl>(DownSampleOptions(scale, in).mode(mode)));
   b->push_back(name, std::move(conv));
@@ -101,13 +101,12 @@ MultiConvImpl::MultiConvImpl(int64_t in_channels, const std::vector<int64_t>& ou
                      "MultiConv: inconsistent per-convolution lists");
   int64_t in = in_channels;
   for (size_t i = 0; i < out_channels.size(); ++i) {
-    push_back(str_cat("cba_", i),
-              make_cba(ConvBnActivationOptions(in, out_channels[i], kernels[i])
-                           .dilation(dilations[i])
-                           .groups(groups)
-                           .norm(conv.batch_norm ? "batch_norm" : "none")
-                           .activation(conv.activation)
-                           .kernel_initializer(conv.kernel_initializer)));
+    push_back(str_cat("cba_", i), make_cba(ConvBnActivationOptions(in, out_channels[i], kernels[i])
+                                               .dilation(dilations[i])
+                                               .groups(groups)
+                                               .norm(conv.batch_norm ? "batch_norm" : "none")
+                                               .activation(conv.activation)
+                                               .kernel_initializer(conv.kernel_initializer)));
     if (dropouts[i] > 0) push_back(str_cat("dropout_", i), std::make_shared<DropoutImpl>(dropouts[i]));
     in = out_channels[i];
   }
@@ -126,10 +125,10 @@ UnetUpBlockImpl::UnetUpBlockImpl(int64_t in_channels, int64_t skip_channels, int
   if (mode_ == "deconv") {
     deconv_kernel_ = deconv_kernel;
     deconv_padding_ = std::max<int64_t>(0, (deconv_kernel - scale) / 2);
-    up_ = register_module("up", torch::nn::ConvTranspose1d(torch::nn::ConvTranspose1dOptions(in_channels, in_channels,
-                                                                                              deconv_kernel)
-                                                               .stride(scale)
-                                                               .padding(deconv_padding_)));
+    up_ = register_module(
+        "up", torch::nn::ConvTranspose1d(torch::nn::ConvTranspose1dOptions(in_channels, in_channels, deconv_kernel)
+                                             .stride(scale)
+                                             .padding(deconv_padding_)));
   }
   register_module("conv", conv_);
 }
@@ -250,21 +249,20 @@ UnetImpl::UnetImpl(const EcgUnetOptions& o, const ModelContext& c) {
   const auto k = [&](int64_t v) { return kernel_at(v, c.fs, o.base_fs); };
   down_scales_ = o.down_scales;
   const UnetConvOptions init{o.batch_norm, o.activation, o.kernel_initializer};
-  const auto init_conv = std::make_shared<MultiConvImpl>(
-      in_channels_, std::vector<int64_t>{o.init_num_filters, o.init_num_filters},
-      std::vector<int64_t>(2, k(o.init_filter_length)), std::vector<int64_t>(2, 1), std::vector<double>(2, 0.0),
-      o.groups, init);
+  const auto init_conv =
+      std::make_shared<MultiConvImpl>(in_channels_, std::vector<int64_t>{o.init_num_filters, o.init_num_filters},
+                                      std::vector<int64_t>(2, k(o.init_filter_length)), std::vector<int64_t>(2, 1),
+                                      std::vector<double>(2, 0.0), o.groups, init);
   init_conv_ = register_module("init_conv", init_conv);
   std::vector<int64_t> widths{init_conv->out_channels()};
   auto downs = register_module("down_blocks", std::make_shared<torch::nn::Module>());
   for (size_t i = 0; i < o.down_num_filters.size(); ++i) {
     const int64_t f = o.down_num_filters[i];
-    auto conv = std::make_shared<MultiConvImpl>(widths.back(), std::vector<int64_t>{f, f},
-                                                std::vector<int64_t>(2, k(o.down_filter_lengths[i])),
-                                                std::vector<int64_t>(2, 1), std::vector<double>(2, 0.0), o.groups,
-                                                o.down_block);
-    downs_.push_back(downs->register_module(str_cat("down_", i),
-                                            down_block(widths.back(), o.down_scales[i], o.down_mode, "double_conv", conv)));
+    auto conv = std::make_shared<MultiConvImpl>(
+        widths.back(), std::vector<int64_t>{f, f}, std::vector<int64_t>(2, k(o.down_filter_lengths[i])),
+        std::vector<int64_t>(2, 1), std::vector<double>(2, 0.0), o.groups, o.down_block);
+    downs_.push_back(downs->register_module(
+        str_cat("down_", i), down_block(widths.back(), o.down_scales[i], o.down_mode, "double_conv", conv)));
     down_names_.push_back(str_cat("down_blocks.down_", i));
     widths.push_back(f);
   }
@@ -273,13 +271,12 @@ UnetImpl::UnetImpl(const EcgUnetOptions& o, const ModelContext& c) {
   for (size_t i = 0; i < o.up_num_filters.size(); ++i) {
     const int64_t skip = widths[widths.size() - 2 - i];
     const int64_t f = o.up_num_filters[i];
-    auto conv = std::make_shared<MultiConvImpl>(skip + in, std::vector<int64_t>{f, f},
-                                                std::vector<int64_t>(2, k(o.up_conv_filter_lengths[i])),
-                                                std::vector<int64_t>(2, 1), std::vector<double>(2, 0.0), o.groups,
-                                                o.up_block);
-    ups_.push_back(ups->register_module(str_cat("up_", i), std::make_shared<UnetUpBlockImpl>(
-                                                                in, skip, o.up_scales[i], o.up_mode,
-                                                                k(o.up_deconv_filter_lengths[i]), conv)));
+    auto conv = std::make_shared<MultiConvImpl>(
+        skip + in, std::vector<int64_t>{f, f}, std::vector<int64_t>(2, k(o.up_conv_filter_lengths[i])),
+        std::vector<int64_t>(2, 1), std::vector<double>(2, 0.0), o.groups, o.up_block);
+    ups_.push_back(ups->register_module(str_cat("up_", i),
+                                        std::make_shared<UnetUpBlockImpl>(in, skip, o.up_scales[i], o.up_mode,
+                                                                          k(o.up_deconv_filter_lengths[i]), conv)));
     in = f;
   }
   finish(in, k(o.out_filter_length), o.out_batch_norm, o.groups, o.kernel_initializer);
@@ -293,9 +290,9 @@ UnetImpl::UnetImpl(const EcgSubtractUnetOptions& o, const ModelContext& c) {
   down_scales_ = o.down_scales;
   if (o.init_batch_norm) init_bn_ = register_module("init_bn", make_norm("batch_norm", in_channels_));
   const UnetConvOptions init{o.batch_norm, o.activation, o.kernel_initializer};
-  const auto init_conv = std::make_shared<MultiConvImpl>(
-      in_channels_, std::vector<int64_t>(3, o.init_num_filters), std::vector<int64_t>(3, k(o.init_filter_length)),
-      std::vector<int64_t>(3, 1), o.init_dropouts, o.groups, init);
+  const auto init_conv = std::make_shared<MultiConvImpl>(in_channels_, std::vector<int64_t>(3, o.init_num_filters),
+                                                         std::vector<int64_t>(3, k(o.init_filter_length)),
+                                                         std::vector<int64_t>(3, 1), o.init_dropouts, o.groups, init);
   init_conv_ = register_module("init_conv", init_conv);
   std::vector<int64_t> widths{init_conv->out_channels()};
   auto downs = register_module("down_blocks", std::make_shared<torch::nn::Module>());
@@ -303,8 +300,8 @@ UnetImpl::UnetImpl(const EcgSubtractUnetOptions& o, const ModelContext& c) {
     auto conv = std::make_shared<MultiConvImpl>(widths.back(), o.down_num_filters[i],
                                                 std::vector<int64_t>(3, k(o.down_filter_lengths[i])),
                                                 std::vector<int64_t>(3, 1), o.down_dropouts[i], o.groups, o.down_block);
-    downs_.push_back(downs->register_module(str_cat("down_", i),
-                                            down_block(widths.back(), o.down_scales[i], o.down_mode, "triple_conv", conv)));
+    downs_.push_back(downs->register_module(
+        str_cat("down_", i), down_block(widths.back(), o.down_scales[i], o.down_mode, "triple_conv", conv)));
     down_names_.push_back(str_cat("down_blocks.down_", i));
     widths.push_back(conv->out_channels());
   }
@@ -326,9 +323,9 @@ UnetImpl::UnetImpl(const EcgSubtractUnetOptions& o, const ModelContext& c) {
     auto conv = std::make_shared<MultiConvImpl>(skip + in, o.up_num_filters[i],
                                                 std::vector<int64_t>(3, k(o.up_conv_filter_lengths[i])),
                                                 std::vector<int64_t>(3, 1), o.up_dropouts[i], o.groups, o.up_block);
-    ups_.push_back(ups->register_module(str_cat("up_", i), std::make_shared<UnetUpBlockImpl>(
-                                                                in, skip, o.up_scales[i], o.up_mode,
-                                                                k(o.up_deconv_filter_lengths[i]), conv)));
+    ups_.push_back(ups->register_module(str_cat("up_", i),
+                                        std::make_shared<UnetUpBlockImpl>(in, skip, o.up_scales[i], o.up_mode,
+                                                                          k(o.up_deconv_filter_lengths[i]), conv)));
     in = conv->out_channels();
   }
   finish(in, k(o.out_filter_length), o.out_batch_norm, o.groups, o.kernel_initializer);
@@ -348,8 +345,8 @@ std::vector<int64_t> UnetImpl::down_lengths(int64_t len) const {
   lens.push_back(cur[2]);
   for (const auto& d : downs_) {
     cur = d->output_shape(cur);
-    CT_CHECK(cur[2] < 0 || cur[2] >= 1, ShapeError, model_name().empty() ? "unet" : model_name(), ": an input of ",
-             len, " samples is too short for the down path (subsampling ", scales_text(down_scales_), ")");
+    CT_CHECK(cur[2] < 0 || cur[2] >= 1, ShapeError, model_name().empty() ? "unet" : model_name(), ": an input of ", len,
+             " samples is too short for the down path (subsampling ", scales_text(down_scales_), ")");
     lens.push_back(cur[2]);
   }
   return lens;
@@ -366,9 +363,7 @@ at::Tensor UnetImpl::forward_features(const at::Tensor& x) {
   return capture(y, "up_blocks");
 }
 
-at::Tensor UnetImpl::forward(const at::Tensor& x) {
-  return out_conv_->forward(forward_features(x)).transpose(1, 2);
-}
+at::Tensor UnetImpl::forward(const at::Tensor& x) { return out_conv_->forward(forward_features(x)).transpose(1, 2); }
 
 Shape UnetImpl::features_shape(const Shape& input) const {
   check_shape(input, in_channels_, model_name().empty() ? "unet" : model_name());

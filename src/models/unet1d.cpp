@@ -18,11 +18,11 @@ namespace cardiotorch::models {
 namespace {
 
 struct Unet1dOptions {
-  int64_t filters = 16;      ///< first level's filters (doubled at every level down)
-  int64_t depth = 4;         ///< down/up steps
-  int64_t kernel = 9;        ///< at base_fs
+  int64_t filters = 16;  ///< first level's filters (doubled at every level down)
+  int64_t depth = 4;     ///< down/up steps
+  int64_t kernel = 9;    ///< at base_fs
   double base_fs = 500.0;
-  int64_t num_classes = 0;   ///< 0 = the task's (build context)
+  int64_t num_classes = 0;  ///< 0 = the task's (build context)
   template <class V>
   void fields(V& v) {
     v("filters", filters, "filters of the first level (doubled per level down)");

@@ -31,8 +31,8 @@ void VGG16Options::validate() const {
   CT_CHECK(base_fs >= 0, ConfigError, "base_fs must be >= 0 (0 = never rescale kernels), got ", base_fs);
 }
 
-VGG16Impl::VGG16Impl(const VGG16Options& o, const ModelContext& ctx) : StagedBackboneImpl("VGG16", ctx.in_channels),
-                                                                       options_(o) {
+VGG16Impl::VGG16Impl(const VGG16Options& o, const ModelContext& ctx)
+    : StagedBackboneImpl("VGG16", ctx.in_channels), options_(o) {
   o.validate();
   const VGGBlockOptions& b = o.block;
   const int64_t k = detail::kernel_at(b.filter_length, ctx.fs, o.base_fs);
@@ -41,13 +41,13 @@ VGG16Impl::VGG16Impl(const VGG16Options& o, const ModelContext& ctx) : StagedBac
     auto blk = std::make_shared<BlockSequenceImpl>();
     for (int64_t j = 0; j < o.num_convs[i]; ++j) {
       blk->push_back(str_cat("cba_", j + 1), make_cba(ConvBnActivationOptions(in, o.num_filters[i], k)
-                                                           .stride(b.subsample_length)
-                                                           .dilation(b.dilation)
-                                                           .groups(o.groups)
-                                                           .norm(detail::norm_of(b.batch_norm, "block.batch_norm"))
-                                                           .activation(b.activation)
-                                                           .kernel_initializer(b.kernel_initializer)
-                                                           .bias(b.bias)));
+                                                          .stride(b.subsample_length)
+                                                          .dilation(b.dilation)
+                                                          .groups(o.groups)
+                                                          .norm(detail::norm_of(b.batch_norm, "block.batch_norm"))
+                                                          .activation(b.activation)
+                                                          .kernel_initializer(b.kernel_initializer)
+                                                          .bias(b.bias)));
       in = o.num_filters[i];
     }
     blk->push_back("max_pool", std::make_shared<DownSampleImpl>(

@@ -19,7 +19,8 @@ void check_rate(const char* key, double v) {
 void VitOptions::validate() const {
   check_choice("global_pool", global_pool, {"cls", "avg", "attention_pool"});
   CT_CHECK(patch_size.size() == 1 || patch_size.size() == 2, ConfigError,
-           "patch_size must be one value p (= (1, p)) or two values (leads, samples), got ", patch_size.size(), " values");
+           "patch_size must be one value p (= (1, p)) or two values (leads, samples), got ", patch_size.size(),
+           " values");
   for (auto p : patch_size) CT_CHECK(p >= 1, ConfigError, "patch_size values must be >= 1, got ", p);
   CT_CHECK(embed_dim >= 4 && embed_dim % 4 == 0, ConfigError,
            "embed_dim must be a positive multiple of 4 (2-D sin-cos positional embedding), got ", embed_dim);
@@ -141,10 +142,8 @@ VisionTransformerImpl::VisionTransformerImpl(VitOptions o, const ModelContext& c
     block_list_.push_back(b);
   }
   const auto ln = torch::nn::LayerNormOptions({D}).eps(options_.norm_eps);
-  if (options_.global_pool == "cls")
-    norm = register_module("norm", torch::nn::LayerNorm(ln));
-  else
-    fc_norm = register_module("fc_norm", torch::nn::LayerNorm(ln));
+  if (options_.global_pool == "cls") norm = register_module("norm", torch::nn::LayerNorm(ln));
+  else fc_norm = register_module("fc_norm", torch::nn::LayerNorm(ln));
   if (options_.global_pool == "attention_pool")
     attention_pool = register_module("attention_pool", AttentionPool(AttentionPoolOptions{D, options_.num_heads}));
   if (num_classes_ > 0) head = register_module("head", torch::nn::Linear(D, num_classes_));
@@ -196,8 +195,7 @@ at::Tensor VisionTransformerImpl::forward_tokens(const at::Tensor& x, const Mask
     if (options_.masking_blockwise)
       t = random_masking_blockwise(t, geometry_.rows(), geometry_.cols(), options_.mask_c_ratio, options_.mask_t_ratio,
                                    noise->leads, noise->times);
-    else
-      t = random_masking(t, options_.mask_ratio, noise->tokens).x;
+    else t = random_masking(t, options_.mask_ratio, noise->tokens).x;
   }
   const at::Tensor cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand({B, 1, options_.embed_dim});
   t = at::cat({cls, t}, 1);
@@ -293,7 +291,8 @@ std::vector<std::pair<std::string, Shape>> VisionTransformerImpl::stage_shapes(c
   std::vector<std::pair<std::string, Shape>> out;
   out.emplace_back("patch_embed", Shape{B, N, D});
   for (int64_t i = 0; i < options_.depth; ++i) out.emplace_back(str_cat("blocks.", i), Shape{B, 1 + N, D});
-  out.emplace_back(options_.global_pool == "cls" ? "norm (cls token)" : options_.global_pool + " -> fc_norm", Shape{B, D});
+  out.emplace_back(options_.global_pool == "cls" ? "norm (cls token)" : options_.global_pool + " -> fc_norm",
+                   Shape{B, D});
   if (num_classes_ > 0) out.emplace_back("head", Shape{B, num_classes_});
   return out;
 }
@@ -302,8 +301,8 @@ std::string VisionTransformerImpl::summary() const {
   return str_cat(model_name().empty() ? std::string("vit") : model_name(), ": ViT ", options_.embed_dim, "-d x ",
                  options_.depth, " blocks, ", options_.num_heads, " heads, ", geometry_.num_patches(), " tokens (",
                  geometry_.rows(), " x ", geometry_.cols(), " patches of ", geometry_.patch_h, " x ", geometry_.patch_w,
-                 "), ", options_.global_pool, num_classes_ > 0 ? str_cat(", head ", num_classes_) : std::string(),
-                 ", ", format_count(count_parameters(*this)), " parameters");
+                 "), ", options_.global_pool, num_classes_ > 0 ? str_cat(", head ", num_classes_) : std::string(), ", ",
+                 format_count(count_parameters(*this)), " parameters");
 }
 
 std::shared_ptr<VisionTransformerImpl> make_vit(const VitOptions& options, const ModelContext& context) {

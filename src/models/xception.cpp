@@ -19,18 +19,19 @@ class XceptionMultiConvImpl : public BlockImpl {
     main_ = register_module("main_stream_conv", detail::make_multi_conv(convs));
     const int64_t out = main_->output_shape({kUnknown, in_channels_, kUnknown})[1];
     if (subsample_length > 1) {
-      subsample_ = register_module("subsample", std::make_shared<DownSampleImpl>(
-                                                    DownSampleOptions(subsample_length, out)
-                                                        .kernel_size(subsample_kernel)
-                                                        .groups(convs.groups)
-                                                        .padding((subsample_kernel - 1) / 2)
-                                                        .mode(subsample_mode)));
-      shortcut_ = register_module("shortcut", std::make_shared<DownSampleImpl>(DownSampleOptions(subsample_length, in_channels_)
-                                                                                   .out_channels(out)
-                                                                                   .groups(convs.groups)
-                                                                                   .kernel_size(1)
-                                                                                   .norm(!is_no_norm(convs.norm))
-                                                                                   .mode("conv")));
+      subsample_ =
+          register_module("subsample", std::make_shared<DownSampleImpl>(DownSampleOptions(subsample_length, out)
+                                                                            .kernel_size(subsample_kernel)
+                                                                            .groups(convs.groups)
+                                                                            .padding((subsample_kernel - 1) / 2)
+                                                                            .mode(subsample_mode)));
+      shortcut_ =
+          register_module("shortcut", std::make_shared<DownSampleImpl>(DownSampleOptions(subsample_length, in_channels_)
+                                                                           .out_channels(out)
+                                                                           .groups(convs.groups)
+                                                                           .kernel_size(1)
+                                                                           .norm(!is_no_norm(convs.norm))
+                                                                           .mode("conv")));
     } else {
       CT_CHECK(out == in_channels_, ConfigError, "an Xception block without subsampling keeps its width (identity ",
                "shortcut), but maps ", in_channels_, " to ", out, " channels");
@@ -61,8 +62,8 @@ std::vector<int64_t> scaled(const std::vector<int64_t>& ks, double fs, double ba
 }
 
 struct FlowKind {
-  const char* name;      // entry_flow
-  int64_t default_convs; // convs of a block given as an int
+  const char* name;       // entry_flow
+  int64_t default_convs;  // convs of a block given as an int
   bool subsamples;
 };
 
@@ -94,8 +95,8 @@ void validate_flow(const XceptionFlowOptions& f, const FlowKind& kind) {
     detail::per_item(f.subsample_lengths, n, k + ".subsample_lengths", "block");
     if (!f.subsample_kernels.empty()) detail::per_item(f.subsample_kernels, n, k + ".subsample_kernels", "block");
   } else {
-    CT_CHECK(f.subsample_lengths.size() == 1 && f.subsample_lengths[0] == 1 && f.subsample_kernels.empty(),
-             ConfigError, k, " does not subsample (subsample_lengths must be 1, subsample_kernels empty)");
+    CT_CHECK(f.subsample_lengths.size() == 1 && f.subsample_lengths[0] == 1 && f.subsample_kernels.empty(), ConfigError,
+             k, " does not subsample (subsample_lengths must be 1, subsample_kernels empty)");
   }
   const bool entry = k == "entry_flow", exit = k == "exit_flow";
   CT_CHECK(entry || (f.init_num_filters.empty() && f.init_filter_lengths.empty() && f.init_subsample_lengths.empty()),
@@ -157,12 +158,14 @@ XceptionImpl::XceptionImpl(const XceptionOptions& o, const ModelContext& ctx)
     const auto dl = detail::int_lists_per(f.dilations, n, k + ".dilations", "block");
     const auto sub = kind.subsamples ? detail::per_item(f.subsample_lengths, n, k + ".subsample_lengths", "block")
                                      : std::vector<int64_t>(n, 1);
-    const auto sk = f.subsample_kernels.empty() ? sub : detail::per_item(f.subsample_kernels, n, k + ".subsample_kernels", "block");
+    const auto sk =
+        f.subsample_kernels.empty() ? sub : detail::per_item(f.subsample_kernels, n, k + ".subsample_kernels", "block");
     // dropouts: one for everything, one per block, or per block a list per conv.
     std::vector<std::vector<detail::DropoutSpec>> drops(n);
     if (f.dropouts.is_sequence() && f.dropouts.size() == n) {
       for (size_t i = 0; i < n; ++i)
-        drops[i] = detail::dropouts_per(f.dropouts[i], widths[i].size(), str_cat(k, ".dropouts[", i, "]"), "convolution");
+        drops[i] =
+            detail::dropouts_per(f.dropouts[i], widths[i].size(), str_cat(k, ".dropouts[", i, "]"), "convolution");
     } else {
       const auto one = detail::dropouts_per(f.dropouts, 1, k + ".dropouts", "block");
       for (size_t i = 0; i < n; ++i) drops[i].assign(widths[i].size(), one[0]);
@@ -173,7 +176,8 @@ XceptionImpl::XceptionImpl(const XceptionOptions& o, const ModelContext& ctx)
       detail::MultiConvArgs a;
       a.in_channels = in;
       a.out_channels = widths[i];
-      a.kernels = scaled(detail::expand_to(fl[i], widths[i].size(), k + ".filter_lengths", "convolution"), ctx.fs, o.base_fs);
+      a.kernels =
+          scaled(detail::expand_to(fl[i], widths[i].size(), k + ".filter_lengths", "convolution"), ctx.fs, o.base_fs);
       a.dilations = detail::expand_to(dl[i], widths[i].size(), k + ".dilations", "convolution");
       a.groups = groups;
       a.activation = f.activation;

@@ -72,7 +72,7 @@ struct Trace {
   std::string label;
   std::vector<double> mv;  // NaN = gap
   double fs = 0;
-  double median_mv = 0;    // subtracted from mv
+  double median_mv = 0;  // subtracted from mv
 };
 
 // Sample range [a, b) of the window [t0, t0 + dur).
@@ -112,8 +112,7 @@ class Canvas {
  public:
   Canvas(const std::string& path, double width_mm, double height_mm, double dpi) : path_(path) {
     const std::string ext = to_lower(std::filesystem::path(path).extension().string());
-    CT_CHECK(ext == ".svg" || ext == ".png", ConfigError, path, ": plot format must be .svg or .png, got '", ext,
-             "'");
+    CT_CHECK(ext == ".svg" || ext == ".png", ConfigError, path, ": plot format must be .svg or .png, got '", ext, "'");
     png_ = ext == ".png";
     if (png_) {
       const double px_per_mm = dpi / 25.4;
@@ -309,8 +308,8 @@ void text(cairo_t* cr, double x, double y, const std::string& s, double size, bo
   cairo_show_text(cr, s.c_str());
 }
 
-void draw_markers(cairo_t* cr, const std::vector<PlotMarker>& markers, double t0, double dur, double x,
-                  double y_top, double speed) {
+void draw_markers(cairo_t* cr, const std::vector<PlotMarker>& markers, double t0, double dur, double x, double y_top,
+                  double speed) {
   cairo_set_source_rgb(cr, 0.1, 0.25, 0.75);
   for (const auto& m : markers) {
     if (m.time_s < t0 || m.time_s >= t0 + dur) continue;
@@ -385,17 +384,18 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
   CT_CHECK(o.from_s < total, DataError, record.source, ": plot start ", o.from_s, " s is past the end of the record (",
            fmt(total, 3), " s)");
   const double dur = o.duration_s > 0 ? std::min(o.duration_s, total - o.from_s) : std::min(10.0, total - o.from_s);
-  const std::string layout =
-      o.layout != "auto" ? o.layout
-                         // Under 4 s a quarter-window column is too narrow to read (or to label).
-                         : (o.leads.empty() && has_standard_12(record) && dur >= 4.0 ? "12lead" : "strips");
+  const std::string layout = o.layout != "auto"
+                                 ? o.layout
+                                 // Under 4 s a quarter-window column is too narrow to read (or to label).
+                                 : (o.leads.empty() && has_standard_12(record) && dur >= 4.0 ? "12lead" : "strips");
   const double speed = o.speed_mm_s, gain = o.gain_mm_mv;
   bool calibrated = true;
   const at::Tensor& rel = o.relevance;
   if (rel.defined()) {
-    CT_CHECK((rel.dim() == 1 || (rel.dim() == 2 && rel.size(0) == record.n_leads())) && rel.size(-1) == record.n_samples(),
-             DataError, record.source, ": the relevance map must be (", record.n_samples(), ",) or (", record.n_leads(), ", ",
-             record.n_samples(), ") to match the record, got ", rel.sizes());
+    CT_CHECK(
+        (rel.dim() == 1 || (rel.dim() == 2 && rel.size(0) == record.n_leads())) && rel.size(-1) == record.n_samples(),
+        DataError, record.source, ": the relevance map must be (", record.n_samples(), ",) or (", record.n_leads(),
+        ", ", record.n_samples(), ") to match the record, got ", rel.sizes());
   }
   io::Record overlay;
   if (o.overlay.defined()) {
@@ -429,8 +429,7 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
   } else {
     CT_CHECK(has_standard_12(record), DataError, record.source,
              ": the 12lead layout needs the leads I II III aVR aVL aVF V1-V6 (record has ", join(record.leads), ")");
-    CT_CHECK(find_lead(record, o.rhythm_lead) >= 0, DataError, record.source, ": no rhythm lead '", o.rhythm_lead,
-             "'");
+    CT_CHECK(find_lead(record, o.rhythm_lead) >= 0, DataError, record.source, ": no rhythm lead '", o.rhythm_lead, "'");
   }
 
   // Geometry in mm. The calibration pulse gets a 10 mm band at the left of the grid.
@@ -447,13 +446,13 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
 
   std::string title = o.title;
   if (title.empty()) {
-    title = str_cat(record.name.empty() ? "record" : record.name, "    ", fmt(record.fs, record.fs == std::floor(record.fs) ? 0 : 2),
-                    " Hz    ", fmt(o.time_offset_s + o.from_s, 2), "-", fmt(o.time_offset_s + o.from_s + dur, 2), " s",
+    title = str_cat(record.name.empty() ? "record" : record.name, "    ",
+                    fmt(record.fs, record.fs == std::floor(record.fs) ? 0 : 2), " Hz    ",
+                    fmt(o.time_offset_s + o.from_s, 2), "-", fmt(o.time_offset_s + o.from_s + dur, 2), " s",
                     o.total_duration_s > 0 ? " of " + fmt(o.total_duration_s, 1) + " s"
                     : o.time_offset_s > 0  ? std::string()
                                            : " of " + fmt(total, 1) + " s",
-                    "    ", fmt(speed, 0),
-                    " mm/s    ", fmt(gain, 0), " mm/mV");
+                    "    ", fmt(speed, 0), " mm/s    ", fmt(gain, 0), " mm/mV");
     if (!units_calibrated(record)) title += "    (units not mV: drawn uncalibrated)";
   }
   // A short window makes a narrow grid; widen the page so the title fits.
@@ -478,7 +477,8 @@ void plot_ecg(const io::Record& record, const std::string& path, const EcgPlotOp
   };
 
   if (layout == "12lead") {
-    static const char* grid_leads[3][4] = {{"I", "aVR", "V1", "V4"}, {"II", "aVL", "V2", "V5"}, {"III", "aVF", "V3", "V6"}};
+    static const char* grid_leads[3][4] = {
+        {"I", "aVR", "V1", "V4"}, {"II", "aVL", "V2", "V5"}, {"III", "aVF", "V3", "V6"}};
     const double col_dur = dur / 4.0;
     for (int row = 0; row < 4; ++row) {
       const double base = gy + row_h * row + row_h * 0.6;

@@ -33,8 +33,8 @@ at::Tensor unit_range(const at::Tensor& img) {
   const at::Tensor flat = img.flatten(1);
   const at::Tensor lo = std::get<0>(flat.min(1, true)), hi = std::get<0>(flat.max(1, true));
   const at::Tensor span = hi - lo;
-  const at::Tensor out = at::where(span > 0, (flat - lo) / at::where(span > 0, span, at::ones_like(span)),
-                                   at::full_like(flat, 0.5));
+  const at::Tensor out =
+      at::where(span > 0, (flat - lo) / at::where(span > 0, span, at::ones_like(span)), at::full_like(flat, 0.5));
   return out.view(img.sizes());
 }
 
@@ -61,9 +61,11 @@ cairo_surface_t* make_surface(int64_t h, int64_t w, F pixel) {
 
 }  // namespace
 
-void plot_image(const at::Tensor& image, const at::Tensor& relevance, const std::string& path, const ImagePlotOptions& o) {
+void plot_image(const at::Tensor& image, const at::Tensor& relevance, const std::string& path,
+                const ImagePlotOptions& o) {
   CT_CHECK(image.defined() && (image.dim() == 2 || image.dim() == 3), ShapeError, path,
-           ": the image must be (H, W) or (C, H, W), got ", image.defined() ? str_cat("shape ", image.sizes()) : "nothing");
+           ": the image must be (H, W) or (C, H, W), got ",
+           image.defined() ? str_cat("shape ", image.sizes()) : "nothing");
   at::Tensor img = (image.dim() == 2 ? image.unsqueeze(0) : image).to(at::kDouble);
   if (img.size(0) != 1 && img.size(0) != 3) img = img.mean(0, true);
   img = unit_range(at::nan_to_num(img)).contiguous();
@@ -162,7 +164,8 @@ void plot_image(const at::Tensor& image, const at::Tensor& relevance, const std:
 #else  // no cairo
 
 void plot_image(const at::Tensor&, const at::Tensor&, const std::string& path, const ImagePlotOptions&) {
-  throw Error(str_cat(path, ": image plots are unavailable: cardiotorch was built without cairo (install libcairo2-dev "
+  throw Error(str_cat(path,
+                      ": image plots are unavailable: cardiotorch was built without cairo (install libcairo2-dev "
                       "and reconfigure)"));
 }
 

@@ -36,9 +36,10 @@ void plot_reconstruction(const at::Tensor& original, const at::Tensor& reconstru
   po.duration_s = r.duration_s();
   po.gain_mm_mv = o.gain_mm_mv;
   po.dpi = o.dpi;
-  po.title = !o.title.empty() ? o.title
-                              : str_cat("MAE reconstruction    ", r.duration_s(), " s at ", o.fs, " Hz",
-                                        o.units.empty() ? str_cat("    normalised units (1 = ", o.gain_mm_mv, " mm)") : "");
+  po.title = !o.title.empty()
+                 ? o.title
+                 : str_cat("MAE reconstruction    ", r.duration_s(), " s at ", o.fs, " Hz",
+                           o.units.empty() ? str_cat("    normalised units (1 = ", o.gain_mm_mv, " mm)") : "");
   if (mask.defined()) {
     po.relevance = mask.detach().to(at::kCPU, at::kFloat);
     po.relevance_label = "masked patches (not seen by the encoder)";

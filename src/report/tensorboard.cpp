@@ -59,7 +59,9 @@ void put_varint(std::string& s, uint64_t v) {
   }
   s.push_back(static_cast<char>(v));
 }
-void put_key(std::string& s, int field, int wire) { put_varint(s, static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire)); }
+void put_key(std::string& s, int field, int wire) {
+  put_varint(s, static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire));
+}
 template <class T>
 void put_le(std::string& s, T v) {
   char b[sizeof(T)];
@@ -124,9 +126,8 @@ TensorBoardWriter::TensorBoardWriter(const std::string& log_dir, TensorBoardOpti
   gethostname(host, sizeof host - 1);
   host[sizeof host - 1] = '\0';
   static std::atomic<int> counter{0};
-  path_ = (std::filesystem::path(log_dir) /
-           str_cat("events.out.tfevents.", static_cast<int64_t>(now_seconds()), ".", host, ".", getpid(), ".",
-                   counter++, options_.filename_suffix))
+  path_ = (std::filesystem::path(log_dir) / str_cat("events.out.tfevents.", static_cast<int64_t>(now_seconds()), ".",
+                                                    host, ".", getpid(), ".", counter++, options_.filename_suffix))
               .string();
   out_.open(path_, std::ios::binary | std::ios::trunc);
   CT_CHECK(out_.good(), Error, path_, ": cannot open the TensorBoard event file for writing");
@@ -401,8 +402,8 @@ std::vector<TbEvent> read_tensorboard_events(const std::string& path) {
     std::memcpy(&n, data.data() + pos, 8);
     std::memcpy(&len_crc, data.data() + pos + 8, 4);
     CT_CHECK(len_crc == masked_crc32c(data.data() + pos, 8), DataError, at, ": length CRC mismatch (corrupt file)");
-    CT_CHECK(n <= data.size() - pos - 12 && data.size() - pos - 12 - n >= 4, DataError, at, ": truncated payload (",
-             n, " bytes announced)");
+    CT_CHECK(n <= data.size() - pos - 12 && data.size() - pos - 12 - n >= 4, DataError, at, ": truncated payload (", n,
+             " bytes announced)");
     const char* payload = data.data() + pos + 12;
     uint32_t data_crc;
     std::memcpy(&data_crc, payload + n, 4);

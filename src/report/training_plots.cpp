@@ -25,8 +25,8 @@ namespace {
 using detail::Align;
 using detail::ChartCanvas;
 
-const unsigned kPalette[] = {0x1f77b4, 0xd62728, 0x2ca02c, 0xff7f0e, 0x9467bd, 0x8c564b,
-                             0xe377c2, 0x17becf, 0x7f7f7f, 0xbcbd22};
+const unsigned kPalette[] = {0x1f77b4, 0xd62728, 0x2ca02c, 0xff7f0e, 0x9467bd,
+                             0x8c564b, 0xe377c2, 0x17becf, 0x7f7f7f, 0xbcbd22};
 constexpr double kPi = 3.14159265358979323846;
 
 std::string fmt_tick(double v) {
@@ -153,7 +153,8 @@ void draw_frame(const ChartCanvas& c, const Frame& f, const Ticks& xt, const Tic
   }
 }
 
-void draw_series(const ChartCanvas& c, const Frame& f, const Series& s, unsigned color, bool markers, bool dashed = false) {
+void draw_series(const ChartCanvas& c, const Frame& f, const Series& s, unsigned color, bool markers,
+                 bool dashed = false) {
   cairo_t* cr = c.cr();
   cairo_save(cr);
   cairo_rectangle(cr, f.left, f.top, f.width, f.height);
@@ -206,7 +207,8 @@ void draw_curves(ChartCanvas& c, const std::vector<Series>& series, const CurveP
   }
   if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   if (x1 == x0) x0 -= 0.5, x1 += 0.5;
-  if (y1 == y0) y0 -= o.log_y ? 0.5 : std::max(0.5, std::fabs(y0) * 0.1), y1 += o.log_y ? 0.5 : std::max(0.5, std::fabs(y1) * 0.1);
+  if (y1 == y0)
+    y0 -= o.log_y ? 0.5 : std::max(0.5, std::fabs(y0) * 0.1), y1 += o.log_y ? 0.5 : std::max(0.5, std::fabs(y1) * 0.1);
   // Margins so lines and markers at the extremes are not cut by the frame.
   const double ypad = (y1 - y0) * (o.log_y ? 0.03 : 0.05), xpad = (x1 - x0) * 0.015;
   y0 -= ypad;
@@ -366,7 +368,8 @@ void draw_roc(ChartCanvas& c, const std::vector<RocSeries>& curves, const RocPlo
     items.emplace_back(curves[k].label + auc, color);
   }
   const bool outside = items.size() > 6;
-  legend(c, items, outside ? o.size + 4 : f.left + f.width, outside ? f.top : f.top + f.height - 16.0 * static_cast<double>(items.size()) - 16, outside);
+  legend(c, items, outside ? o.size + 4 : f.left + f.width,
+         outside ? f.top : f.top + f.height - 16.0 * static_cast<double>(items.size()) - 16, outside);
 }
 
 std::vector<std::string> roc_labels(const std::vector<RocSeries>& curves) {
@@ -463,7 +466,8 @@ bool any_finite(const Series& s) {
 
 std::vector<TrainingFigure> training_figures(const MetricsLog& log, const TrainingPlotOptions& opt) {
   const std::string x = opt.x == "auto" ? log.default_x() : opt.x;
-  CT_CHECK(x == "step" || x == "epoch", ConfigError, "training plots: x must be step, epoch or auto, got '", opt.x, "'");
+  CT_CHECK(x == "step" || x == "epoch", ConfigError, "training plots: x must be step, epoch or auto, got '", opt.x,
+           "'");
   const std::vector<std::string> splits = log.splits();
   const std::vector<std::string> keys = log.keys();
   auto base = [&](const std::string& title, const std::string& y_label) {

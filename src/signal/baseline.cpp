@@ -100,8 +100,7 @@ at::Tensor ma_baseline_rows(const at::Tensor& x, double fs, double window1, doub
   const int64_t k1 = torch_ecg_window(window1, fs, n), k2 = torch_ecg_window(window2, fs, n);
   if (x.scalar_type() == at::kDouble)
     ma_baseline_cpu(io.in.data_ptr<double>(), io.out.data_ptr<double>(), rows, n, k1, k2, subtract);
-  else
-    ma_baseline_cpu(io.in.data_ptr<float>(), io.out.data_ptr<float>(), rows, n, k1, k2, subtract);
+  else ma_baseline_cpu(io.in.data_ptr<float>(), io.out.data_ptr<float>(), rows, n, k1, k2, subtract);
   return io.out;
 }
 
@@ -194,8 +193,7 @@ at::Tensor median_filter(const at::Tensor& x, int64_t k, const std::string& pad)
   if (x.device().is_cpu() && at::isfinite(rows).all().item<bool>()) {
     if (x.scalar_type() == at::kDouble)
       medfilt_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), rows.size(0), n, k, mode);
-    else
-      medfilt_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, k, mode);
+    else medfilt_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, k, mode);
     return out.reshape(x.sizes());
   }
   // Padded positions as gather indices (zero padding reads an appended zero column).
@@ -329,8 +327,8 @@ at::Tensor als_baseline_tensor_ops(const at::Tensor& x, double lam, double p, in
         di = di - li2 * li2 * d[i - 2];
       }
       if (i >= 1) {
-        at::Tensor li1 = (i >= 2 ? (lam * e1[i - 1] - l2[i] * d[i - 2] * l1[i - 1]) : at::full_like(di, lam * e1[i - 1])) /
-                         d[i - 1];
+        at::Tensor li1 =
+            (i >= 2 ? (lam * e1[i - 1] - l2[i] * d[i - 2] * l1[i - 1]) : at::full_like(di, lam * e1[i - 1])) / d[i - 1];
         l1[i].copy_(li1);
         di = di - li1 * li1 * d[i - 1];
       }
@@ -388,8 +386,8 @@ class BaselineStep : public OptionsStep<BaselineOptions> {
       }
       base = moving_average_baseline(b.x, b.fs, o.window1, o.window2);
     } else if (o.method == "median") {
-      base = median_filter(median_filter(b.x, medfilt_window(o.window1, b.fs), o.pad),
-                           medfilt_window(o.window2, b.fs), o.pad);
+      base = median_filter(median_filter(b.x, medfilt_window(o.window1, b.fs), o.pad), medfilt_window(o.window2, b.fs),
+                           o.pad);
     } else {
       base = als_baseline(b.x, o.lam, o.p, o.niter);
     }

@@ -45,7 +45,8 @@ int64_t crop_start(const CropOptions& o, int64_t n, bool training, const at::Gen
   if (o.mode != "random") return fixed_start(o.mode, n, o.length);
   if (!training) return fixed_start(o.eval_mode, n, o.length);
   const auto opts = at::TensorOptions().dtype(at::kLong);
-  at::Tensor s = gen.defined() ? at::randint(0, n - o.length + 1, {1}, gen, opts) : at::randint(0, n - o.length + 1, {1}, opts);
+  at::Tensor s =
+      gen.defined() ? at::randint(0, n - o.length + 1, {1}, gen, opts) : at::randint(0, n - o.length + 1, {1}, opts);
   return s.item<int64_t>();
 }
 
@@ -76,9 +77,10 @@ class CropStep : public OptionsStep<CropOptions> {
     // A random window per element of the leading dims.
     at::Tensor x = detail::as_blc(b.x);
     const int64_t batch = x.size(0), leads = x.size(1);
-    at::Tensor starts = ctx.generator.defined()
-                            ? at::randint(0, n - o.length + 1, {batch}, ctx.generator, at::TensorOptions().dtype(at::kLong))
-                            : at::randint(0, n - o.length + 1, {batch}, at::TensorOptions().dtype(at::kLong));
+    at::Tensor starts =
+        ctx.generator.defined()
+            ? at::randint(0, n - o.length + 1, {batch}, ctx.generator, at::TensorOptions().dtype(at::kLong))
+            : at::randint(0, n - o.length + 1, {batch}, at::TensorOptions().dtype(at::kLong));
     at::Tensor idx = (starts.unsqueeze(1) + at::arange(o.length, starts.options())).to(x.device());
     at::Tensor y = x.gather(2, idx.unsqueeze(1).expand({batch, leads, o.length}));
     b.x = y.reshape(detail::with_length(b.x, o.length));
@@ -97,10 +99,10 @@ class NCropStep : public OptionsStep<NCropOptions> {
     const int64_t n = x.size(-1);
     std::vector<at::Tensor> crops;
     for (int64_t i = 0; i < o.n; ++i) {
-      const int64_t start =
-          o.n == 1 ? (n - o.length) / 2
-                   : detail::round_half_even(static_cast<double>(i) * static_cast<double>(n - o.length) /
-                                             static_cast<double>(o.n - 1));
+      const int64_t start = o.n == 1
+                                ? (n - o.length) / 2
+                                : detail::round_half_even(static_cast<double>(i) * static_cast<double>(n - o.length) /
+                                                          static_cast<double>(o.n - 1));
       crops.push_back(x.narrow(-1, start, o.length));
     }
     b.x = at::stack(crops, 0);
@@ -115,8 +117,8 @@ class SelectLeadsStep : public OptionsStep<SelectLeadsOptions> {
     detail::check_signal(b.x, name());
     const int64_t have = b.x.dim() >= 2 ? b.x.size(-2) : 1;
     CT_CHECK(!b.leads.empty(), DataError, name(), ": the signal has no lead names (batch.leads is empty)");
-    CT_CHECK(static_cast<int64_t>(b.leads.size()) == have, ShapeError, name(), ": ", b.leads.size(),
-             " lead names for ", have, " leads");
+    CT_CHECK(static_cast<int64_t>(b.leads.size()) == have, ShapeError, name(), ": ", b.leads.size(), " lead names for ",
+             have, " leads");
     std::vector<std::string> names;
     for (const auto& l : b.leads) names.push_back(io::normalize_lead_name(l));
     auto find = [&](const std::string& want) -> int64_t {
@@ -135,10 +137,10 @@ class SelectLeadsStep : public OptionsStep<SelectLeadsOptions> {
       } else {
         const int64_t li = find("I"), lii = find("II");
         const bool derivable = want == "III" || want == "aVR" || want == "aVL" || want == "aVF";
-        CT_CHECK(options_.derive && derivable && li >= 0 && lii >= 0, DataError, name(), ": lead '", raw,
-                 "' is not in the signal (", join(b.leads), ")",
-                 derivable ? (options_.derive ? "; deriving it needs I and II" : "; set derive: true to compute it")
-                           : "");
+        CT_CHECK(
+            options_.derive && derivable && li >= 0 && lii >= 0, DataError, name(), ": lead '", raw,
+            "' is not in the signal (", join(b.leads), ")",
+            derivable ? (options_.derive ? "; deriving it needs I and II" : "; set derive: true to compute it") : "");
         at::Tensor I = lead(li), II = lead(lii);
         if (want == "III") out.push_back(II - I);
         if (want == "aVR") out.push_back(-(I + II) / 2);

@@ -81,10 +81,8 @@ Sos butter_sos(int order, const std::vector<double>& cut, const std::string& bty
   std::vector<cplx> upper;
   std::vector<double> real_poles;
   for (auto q : pd) {
-    if (std::abs(q.imag()) <= 1e-12 * std::max(1.0, std::abs(q)))
-      real_poles.push_back(q.real());
-    else if (q.imag() > 0)
-      upper.push_back(q);
+    if (std::abs(q.imag()) <= 1e-12 * std::max(1.0, std::abs(q))) real_poles.push_back(q.real());
+    else if (q.imag() > 0) upper.push_back(q);
   }
   std::vector<double> zpos, zneg;
   for (auto q : zd) (q.real() > 0 ? zpos : zneg).push_back(q.real());
@@ -288,8 +286,8 @@ at::Tensor biquad_blocked(const at::Tensor& x, const Biquad& c, const at::Tensor
   G = G.to(x.device());
   AT = AT.to(x.device());
   at::Tensor xb = at::constant_pad_nd(x, {0, nb * T - n}, 0.0).reshape({rows, nb, T});
-  at::Tensor y = at::matmul(xb, M.t());   // zero-state responses (rows, nb, T)
-  at::Tensor q = at::matmul(xb, G.t());   // block inputs' effect on the next state (rows, nb, 2)
+  at::Tensor y = at::matmul(xb, M.t());  // zero-state responses (rows, nb, T)
+  at::Tensor q = at::matmul(xb, G.t());  // block inputs' effect on the next state (rows, nb, 2)
   at::Tensor states = at::empty({rows, nb, 2}, x.options());
   at::Tensor s = s0;
   for (int64_t j = 0; j < nb; ++j) {
@@ -329,10 +327,8 @@ at::Tensor sosfiltfilt(const at::Tensor& x, const Sos& sos, int64_t padlen) {
   at::Tensor rows = detail::as_rows(x);
   at::Tensor out = at::empty_like(rows);
   const int64_t r = rows.size(0);
-  if (x.scalar_type() == at::kDouble)
-    filtfilt_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), r, n, padlen, sos);
-  else
-    filtfilt_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), r, n, padlen, sos);
+  if (x.scalar_type() == at::kDouble) filtfilt_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), r, n, padlen, sos);
+  else filtfilt_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), r, n, padlen, sos);
   return out.reshape(x.sizes());
 }
 
@@ -373,9 +369,7 @@ at::Tensor fft_bandpass(const at::Tensor& x, double fs, std::optional<double> lo
 
 namespace {
 
-void check_method(const std::string& m) {
-  check_choice("method", m, {"fft", "butter"});
-}
+void check_method(const std::string& m) { check_choice("method", m, {"fft", "butter"}); }
 
 int butter_order(const std::optional<int64_t>& order, double fs) {
   if (order) return static_cast<int>(*order);
@@ -480,7 +474,8 @@ CT_REGISTER(preprocessor_registry(), "bandpass", (make_from_options<BandpassStep
             "zero-phase band-pass: FFT brick-wall (torch_ecg) or Butterworth filtfilt (scipy)");
 CT_REGISTER(preprocessor_registry(), "highpass", (options_factory<Step, CutoffOptions>(make_highpass)),
             "zero-phase high-pass: FFT brick-wall or Butterworth filtfilt");
-CT_REGISTER(preprocessor_registry(), "lowpass", (options_factory<Step, CutoffOptions>(make_lowpass, lowpass_defaults())),
+CT_REGISTER(preprocessor_registry(), "lowpass",
+            (options_factory<Step, CutoffOptions>(make_lowpass, lowpass_defaults())),
             "zero-phase low-pass: FFT brick-wall or Butterworth filtfilt");
 CT_REGISTER(preprocessor_registry(), "notch", (make_from_options<NotchStep, NotchOptions>),
             "mains notch (scipy iirnotch + filtfilt) at freq and its harmonics");

@@ -15,9 +15,7 @@ namespace cardiotorch::signal {
 
 namespace {
 
-void check_axis(const std::string& axis) {
-  check_choice("axis", axis, {"lead", "record"});
-}
+void check_axis(const std::string& axis) { check_choice("axis", axis, {"lead", "record"}); }
 
 int64_t count_of(const at::Tensor& x, const std::vector<int64_t>& dims) {
   int64_t n = 1;
@@ -157,8 +155,7 @@ at::Tensor quantiles_last(const at::Tensor& x, const std::vector<double>& qs) {
     at::Tensor out = at::empty({rows.size(0), static_cast<int64_t>(qs.size())}, rows.options());
     if (x.scalar_type() == at::kDouble)
       quantiles_cpu(rows.data_ptr<double>(), out.data_ptr<double>(), rows.size(0), n, qs);
-    else
-      quantiles_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, qs);
+    else quantiles_cpu(rows.data_ptr<float>(), out.data_ptr<float>(), rows.size(0), n, qs);
     return out.reshape(shape);
   }
   at::Tensor s = std::get<0>(x.sort(-1));
@@ -294,8 +291,8 @@ class FixedNormStep : public OptionsStep<FixedNormOptions> {
     detail::check_signal(b.x, name());
     const int64_t leads = b.x.dim() >= 2 ? b.x.size(-2) : 1;
     auto per_lead = [&](const std::vector<double>& v, const char* what) {
-      CT_CHECK(v.size() == 1 || static_cast<int64_t>(v.size()) == leads, ShapeError, name(), ": ", what,
-               " has ", v.size(), " values; expected 1 or one per lead (", leads, ")");
+      CT_CHECK(v.size() == 1 || static_cast<int64_t>(v.size()) == leads, ShapeError, name(), ": ", what, " has ",
+               v.size(), " values; expected 1 or one per lead (", leads, ")");
       at::Tensor t = at::tensor(v, at::TensorOptions().dtype(at::kDouble)).to(b.x.options());
       return b.x.dim() >= 2 ? t.reshape({-1, 1}) : t;
     };

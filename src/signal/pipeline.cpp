@@ -8,7 +8,8 @@
 namespace cardiotorch::signal {
 
 Registry<Step>& preprocessor_registry() {
-  static Registry<Step> r("preprocessor", "deterministic signal preprocessing steps (filters, resampling, normalisation)");
+  static Registry<Step> r("preprocessor",
+                          "deterministic signal preprocessing steps (filters, resampling, normalisation)");
   return r;
 }
 

@@ -80,9 +80,9 @@ std::vector<int64_t> detect_qrs(const at::Tensor& lead, double fs, const QrsOpti
     }
     // Search back for a missed beat when the RR interval grows past 166% of the mean.
     if (o.search_back && qrs.size() >= 2 && !rr.empty()) {
-      const double mean_rr = std::accumulate(rr.end() - static_cast<std::ptrdiff_t>(std::min<size_t>(8, rr.size())),
-                                             rr.end(), 0.0) /
-                             static_cast<double>(std::min<size_t>(8, rr.size()));
+      const double mean_rr =
+          std::accumulate(rr.end() - static_cast<std::ptrdiff_t>(std::min<size_t>(8, rr.size())), rr.end(), 0.0) /
+          static_cast<double>(std::min<size_t>(8, rr.size()));
       if (static_cast<double>(i - qrs.back()) > 1.66 * mean_rr) {
         int64_t best = -1;
         for (size_t j = last_cand; j < k; ++j) {

@@ -141,7 +141,9 @@ at::Tensor resample_poly_impl(const at::Tensor& x, int64_t up, int64_t down, boo
 }
 }  // namespace
 
-at::Tensor resample_poly(const at::Tensor& x, int64_t up, int64_t down) { return resample_poly_impl(x, up, down, false); }
+at::Tensor resample_poly(const at::Tensor& x, int64_t up, int64_t down) {
+  return resample_poly_impl(x, up, down, false);
+}
 
 namespace detail {
 at::Tensor resample_poly_tensor_ops(const at::Tensor& x, int64_t up, int64_t down) {
@@ -161,10 +163,8 @@ at::Tensor resample_fft(const at::Tensor& x, int64_t num) {
   at::Tensor Y = at::zeros(shape, X.options());
   Y.narrow(-1, 0, nyq).copy_(X.narrow(-1, 0, nyq));
   if (n % 2 == 0) {
-    if (num < nx)
-      Y.narrow(-1, n / 2, 1).mul_(2.0);
-    else if (nx < num)
-      Y.narrow(-1, n / 2, 1).mul_(0.5);
+    if (num < nx) Y.narrow(-1, n / 2, 1).mul_(2.0);
+    else if (nx < num) Y.narrow(-1, n / 2, 1).mul_(0.5);
   }
   at::Tensor y = at::fft_irfft(Y, num, -1);
   return y * (static_cast<double>(num) / static_cast<double>(nx));
@@ -179,8 +179,8 @@ namespace {
 // identity resize copies. Positions computed wholly in double or wholly in float32 both move
 // float32 outputs by 1e-5 to 1e-4 of the signal's range on a 10 s record.
 template <class T>
-void linear_weights(int64_t n, int64_t num, std::vector<int64_t>& i0, std::vector<int64_t>& i1,
-                    std::vector<T>& w0, std::vector<T>& w1) {
+void linear_weights(int64_t n, int64_t num, std::vector<int64_t>& i0, std::vector<int64_t>& i1, std::vector<T>& w0,
+                    std::vector<T>& w1) {
   i0.resize(num), i1.resize(num), w0.resize(num), w1.resize(num);
   const T scale = num > 1 ? static_cast<T>(n - 1) / static_cast<T>(num - 1) : T(0);
   for (int64_t i = 0; i < num; ++i) {
@@ -288,12 +288,9 @@ class ResampleStep : public OptionsStep<ResampleOptions> {
     } else {
       num = *o.length;
     }
-    if (o.method == "poly")
-      b.x = resample_poly(b.x, up, down);
-    else if (o.method == "fft")
-      b.x = resample_fft(b.x, num);
-    else
-      b.x = resample_linear(b.x, num);
+    if (o.method == "poly") b.x = resample_poly(b.x, up, down);
+    else if (o.method == "fft") b.x = resample_fft(b.x, num);
+    else b.x = resample_linear(b.x, num);
     b.fs = o.fs ? *o.fs : b.fs * static_cast<double>(num) / static_cast<double>(n);
   }
 };

@@ -16,7 +16,8 @@ void MaeObjectiveOptions::validate() const {
 }
 
 MaeObjective::MaeObjective(MaeObjectiveOptions options)
-    : options_(options), generator_(models::make_cpu_generator(static_cast<uint64_t>(std::max<int64_t>(0, options.seed)))) {
+    : options_(options),
+      generator_(models::make_cpu_generator(static_cast<uint64_t>(std::max<int64_t>(0, options.seed)))) {
   options_.validate();
 }
 
@@ -35,7 +36,8 @@ void MaeObjective::check_model(models::ModelImpl& model) const {
   std::vector<std::string> maes;
   for (const auto& n : models::model_registry().names())
     if (starts_with(n, "mae_")) maes.push_back(n);
-  throw ConfigError(str_cat("objective mae: model '", model.model_name().empty() ? std::string("?") : model.model_name(),
+  throw ConfigError(str_cat("objective mae: model '",
+                            model.model_name().empty() ? std::string("?") : model.model_name(),
                             "' is not a masked autoencoder (it has no forward_mae); use one of ", join(maes, ", ")));
 }
 
@@ -116,7 +118,8 @@ auto make_mae_objective = [](const MaeObjectiveOptions& o, const train::Objectiv
 };
 }  // namespace
 
-CT_REGISTER(train::objective_registry(), "mae", (options_factory<train::Objective, MaeObjectiveOptions>(make_mae_objective)),
+CT_REGISTER(train::objective_registry(), "mae",
+            (options_factory<train::Objective, MaeObjectiveOptions>(make_mae_objective)),
             "masked-autoencoder pretraining (oetu/mae) of a model with forward_mae (mae_vit_patchx, ...): "
             "anchor loss 0.9 MSE + 0.1 (1 - NCC) or the masked MSE; logs mse, masked_mse, ncc")
 

@@ -110,11 +110,11 @@ void RunLogger::on_fit_start(Trainer& t) {
   const data::Loader& loader = c.train_loader(t.state().epoch);
   CT_LOG_INFO("training ", c.model->model_name(), " (", models::format_count(models::count_parameters(*c.model, true)),
               " trainable of ", models::format_count(models::count_parameters(*c.model)), " parameters) with ",
-              c.objective->objective_name(), ", ", c.optimizer->name(), " (base lr ", fmt(c.optimizer->base_lr()),
-              ", ", c.optimizer->groups().size(), " parameter groups), ", c.schedule->name(), " schedule: ",
-              t.total_steps(), " steps", o.steps > 0 ? "" : str_cat(" (", o.epochs, " epochs x ", t.steps_per_epoch(), ")"),
-              ", batch ", loader.options().batch_size, o.accumulate > 1 ? str_cat(" x ", o.accumulate, " accumulated") : "",
-              ", ", precision_name(t.precision()), " on ", c.device.str());
+              c.objective->objective_name(), ", ", c.optimizer->name(), " (base lr ", fmt(c.optimizer->base_lr()), ", ",
+              c.optimizer->groups().size(), " parameter groups), ", c.schedule->name(), " schedule: ", t.total_steps(),
+              " steps", o.steps > 0 ? "" : str_cat(" (", o.epochs, " epochs x ", t.steps_per_epoch(), ")"), ", batch ",
+              loader.options().batch_size, o.accumulate > 1 ? str_cat(" x ", o.accumulate, " accumulated") : "", ", ",
+              precision_name(t.precision()), " on ", c.device.str());
   if (t.state().step > 0) CT_LOG_INFO("continuing from step ", t.state().step);
   if (I.tb && t.state().step == 0) I.tb->add_text("config", "```\n" + c.config_yaml + "\n```", 0);
 }
@@ -155,7 +155,8 @@ void RunLogger::on_step_end(Trainer& t, const StepInfo& s) {
       // Wall time per step over this session (validations included), times the steps left.
       const int64_t done = s.step - I.first_step;
       const double remaining =
-          done > 0 ? static_cast<double>(t.total_steps() - s.step) * I.elapsed() / static_cast<double>(done) : std::nan("");
+          done > 0 ? static_cast<double>(t.total_steps() - s.step) * I.elapsed() / static_cast<double>(done)
+                   : std::nan("");
       I.bar->set_postfix(str_cat("loss ", fmt(s.loss.item<double>()), ", lr ", fmt(s.lr, "%.2e"), ", ",
                                  fmt(I.epoch_seconds > 0 ? I.epoch_samples / I.epoch_seconds : 0, "%.1f"),
                                  " samples/s, run ETA ", ProgressBar::format_duration(remaining)));
@@ -171,9 +172,8 @@ void RunLogger::on_step_end(Trainer& t, const StepInfo& s) {
     // Per-group learning rates when layer decay spreads them.
     const auto& groups = t.context().optimizer->groups();
     if (groups.size() > 1 && groups.front().lr_scale != groups.back().lr_scale)
-      v["lr_min_group"] = std::min_element(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
-                            return a.lr < b.lr;
-                          })->lr;
+      v["lr_min_group"] =
+          std::min_element(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.lr < b.lr; })->lr;
     v["nonfinite_total"] = static_cast<double>(t.state().nonfinite_total);
     I.record("train", t, v);
     I.loss_sum = at::Tensor();
@@ -209,11 +209,11 @@ void RunLogger::on_epoch_end(Trainer& t) {
   }
   const double loss =
       I.epoch_steps ? (I.epoch_loss_sum / static_cast<double>(I.epoch_steps)).item<double>() : std::nan("");
-  CT_LOG_INFO("epoch ", t.state().epoch, " done: train loss ", fmt(loss), ", ",
-              fmt(I.epoch_seconds > 0 ? I.epoch_samples / I.epoch_seconds : 0, "%.1f"), " samples/s, ",
-              ProgressBar::format_duration(I.epoch_seconds), t.state().nonfinite_total
-                  ? str_cat(", ", t.state().nonfinite_total, " non-finite steps skipped so far")
-                  : "");
+  CT_LOG_INFO(
+      "epoch ", t.state().epoch, " done: train loss ", fmt(loss), ", ",
+      fmt(I.epoch_seconds > 0 ? I.epoch_samples / I.epoch_seconds : 0, "%.1f"), " samples/s, ",
+      ProgressBar::format_duration(I.epoch_seconds),
+      t.state().nonfinite_total ? str_cat(", ", t.state().nonfinite_total, " non-finite steps skipped so far") : "");
   if (I.tb) I.tb->add_scalar("train/epoch_loss", loss, t.state().step);
   I.epoch_loss_sum = at::Tensor();
   I.epoch_steps = I.epoch_samples = 0;
@@ -228,9 +228,9 @@ void RunLogger::on_fit_end(Trainer& t) {
   }
   if (I.tb) I.tb->flush();
   const auto& s = t.state();
-  CT_LOG_INFO("training ended (", s.stop_reason, ") at step ", s.step, " after ", ProgressBar::format_duration(s.elapsed_s),
-              std::isfinite(s.best) ? str_cat("; best val/", t.monitor_key(), " ", fmt(s.best), " at step ", s.best_step)
-                                    : "");
+  CT_LOG_INFO(
+      "training ended (", s.stop_reason, ") at step ", s.step, " after ", ProgressBar::format_duration(s.elapsed_s),
+      std::isfinite(s.best) ? str_cat("; best val/", t.monitor_key(), " ", fmt(s.best), " at step ", s.best_step) : "");
   if (I.o.plots && I.o.metrics && report::plot_supported()) {
     try {
       const auto log = report::read_metrics_log(I.o.metrics->path());

@@ -56,11 +56,26 @@ std::vector<std::string> config_differences(const ConfigNode& before, const Conf
 }
 
 const std::vector<std::string>& resumable_config_keys() {
-  static const std::vector<std::string> keys = {
-      "name", "output_dir", "threads", "deterministic", "train.epochs", "train.steps", "train.log_every",
-      "train.progress", "train.keep_last", "train.checkpoint_every_steps", "train.patience", "train.device",
-      "train.amp", "data.loader.num_workers", "data.loader.prefetch", "data.loader.device",
-      "data.loader.pin_memory", "data.cache.*", "data.dataset.root", "init*"};
+  static const std::vector<std::string> keys = {"name",
+                                                "output_dir",
+                                                "threads",
+                                                "deterministic",
+                                                "train.epochs",
+                                                "train.steps",
+                                                "train.log_every",
+                                                "train.progress",
+                                                "train.keep_last",
+                                                "train.checkpoint_every_steps",
+                                                "train.patience",
+                                                "train.device",
+                                                "train.amp",
+                                                "data.loader.num_workers",
+                                                "data.loader.prefetch",
+                                                "data.loader.device",
+                                                "data.loader.pin_memory",
+                                                "data.cache.*",
+                                                "data.dataset.root",
+                                                "init*"};
   return keys;
 }
 
@@ -80,8 +95,8 @@ void check_resume_compatible(const weights::CheckpointData& ck, const std::strin
   std::vector<std::string> shown(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(d.size(), 8)));
   throw ConfigError(str_cat(path, ": cannot resume: the config differs from the checkpoint's in ", d.size(),
                             d.size() == 1 ? " key" : " keys", " (checkpoint -> now): ", join(shown, "; "),
-                            d.size() > shown.size() ? "; ..." : "",
-                            ". Resume with the run's config (", "its config.yaml), or start a new run with --init"));
+                            d.size() > shown.size() ? "; ..." : "", ". Resume with the run's config (",
+                            "its config.yaml), or start a new run with --init"));
 }
 
 // ------------------------------------------------------------------------------ files
@@ -141,7 +156,8 @@ std::string find_resume_checkpoint(const std::string& path) {
   if (fs::is_regular_file(path)) return path;
   for (const fs::path& p : {fs::path(path) / "last.safetensors", fs::path(path) / "checkpoints" / "last.safetensors"})
     if (fs::exists(p)) return p.string();
-  throw UsageError(str_cat("--resume ", path, ": no checkpoint there (expected last.safetensors or checkpoints/last.safetensors)"));
+  throw UsageError(
+      str_cat("--resume ", path, ": no checkpoint there (expected last.safetensors or checkpoints/last.safetensors)"));
 }
 
 }  // namespace cardiotorch::train

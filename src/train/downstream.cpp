@@ -31,8 +31,8 @@ DownstreamModelImpl::DownstreamModelImpl(models::ModelPtr encoder, const Downstr
     linear_->bias.zero_();
   }
   if (options_.probe) {
-    probe_ = torch::nn::Sequential(
-        torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(d).affine(false).eps(1e-6)), linear_);
+    probe_ = torch::nn::Sequential(torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(d).affine(false).eps(1e-6)),
+                                   linear_);
     register_module("head", probe_);
   } else {
     register_module("head", linear_);
@@ -66,7 +66,8 @@ models::Shape DownstreamModelImpl::output_shape(const models::Shape& input) cons
 }
 
 std::string DownstreamModelImpl::summary() const {
-  return str_cat(encoder_->model_name(), " + ", options_.probe ? "linear-probe head (BatchNorm + Linear)" : "linear head",
+  return str_cat(encoder_->model_name(), " + ",
+                 options_.probe ? "linear-probe head (BatchNorm + Linear)" : "linear head",
                  options_.localized ? " per position" : "", " -> ", options_.outputs, " outputs, ",
                  models::format_count(models::count_parameters(*this)), " parameters");
 }

@@ -42,10 +42,8 @@ void ModelEma::update(const torch::nn::Module& model) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     at::Tensor& e = shadow_[i].second;
     const at::Tensor& w = tensors[i].second;
-    if (e.is_floating_point())
-      e.mul_(d).add_(w.detach(), 1.0 - d);
-    else
-      e.copy_(w);
+    if (e.is_floating_point()) e.mul_(d).add_(w.detach(), 1.0 - d);
+    else e.copy_(w);
   }
   ++updates_;
 }

@@ -52,7 +52,9 @@ class CountMetric : public Metric {
       for (size_t i = 0; i < v.size(); ++i) out[k[i]] = v[i];
       return;
     }
-    const Average a = average_ == "macro" ? Average::kMacro : average_ == "micro" ? Average::kMicro : Average::kWeighted;
+    const Average a = average_ == "macro"   ? Average::kMacro
+                      : average_ == "micro" ? Average::kMicro
+                                            : Average::kWeighted;
     out[name()] = averaged_score(score_, e.counts, a, zd_);
   }
 
@@ -74,13 +76,15 @@ class RankMetric : public Metric {
   void compute(const EpochOutputs& e, MetricValues& out) const override {
     const bool roc = kind_ == "auroc";
     if (average_ == "per_class") {
-      const auto v = roc ? per_class_auroc(e.probabilities, e.targets)
-                         : per_class_average_precision(e.probabilities, e.targets);
+      const auto v =
+          roc ? per_class_auroc(e.probabilities, e.targets) : per_class_average_precision(e.probabilities, e.targets);
       const auto k = keys(*e.context);
       for (size_t i = 0; i < v.size(); ++i) out[k[i]] = v[i];
       return;
     }
-    const Average a = average_ == "macro" ? Average::kMacro : average_ == "micro" ? Average::kMicro : Average::kWeighted;
+    const Average a = average_ == "macro"   ? Average::kMacro
+                      : average_ == "micro" ? Average::kMicro
+                                            : Average::kWeighted;
     out[name()] = roc ? auroc(e.probabilities, e.targets, a) : average_precision(e.probabilities, e.targets, a);
   }
 
@@ -125,7 +129,9 @@ class BalancedAccuracyMetric : public Metric {
  public:
   std::string name() const override { return "balanced_accuracy"; }
   bool supports(TaskKind t) const override { return t == TaskKind::kMulticlass; }
-  void compute(const EpochOutputs& e, MetricValues& out) const override { out[name()] = balanced_accuracy(e.confusion); }
+  void compute(const EpochOutputs& e, MetricValues& out) const override {
+    out[name()] = balanced_accuracy(e.confusion);
+  }
 };
 
 // Multiclass (and binary) MCC; multilabel: per-label binary MCC averaged (macro).
@@ -162,7 +168,10 @@ class RegressionMetric : public Metric {
     else acc_.update(outputs, targets);
   }
   void compute(const EpochOutputs&, MetricValues& out) const override {
-    out[name()] = which_ == "mse" ? acc_.mse() : which_ == "mae" ? acc_.mae() : which_ == "r2" ? acc_.r2() : ncc_.value();
+    out[name()] = which_ == "mse"   ? acc_.mse()
+                  : which_ == "mae" ? acc_.mae()
+                  : which_ == "r2"  ? acc_.r2()
+                                    : ncc_.value();
   }
 
  private:
@@ -202,7 +211,8 @@ const bool kFamilies = [] {
           [score, avg](const ConfigNode& n) -> std::shared_ptr<Metric> {
             return std::make_shared<CountMetric>(score, avg, from_config<ZeroDivisionOptions>(n));
           },
-          str_cat(sc[1], ", ", avg_help[a], " (multiclass: argmax; multilabel: score >= threshold); option zero_division"),
+          str_cat(sc[1], ", ", avg_help[a],
+                  " (multiclass: argmax; multilabel: score >= threshold); option zero_division"),
           __FILE__, __LINE__);
     }
   const char* ranks[][2] = {{"auroc", "area under the ROC curve (sklearn roc_auc_score; undefined classes skipped)"},
@@ -214,10 +224,11 @@ const bool kFamilies = [] {
                             str_cat(r[1], ", ", avg == "micro" ? "over every (sample, class) pair" : avg_help[a]),
                             __FILE__, __LINE__);
     }
-  const char* regression[][2] = {{"mse", "mean squared error (sklearn mean_squared_error)"},
-                                 {"mae", "mean absolute error (sklearn mean_absolute_error)"},
-                                 {"r2", "coefficient of determination, outputs averaged (sklearn r2_score)"},
-                                 {"ncc", "normalised cross-correlation of reconstructions (the ECG MAE anchor's metric)"}};
+  const char* regression[][2] = {
+      {"mse", "mean squared error (sklearn mean_squared_error)"},
+      {"mae", "mean absolute error (sklearn mean_absolute_error)"},
+      {"r2", "coefficient of determination, outputs averaged (sklearn r2_score)"},
+      {"ncc", "normalised cross-correlation of reconstructions (the ECG MAE anchor's metric)"}};
   for (const auto& r : regression)
     metric_registry().add(r[0], plain<RegressionMetric>(std::string(r[0])), r[1], __FILE__, __LINE__);
   return true;
@@ -232,7 +243,9 @@ CT_REGISTER(cardiotorch::train::metric_registry(), "accuracy",
             "fraction correct (multiclass argmax; multilabel: every label right, sklearn's subset accuracy)")
 CT_REGISTER(cardiotorch::train::metric_registry(), "top_k_accuracy",
             (cardiotorch::options_factory<cardiotorch::train::Metric, cardiotorch::train::TopKOptions>(
-                [](const cardiotorch::train::TopKOptions& o) { return std::make_shared<cardiotorch::train::TopKMetric>(o); })),
+                [](const cardiotorch::train::TopKOptions& o) {
+                  return std::make_shared<cardiotorch::train::TopKMetric>(o);
+                })),
             "true class among the k highest scores (option k, default 3; logged as top<k>_accuracy)")
 CT_REGISTER(cardiotorch::train::metric_registry(), "balanced_accuracy",
             cardiotorch::train::plain<cardiotorch::train::BalancedAccuracyMetric>(),

@@ -91,8 +91,8 @@ class ChallengeMetric : public Metric {
   void bind(const MetricContext& ctx) override {
     std::string path = opt_.weights;
     if (path.empty()) {
-      CT_CHECK(!ctx.data_dir.empty(), ConfigError, name_,
-               ": no weights.csv: set {name: ", name_, ", weights: path/to/weights.csv} or the dataset root");
+      CT_CHECK(!ctx.data_dir.empty(), ConfigError, name_, ": no weights.csv: set {name: ", name_,
+               ", weights: path/to/weights.csv} or the dataset root");
       path = (std::filesystem::path(ctx.data_dir) / "weights.csv").string();
     }
     weights_ = load_challenge_weights(path, opt_.equivalent);
@@ -111,8 +111,8 @@ class ChallengeMetric : public Metric {
                    " scored classes have no model class (never labelled, never output)");
   }
   void compute(const EpochOutputs& e, MetricValues& out) const override {
-    out[name_] = challenge_score(weights_, to_weights_order(e.targets, mapping_), to_weights_order(e.predictions, mapping_),
-                                 opt_.normal_class);
+    out[name_] = challenge_score(weights_, to_weights_order(e.targets, mapping_),
+                                 to_weights_order(e.predictions, mapping_), opt_.normal_class);
   }
 
  private:
@@ -188,9 +188,7 @@ struct DelineationMetricOptions {
     v("tolerance_ms", tolerance_ms, "a detected boundary within this many ms of a reference one is a hit");
     v("skip_edge_boundaries", skip_edge_boundaries, "waves cut by the window edge have no boundary there");
   }
-  void validate() const {
-    CT_CHECK(tolerance_ms > 0, ConfigError, "tolerance_ms must be > 0, got ", tolerance_ms);
-  }
+  void validate() const { CT_CHECK(tolerance_ms > 0, ConfigError, "tolerance_ms must be > 0, got ", tolerance_ms); }
 };
 
 class DelineationMetric : public Metric {
@@ -270,9 +268,10 @@ const bool kChallengeNames = [] {
 
 }  // namespace cardiotorch::train
 
-CT_REGISTER(cardiotorch::train::metric_registry(), "cinc2017",
-            (cardiotorch::train::with_options<cardiotorch::train::Cinc2017Metric, cardiotorch::train::Cinc2017MetricOptions>()),
-            "PhysioNet/CinC 2017 score: mean F1 of N, A and O from the 4 x 4 confusion (score2017.m); option classes")
+CT_REGISTER(
+    cardiotorch::train::metric_registry(), "cinc2017",
+    (cardiotorch::train::with_options<cardiotorch::train::Cinc2017Metric, cardiotorch::train::Cinc2017MetricOptions>()),
+    "PhysioNet/CinC 2017 score: mean F1 of N, A and O from the 4 x 4 confusion (score2017.m); option classes")
 CT_REGISTER(cardiotorch::train::metric_registry(), "aami",
             (cardiotorch::train::with_options<cardiotorch::train::AamiMetric, cardiotorch::train::AamiMetricOptions>()),
             "beat classification Se/+P/FPR per AAMI class and gross accuracy (EC57, de Chazal 2004)")

@@ -92,12 +92,12 @@ MetricSet::MetricSet(MetricContext context, std::vector<std::shared_ptr<Metric>>
 }
 
 void MetricSet::init() {
-  const bool classification = ctx_.task == TaskKind::kMulticlass || ctx_.task == TaskKind::kMultilabel ||
-                              ctx_.task == TaskKind::kSegmentation;
+  const bool classification =
+      ctx_.task == TaskKind::kMulticlass || ctx_.task == TaskKind::kMultilabel || ctx_.task == TaskKind::kSegmentation;
   CT_CHECK(!classification || !ctx_.class_names.empty(), ConfigError, "metrics: a ", task_name(ctx_.task),
            " task needs its class names in the metric context (train::context_for(dataset.info()))");
-  CT_CHECK(ctx_.class_codes.empty() || ctx_.class_codes.size() == ctx_.class_names.size(), ConfigError, "metrics: ",
-           ctx_.class_codes.size(), " class codes for ", ctx_.class_names.size(), " classes");
+  CT_CHECK(ctx_.class_codes.empty() || ctx_.class_codes.size() == ctx_.class_names.size(), ConfigError,
+           "metrics: ", ctx_.class_codes.size(), " class codes for ", ctx_.class_names.size(), " classes");
   std::set<std::string> seen;
   for (const auto& m : metrics_) {
     CT_CHECK(m != nullptr, ConfigError, "metrics: null metric");
@@ -128,8 +128,7 @@ void MetricSet::update(const at::Tensor& outputs_in, const at::Tensor& targets_i
   CT_CHECK(outputs_in.defined() && targets_in.defined(), ShapeError, "metrics: undefined outputs or targets");
   at::Tensor outputs = outputs_in.detach(), targets = targets_in.detach();
   const int64_t c = ctx_.n_classes();
-  const std::string shapes =
-      str_cat("outputs ", detail::shape_str(outputs), ", targets ", detail::shape_str(targets));
+  const std::string shapes = str_cat("outputs ", detail::shape_str(outputs), ", targets ", detail::shape_str(targets));
   switch (ctx_.task) {
     case TaskKind::kMulticlass:
       CT_CHECK(outputs.dim() == 2 && outputs.size(1) == c && targets.dim() == 1 && targets.size(0) == outputs.size(0),
@@ -230,8 +229,8 @@ bool MetricSet::higher_is_better(const std::string& key) const {
       if (k == key) return m->higher_is_better(key);
       all.push_back(k);
     }
-  throw ConfigError(str_cat("metrics: no metric computes '", key, "'", did_you_mean(key, all), "; available: ",
-                            join(all)));
+  throw ConfigError(
+      str_cat("metrics: no metric computes '", key, "'", did_you_mean(key, all), "; available: ", join(all)));
 }
 
 // -------------------------------------------------------------------------------- monitor

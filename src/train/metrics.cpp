@@ -331,7 +331,8 @@ double accuracy(const at::Tensor& y_true, const at::Tensor& y_pred) {
   int64_t correct = 0;
   for (int64_t i = 0; i < n; ++i) {
     bool same = true;
-    for (int64_t c = 0; c < cols && same; ++c) same = t[static_cast<size_t>(i * cols + c)] == p[static_cast<size_t>(i * cols + c)];
+    for (int64_t c = 0; c < cols && same; ++c)
+      same = t[static_cast<size_t>(i * cols + c)] == p[static_cast<size_t>(i * cols + c)];
     correct += same;
   }
   return static_cast<double>(correct) / static_cast<double>(n);
@@ -422,7 +423,8 @@ RocCurve roc_curve(const at::Tensor& scores, const at::Tensor& targets, bool dro
   for (size_t i = 0; i < m; ++i) {
     // sklearn: keep the ends and every point where the curve bends (second difference != 0).
     const bool bend = i == 0 || i + 1 == m || !drop_intermediate || m <= 2 ||
-                      (c.fps[i + 1] - 2 * c.fps[i] + c.fps[i - 1]) != 0 || (c.tps[i + 1] - 2 * c.tps[i] + c.tps[i - 1]) != 0;
+                      (c.fps[i + 1] - 2 * c.fps[i] + c.fps[i - 1]) != 0 ||
+                      (c.tps[i + 1] - 2 * c.tps[i] + c.tps[i - 1]) != 0;
     if (bend) keep.push_back(i);
   }
   r.fpr.push_back(0.0);
@@ -590,8 +592,7 @@ double RegressionAccumulator::mae() const {
 double RegressionAccumulator::r2() const {
   if (n_ < 2) return kNaN;  // sklearn: undefined for fewer than two samples
   double sum = 0;
-  for (size_t k = 0; k < m2_.size(); ++k)
-    sum += m2_[k] != 0 ? 1.0 - sse_[k] / m2_[k] : sse_[k] == 0 ? 1.0 : 0.0;
+  for (size_t k = 0; k < m2_.size(); ++k) sum += m2_[k] != 0 ? 1.0 - sse_[k] / m2_[k] : sse_[k] == 0 ? 1.0 : 0.0;
   return sum / static_cast<double>(m2_.size());
 }
 

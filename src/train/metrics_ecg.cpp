@@ -63,7 +63,8 @@ int64_t ChallengeWeights::find(const std::string& code) const {
   return -1;
 }
 
-ChallengeWeights load_challenge_weights(const std::string& path, const std::vector<std::vector<std::string>>& equivalent) {
+ChallengeWeights load_challenge_weights(const std::string& path,
+                                        const std::vector<std::vector<std::string>>& equivalent) {
   CT_CHECK(std::filesystem::exists(path), DataError, path,
            ": missing (the challenge's weights.csv; it ships with the CinC 2020/2021 data, e.g. data/sample/cinc2021)");
   data::CsvOptions co;
@@ -91,8 +92,8 @@ ChallengeWeights load_challenge_weights(const std::string& path, const std::vect
     auto col_codes = w.classes[i - 1];
     std::sort(row_codes.begin(), row_codes.end());
     std::sort(col_codes.begin(), col_codes.end());
-    CT_CHECK(row_codes == col_codes, DataError, t.where(i), ": row '", trim(t.rows[i][0]),
-             "' does not match column ", i, " '", trim(t.rows[0][i]), "' (rows and columns must list the same classes)");
+    CT_CHECK(row_codes == col_codes, DataError, t.where(i), ": row '", trim(t.rows[i][0]), "' does not match column ",
+             i, " '", trim(t.rows[0][i]), "' (rows and columns must list the same classes)");
     for (size_t j = 1; j <= k; ++j) {
       const std::string cell = trim(t.rows[i][j]);
       char* end = nullptr;
@@ -303,8 +304,9 @@ void DelineationAccumulator::add(const at::Tensor& predicted, const at::Tensor& 
     for (int64_t i = 0; i < predicted.size(0); ++i) add(predicted[i], reference[i]);
     return;
   }
-  CT_CHECK(predicted.size(0) == static_cast<int64_t>(names_.size()), ShapeError, "delineation metric: ",
-           predicted.size(0), " mask channels for ", names_.size(), " wave classes (", join(names_), ")");
+  CT_CHECK(predicted.size(0) == static_cast<int64_t>(names_.size()), ShapeError,
+           "delineation metric: ", predicted.size(0), " mask channels for ", names_.size(), " wave classes (",
+           join(names_), ")");
   std::vector<std::vector<WaveSpan>> p, r;
   for (int64_t c = 0; c < predicted.size(0); ++c) {
     p.push_back(waves_from_mask(predicted[c], opt_.threshold));

@@ -234,8 +234,7 @@ void Optimizer::load_state_dict(const std::vector<std::pair<std::string, at::Ten
     if (slot != "step")
       CT_CHECK(t.sizes() == p.sizes(), DataError, "optimizer state: '", key, "' has shape ", t.sizes(),
                " but the parameter has ", p.sizes());
-    fresh[pname].slots[slot] = slot == "step" ? t.to(at::kLong).clone()
-                                              : t.to(p.device(), p.scalar_type()).clone();
+    fresh[pname].slots[slot] = slot == "step" ? t.to(at::kLong).clone() : t.to(p.device(), p.scalar_type()).clone();
   }
   state_ = std::move(fresh);
 }
@@ -272,8 +271,7 @@ void AdamOptions::validate() const {
 void SgdOptions::validate() const {
   validate_common();
   CT_CHECK(momentum >= 0, ConfigError, "momentum must be >= 0, got ", momentum);
-  CT_CHECK(!nesterov || (momentum > 0 && dampening == 0), ConfigError,
-           "nesterov needs momentum > 0 and dampening 0");
+  CT_CHECK(!nesterov || (momentum > 0 && dampening == 0), ConfigError, "nesterov needs momentum > 0 and dampening 0");
 }
 
 void LarsOptions::validate() const {
@@ -455,7 +453,8 @@ LambOptions lamb_preset() {
 }  // namespace
 
 Registry<Optimizer, OptimizerContext>& optimizer_registry() {
-  static Registry<Optimizer, OptimizerContext> r("optimizer", "optimizers (parameter groups: no-decay, layer-wise lr decay)");
+  static Registry<Optimizer, OptimizerContext> r("optimizer",
+                                                 "optimizers (parameter groups: no-decay, layer-wise lr decay)");
   return r;
 }
 
@@ -465,9 +464,9 @@ using cardiotorch::train::AdamOptions;
 using cardiotorch::train::LambOptions;
 using cardiotorch::train::LarsOptions;
 using cardiotorch::train::Optimizer;
+using cardiotorch::train::optimizer_registry;
 using cardiotorch::train::OptimizerContext;
 using cardiotorch::train::SgdOptions;
-using cardiotorch::train::optimizer_registry;
 
 CT_REGISTER(optimizer_registry(), "adamw",
             (cardiotorch::options_factory<Optimizer, AdamOptions>(

@@ -201,7 +201,9 @@ class Plateau final : public LrSchedule {
     }
   }
   std::string state() const override {
-    nlohmann::json j{{"lr", lr_}, {"best", seen_ ? nlohmann::json(best_) : nlohmann::json()}, {"bad", bad_},
+    nlohmann::json j{{"lr", lr_},
+                     {"best", seen_ ? nlohmann::json(best_) : nlohmann::json()},
+                     {"bad", bad_},
                      {"cooldown", cooldown_}};
     return j.dump();
   }
@@ -238,15 +240,18 @@ class Constant final : public LrSchedule {
 
 template <class S, class O>
 auto maker() {
-  return options_factory<LrSchedule, O>([](const O& o, const SchedulerContext& c) { return std::make_shared<S>(o, c); });
+  return options_factory<LrSchedule, O>(
+      [](const O& o, const SchedulerContext& c) { return std::make_shared<S>(o, c); });
 }
 
 }  // namespace
 
 CT_REGISTER(scheduler_registry(), "warmup_cosine", (maker<WarmupCosine, WarmupCosineOptions>()),
             "linear warmup, then half-cycle cosine to min_lr at the end of the run (MAE, pl_bolts)")
-CT_REGISTER(scheduler_registry(), "cosine", (maker<Cosine, CosineOptions>()), "cosine annealing (torch CosineAnnealingLR)")
-CT_REGISTER(scheduler_registry(), "step", (maker<StepDecay, StepOptions>()), "step decay every step_size (torch StepLR)")
+CT_REGISTER(scheduler_registry(), "cosine", (maker<Cosine, CosineOptions>()),
+            "cosine annealing (torch CosineAnnealingLR)")
+CT_REGISTER(scheduler_registry(), "step", (maker<StepDecay, StepOptions>()),
+            "step decay every step_size (torch StepLR)")
 CT_REGISTER(scheduler_registry(), "multistep", (maker<MultiStep, MultiStepOptions>()),
             "decay at milestones (torch MultiStepLR)")
 CT_REGISTER(scheduler_registry(), "onecycle", (maker<OneCycle, OneCycleOptions>()),

@@ -23,7 +23,8 @@ std::string default_objective(data::LabelKind kind) {
     case data::LabelKind::kMask: return "segmentation";
     case data::LabelKind::kNone: break;
   }
-  throw ConfigError("objective: the dataset has no labels; name a self-supervised objective (`cardiotorch list objective`)");
+  throw ConfigError(
+      "objective: the dataset has no labels; name a self-supervised objective (`cardiotorch list objective`)");
 }
 
 std::vector<double> balanced_class_weights(const std::vector<int64_t>& counts, int64_t n) {
@@ -51,7 +52,8 @@ std::vector<double> cap_weights(std::vector<double> w, double ratio) {
 
 std::vector<double> balanced_pos_weight(const std::vector<int64_t>& counts, int64_t n, double cap) {
   std::vector<double> w;
-  for (int64_t k : counts) w.push_back(k > 0 ? std::min(cap, static_cast<double>(n - k) / static_cast<double>(k)) : cap);
+  for (int64_t k : counts)
+    w.push_back(k > 0 ? std::min(cap, static_cast<double>(n - k) / static_cast<double>(k)) : cap);
   return w;
 }
 
@@ -85,9 +87,9 @@ void check_weights(const std::vector<double>& w, const ObjectiveContext& c, cons
 }
 
 void check_outputs(const at::Tensor& out, int64_t dims, int64_t channels, const std::string& who) {
-  CT_CHECK(out.dim() == dims && (channels <= 0 || out.size(1) == channels), ShapeError, who, ": the model gave outputs ",
-           out.sizes(), "; expected ", dims == 2 ? "(B, classes)" : "(B, classes, samples)", " with ", channels,
-           " classes");
+  CT_CHECK(out.dim() == dims && (channels <= 0 || out.size(1) == channels), ShapeError, who,
+           ": the model gave outputs ", out.sizes(), "; expected ",
+           dims == 2 ? "(B, classes)" : "(B, classes, samples)", " with ", channels, " classes");
 }
 
 class Multiclass final : public Objective {
@@ -137,7 +139,8 @@ class Multilabel final : public Objective {
     CT_CHECK(n_ >= 1, ConfigError, "objective multilabel: the dataset has no classes");
     check_weights(o.pos_weight, c, "pos_weight");
     std::vector<double> w = o.pos_weight;
-    if (w.empty() && o.balance == "balanced") w = balanced_pos_weight(c.train_label_counts, c.train_size, o.max_pos_weight);
+    if (w.empty() && o.balance == "balanced")
+      w = balanced_pos_weight(c.train_label_counts, c.train_size, o.max_pos_weight);
     if (!w.empty()) pos_weight_ = register_buffer("pos_weight", weights_tensor(w));
   }
   std::string objective_name() const override { return "multilabel"; }

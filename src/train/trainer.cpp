@@ -51,7 +51,8 @@ void load_exact(torch::nn::Module& module, const weights::NamedTensors& tensors,
 int64_t num_cuda_devices() { return at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0; }
 
 // Generators owned by modules (models::GeneratorOwner) under "<prefix><module path>.<name>".
-std::vector<std::pair<std::string, at::Generator>> module_generators(torch::nn::Module& root, const std::string& prefix) {
+std::vector<std::pair<std::string, at::Generator>> module_generators(torch::nn::Module& root,
+                                                                     const std::string& prefix) {
   std::vector<std::pair<std::string, at::Generator>> out;
   for (const auto& item : root.named_modules("", /*include_self=*/true))
     if (auto* owner = dynamic_cast<models::GeneratorOwner*>(item.value().get()))
@@ -216,8 +217,8 @@ Trainer::Trainer(TrainContext context, std::vector<CallbackPtr> callbacks)
            "train.monitor: expected 'split/key' such as 'val/loss' or 'val/f1_macro', got '", o.monitor, "'");
   monitor_split_ = o.monitor.substr(0, slash);
   monitor_key_ = o.monitor.substr(slash + 1);
-  CT_CHECK(monitor_split_ == "val", ConfigError, "train.monitor: only validation values can be monitored ('val/...'), got '",
-           o.monitor, "'");
+  CT_CHECK(monitor_split_ == "val", ConfigError,
+           "train.monitor: only validation values can be monitored ('val/...'), got '", o.monitor, "'");
   if (monitor_key_ == "loss") {
     higher_is_better_ = false;
   } else if (!ctx_.val_loader) {
@@ -360,8 +361,7 @@ void Trainer::after_window(Window& w, int64_t nb) {
                 "): non-finite ", why, "; the update was skipped (", state_.nonfinite_run, " in a row, ",
                 state_.nonfinite_total, " in total)");
     CT_CHECK(state_.nonfinite_run < o.max_nonfinite, Error, "training stopped at step ", state_.step, " (epoch ",
-             w.epoch, "): ", state_.nonfinite_run,
-             " consecutive steps had a non-finite loss or gradient (last: ", why,
+             w.epoch, "): ", state_.nonfinite_run, " consecutive steps had a non-finite loss or gradient (last: ", why,
              "). Lower optimizer.lr, set train.clip_grad_norm, use amp: fp32, or check the data for NaN "
              "(`cardiotorch info DIR`)");
   } else if (info.applied) {
@@ -372,7 +372,7 @@ void Trainer::after_window(Window& w, int64_t nb) {
   info.step = state_.step;
   info.batch = state_.batch;
   info.loss = w.loss_sum.defined() && !nonfinite ? w.loss_sum / static_cast<double>(w.samples)
-                                                  : at::scalar_tensor(std::nan(""), at::kFloat);
+                                                 : at::scalar_tensor(std::nan(""), at::kFloat);
   for (auto& [k, v] : w.scalar_sums) info.scalars.emplace_back(k, v / static_cast<double>(w.samples));
   info.seconds = seconds_since(w.start);
 
@@ -385,9 +385,8 @@ void Trainer::after_window(Window& w, int64_t nb) {
   const bool epoch_end = state_.batch >= nb;
   const bool finishing = o.steps > 0 ? state_.step >= o.steps : (epoch_end && w.epoch + 1 >= o.epochs);
   const bool validate_now =
-      ctx_.val_loader &&
-      (finishing || (epoch_end && o.val_every > 0 && (w.epoch + 1) % o.val_every == 0) ||
-       (info.applied && o.val_every_steps > 0 && state_.step % o.val_every_steps == 0));
+      ctx_.val_loader && (finishing || (epoch_end && o.val_every > 0 && (w.epoch + 1) % o.val_every == 0) ||
+                          (info.applied && o.val_every_steps > 0 && state_.step % o.val_every_steps == 0));
   state_.improved = false;
   if (validate_now) validate();
   if (epoch_end) {
@@ -396,8 +395,9 @@ void Trainer::after_window(Window& w, int64_t nb) {
     for (auto& cb : callbacks_) cb->on_epoch_end(*this);
   }
   if (finishing) state_.finished = true;
-  const bool checkpoint_now = validate_now || epoch_end || finishing || !state_.stop_reason.empty() ||
-                              (info.applied && o.checkpoint_every_steps > 0 && state_.step % o.checkpoint_every_steps == 0);
+  const bool checkpoint_now =
+      validate_now || epoch_end || finishing || !state_.stop_reason.empty() ||
+      (info.applied && o.checkpoint_every_steps > 0 && state_.step % o.checkpoint_every_steps == 0);
   if (checkpoint_now) save_checkpoint();
 }
 
@@ -515,11 +515,11 @@ void Trainer::resume(const weights::CheckpointData& ck) {
   const TrainState s = TrainState::from_json(section("trainer"));
   const auto data = nlohmann::json::parse(section("data"));
   const data::Loader& loader = ctx_.train_loader(s.epoch);
-  CT_CHECK(data.at("shard_size").get<int64_t>() == loader.shard_size(), DataError,
-           "checkpoint: it was written for ", data.at("shard_size").get<int64_t>(),
-           " training samples, the training set now has ", loader.shard_size(), " (did the data change?)");
-  CT_CHECK(data.at("batch_size").get<int64_t>() == loader.options().batch_size, DataError,
-           "checkpoint: batch_size ", data.at("batch_size").get<int64_t>(), " vs ", loader.options().batch_size, " now");
+  CT_CHECK(data.at("shard_size").get<int64_t>() == loader.shard_size(), DataError, "checkpoint: it was written for ",
+           data.at("shard_size").get<int64_t>(), " training samples, the training set now has ", loader.shard_size(),
+           " (did the data change?)");
+  CT_CHECK(data.at("batch_size").get<int64_t>() == loader.options().batch_size, DataError, "checkpoint: batch_size ",
+           data.at("batch_size").get<int64_t>(), " vs ", loader.options().batch_size, " now");
 
   std::map<std::string, at::Generator> owned;
   for (auto& [name, gen] : module_generators(*ctx_.model, "model:")) owned.emplace(name, gen);

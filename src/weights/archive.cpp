@@ -30,16 +30,27 @@ using Kind = PyNode::Kind;
 
 at::ScalarType scalar_type_of(const std::string& d) {
   static const std::map<std::string, at::ScalarType> m = {
-      {"float64", at::kDouble},  {"float32", at::kFloat},         {"float16", at::kHalf},
-      {"bfloat16", at::kBFloat16}, {"int64", at::kLong},          {"int32", at::kInt},
-      {"int16", at::kShort},     {"int8", at::kChar},             {"uint8", at::kByte},
-      {"bool", at::kBool},       {"complex64", at::kComplexFloat}, {"complex128", at::kComplexDouble},
-      {"complex32", at::kComplexHalf},
+    {"float64", at::kDouble},
+    {"float32", at::kFloat},
+    {"float16", at::kHalf},
+    {"bfloat16", at::kBFloat16},
+    {"int64", at::kLong},
+    {"int32", at::kInt},
+    {"int16", at::kShort},
+    {"int8", at::kChar},
+    {"uint8", at::kByte},
+    {"bool", at::kBool},
+    {"complex64", at::kComplexFloat},
+    {"complex128", at::kComplexDouble},
+    {"complex32", at::kComplexHalf},
 #if CT_TORCH_AT_LEAST(2, 1)
-      {"float8_e4m3fn", at::kFloat8_e4m3fn}, {"float8_e5m2", at::kFloat8_e5m2},
+    {"float8_e4m3fn", at::kFloat8_e4m3fn},
+    {"float8_e5m2", at::kFloat8_e5m2},
 #endif
 #if CT_TORCH_AT_LEAST(2, 3)
-      {"uint16", at::kUInt16},   {"uint32", at::kUInt32},         {"uint64", at::kUInt64},
+    {"uint16", at::kUInt16},
+    {"uint32", at::kUInt32},
+    {"uint64", at::kUInt64},
 #endif
   };
   auto it = m.find(d);
@@ -93,7 +104,10 @@ PyNode* json_to_tree(PyTree& tree, const nlohmann::json& j, const std::string& o
   PyNode* n = nullptr;
   switch (j.type()) {
     case nlohmann::json::value_t::null: return tree.make(Kind::kNone);
-    case nlohmann::json::value_t::boolean: n = tree.make(Kind::kBool); n->b = j.get<bool>(); return n;
+    case nlohmann::json::value_t::boolean:
+      n = tree.make(Kind::kBool);
+      n->b = j.get<bool>();
+      return n;
     case nlohmann::json::value_t::number_integer:
     case nlohmann::json::value_t::number_unsigned:
       if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
@@ -104,8 +118,14 @@ PyNode* json_to_tree(PyTree& tree, const nlohmann::json& j, const std::string& o
       n = tree.make(Kind::kInt);
       n->i = j.get<int64_t>();
       return n;
-    case nlohmann::json::value_t::number_float: n = tree.make(Kind::kFloat); n->f = j.get<double>(); return n;
-    case nlohmann::json::value_t::string: n = tree.make(Kind::kString); n->s = j.get<std::string>(); return n;
+    case nlohmann::json::value_t::number_float:
+      n = tree.make(Kind::kFloat);
+      n->f = j.get<double>();
+      return n;
+    case nlohmann::json::value_t::string:
+      n = tree.make(Kind::kString);
+      n->s = j.get<std::string>();
+      return n;
     case nlohmann::json::value_t::array:
       n = tree.make(Kind::kList);
       for (const auto& e : j) n->items.push_back(json_to_tree(tree, e, origin, max_depth - 1));
@@ -206,8 +226,8 @@ void read_torch_zip(Checkpoint& ck, const ReadOptions& opt) {
   // The pickle is <archive>/data.pkl; torch names the folder after the file, so find it.
   const io::zip::Member* pkl = nullptr;
   for (const auto& m : members) {
-    const bool top = m.name == "data.pkl" ||
-                     (ends_with(m.name, "/data.pkl") && std::count(m.name.begin(), m.name.end(), '/') == 1);
+    const bool top =
+        m.name == "data.pkl" || (ends_with(m.name, "/data.pkl") && std::count(m.name.begin(), m.name.end(), '/') == 1);
     if (top && (!pkl || m.name.size() < pkl->name.size())) pkl = &m;
   }
   if (!pkl) {
@@ -252,10 +272,10 @@ void read_torch_zip(Checkpoint& ck, const ReadOptions& opt) {
     // really be in the file (stored) or plausibly inflate from it (deflate) before we allocate.
     const io::zip::Member& m = *it->second;
     (void)io::zip::data_offset(src, m, ck.path);
-    CT_CHECK((m.method == 0 && m.compressed_size == m.size) ||
-                 (m.method == 8 && m.size <= m.compressed_size * 1032 + 1024),
-             DataError, ck.path, ": record ", name, " claims ", m.size, " bytes from ", m.compressed_size,
-             " in the file (method ", m.method, "): corrupt archive");
+    CT_CHECK(
+        (m.method == 0 && m.compressed_size == m.size) || (m.method == 8 && m.size <= m.compressed_size * 1032 + 1024),
+        DataError, ck.path, ": record ", name, " claims ", m.size, " bytes from ", m.compressed_size,
+        " in the file (method ", m.method, "): corrupt archive");
     records[&si] = it->second;
   }
   if (!opt.load_tensors) return;
@@ -285,15 +305,15 @@ void read_legacy(Checkpoint& ck, const std::string& bytes, const ReadOptions& op
   size_t pos = 0;
   auto next = [&](PyTree& tree, const char* what) -> const PyNode* {
     CT_CHECK(pos < bytes.size(), DataError, ck.path, ": legacy torch.save file ends before its ", what);
-    pos += pickle::unpickle(bytes.data() + pos, bytes.size() - pos, tree, str_cat(ck.path, " (", what, ")"),
-                            opt.limits);
+    pos +=
+        pickle::unpickle(bytes.data() + pos, bytes.size() - pos, tree, str_cat(ck.path, " (", what, ")"), opt.limits);
     return tree.root;
   };
   PyTree scratch;
   const PyNode* magic = next(scratch, "magic number");
-  CT_CHECK(magic->kind == Kind::kObject && magic->s == "int" && !magic->items.empty() &&
-               magic->items[0]->s == kLegacyMagic,
-           DataError, ck.path, ": a bare pickle, not a torch.save file (no torch magic number)");
+  CT_CHECK(
+      magic->kind == Kind::kObject && magic->s == "int" && !magic->items.empty() && magic->items[0]->s == kLegacyMagic,
+      DataError, ck.path, ": a bare pickle, not a torch.save file (no torch magic number)");
   const PyNode* version = next(scratch, "protocol version");
   CT_CHECK(version->kind == Kind::kInt && version->i == 1001, DataError, ck.path,
            ": legacy torch.save protocol version ", version->repr(), " (expected 1001)");
@@ -427,7 +447,8 @@ void shape_safetensors(Checkpoint& ck, const safetensors::Header& h) {
     return;
   }
   ck.format = "safetensors";
-  for (const auto& e : h.tensors) root->entries.emplace_back(make_string(tree, e.name), tensor_node(tree, e, h.data_start));
+  for (const auto& e : h.tensors)
+    root->entries.emplace_back(make_string(tree, e.name), tensor_node(tree, e, h.data_start));
 }
 
 void read_safetensors(Checkpoint& ck, const io::zip::Source& src, const ReadOptions& opt) {
@@ -510,11 +531,13 @@ Checkpoint read_checkpoint(const std::string& path, const ReadOptions& opt) {
     src.read(0, bytes.data(), bytes.size(), path);
     read_legacy(ck, bytes, opt);
   } else if (head.size() >= 262 && head.compare(257, 5, "ustar") == 0) {
-    throw DataError(str_cat(path, ": torch.save's tar format (torch < 0.4) is not supported; load it with an old "
-                                  "torch and save it again"));
+    throw DataError(str_cat(path,
+                            ": torch.save's tar format (torch < 0.4) is not supported; load it with an old "
+                            "torch and save it again"));
   } else {
-    throw DataError(str_cat(path, ": unrecognised checkpoint format (expected a torch.save archive "
-                                  "(.pt/.pth/.ckpt), a safetensors file or a torch_ecg checkpoint directory)"));
+    throw DataError(str_cat(path,
+                            ": unrecognised checkpoint format (expected a torch.save archive "
+                            "(.pt/.pth/.ckpt), a safetensors file or a torch_ecg checkpoint directory)"));
   }
   CT_CHECK(ck.root(), DataError, path, ": empty checkpoint");
   return ck;

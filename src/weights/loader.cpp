@@ -62,7 +62,7 @@ struct Match {
 struct Matching {
   LoadReport report;
   NamedTensors targets;
-  NamedTensors sources;  // after renames and ignore rules
+  NamedTensors sources;        // after renames and ignore rules
   std::vector<Match> matches;  // shape- and dtype-compatible pairs
 };
 
@@ -124,8 +124,8 @@ Matching match(const torch::nn::Module& module, const NamedTensors& source_in, c
     if (done) continue;
     for (const PrefixRule& p : rules.prefixes) {
       if (!starts_with(key, p.target)) continue;
-      if ((done = take(t, p.source + key.substr(p.target.size()),
-                       str_cat("prefix '", p.source, "' -> '", p.target, "'"))))
+      if ((done =
+               take(t, p.source + key.substr(p.target.size()), str_cat("prefix '", p.source, "' -> '", p.target, "'"))))
         break;
     }
   }
@@ -228,16 +228,20 @@ std::string failure(const LoadReport& r, double threshold, bool strict) {
                    join(all, "; "));
   }
   if (r.matched == 0)
-    return str_cat(where, ": no checkpoint key matches the model (model keys like ",
-                   list_text(std::vector<std::string>(r.missing.begin(), r.missing.begin() + std::min<size_t>(3, r.missing.size())), 3),
-                   "; checkpoint keys like ",
-                   list_text(std::vector<std::string>(r.unexpected.begin(), r.unexpected.begin() + std::min<size_t>(3, r.unexpected.size())), 3),
-                   "); see --key, --strip-prefix, --rename", r.note.empty() ? "" : "; " + r.note);
+    return str_cat(
+        where, ": no checkpoint key matches the model (model keys like ",
+        list_text(
+            std::vector<std::string>(r.missing.begin(), r.missing.begin() + std::min<size_t>(3, r.missing.size())), 3),
+        "; checkpoint keys like ",
+        list_text(std::vector<std::string>(r.unexpected.begin(),
+                                           r.unexpected.begin() + std::min<size_t>(3, r.unexpected.size())),
+                  3),
+        "); see --key, --strip-prefix, --rename", r.note.empty() ? "" : "; " + r.note);
   const double missing_frac = static_cast<double>(r.missing.size()) / static_cast<double>(r.total);
   if (missing_frac > threshold)
     return str_cat(where, ": ", r.missing.size(), " of ", r.total, " model tensors (", percent(missing_frac),
-                   ") are not in the checkpoint, above missing_key_threshold ", percent(threshold), "; missing: ",
-                   list_text(r.missing, 10), r.note.empty() ? "" : "; " + r.note);
+                   ") are not in the checkpoint, above missing_key_threshold ", percent(threshold),
+                   "; missing: ", list_text(r.missing, 10), r.note.empty() ? "" : "; " + r.note);
   if (strict && (!r.missing.empty() || !r.unexpected.empty()))
     return str_cat(where, ": strict load: ", r.missing.size(), " missing (", list_text(r.missing, 10), "), ",
                    r.unexpected.size(), " unexpected (", list_text(r.unexpected, 10), ")");
@@ -332,11 +336,12 @@ std::string KeyMismatch::describe() const {
 }
 
 std::string LoadReport::summary() const {
-  std::string s = str_cat(applied ? "loaded " : "matched ", matched, "/", total, " tensors (", percent(coverage()), ")");
+  std::string s =
+      str_cat(applied ? "loaded " : "matched ", matched, "/", total, " tensors (", percent(coverage()), ")");
   if (!path.empty()) s += " from " + path;
   if (!key.empty()) s += " [" + key + "]";
-  s += str_cat("; ", missing.size(), " missing, ", unexpected.size(), " unexpected, ", mismatched.size(),
-               " mismatched");
+  s +=
+      str_cat("; ", missing.size(), " missing, ", unexpected.size(), " unexpected, ", mismatched.size(), " mismatched");
   return s;
 }
 
@@ -363,7 +368,8 @@ std::string LoadReport::to_string(size_t max_list) const {
   }
   if (converted) s += str_cat("  dtype converted: ", converted, "\n");
   if (!skipped_target.empty())
-    s += str_cat("  skipped by rules: ", skipped_target.size(), " model tensors (", list_text(skipped_target, max_list), ")\n");
+    s += str_cat("  skipped by rules: ", skipped_target.size(), " model tensors (", list_text(skipped_target, max_list),
+                 ")\n");
   if (skipped_source) s += str_cat("  ignored by rules: ", skipped_source, " checkpoint tensors\n");
   s += str_cat("  missing: ", missing.size(), missing.empty() ? "" : " (" + list_text(missing, max_list) + ")", "\n");
   s += str_cat("  unexpected: ", unexpected.size(),

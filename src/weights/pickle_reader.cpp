@@ -19,12 +19,17 @@ using Kind = PyNode::Kind;
 // A call of one of these can only mean an exploit; refuse the file instead of keeping a placeholder.
 bool is_dangerous(const std::string& global) {
   static const std::unordered_set<std::string> modules = {
-      "os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "importlib", "runpy", "pty", "ctypes", "code",
-      "codeop", "pickle", "_pickle", "marshal", "webbrowser", "commands", "multiprocessing", "signal", "asyncio",
-      "pdb", "platform", "tempfile", "urllib", "http", "ftplib", "smtplib", "telnetlib", "requests", "torch.hub"};
+      "os",       "posix",      "nt",        "subprocess",      "sys",
+      "shutil",   "socket",     "importlib", "runpy",           "pty",
+      "ctypes",   "code",       "codeop",    "pickle",          "_pickle",
+      "marshal",  "webbrowser", "commands",  "multiprocessing", "signal",
+      "asyncio",  "pdb",        "platform",  "tempfile",        "urllib",
+      "http",     "ftplib",     "smtplib",   "telnetlib",       "requests",
+      "torch.hub"};
   static const std::unordered_set<std::string> builtins = {
-      "eval", "exec", "execfile", "compile", "open", "file", "getattr", "setattr", "delattr", "__import__", "input",
-      "raw_input", "breakpoint", "globals", "locals", "vars", "exit", "quit", "help", "reload", "memoryview"};
+      "eval",    "exec",    "execfile",   "compile", "open",      "file",       "getattr",
+      "setattr", "delattr", "__import__", "input",   "raw_input", "breakpoint", "globals",
+      "locals",  "vars",    "exit",       "quit",    "help",      "reload",     "memoryview"};
   const size_t dot = global.rfind('.');
   const std::string module = dot == std::string::npos ? global : global.substr(0, dot);
   const std::string name = dot == std::string::npos ? "" : global.substr(dot + 1);
@@ -37,16 +42,34 @@ bool is_dangerous(const std::string& global) {
 
 std::string torch_dtype_global(const std::string& global) {
   static const std::unordered_map<std::string, std::string> m = {
-      {"torch.float32", "float32"},   {"torch.float", "float32"},     {"torch.float64", "float64"},
-      {"torch.double", "float64"},    {"torch.float16", "float16"},   {"torch.half", "float16"},
-      {"torch.bfloat16", "bfloat16"}, {"torch.int64", "int64"},       {"torch.long", "int64"},
-      {"torch.int32", "int32"},       {"torch.int", "int32"},         {"torch.int16", "int16"},
-      {"torch.short", "int16"},       {"torch.int8", "int8"},         {"torch.uint8", "uint8"},
-      {"torch.bool", "bool"},         {"torch.complex64", "complex64"}, {"torch.cfloat", "complex64"},
-      {"torch.complex128", "complex128"}, {"torch.cdouble", "complex128"}, {"torch.complex32", "complex32"},
-      {"torch.uint16", "uint16"},     {"torch.uint32", "uint32"},     {"torch.uint64", "uint64"},
-      {"torch.float8_e4m3fn", "float8_e4m3fn"}, {"torch.float8_e5m2", "float8_e5m2"},
-      {"torch.float8_e4m3fnuz", "float8_e4m3fnuz"}, {"torch.float8_e5m2fnuz", "float8_e5m2fnuz"},
+      {"torch.float32", "float32"},
+      {"torch.float", "float32"},
+      {"torch.float64", "float64"},
+      {"torch.double", "float64"},
+      {"torch.float16", "float16"},
+      {"torch.half", "float16"},
+      {"torch.bfloat16", "bfloat16"},
+      {"torch.int64", "int64"},
+      {"torch.long", "int64"},
+      {"torch.int32", "int32"},
+      {"torch.int", "int32"},
+      {"torch.int16", "int16"},
+      {"torch.short", "int16"},
+      {"torch.int8", "int8"},
+      {"torch.uint8", "uint8"},
+      {"torch.bool", "bool"},
+      {"torch.complex64", "complex64"},
+      {"torch.cfloat", "complex64"},
+      {"torch.complex128", "complex128"},
+      {"torch.cdouble", "complex128"},
+      {"torch.complex32", "complex32"},
+      {"torch.uint16", "uint16"},
+      {"torch.uint32", "uint32"},
+      {"torch.uint64", "uint64"},
+      {"torch.float8_e4m3fn", "float8_e4m3fn"},
+      {"torch.float8_e5m2", "float8_e5m2"},
+      {"torch.float8_e4m3fnuz", "float8_e4m3fnuz"},
+      {"torch.float8_e5m2fnuz", "float8_e5m2fnuz"},
   };
   auto it = m.find(global);
   return it == m.end() ? "" : it->second;
@@ -361,13 +384,16 @@ size_t Vm::run() {
         break;
       }
       case 0x95: le(8); break;  // FRAME: framing is only a read-ahead hint
-      case '.': {              // STOP
+      case '.': {               // STOP
         PyNode* result = pop();
         check_acyclic(result, limits_.max_depth, origin_);
         tree_.root = result;
         return pos_;
       }
-      case '(': charge(sizeof(size_t)); marks_.push_back(stack_.size()); break;
+      case '(':
+        charge(sizeof(size_t));
+        marks_.push_back(stack_.size());
+        break;
       case '0':
         if (stack_.size() > floor()) stack_.pop_back();
         else pop_mark();
@@ -375,7 +401,8 @@ size_t Vm::run() {
       case '1': pop_mark(); break;
       case '2': push(top()); break;
       case 'N': push(make(Kind::kNone)); break;
-      case 0x88: case 0x89: {
+      case 0x88:
+      case 0x89: {
         PyNode* b = make(Kind::kBool);
         b->b = op == 0x88;
         push(b);
@@ -578,10 +605,21 @@ size_t Vm::run() {
         memo_[idx] = top();
         break;
       }
-      case 'q': charge(48); memo_[u8()] = top(); break;
-      case 'r': charge(48); memo_[le(4)] = top(); break;
-      case 0x94: charge(48); memo_[memo_.size()] = top(); break;
-      case 'g': case 'h': case 'j': {
+      case 'q':
+        charge(48);
+        memo_[u8()] = top();
+        break;
+      case 'r':
+        charge(48);
+        memo_[le(4)] = top();
+        break;
+      case 0x94:
+        charge(48);
+        memo_[memo_.size()] = top();
+        break;
+      case 'g':
+      case 'h':
+      case 'j': {
         uint64_t idx = 0;
         if (op == 'g') {
           const std::string t = line();
@@ -602,10 +640,14 @@ size_t Vm::run() {
         push(persistent_load(pid));
         break;
       }
-      case 0x82: case 0x83: case 0x84: fail("extension registry codes (EXT1/2/4) are not supported");
-      case 0x97: case 0x98: fail("out-of-band buffers (pickle protocol 5) are not supported");
-      default: fail(str_cat("unknown opcode 0x", "0123456789abcdef"[op >> 4], "0123456789abcdef"[op & 15],
-                            " (not a pickle, or corrupt)"));
+      case 0x82:
+      case 0x83:
+      case 0x84: fail("extension registry codes (EXT1/2/4) are not supported");
+      case 0x97:
+      case 0x98: fail("out-of-band buffers (pickle protocol 5) are not supported");
+      default:
+        fail(str_cat("unknown opcode 0x", "0123456789abcdef"[op >> 4], "0123456789abcdef"[op & 15],
+                     " (not a pickle, or corrupt)"));
     }
   }
 }
@@ -817,14 +859,13 @@ PyNode* Vm::call(PyNode* fn, PyNode* args) {
     return t;
   }
   if (name.rfind("torch._utils._rebuild_", 0) == 0) {
-    const std::string what = name.find("qtensor") != std::string::npos   ? "quantized tensors"
-                             : name.find("sparse") != std::string::npos  ? "sparse tensors"
-                             : name.find("nested") != std::string::npos  ? "nested tensors"
-                                                                         : "this kind of tensor";
+    const std::string what = name.find("qtensor") != std::string::npos  ? "quantized tensors"
+                             : name.find("sparse") != std::string::npos ? "sparse tensors"
+                             : name.find("nested") != std::string::npos ? "nested tensors"
+                                                                        : "this kind of tensor";
     fail(str_cat(name, ": ", what, " are not supported, only dense tensors (convert the model in Python first)"));
   }
-  if (name == "torch.jit._pickle.restore_type_tag" ||
-      (name.rfind("torch.jit._pickle.build_", 0) == 0 && !a.empty())) {
+  if (name == "torch.jit._pickle.restore_type_tag" || (name.rfind("torch.jit._pickle.build_", 0) == 0 && !a.empty())) {
     if (a.empty()) fail(str_cat(name, " without arguments"));
     return a[0];
   }
@@ -854,7 +895,11 @@ PyNode* Vm::new_object(PyNode* cls, PyNode* args, bool runs_init) {
 
 void Vm::build(PyNode* obj, PyNode* state) {
   switch (obj->kind) {
-    case Kind::kObject: case Kind::kDict: case Kind::kTensor: case Kind::kList: case Kind::kSet:
+    case Kind::kObject:
+    case Kind::kDict:
+    case Kind::kTensor:
+    case Kind::kList:
+    case Kind::kSet:
       if (obj->state && obj->state->kind == Kind::kDict && state->kind == Kind::kDict) {
         charge(state->entries.size() * sizeof(PyNode*) * 2);
         obj->state->entries.insert(obj->state->entries.end(), state->entries.begin(), state->entries.end());
@@ -862,8 +907,7 @@ void Vm::build(PyNode* obj, PyNode* state) {
         obj->state = state;
       }
       return;
-    default:
-      fail(str_cat("BUILD on a ", obj->repr(30), " (corrupt pickle)"));
+    default: fail(str_cat("BUILD on a ", obj->repr(30), " (corrupt pickle)"));
   }
 }
 
@@ -876,12 +920,24 @@ size_t unpickle(const char* data, size_t size, PyTree& tree, const std::string& 
 
 std::string dtype_of_storage_class(const std::string& name) {
   static const std::unordered_map<std::string, std::string> m = {
-      {"DoubleStorage", "float64"},      {"FloatStorage", "float32"},          {"HalfStorage", "float16"},
-      {"BFloat16Storage", "bfloat16"},   {"LongStorage", "int64"},             {"IntStorage", "int32"},
-      {"ShortStorage", "int16"},         {"CharStorage", "int8"},              {"ByteStorage", "uint8"},
-      {"BoolStorage", "bool"},           {"ComplexFloatStorage", "complex64"}, {"ComplexDoubleStorage", "complex128"},
-      {"UntypedStorage", "uint8"},       {"QInt8Storage", "qint8"},            {"QUInt8Storage", "quint8"},
-      {"QInt32Storage", "qint32"},       {"QUInt4x2Storage", "quint4x2"},      {"QUInt2x4Storage", "quint2x4"},
+      {"DoubleStorage", "float64"},
+      {"FloatStorage", "float32"},
+      {"HalfStorage", "float16"},
+      {"BFloat16Storage", "bfloat16"},
+      {"LongStorage", "int64"},
+      {"IntStorage", "int32"},
+      {"ShortStorage", "int16"},
+      {"CharStorage", "int8"},
+      {"ByteStorage", "uint8"},
+      {"BoolStorage", "bool"},
+      {"ComplexFloatStorage", "complex64"},
+      {"ComplexDoubleStorage", "complex128"},
+      {"UntypedStorage", "uint8"},
+      {"QInt8Storage", "qint8"},
+      {"QUInt8Storage", "quint8"},
+      {"QInt32Storage", "qint32"},
+      {"QUInt4x2Storage", "quint4x2"},
+      {"QUInt2x4Storage", "quint2x4"},
   };
   auto it = m.find(name);
   return it == m.end() ? "" : it->second;
@@ -889,10 +945,18 @@ std::string dtype_of_storage_class(const std::string& name) {
 
 std::string storage_class_of(const std::string& dtype) {
   static const std::unordered_map<std::string, std::string> m = {
-      {"float64", "DoubleStorage"},     {"float32", "FloatStorage"},          {"float16", "HalfStorage"},
-      {"bfloat16", "BFloat16Storage"},  {"int64", "LongStorage"},             {"int32", "IntStorage"},
-      {"int16", "ShortStorage"},        {"int8", "CharStorage"},              {"uint8", "ByteStorage"},
-      {"bool", "BoolStorage"},          {"complex64", "ComplexFloatStorage"}, {"complex128", "ComplexDoubleStorage"},
+      {"float64", "DoubleStorage"},
+      {"float32", "FloatStorage"},
+      {"float16", "HalfStorage"},
+      {"bfloat16", "BFloat16Storage"},
+      {"int64", "LongStorage"},
+      {"int32", "IntStorage"},
+      {"int16", "ShortStorage"},
+      {"int8", "CharStorage"},
+      {"uint8", "ByteStorage"},
+      {"bool", "BoolStorage"},
+      {"complex64", "ComplexFloatStorage"},
+      {"complex128", "ComplexDoubleStorage"},
   };
   auto it = m.find(dtype);
   return it == m.end() ? "" : it->second;

@@ -93,7 +93,8 @@ std::string write_state_dict(const std::vector<TensorRecord>& tensors) {
     const std::string cls = storage_class_of(t.dtype);
     CT_CHECK(!cls.empty(), ConfigError, "tensor '", t.name, "': dtype ", t.dtype,
              " has no torch storage class, so torch 1.x cannot load it from a .pt file; save as .safetensors");
-    CT_CHECK(t.sizes.size() == t.strides.size(), ConfigError, "tensor '", t.name, "': sizes and strides differ in rank");
+    CT_CHECK(t.sizes.size() == t.strides.size(), ConfigError, "tensor '", t.name,
+             "': sizes and strides differ in rank");
     w.string(t.name);
     w.global("torch._utils", "_rebuild_tensor_v2");
     w.op('(');

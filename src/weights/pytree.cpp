@@ -14,11 +14,11 @@ namespace cardiotorch::weights {
 
 size_t dtype_itemsize(const std::string& d) {
   static const std::map<std::string, size_t> sizes = {
-      {"float64", 8},   {"float32", 4},    {"float16", 2},   {"bfloat16", 2},        {"int64", 8},
-      {"int32", 4},     {"int16", 2},      {"int8", 1},      {"uint8", 1},           {"bool", 1},
-      {"complex64", 8}, {"complex128", 16}, {"complex32", 4}, {"uint16", 2},          {"uint32", 4},
+      {"float64", 8},   {"float32", 4},       {"float16", 2},     {"bfloat16", 2},        {"int64", 8},
+      {"int32", 4},     {"int16", 2},         {"int8", 1},        {"uint8", 1},           {"bool", 1},
+      {"complex64", 8}, {"complex128", 16},   {"complex32", 4},   {"uint16", 2},          {"uint32", 4},
       {"uint64", 8},    {"float8_e4m3fn", 1}, {"float8_e5m2", 1}, {"float8_e4m3fnuz", 1}, {"float8_e5m2fnuz", 1},
-      {"qint8", 1},     {"quint8", 1},     {"qint32", 4},    {"quint4x2", 1},        {"quint2x4", 1},
+      {"qint8", 1},     {"quint8", 1},        {"qint32", 4},      {"quint4x2", 1},        {"quint2x4", 1},
   };
   auto it = sizes.find(d);
   return it == sizes.end() ? 0 : it->second;
@@ -96,11 +96,14 @@ std::string number(double v) {
 
 bool is_scalar(const PyNode* n) {
   switch (n->kind) {
-    case Kind::kNone: case Kind::kBool: case Kind::kInt: case Kind::kFloat: case Kind::kString:
-    case Kind::kBytes: case Kind::kGlobal:
-      return true;
-    default:
-      return false;
+    case Kind::kNone:
+    case Kind::kBool:
+    case Kind::kInt:
+    case Kind::kFloat:
+    case Kind::kString:
+    case Kind::kBytes:
+    case Kind::kGlobal: return true;
+    default: return false;
   }
 }
 
@@ -127,7 +130,9 @@ std::string PyNode::key_text(const PyNode* key) {
 size_t PyNode::child_count() const {
   switch (kind) {
     case Kind::kDict: return entries.size();
-    case Kind::kList: case Kind::kTuple: case Kind::kSet: return items.size();
+    case Kind::kList:
+    case Kind::kTuple:
+    case Kind::kSet: return items.size();
     case Kind::kObject: {
       const PyNode* st = state_dict_of(this);
       return entries.size() + appended.size() + (st ? st->entries.size() : 0);
@@ -197,7 +202,9 @@ std::string PyNode::repr(size_t max_len) const {
       }
       return out.size() > max_len * 2 ? out.substr(0, max_len * 2) + "..." : out;
     }
-    case Kind::kList: case Kind::kTuple: case Kind::kSet: {
+    case Kind::kList:
+    case Kind::kTuple:
+    case Kind::kSet: {
       const char* open = kind == Kind::kList ? "[" : kind == Kind::kTuple ? "(" : "{";
       const char* close = kind == Kind::kList ? "]" : kind == Kind::kTuple ? ")" : "}";
       std::string out = open;
@@ -246,8 +253,8 @@ void check_acyclic(const PyNode* root, size_t max_depth, const std::string& orig
     return out;
   };
   auto fail_depth = [&] {
-    throw DataError(str_cat(origin, ": containers nested deeper than ", max_depth,
-                            " levels (corrupt or hostile file)"));
+    throw DataError(
+        str_cat(origin, ": containers nested deeper than ", max_depth, " levels (corrupt or hostile file)"));
   };
   std::vector<Frame> stack;
   stack.push_back({root, successors(root)});
@@ -347,12 +354,12 @@ struct Printer {
       else if (!n->py_class.empty() && is_scalar(n)) s += "  (" + n->py_class + ")";
       return s;
     }
-    std::string cls = !n->py_class.empty() ? n->py_class
-                      : n->kind == Kind::kDict ? "dict"
-                      : n->kind == Kind::kList ? "list"
+    std::string cls = !n->py_class.empty()      ? n->py_class
+                      : n->kind == Kind::kDict  ? "dict"
+                      : n->kind == Kind::kList  ? "list"
                       : n->kind == Kind::kTuple ? "tuple"
-                      : n->kind == Kind::kSet ? "set"
-                                               : n->s;
+                      : n->kind == Kind::kSet   ? "set"
+                                                : n->s;
     // Short all-scalar sequences print inline: betas (0.9, 0.999).
     if ((n->kind == Kind::kList || n->kind == Kind::kTuple) && n->items.size() <= 24) {
       bool scalars = true;
@@ -365,7 +372,8 @@ struct Printer {
     const auto [t, e] = count(n);
     const size_t kids = n->child_count();
     s += ", " + std::to_string(kids) + (kids == 1 ? " entry" : " entries");
-    if (t > 0) s += ", " + std::to_string(t) + (t == 1 ? " tensor" : " tensors") + ", " + std::to_string(e) + " elements";
+    if (t > 0)
+      s += ", " + std::to_string(t) + (t == 1 ? " tensor" : " tensors") + ", " + std::to_string(e) + " elements";
     return s;
   }
 
@@ -389,8 +397,8 @@ struct Printer {
       if (k.size() < width) k.append(width - k.size(), ' ');
       const std::string d = describe(child);
       line(indent + k + "  " + d);
-      const bool inline_seq = (child->kind == Kind::kList || child->kind == Kind::kTuple) && !d.empty() &&
-                              (d[0] == '[' || d[0] == '(');
+      const bool inline_seq =
+          (child->kind == Kind::kList || child->kind == Kind::kTuple) && !d.empty() && (d[0] == '[' || d[0] == '(');
       if (!inline_seq && child->child_count() > 0) {
         if (depth + 1 >= opt.max_depth) line(indent + "  ...");
         else emit(child, indent + "  ", depth + 1);

@@ -13,9 +13,11 @@ namespace {
 
 const std::vector<std::pair<std::string, std::string>>& codes() {
   static const std::vector<std::pair<std::string, std::string>> table = {
-      {"F64", "float64"}, {"F32", "float32"}, {"F16", "float16"}, {"BF16", "bfloat16"}, {"I64", "int64"},
-      {"I32", "int32"},   {"I16", "int16"},   {"I8", "int8"},     {"U8", "uint8"},      {"BOOL", "bool"},
-      {"U16", "uint16"},  {"U32", "uint32"},  {"U64", "uint64"},  {"C64", "complex64"}, {"F8_E4M3", "float8_e4m3fn"},
+      {"F64", "float64"},        {"F32", "float32"},   {"F16", "float16"},
+      {"BF16", "bfloat16"},      {"I64", "int64"},     {"I32", "int32"},
+      {"I16", "int16"},          {"I8", "int8"},       {"U8", "uint8"},
+      {"BOOL", "bool"},          {"U16", "uint16"},    {"U32", "uint32"},
+      {"U64", "uint64"},         {"C64", "complex64"}, {"F8_E4M3", "float8_e4m3fn"},
       {"F8_E5M2", "float8_e5m2"}};
   return table;
 }
@@ -40,13 +42,14 @@ std::string dtype_to_safetensors(const std::string& dtype) {
 }
 
 uint64_t header_length(const char* first8, uint64_t file_size, const std::string& origin) {
-  CT_CHECK(file_size >= 8, DataError, origin, ": not a safetensors file (", file_size, " bytes, the header length alone takes 8)");
+  CT_CHECK(file_size >= 8, DataError, origin, ": not a safetensors file (", file_size,
+           " bytes, the header length alone takes 8)");
   uint64_t n = 0;
   for (int b = 0; b < 8; ++b) n |= static_cast<uint64_t>(static_cast<unsigned char>(first8[b])) << (8 * b);
   CT_CHECK(n <= kMaxHeaderBytes, DataError, origin, ": safetensors header of ", n, " bytes (the format allows at most ",
            kMaxHeaderBytes, "; corrupt file?)");
-  CT_CHECK(n <= file_size - 8, DataError, origin, ": truncated safetensors file (header of ", n, " bytes, the file has ",
-           file_size, ")");
+  CT_CHECK(n <= file_size - 8, DataError, origin, ": truncated safetensors file (header of ", n,
+           " bytes, the file has ", file_size, ")");
   return n;
 }
 
@@ -118,7 +121,8 @@ Header parse_header(const char* json, uint64_t n, uint64_t file_size, const std:
              at, " (safetensors data ranges must not overlap or leave gaps)");
     at = t.end;
   }
-  CT_CHECK(at == data_len, DataError, origin, ": ", data_len - at, " bytes after the last tensor's data (corrupt file)");
+  CT_CHECK(at == data_len, DataError, origin, ": ", data_len - at,
+           " bytes after the last tensor's data (corrupt file)");
   return h;
 }
 

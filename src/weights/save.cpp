@@ -102,14 +102,14 @@ void save_state_dict(const std::string& path, const NamedTensors& tensors) {
   if (ext == ".safetensors") save_safetensors(path, tensors);
   else if (ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt" || ext == ".tar") save_torch(path, tensors);
   else
-    throw ConfigError(str_cat(path, ": unknown output format '", ext,
-                              "' (use .safetensors, or .pt/.pth for a torch.save archive)"));
+    throw ConfigError(
+        str_cat(path, ": unknown output format '", ext, "' (use .safetensors, or .pt/.pth for a torch.save archive)"));
 }
 
 namespace {
 const std::vector<std::string>& reserved_keys() {
-  static const std::vector<std::string> keys = {"format", "format_version", "cardiotorch_version", "torch_version",
-                                                "config", "registry", "groups"};
+  static const std::vector<std::string> keys = {
+      "format", "format_version", "cardiotorch_version", "torch_version", "config", "registry", "groups"};
   return keys;
 }
 }  // namespace
@@ -154,8 +154,8 @@ void save_checkpoint(const std::string& path, const CheckpointData& data) {
 CheckpointData load_checkpoint(const std::string& path) {
   const Checkpoint ck = read_checkpoint(path);
   std::map<std::string, std::string> meta(ck.metadata.begin(), ck.metadata.end());
-  CT_CHECK(meta["format"] == "cardiotorch.checkpoint", DataError, path, ": not a cardiotorch checkpoint (",
-           ck.format, "); weights::read_checkpoint and load_into read other formats");
+  CT_CHECK(meta["format"] == "cardiotorch.checkpoint", DataError, path, ": not a cardiotorch checkpoint (", ck.format,
+           "); weights::read_checkpoint and load_into read other formats");
   CheckpointData out;
   try {
     out.format_version = std::stoi(meta["format_version"]);

@@ -125,8 +125,8 @@ TEST(Batch, RandomStepsDependOnTheRecordNotTheThread) {
   // or 3 threads.
   const std::string root = make_tree("batch_seed");
   const std::string base = fs::path(root).parent_path().string();
-  ct::signal::Pipeline p = ct::signal::Pipeline::from_config(
-      ct::ConfigNode::parse("[{name: gaussian_noise, std: 0.5, p: 1.0}]"));
+  ct::signal::Pipeline p =
+      ct::signal::Pipeline::from_config(ct::ConfigNode::parse("[{name: gaussian_noise, std: 0.5, p: 1.0}]"));
   app::PreprocessRecordsOptions po;
   po.training = true;
   po.seed = 42;

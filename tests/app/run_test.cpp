@@ -90,7 +90,8 @@ TEST(MainJob, SmokeRunStopsResumesAndSkipsFinishedStages) {
   // classifiers start from the recorded encoder.
   o.stop_after.clear();
   const app::RunResult second = app::run_experiment(o);
-  EXPECT_EQ(names(second), (std::vector<std::string>{"data", "pretrain", "finetune", "linear_probe", "baseline", "report"}));
+  EXPECT_EQ(names(second),
+            (std::vector<std::string>{"data", "pretrain", "finetune", "linear_probe", "baseline", "report"}));
   EXPECT_TRUE(stage(second, "data").resumed);
   EXPECT_TRUE(stage(second, "pretrain").resumed);
   EXPECT_EQ(stage(second, "pretrain").files.at("encoder"), encoder);
@@ -142,8 +143,8 @@ TEST(MainJob, InterruptedTrainingStageResumesFromItsCheckpoint) {
   ASSERT_TRUE(fs::exists(run_dir + "/pretrain/checkpoints/last.safetensors"));
   const app::RunResult second = app::run_experiment(o);
   const app::StageResult& p = stage(second, "pretrain");
-  EXPECT_FALSE(p.resumed);                       // run again, but ...
-  EXPECT_EQ(p.values.at("steps"), 2);            // ... from the checkpoint: no step trained twice
+  EXPECT_FALSE(p.resumed);             // run again, but ...
+  EXPECT_EQ(p.values.at("steps"), 2);  // ... from the checkpoint: no step trained twice
   EXPECT_EQ(ct::read_file(run_dir + "/pretrain/metrics.jsonl"), log_before);
   EXPECT_TRUE(fs::exists(p.files.at("encoder")));
   EXPECT_TRUE(fs::exists(run_dir + "/stages/pretrain.json"));
@@ -191,9 +192,8 @@ TEST(MainJob, StageSectionsMergeUnlessTheyNameAnotherEntry) {
   ct::ConfigNode base = ct::ConfigNode::parse(
       "{model: {name: mae_vit_patchx, depth: 2, mask_ratio: 0.8}, optimizer: {name: adamw, lr: 0.001},"
       " augment: [{name: jitter}], train: {epochs: 3, log_every: 5}}");
-  app::merge_stage_section(base, ct::ConfigNode::parse(
-                                     "{model: {name: vit_patchx, depth: 1}, optimizer: {lr: 0.01},"
-                                     " augment: [{name: rescaling}], train: {epochs: 7}}"));
+  app::merge_stage_section(base, ct::ConfigNode::parse("{model: {name: vit_patchx, depth: 1}, optimizer: {lr: 0.01},"
+                                                       " augment: [{name: rescaling}], train: {epochs: 7}}"));
   EXPECT_EQ(base["model"]["name"].as_string(), "vit_patchx");
   EXPECT_FALSE(base["model"].has("mask_ratio"));  // another model: the MAE's options do not leak in
   EXPECT_EQ(base["model"]["depth"].as_int(), 1);

@@ -49,14 +49,17 @@ TEST(AugmentTimeMask, AssignsExactlyTheSpanAndLeavesTheRestBitIdentical) {
   }
   // Setting, not multiplying: a zero value masks non-zero samples to exactly 0.
   at::Tensor z = run_aug(*make_aug("time_mask", "p: 1, unit: samples, min_length: 5, max_length: 5"),
-                         make_batch(x.abs().add(1), 100), 5).x;
+                         make_batch(x.abs().add(1), 100), 5)
+                     .x;
   EXPECT_EQ(z.eq(0).sum().item<int64_t>(), 32 * 12 * 5);
 }
 
 TEST(AugmentTimeMask, PerLeadSpansDiffer) {
   at::Tensor x = at::ones({4, 12, 300}, kF64);
-  at::Tensor out = run_aug(*make_aug("time_mask", "p: 1, unit: samples, min_length: 20, max_length: 20, per_lead: true"),
-                           make_batch(x, 100), 6).x;
+  at::Tensor out =
+      run_aug(*make_aug("time_mask", "p: 1, unit: samples, min_length: 20, max_length: 20, per_lead: true"),
+              make_batch(x, 100), 6)
+          .x;
   at::Tensor masked = out.eq(0);
   EXPECT_TRUE(masked.sum(-1).eq(20).all().item<bool>());
   EXPECT_FALSE(masked.eq(masked.narrow(1, 0, 1)).all().item<bool>());
@@ -134,10 +137,12 @@ TEST(AugmentMixing, RejectsLabelsOfAnotherBatch) {
 TEST(AugmentLabelSmooth, FormulaAndRowSums) {
   at::Tensor cls = at::randint(0, 6, {3, 20}, test::seeded(2), at::TensorOptions().dtype(at::kLong));
   at::Tensor y = at::one_hot(cls, 6).to(at::kDouble);  // (3, 20, 6)
-  auto out = run_aug(*make_aug("label_smooth", "p: 1, smoothing: 0.2"), make_batch(test::randn({3, 20, 1, 8}, 1), 100, y), 3);
+  auto out =
+      run_aug(*make_aug("label_smooth", "p: 1, smoothing: 0.2"), make_batch(test::randn({3, 20, 1, 8}, 1), 100, y), 3);
   EXPECT_TRUE(at::allclose(out.y, y * 0.8 + 0.2 / 6, 0, 1e-15));
   EXPECT_TRUE(at::allclose(out.y.sum(-1), y.sum(-1), 0, 1e-12));
-  auto half = run_aug(*make_aug("label_smooth", "p: 0.5, smoothing: 0.2"), make_batch(test::randn({3, 20, 1, 8}, 1), 100, y), 4);
+  auto half = run_aug(*make_aug("label_smooth", "p: 0.5, smoothing: 0.2"),
+                      make_batch(test::randn({3, 20, 1, 8}, 1), 100, y), 4);
   at::Tensor changed = half.y.ne(y).any(-1);
   EXPECT_TRUE(changed.any().item<bool>() && (~changed).any().item<bool>());
   EXPECT_TRUE(at::allclose(half.y.sum(-1), y.sum(-1), 0, 1e-12));
@@ -251,11 +256,13 @@ TEST(AugmentNoise, JitterIsAmplitudeProportional) {
 
 TEST(AugmentNoise, PowerlineIsAMainsSinusoid) {
   at::Tensor x = test::randn({4, 3, 1000}, 2, at::kDouble);
-  at::Tensor d = run_aug(*make_aug("powerline_noise", "p: 1, frequency: [50], amplitude: [0.1, 0.2]"),
-                         make_batch(x, 500), 3).x - x;
+  at::Tensor d =
+      run_aug(*make_aug("powerline_noise", "p: 1, frequency: [50], amplitude: [0.1, 0.2]"), make_batch(x, 500), 3).x -
+      x;
   at::Tensor spec = at::fft_rfft(d).abs();  // 1000 samples at 500 Hz: 0.5 Hz bins, 50 Hz = bin 100
   EXPECT_TRUE(spec.argmax(-1).eq(100).all().item<bool>());
-  EXPECT_LT((spec.sum(-1) - spec.select(-1, 100)).max().item<double>(), 1e-6 * spec.select(-1, 100).min().item<double>());
+  EXPECT_LT((spec.sum(-1) - spec.select(-1, 100)).max().item<double>(),
+            1e-6 * spec.select(-1, 100).min().item<double>());
   EXPECT_THROW(run_aug(*make_aug("powerline_noise", "p: 1, frequency: [60]"), make_batch(x, 100), 3), ConfigError);
 }
 
@@ -334,7 +341,8 @@ TEST(AugmentTime, StretchAndCompressKeepLengthAndWarpTime) {
   EXPECT_EQ(co.size(-1), n);
   const int64_t zeros = co[0][0].eq(0).sum().item<int64_t>();
   EXPECT_EQ(zeros, n - 801);  // round(0.8·1001) = 801 samples of signal, the rest is padding
-  at::Tensor edge = run_aug(*make_aug("stretch_compress", "p: 1, factor: [0.8, 0.8], pad: edge"), make_batch(ramp + 1, 100), 3).x;
+  at::Tensor edge =
+      run_aug(*make_aug("stretch_compress", "p: 1, factor: [0.8, 0.8], pad: edge"), make_batch(ramp + 1, 100), 3).x;
   EXPECT_EQ(edge.eq(0).sum().item<int64_t>(), 0);
   EXPECT_DOUBLE_EQ(edge[0][0][0].item<double>(), 1.0);
   EXPECT_DOUBLE_EQ(edge[0][0][-1].item<double>(), static_cast<double>(n));

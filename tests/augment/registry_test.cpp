@@ -63,7 +63,8 @@ TEST_P(EveryAugmenter, RejectsBadProbabilityAndUnknownKeys) {
 
 TEST_P(EveryAugmenter, KeepsShapeForOneToFourDims) {
   auto step = make_aug(GetParam(), "p: 1");
-  const std::vector<std::vector<int64_t>> shapes = {{kSamples}, {12, kSamples}, {3, 12, kSamples}, {2, 3, 12, kSamples}};
+  const std::vector<std::vector<int64_t>> shapes = {
+      {kSamples}, {12, kSamples}, {3, 12, kSamples}, {2, 3, 12, kSamples}};
   for (const auto& shape : shapes) {
     signal::SignalBatch in = batch_of(shape, 11);
     const at::Tensor x0 = in.x.clone(), y0 = in.y.clone();
@@ -146,10 +147,8 @@ TEST_P(EveryAugmenter, WorksOnFloat64) {
   EXPECT_EQ(out.y.scalar_type(), at::kDouble) << GetParam();
   EXPECT_EQ(out.x.sizes(), in.x.sizes());
   EXPECT_TRUE(at::isfinite(out.x).all().item<bool>()) << GetParam();
-  if (kLabelsOnly.count(GetParam()))
-    EXPECT_FALSE(same(out.y, in.y)) << GetParam();
-  else
-    EXPECT_FALSE(same(out.x, in.x)) << GetParam();
+  if (kLabelsOnly.count(GetParam())) EXPECT_FALSE(same(out.y, in.y)) << GetParam();
+  else EXPECT_FALSE(same(out.x, in.x)) << GetParam();
 }
 
 TEST_P(EveryAugmenter, RejectsIntegerSignals) {
@@ -183,10 +182,22 @@ INSTANTIATE_TEST_SUITE_P(Augment, EveryAugmenter, ::testing::ValuesIn(signal::au
                          });
 
 TEST(AugmentRegistry, ListsEveryAugmenter) {
-  const std::set<std::string> want = {"gaussian_noise", "jitter",       "rescaling",    "amplitude_flip",
-                                      "time_shift",     "random_resized_crop", "stretch_compress",
-                                      "baseline_wander", "powerline_noise", "ft_surrogate", "time_mask",
-                                      "lead_dropout",   "mixup",        "cutmix",       "label_smooth", "3kg"};
+  const std::set<std::string> want = {"gaussian_noise",
+                                      "jitter",
+                                      "rescaling",
+                                      "amplitude_flip",
+                                      "time_shift",
+                                      "random_resized_crop",
+                                      "stretch_compress",
+                                      "baseline_wander",
+                                      "powerline_noise",
+                                      "ft_surrogate",
+                                      "time_mask",
+                                      "lead_dropout",
+                                      "mixup",
+                                      "cutmix",
+                                      "label_smooth",
+                                      "3kg"};
   const auto names = signal::augmenter_registry().names();
   EXPECT_EQ(std::set<std::string>(names.begin(), names.end()), want);
 }

@@ -42,8 +42,7 @@ TEST(CliBatch, SkipCountsAndListsBadRecords) {
   const std::string dir = ct::test::make_temp_dir("cli_batch_skip");
   fs::create_directories(dir + "/in/sub");
   for (const char* r : {"E07500", "E07501"})
-    for (const char* e : {".hea", ".mat"})
-      fs::copy_file(sample_dir() + "/" + r + e, dir + "/in/sub/" + r + e);
+    for (const char* e : {".hea", ".mat"}) fs::copy_file(sample_dir() + "/" + r + e, dir + "/in/sub/" + r + e);
   ct::test::write_file(dir + "/in/broken.hea", "broken 12 500 5000\nno signal lines here\n");
   std::string log;
   // raise (the default): exit 1 naming the file, like a single conversion.

@@ -31,9 +31,9 @@ TEST(CliConvert, NpyNpzAndCsvWithWindowAndLeads) {
   const std::string dir = test::make_temp_dir("cli_convert2");
   const io::Record orig = io::read_record(sample("E07501"));
   std::string out;
-  ASSERT_EQ(run_cli("convert " + sample("E07501.mat") + " --from 2 --duration 1.5 --leads V2,II -o " + dir + "/w.npy",
-                    &out),
-            0)
+  ASSERT_EQ(
+      run_cli("convert " + sample("E07501.mat") + " --from 2 --duration 1.5 --leads V2,II -o " + dir + "/w.npy", &out),
+      0)
       << out;
   const at::Tensor w = io::read_npy(dir + "/w.npy");
   ASSERT_EQ(w.sizes(), (std::vector<int64_t>{2, 750}));

@@ -26,19 +26,24 @@ namespace {
 std::string tiny_config(const std::string& dir, int64_t steps, int64_t checkpoint_every) {
   const std::string path = dir + "/tiny.yaml";
   ct::test::write_file(path, ct::str_cat(R"(name: tiny
-output_dir: )", dir, R"(/runs
+output_dir: )",
+                                         dir, R"(/runs
 seed: 3
 data:
-  dataset: {name: cinc2021, root: )", ct::test::source_path("data/sample/cinc2021"), R"(}
+  dataset: {name: cinc2021, root: )",
+                                         ct::test::source_path("data/sample/cinc2021"), R"(}
   split: {val: 0.2, test: 0.0}
-  cache: {dir: )", dir, R"(/cache, progress: false}
+  cache: {dir: )",
+                                         dir, R"(/cache, progress: false}
   loader: {batch_size: 8, num_workers: 2, crop: 256}
 preprocess: [{name: zscore}]
 augment: [{name: jitter, p: 0.5}, {name: rescaling, p: 0.5}]
 model: {name: plain_cnn, channels: [8, 16], kernels: [5, 3], dropout: 0.2}
 optimizer: {name: adamw, lr: 0.003, weight_decay: 0.01}
 scheduler: {name: warmup_cosine, unit: step, warmup: 5}
-train: {steps: )", steps, R"(, checkpoint_every_steps: )", checkpoint_every, R"(, keep_last: 100, val_every_steps: 15, log_every: 5, progress: false}
+train: {steps: )",
+                                         steps, R"(, checkpoint_every_steps: )", checkpoint_every,
+                                         R"(, keep_last: 100, val_every_steps: 15, log_every: 5, progress: false}
 finetune: {evaluate_best: false}
 )"));
   return path;
@@ -95,7 +100,8 @@ TEST(FinetuneCli, ResumeAfterSigkillIsBitwiseExact) {
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
   ASSERT_TRUE(fs::exists(half));
   // Resume from the step-30 checkpoint (whatever the killed run wrote after it).
-  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set name=killed --resume " + half + flags, &out), 0) << out;
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set name=killed --resume " + half + flags, &out), 0)
+      << out;
 
   const std::string a = dir + "/runs/straight/checkpoints/last.safetensors", b = run + "/checkpoints/last.safetensors";
   const auto state = ct::weights::load_checkpoint(b).sections.at("trainer");
@@ -120,7 +126,8 @@ TEST(FinetuneCli, ResumeWithAnotherConfigIsRefused) {
   const std::string cfg = tiny_config(dir, 4, 2);
   std::string out;
   ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " -q --threads 1", &out), 0) << out;
-  EXPECT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set optimizer.lr=0.01 --resume -q --threads 1", &out), 2);
+  EXPECT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set optimizer.lr=0.01 --resume -q --threads 1", &out),
+            2);
   EXPECT_NE(out.find("cannot resume"), std::string::npos) << out;
   EXPECT_NE(out.find("optimizer.lr: 0.003 -> 0.01"), std::string::npos) << out;
   // A fresh run over the old one is refused too, unless it replaces it.
@@ -147,8 +154,8 @@ TEST(FinetuneCli, FinetuneEvaluatePredictEmbed) {
   const std::string best = run + "/checkpoints/best.safetensors";
 
   // evaluate on a directory (the same sample here), with its per-class table.
-  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + ct::test::source_path("data/sample/cinc2021") +
-                                  " -o " + dir + "/eval --threads 1",
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " +
+                                  ct::test::source_path("data/sample/cinc2021") + " -o " + dir + "/eval --threads 1",
                               &out),
             0)
       << out;
@@ -177,14 +184,16 @@ TEST(FinetuneCli, FinetuneEvaluatePredictEmbed) {
   EXPECT_EQ(out.rfind("record,unit,sample,end,time_s,windows,p_", 0), 0u) << out;
 
   // embed: (N, D) embeddings + ids + labels.
-  ASSERT_EQ(ct::test::run_cli("embed --checkpoint " + best + " --split val -o " + dir + "/emb.npy --threads 1", &out), 0)
+  ASSERT_EQ(ct::test::run_cli("embed --checkpoint " + best + " --split val -o " + dir + "/emb.npy --threads 1", &out),
+            0)
       << out;
   const at::Tensor emb = ct::io::read_npy(dir + "/emb.npy");
   EXPECT_EQ(emb.dim(), 2);
   EXPECT_EQ(emb.size(1), 16);
   EXPECT_TRUE(fs::exists(dir + "/emb_ids.csv"));
   EXPECT_EQ(ct::io::read_npy(dir + "/emb_labels.npy").size(0), emb.size(0));
-  ASSERT_EQ(ct::test::run_cli("embed --checkpoint " + best + " --localized -o " + dir + "/loc.npy --threads 1", &out), 0)
+  ASSERT_EQ(ct::test::run_cli("embed --checkpoint " + best + " --localized -o " + dir + "/loc.npy --threads 1", &out),
+            0)
       << out;
   EXPECT_EQ(ct::io::read_npy(dir + "/loc.npy").dim(), 3);
 
@@ -205,18 +214,20 @@ TEST(FinetuneCli, MitdbBeatsTrainEvaluateAndPredict) {
   const std::string dir = ct::test::make_temp_dir("mitdb");
   const std::string cfg = dir + "/mitdb.yaml";
   ct::test::write_file(cfg, ct::str_cat("defaults: ", ct::test::source_path("configs/finetune/mitdb_beats.yaml"), R"(
-output_dir: )", dir, R"(/runs
+output_dir: )",
+                                        dir, R"(/runs
 data:
   dataset: {limit: 2}
   split: {val: 0.5}
-  cache: {dir: )", dir, R"(/cache, progress: false}
+  cache: {dir: )",
+                                        dir, R"(/cache, progress: false}
   loader: {batch_size: 64}
 train: {epochs: 1, steps: 8, progress: false}
 finetune: {evaluate_best: false, sampling: balanced}
 )"));
   std::string out;
-  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set data.dataset.root=" + ct::test::shared_data("mitdb") +
-                                  " --threads 1",
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg +
+                                  " --set data.dataset.root=" + ct::test::shared_data("mitdb") + " --threads 1",
                               &out),
             0)
       << out;
@@ -234,7 +245,8 @@ finetune: {evaluate_best: false, sampling: balanced}
   EXPECT_NE(out.find("+P"), std::string::npos) << out;
   EXPECT_NE(out.find("2273 samples"), std::string::npos) << out;  // record 100's AAMI-mapped beats
   // predict: beats from the annotations, or found by the QRS detector.
-  ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + best + " " + other + "/100 -o " + dir + "/beats.csv", &out), 0) << out;
+  ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + best + " " + other + "/100 -o " + dir + "/beats.csv", &out), 0)
+      << out;
   std::ifstream f(dir + "/beats.csv");
   std::string header, line;
   std::getline(f, header);

@@ -103,7 +103,8 @@ TEST_F(PlotTest, CalibrationPulseAndTraceScaleInMillimetres) {
     o.gain_mm_mv = gain;
     report::plot_ecg(r, dir_ + "/cal.svg", o);
     const std::string svg = slurp(dir_ + "/cal.svg");
-    const auto pulses = svg_paths(svg, "stroke-width:0.3;stroke-linecap:butt;stroke-linejoin:miter;stroke:rgb(0%,0%,0%)");
+    const auto pulses =
+        svg_paths(svg, "stroke-width:0.3;stroke-linecap:butt;stroke-linejoin:miter;stroke:rgb(0%,0%,0%)");
     ASSERT_EQ(pulses.size(), 1u);
     const auto& p = pulses[0];
     ASSERT_EQ(p.size(), 6u);
@@ -132,7 +133,8 @@ TEST_F(PlotTest, TwelveLeadColumnsShowConsecutiveQuarters) {
   const io::Record r = io::read_record(sample("E07500"));
   report::plot_ecg(r, dir_ + "/e.svg", {});
   const std::string svg = slurp(dir_ + "/e.svg");
-  EXPECT_EQ(svg_paths(svg, "stroke-width:0.3;stroke-linecap:butt;stroke-linejoin:miter;stroke:rgb(0%,0%,0%)").size(), 4u);  // one pulse per row
+  EXPECT_EQ(svg_paths(svg, "stroke-width:0.3;stroke-linecap:butt;stroke-linejoin:miter;stroke:rgb(0%,0%,0%)").size(),
+            4u);  // one pulse per row
   const auto traces = svg_paths(svg, "stroke-width:0.25;");
   ASSERT_EQ(traces.size(), 13u);  // 12 segments + the rhythm strip
   // Drawing order: rows I/aVR/V1/V4, II/aVL/V2/V5, III/aVF/V3/V6, then the rhythm strip.
@@ -154,9 +156,10 @@ TEST_F(PlotTest, TwelveLeadColumnsShowConsecutiveQuarters) {
 TEST_F(PlotTest, StripsForNon12LeadRecordsWithAnnotations) {
   CT_REQUIRE_SHARED("mitdb/101.atr");
   std::string out;
-  ASSERT_EQ(run_cli("plot " + test::shared_data("mitdb/101.hea") + " --from 60 --duration 8 -o " + dir_ + "/m.png --dpi 127",
-                    &out),
-            0)
+  ASSERT_EQ(
+      run_cli("plot " + test::shared_data("mitdb/101.hea") + " --from 60 --duration 8 -o " + dir_ + "/m.png --dpi 127",
+              &out),
+      0)
       << out;
   // 5 px/mm: (12 + 10 + 200) mm wide, (22 + 2 x 35) mm high.
   EXPECT_EQ(png_size(slurp(dir_ + "/m.png")), std::make_pair(1110, 460));

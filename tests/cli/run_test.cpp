@@ -41,8 +41,8 @@ TEST(RunCommand, DemoSmokeRunWritesRunDirectory) {
   EXPECT_EQ(cfg["data"]["loader"]["seed"].as_int(), cfg["seed"].as_int());
   EXPECT_EQ(cfg["data"]["loader"]["batch_size"].as_int(), 8);
   EXPECT_EQ(cfg["data"]["split"]["by_patient"].as_bool(), true);
-  EXPECT_EQ(cfg["preprocess"][2]["method"].as_string(), "als");               // step options kept
-  EXPECT_EQ(cfg["optimizer"]["name"].as_string(), "adamw");                   // defaults filled in
+  EXPECT_EQ(cfg["preprocess"][2]["method"].as_string(), "als");  // step options kept
+  EXPECT_EQ(cfg["optimizer"]["name"].as_string(), "adamw");      // defaults filled in
   EXPECT_EQ(cfg["stages"].as_string_list(), (std::vector<std::string>{"data", "report"}));
   const std::string metrics = slurp(dir + "/demo/metrics.jsonl");
   for (const char* s : {"\"data\"", "\"report\""})

@@ -60,10 +60,10 @@ TEST(TorchEcgCli, GradCamOnATorchEcgBackboneAtANamedStage) {
   EXPECT_LE(map.max().item<float>(), 1.0f);
   EXPECT_GE(map.min().item<float>(), 0.0f);
   // A misspelt stage names the nearest one.
-  EXPECT_EQ(test::run_cli("saliency --model densenet_leadwise --layer transiton_1 --input " + record + " -o " + dir +
-                              "/bad.npy",
-                          &out),
-            2);
+  EXPECT_EQ(
+      test::run_cli(
+          "saliency --model densenet_leadwise --layer transiton_1 --input " + record + " -o " + dir + "/bad.npy", &out),
+      2);
   EXPECT_NE(out.find("did you mean 'transition_1'"), std::string::npos) << out;
 }
 

@@ -26,15 +26,15 @@ TEST(TorchEcgForwardCli, CheckpointsOwnConfigOnARealRecord) {
   const std::string dir = ctt::make_temp_dir("torch_ecg_forward");
   std::string out;
   ASSERT_EQ(ctt::run_cli("forward --model ecg_crnn --weights " + fixture("torch_ecg_crnn.pth") +
-                             " --config-from-weights --input " +
-                             record + " -o " + dir + "/y.npy",
+                             " --config-from-weights --input " + record + " -o " + dir + "/y.npy",
                          &out),
             0)
       << out;
   // The load report: every tensor of the checkpoint found its place.
   EXPECT_NE(out.find("loaded 135/135 model tensors (100.0%)"), std::string::npos) << out;
   EXPECT_NE(out.find("matched by: 135 exact"), std::string::npos) << out;
-  for (const char* none : {"missing: 0", "unexpected: 0", "mismatched: 0"}) EXPECT_NE(out.find(none), std::string::npos) << out;
+  for (const char* none : {"missing: 0", "unexpected: 0", "mismatched: 0"})
+    EXPECT_NE(out.find(none), std::string::npos) << out;
   EXPECT_NE(out.find("classes [NORM, MI, STTC, CD]"), std::string::npos) << out;
   EXPECT_NE(out.find("(1, 12, 5000) ->"), std::string::npos) << out;
   const at::Tensor y = cardiotorch::io::read_npy(dir + "/y.npy");
@@ -61,8 +61,9 @@ TEST(TorchEcgForwardCli, ModelConfigJsonWithTheStateDict) {
 
 TEST(TorchEcgForwardCli, ConfigFromWeightsNeedsTheModelName) {
   std::string out;
-  EXPECT_EQ(ctt::run_cli("forward --weights " + fixture("torch_ecg_crnn.pth") + " --config-from-weights --input x.npy "
-                         "-o y.npy",
+  EXPECT_EQ(ctt::run_cli("forward --weights " + fixture("torch_ecg_crnn.pth") +
+                             " --config-from-weights --input x.npy "
+                             "-o y.npy",
                          &out),
             2)
       << out;
@@ -101,7 +102,8 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_pair("rr_lstm --in-channels 1 --seq-len 100 --num-classes 7", "parameters: 368120"),
                       std::make_pair("rr_af_crf --in-channels 1 --seq-len 100 --num-classes 7", "parameters: 327670"),
                       std::make_pair("rr_af_vanilla --in-channels 1 --seq-len 100 --num-classes 7", "output:   (2, 7)"),
-                      std::make_pair("ecg_crnn --config " + ctt::source_path("tests/fixtures/models/torch_ecg_crnn_model_config.json") +
+                      std::make_pair("ecg_crnn --config " +
+                                         ctt::source_path("tests/fixtures/models/torch_ecg_crnn_model_config.json") +
                                          " --num-classes 4",
                                      "pool (max)    (2, 24)")),
     [](const ::testing::TestParamInfo<std::pair<std::string, std::string>>& info) {

@@ -41,7 +41,8 @@ TEST(WeightsCli, InspectPrintsEveryFixturesTree) {
     ASSERT_NE(at, std::string::npos) << f;
     const size_t end = out.find("\n\n", at);
     EXPECT_NE(out.substr(at, end == std::string::npos ? std::string::npos : end - at).find(part), std::string::npos)
-        << f << ": " << part << "\n" << out;
+        << f << ": " << part << "\n"
+        << out;
   }
 }
 
@@ -56,9 +57,8 @@ TEST(WeightsCli, ConvertThenDiff) {
   const std::string dir = ctt::make_temp_dir("weights_cli");
   std::string out;
   // Lightning checkpoint -> a torch.save archive with timm names -> the same as the plain one.
-  ASSERT_EQ(ctt::run_cli("weights convert " + fixture("vit_lightning.ckpt") + " " + dir +
-                             "/vit.pt --strip-prefix model.",
-                         &out),
+  ASSERT_EQ(ctt::run_cli(
+                "weights convert " + fixture("vit_lightning.ckpt") + " " + dir + "/vit.pt --strip-prefix model.", &out),
             0)
       << out;
   EXPECT_NE(out.find("32 tensors, 1,411 parameters, from"), std::string::npos) << out;

@@ -54,8 +54,8 @@ TEST(Config, DefaultsWhenKeysAbsent) {
 }
 
 TEST(Config, ReadsTypedValues) {
-  auto o = ct::from_config<Outer>(
-      ct::ConfigNode::parse("method: butter\norder: 2\nenabled: false\nclip: 4.5\ninner: {lowcut: 1.5, groups: [6, 6]}"));
+  auto o = ct::from_config<Outer>(ct::ConfigNode::parse(
+      "method: butter\norder: 2\nenabled: false\nclip: 4.5\ninner: {lowcut: 1.5, groups: [6, 6]}"));
   EXPECT_EQ(o.method, "butter");
   EXPECT_EQ(o.order, 2);
   EXPECT_FALSE(o.enabled);
@@ -192,7 +192,8 @@ TEST(Experiment, ResolveFillsDefaultsAndRejectsTypos) {
 
 TEST(Experiment, ResolvedPipelinesListEveryOptionAndRebuild) {
   const std::string dir = ct::test::make_temp_dir("exp_pipe");
-  ct::test::write_file(dir + "/exp.yaml", "preprocess: [{name: zscore}]\naugment: {steps: [{name: jitter}], random_order: true}\n");
+  ct::test::write_file(dir + "/exp.yaml",
+                       "preprocess: [{name: zscore}]\naugment: {steps: [{name: jitter}], random_order: true}\n");
   auto n = ct::resolve_experiment(dir + "/exp.yaml", {});
   EXPECT_EQ(n["preprocess"][0]["name"].as_string(), "zscore");
   EXPECT_TRUE(n["preprocess"][0].has("axis"));

@@ -19,14 +19,14 @@ void expect_contains(const std::string& category, const std::vector<std::string>
 }  // namespace
 
 TEST(RegistryNames, Preprocessors) {
-  expect_contains("preprocessor", {"bandpass", "baseline_remove", "clip", "crop", "groupwise_zscore", "highpass",
-                                   "lowpass", "minmax", "nan_to_num", "ncrop", "normalize", "notch", "resample",
-                                   "robust_scale", "select_leads", "zscore"});
+  expect_contains("preprocessor",
+                  {"bandpass", "baseline_remove", "clip", "crop", "groupwise_zscore", "highpass", "lowpass", "minmax",
+                   "nan_to_num", "ncrop", "normalize", "notch", "resample", "robust_scale", "select_leads", "zscore"});
 }
 
 TEST(RegistryNames, Augmenters) {
-  expect_contains("augmenter", {"3kg", "amplitude_flip", "baseline_wander", "cutmix", "ft_surrogate",
-                                "gaussian_noise", "jitter", "label_smooth", "lead_dropout", "mixup", "powerline_noise",
+  expect_contains("augmenter", {"3kg", "amplitude_flip", "baseline_wander", "cutmix", "ft_surrogate", "gaussian_noise",
+                                "jitter", "label_smooth", "lead_dropout", "mixup", "powerline_noise",
                                 "random_resized_crop", "rescaling", "stretch_compress", "time_mask", "time_shift"});
 }
 
@@ -37,5 +37,6 @@ TEST(RegistryNames, Datasets) {
 TEST(RegistryNames, PreprocessorAndAugmenterNamesDoNotCollide) {
   // Pipeline steps are looked up in both registries by one name.
   for (const auto& n : ct::registry_of("preprocessor").names())
-    EXPECT_FALSE(ct::registry_of("augmenter").help(n).size()) << "'" << n << "' is both a preprocessor and an augmenter";
+    EXPECT_FALSE(ct::registry_of("augmenter").help(n).size())
+        << "'" << n << "' is both a preprocessor and an augmenter";
 }

@@ -33,7 +33,8 @@ ct::Registry<Widget>& widget_registry() {
 }
 
 CT_REGISTER(widget_registry(), "scaled", (ct::make_from_options<Scaled, ScaledOptions>), "21 times scale")
-CT_REGISTER(widget_registry(), "plain", [](const ct::ConfigNode&) { return std::make_shared<Plain>(); }, "always 7")
+CT_REGISTER(
+    widget_registry(), "plain", [](const ct::ConfigNode&) { return std::make_shared<Plain>(); }, "always 7")
 
 TEST(Registry, BuildsByNameWithOptions) {
   auto w = widget_registry().build(ct::ConfigNode::parse("{name: scaled, scale: 3}"));
@@ -79,7 +80,6 @@ TEST(RegistryDeathTest, DuplicateNameAbortsNamingBothSites) {
   EXPECT_DEATH(widget_registry().add("plain", factory, "dup", "here.cpp", 1), "registered twice.*here.cpp:1");
 }
 
-
 // --- build context, schemas, nested components --------------------------------------------
 
 struct Gadget {
@@ -100,7 +100,8 @@ struct WideOptions {
   void validate() const { ct::check_choice("mode", mode, {"add", "mul"}); }
 };
 struct Wide : Gadget {
-  Wide(const WideOptions& o, const GadgetContext& c) : w(o.mode == "add" ? c.in_width + o.factor : c.in_width * o.factor) {}
+  Wide(const WideOptions& o, const GadgetContext& c)
+      : w(o.mode == "add" ? c.in_width + o.factor : c.in_width * o.factor) {}
   int64_t width() const override { return w; }
   int64_t w;
 };

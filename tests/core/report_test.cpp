@@ -41,7 +41,8 @@ TEST(Report, SaveWritesFileAndFailsClearly) {
 }
 
 TEST(Report, InlineSvgIdsAreNamespacedPerFigure) {
-  const std::string svg = R"x(<svg><clipPath id="clip1"/><use xlink:href="#glyph0-1"/><g clip-path="url(#clip1)"/></svg>)x";
+  const std::string svg =
+      R"x(<svg><clipPath id="clip1"/><use xlink:href="#glyph0-1"/><g clip-path="url(#clip1)"/></svg>)x";
   EXPECT_EQ(rp::namespace_svg_ids(svg, "a-"),
             R"x(<svg><clipPath id="a-clip1"/><use xlink:href="#a-glyph0-1"/><g clip-path="url(#a-clip1)"/></svg>)x");
   rp::HtmlReport r("t");

@@ -17,7 +17,8 @@ TEST(Strings, NearestMatchAcceptsTyposOnly) {
   EXPECT_EQ(ct::nearest_match("completely_different", c), "");
   EXPECT_EQ(ct::did_you_mean("basline", c), " (did you mean 'baseline'?)");
   // Among names containing the typo, the closest spelling wins, whatever the order.
-  EXPECT_EQ(ct::nearest_match("entry_flo", {"entry_flow.init_convs", "entry_flow", "entry_flow.block_0"}), "entry_flow");
+  EXPECT_EQ(ct::nearest_match("entry_flo", {"entry_flow.init_convs", "entry_flow", "entry_flow.block_0"}),
+            "entry_flow");
 }
 
 TEST(Strings, SplitTrimJoin) {

@@ -16,9 +16,7 @@ namespace cd = cardiotorch::data;
 
 namespace {
 
-std::shared_ptr<cd::Dataset> build(const std::string& yaml) {
-  return cd::build_dataset(ct::ConfigNode::parse(yaml));
-}
+std::shared_ptr<cd::Dataset> build(const std::string& yaml) { return cd::build_dataset(ct::ConfigNode::parse(yaml)); }
 
 int64_t count_of(const cd::DatasetInfo& in, const std::string& cls) {
   for (size_t c = 0; c < in.class_names.size(); ++c)
@@ -56,8 +54,8 @@ TEST(DataAdapters, Cinc2017CountsAndDecode) {
   EXPECT_EQ(s.label.item<int64_t>(), 0);  // N
   // A00001.hea: gain 1000/mV, baseline 0, first value -127 adu.
   EXPECT_FLOAT_EQ(s.signal[0][0].item<float>(), -0.127f);
-  auto orig = build("{name: cinc2017, root: " + ct::test::shared_data("cinc2017") +
-                    ", reference: REFERENCE-original.csv}");
+  auto orig =
+      build("{name: cinc2017, root: " + ct::test::shared_data("cinc2017") + ", reference: REFERENCE-original.csv}");
   EXPECT_EQ(orig->size(), 1028);
   EXPECT_NE(orig->info().label_counts, in.label_counts);
 }
@@ -115,7 +113,7 @@ TEST(DataAdapters, Cinc2021ScoredClassesWithEquivalences) {
   EXPECT_EQ(s.meta.at("sex"), "Male");
   EXPECT_EQ(s.meta.at("dx"), "67741000119109,426177001");
   EXPECT_FLOAT_EQ(s.signal[0][0].item<float>(), -0.068f);  // E07500.hea: I starts at -68 adu, 1000/mV
-  EXPECT_EQ(s.label.sum().item<float>(), 1.0f);               // SB scored; 67741000119109 is unscored
+  EXPECT_EQ(s.label.sum().item<float>(), 1.0f);            // SB scored; 67741000119109 is unscored
   // The HR headers write "/mv"; the 2021 PTB-XL records decode at 1000/mV.
   for (int64_t i = 0; i < ds->size(); ++i)
     if (ds->item(i).record_id == "HR06000") {
@@ -161,8 +159,8 @@ TEST(DataAdapters, Cinc2020SamplesToleratesQuirks) {
   auto cpsc_all = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") +
                         ", cpsc_reference: cpsc2018_REFERENCE_subset.csv, classes: all}");
   EXPECT_EQ(cpsc_all->info().n_unlabelled, 36 - 10);
-  auto only500 = build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") +
-                       ", fs: 500, on_error: skip}");
+  auto only500 =
+      build("{name: cinc2020, root: " + ct::test::shared_data("cinc2020-samples") + ", fs: 500, on_error: skip}");
   EXPECT_EQ(only500->size(), 34);
   EXPECT_EQ(only500->info().n_skipped, 2);
 }
@@ -316,8 +314,8 @@ TEST(DataAdapters, FolderManifestAndClassFolders) {
   CT_REQUIRE_SHARED("cinc2017/A00001.hea");
   namespace fs = std::filesystem;
   const auto dir = ct::test::make_temp_dir("folder_ds");
-  const std::vector<std::pair<std::string, std::string>> recs = {{"A00001", "normal"}, {"A00004", "af"},
-                                                                 {"A00002", "normal"}};
+  const std::vector<std::pair<std::string, std::string>> recs = {
+      {"A00001", "normal"}, {"A00004", "af"}, {"A00002", "normal"}};
   for (const auto& [r, cls] : recs)
     for (const char* ext : {".hea", ".mat"}) {
       fs::create_directories(dir + "/" + cls);
@@ -343,7 +341,8 @@ TEST(DataAdapters, FolderManifestAndClassFolders) {
   EXPECT_EQ(f->size(), 3);
   EXPECT_EQ(f->info().label_counts, (std::vector<int64_t>{2, 1}));
 
-  ct::test::write_file(dir + "/bad.csv", "path,label\nnormal/A00001.hea,normal\nnowhere/X.hea,af\nnormal/A00002.hea,cat\n");
+  ct::test::write_file(dir + "/bad.csv",
+                       "path,label\nnormal/A00001.hea,normal\nnowhere/X.hea,af\nnormal/A00002.hea,cat\n");
   auto b = build("{name: folder, root: " + dir + ", manifest: bad.csv, classes: [normal, af], on_error: skip}");
   EXPECT_EQ(b->size(), 1);
   EXPECT_EQ(b->info().n_skipped, 2);
@@ -352,10 +351,9 @@ TEST(DataAdapters, FolderManifestAndClassFolders) {
 
 TEST(DataAdapters, DetectAndOpenByLayout) {
   CT_REQUIRE_SHARED("mitdb/101.atr");
-  const std::map<std::string, std::string> expect = {{"ptbxl", "ptbxl"},     {"cinc2017", "cinc2017"},
-                                                     {"mitdb", "mitdb"},     {"ludb", "ludb"},
-                                                     {"cinc2021", "cinc2021"}, {"cinc2020-samples", "cinc2020"},
-                                                     {"cpsc2019", ""}, {"cpsc2021", ""}};
+  const std::map<std::string, std::string> expect = {
+      {"ptbxl", "ptbxl"},       {"cinc2017", "cinc2017"},         {"mitdb", "mitdb"}, {"ludb", "ludb"},
+      {"cinc2021", "cinc2021"}, {"cinc2020-samples", "cinc2020"}, {"cpsc2019", ""},   {"cpsc2021", ""}};
   for (const auto& [dir, name] : expect) EXPECT_EQ(cd::detect_dataset(ct::test::shared_data(dir)), name) << dir;
   EXPECT_EQ(cd::detect_dataset(ct::test::source_path("data/sample/cinc2021")), "cinc2021");
   auto ds = cd::open_dataset(ct::test::shared_data("cinc2017"));

@@ -146,12 +146,12 @@ TEST(DataCache, CorruptFilesAreRebuiltWithAWarning) {
     f.seekp(static_cast<std::streamoff>(at));
     f.write(&c, 1);
   };
-  corrupt_and_reopen([&] { fs::resize_file(path, good_size / 2); });                 // truncated
-  corrupt_and_reopen([&] { flip_byte(200); });                                       // data area
-  corrupt_and_reopen([&] { flip_byte(good_size - 10); });                            // index
-  corrupt_and_reopen([&] { flip_byte(0); });                                         // magic
-  corrupt_and_reopen([&] { flip_byte(20); });                                        // header field
-  corrupt_and_reopen([&] { ct::test::write_file(path, ""); });                       // empty
+  corrupt_and_reopen([&] { fs::resize_file(path, good_size / 2); });  // truncated
+  corrupt_and_reopen([&] { flip_byte(200); });                        // data area
+  corrupt_and_reopen([&] { flip_byte(good_size - 10); });             // index
+  corrupt_and_reopen([&] { flip_byte(0); });                          // magic
+  corrupt_and_reopen([&] { flip_byte(20); });                         // header field
+  corrupt_and_reopen([&] { ct::test::write_file(path, ""); });        // empty
   EXPECT_EQ(count_shards(dir + "/cache"), 1u);
   for (const auto& e : fs::directory_iterator(dir + "/cache"))
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "temporary file left behind: " << e.path();

@@ -97,7 +97,8 @@ TEST(DataCsv, PtbxlDatabaseParsesEveryRow) {
   EXPECT_EQ(t.at(0, "scp_codes"), "{'NORM': 100.0, 'LVOLT': 0.0, 'SR': 0.0}");
   EXPECT_EQ(t.at(0, "electrodes_problems"), "");
   EXPECT_EQ(t.at(0, "static_noise"), " , I-V1,  ");
-  for (size_t r = 0; r < t.n_rows(); ++r) EXPECT_NO_THROW(ct::data::parse_python_dict(t.at(r, "scp_codes"), t.where(r)));
+  for (size_t r = 0; r < t.n_rows(); ++r)
+    EXPECT_NO_THROW(ct::data::parse_python_dict(t.at(r, "scp_codes"), t.where(r)));
 }
 
 // LUDB's table has newlines inside quoted fields.

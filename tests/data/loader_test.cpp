@@ -191,8 +191,7 @@ TEST(DataLoader, MismatchedLengthsWithoutCropAreShapeErrors) {
 
 TEST(DataLoader, OptionsAreValidated) {
   EXPECT_THROW(ct::from_config<cd::LoaderOptions>(ct::ConfigNode::parse("{batch_size: 0}")), ct::ConfigError);
-  EXPECT_THROW(ct::from_config<cd::LoaderOptions>(ct::ConfigNode::parse("{rank: 2, world_size: 2}")),
-               ct::ConfigError);
+  EXPECT_THROW(ct::from_config<cd::LoaderOptions>(ct::ConfigNode::parse("{rank: 2, world_size: 2}")), ct::ConfigError);
   EXPECT_THROW(ct::from_config<cd::LoaderOptions>(ct::ConfigNode::parse("{crop_mod: random}")), ct::ConfigError);
   EXPECT_THROW(ct::from_config<cd::LoaderOptions>(ct::ConfigNode::parse("{device: gpu7}")), ct::ConfigError);
   if (!at::hasCUDA()) {
@@ -225,8 +224,8 @@ TEST(DataLoader, RegisteredAugmentersAreDeterministicAcrossWorkers) {
 TEST(DataLoader, BatchLevelAugmentersRunAfterCollation) {
   const auto dir = ct::test::make_temp_dir("loader_mixup");
   auto ds = std::make_shared<ct::test::FileDataset>(dir, 8, 2, 40, /*n_classes=*/3);
-  ct::signal::Pipeline p = ct::signal::Pipeline::from_config(
-      ct::ConfigNode::parse("[{name: mixup, p: 1.0, alpha: 0.4}]"));
+  ct::signal::Pipeline p =
+      ct::signal::Pipeline::from_config(ct::ConfigNode::parse("[{name: mixup, p: 1.0, alpha: 0.4}]"));
   auto o = opts(1);
   o.shuffle = false;
   o.crop_mode = "start";
@@ -324,8 +323,8 @@ TEST(DataLoader, WorkersShareTheSamplesOfABatch) {
 }
 
 TEST(DataLoader, DefaultWorkersComeFromTheThreadBudget) {
-  auto ds = std::make_shared<cd::InMemoryDataset>(cd::DatasetInfo{}, std::vector<cd::Sample>{},
-                                                  std::vector<cd::ItemInfo>{});
+  auto ds =
+      std::make_shared<cd::InMemoryDataset>(cd::DatasetInfo{}, std::vector<cd::Sample>{}, std::vector<cd::ItemInfo>{});
   cd::LoaderOptions o;
   EXPECT_EQ(o.num_workers, -1);
   cd::Loader l(ds, ct::signal::Pipeline(), o);

@@ -86,7 +86,8 @@ TEST(DataSplit, KFoldPatientDisjointCoveringAndStratified) {
       EXPECT_NEAR(static_cast<double>(n), target, 7 + 0.15 * target) << "class " << c;
     }
   }
-  for (const auto& f : folds) EXPECT_NEAR(static_cast<double>(f.size()), ds->size() / double(k), 7 + 0.1 * ds->size() / k);
+  for (const auto& f : folds)
+    EXPECT_NEAR(static_cast<double>(f.size()), ds->size() / double(k), 7 + 0.1 * ds->size() / k);
 }
 
 TEST(DataSplit, StratifiedBeatsUnstratifiedOnTheRareClass) {

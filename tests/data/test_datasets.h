@@ -47,8 +47,7 @@ class FileDataset : public data::Dataset {
   data::Sample get(int64_t i) const override {
     ++reads;
     const auto& it = items_.at(static_cast<size_t>(i));
-    for (int64_t b : bad_)
-      CT_CHECK(b != i, DataError, it.sources[0], ": simulated decode failure");
+    for (int64_t b : bad_) CT_CHECK(b != i, DataError, it.sources[0], ": simulated decode failure");
     std::ifstream f(it.sources[0], std::ios::binary);
     at::Tensor x = at::empty({leads_, samples_}, at::kFloat);
     f.read(static_cast<char*>(x.data_ptr()), static_cast<std::streamsize>(x.numel() * 4));

@@ -185,9 +185,20 @@ TEST(WfdbAnnotation, RoundTripAllSampleFilesByteSemantics) {
 
 TEST(WfdbAnnotation, EncodeUsesSkipForLargeGapsAndStickyFields) {
   std::vector<io::Annotation> v(3);
-  v[0].sample = 5; v[0].code = 1; v[0].num = -3; v[0].chan = 2;
-  v[1].sample = 5 + 5000; v[1].code = 5; v[1].num = -3; v[1].chan = 2; v[1].subtype = 7;
-  v[2].sample = 5 + 5000 + 10; v[2].code = 28; v[2].aux = "(AFIB"; v[2].num = 0; v[2].chan = 2;
+  v[0].sample = 5;
+  v[0].code = 1;
+  v[0].num = -3;
+  v[0].chan = 2;
+  v[1].sample = 5 + 5000;
+  v[1].code = 5;
+  v[1].num = -3;
+  v[1].chan = 2;
+  v[1].subtype = 7;
+  v[2].sample = 5 + 5000 + 10;
+  v[2].code = 28;
+  v[2].aux = "(AFIB";
+  v[2].num = 0;
+  v[2].chan = 2;
   const auto bytes = io::encode_annotations(v);
   auto set = io::parse_annotations(bytes.data(), bytes.size(), "mem");
   ASSERT_EQ(set.annotations.size(), 3u);
@@ -253,10 +264,10 @@ TEST(WfdbAnnotation, MalformedBytesGiveDataErrorWithOffset) {
       EXPECT_NE(m.find(needle), std::string::npos) << m;
     }
   };
-  expect_error({0x00, 0xEC, 0x01}, "SKIP");                  // SKIP with 1 of 4 bytes
-  expect_error({0x05, 0x04, 0x10, 0xFC, 'a', 'b'}, "AUX");   // AUX of 16 bytes, 2 present
-  expect_error({0x03, 0xF4}, "SUB before");                  // modifier first
-  expect_error({0x05, 0x04, 0x07}, "odd trailing byte");     // truncated mid-word
+  expect_error({0x00, 0xEC, 0x01}, "SKIP");                                    // SKIP with 1 of 4 bytes
+  expect_error({0x05, 0x04, 0x10, 0xFC, 'a', 'b'}, "AUX");                     // AUX of 16 bytes, 2 present
+  expect_error({0x03, 0xF4}, "SUB before");                                    // modifier first
+  expect_error({0x05, 0x04, 0x07}, "odd trailing byte");                       // truncated mid-word
   expect_error({0x00, 0xEC, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x04}, "negative");  // SKIP of -65536
 }
 

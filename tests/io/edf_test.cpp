@@ -46,7 +46,10 @@ std::string make_edf(std::vector<Sig> sigs, int n_records, bool bdf = false,
   if (plus) sigs.push_back({"EDF Annotations", "", -1, 1, -32768, 32767, tal_bytes / 2, nullptr});
   const size_t ns = sigs.size();
   std::string h;
-  h += bdf ? std::string("\xff" "BIOSEMI") : field("0", 8);
+  h += bdf ? std::string(
+                 "\xff"
+                 "BIOSEMI")
+           : field("0", 8);
   h += field(plus ? "MCH-0234567 F 02-MAY-1951 Haagse_Harry" : "X X X X", 80);
   h += field(plus ? "Startdate 02-MAR-2021 EMG561 BK/JOP Sony." : "Startdate X X X X", 80);
   h += "02.03.21";
@@ -182,7 +185,11 @@ TEST_F(EdfTest, DifferentRatesNeedASelection) {
 
 TEST_F(EdfTest, EdfPlusSignalsWithAnnotations) {
   const std::string nul(1, '\0');
-  const std::vector<std::string> tals = {"+0.5\x15" "0.04\x14N\x14" + nul, "+1.25\x14V\x14" + nul, ""};
+  const std::vector<std::string> tals = {
+      "+0.5\x15"
+      "0.04\x14N\x14" +
+          nul,
+      "+1.25\x14V\x14" + nul, ""};
   const std::string p = dir_ + "/plus.edf";
   test::write_file(p, make_edf({three_signals()[0], three_signals()[1]}, 3, false, tals));
   const EdfHeader h = read_edf_header(p);

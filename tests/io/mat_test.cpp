@@ -144,8 +144,8 @@ TEST(MatRecord, MatchesRdsampOnA103l) {
 TEST(MatRecord, Cpsc2018StructLayout) {
   const Record r = read_mat_record(fixture("cpsc2018_like.mat"));
   EXPECT_EQ(r.fs, 500.0);
-  EXPECT_EQ(r.leads, (std::vector<std::string>{"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5",
-                                               "V6"}));
+  EXPECT_EQ(r.leads,
+            (std::vector<std::string>{"I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"}));
   EXPECT_EQ(r.meta.at("sex"), "Female");
   EXPECT_EQ(r.meta.at("age"), "63");
   EXPECT_EQ(r.meta.at("variable"), "ECG.data");
@@ -232,8 +232,7 @@ TEST(MatRecord, CorruptAndMismatchedFilesNameTheFile) {
   expect_error([&] { read_mat_record(dir + "/len/E07500.mat"); }, "E07500.mat", "declares 6000");
 
   expect_error([&] { read_mat_array(fixture("bare_v5.mat"), "ecgg"); }, "bare_v5.mat", "did you mean 'ecg'?");
-  expect_error([&] { read_mat_array(fixture("cpsc2018_like.mat"), "ECG.sex"); }, "cpsc2018_like.mat",
-               "char array");
+  expect_error([&] { read_mat_array(fixture("cpsc2018_like.mat"), "ECG.sex"); }, "cpsc2018_like.mat", "char array");
   expect_error([&] { read_mat_record(dir + "/absent.mat"); }, "absent.mat", "no such file");
 }
 

@@ -151,9 +151,8 @@ TEST(NpzRead, StoredAndDeflatedArchivesFromNumpy) {
 
 TEST(NpzWrite, RoundTripAndCorruption) {
   const std::string dir = test::make_temp_dir("npz_rt");
-  std::map<std::string, at::Tensor> arrays{{"x", base({2, 5}, at::kFloat, 0.5)},
-                                           {"labels", base({7}, at::kLong)},
-                                           {"mask", base({3}, at::kDouble) > 0}};
+  std::map<std::string, at::Tensor> arrays{
+      {"x", base({2, 5}, at::kFloat, 0.5)}, {"labels", base({7}, at::kLong)}, {"mask", base({3}, at::kDouble) > 0}};
   const std::string p = dir + "/a.npz";
   write_npz(p, arrays);
   const auto back = read_npz(p);

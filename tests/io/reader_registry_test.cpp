@@ -95,8 +95,7 @@ TEST(ReaderRegistry, ANewFormatIsOneRegistration) {
   const io::RecordInfo info = io::read_record_info(dir + "/a.ecgtxt");
   EXPECT_EQ(info.format, "ecgtxt");
   EXPECT_EQ(info.n_samples, 5);
-  EXPECT_EQ(io::find_records(dir, true),
-            (std::vector<std::string>{dir + "/a.ecgtxt", dir + "/sub/b.ecgtxt"}));
+  EXPECT_EQ(io::find_records(dir, true), (std::vector<std::string>{dir + "/a.ecgtxt", dir + "/sub/b.ecgtxt"}));
   const auto exts = io::record_extensions();
   EXPECT_NE(std::find(exts.begin(), exts.end(), ".ecgtxt"), exts.end());
 }

@@ -42,8 +42,9 @@ TEST(ReadRecord, FormatByExtensionAndContent) {
   EXPECT_EQ(read_record(dir + "/struct.bin").n_leads(), 12);
   EXPECT_EQ(read_record(dir + "/array.bin").signal.sizes(), (std::vector<int64_t>{3, 5}));
 
-  EXPECT_EQ(error_of([&] { read_record(dir + "/notes.xyz"); })
-                .rfind(dir + "/notes.xyz: unknown record format; expected a record file (.", 0),
+  EXPECT_EQ(error_of([&] {
+              read_record(dir + "/notes.xyz");
+            }).rfind(dir + "/notes.xyz: unknown record format; expected a record file (.", 0),
             0u);
   EXPECT_NE(error_of([&] { read_record(dir + "/nothing"); }).find("nothing: no such record"), std::string::npos);
   EXPECT_NE(error_of([&] { read_record(dir); }).find("is a directory"), std::string::npos);

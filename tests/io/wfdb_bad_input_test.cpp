@@ -153,7 +153,9 @@ TEST_F(WfdbBadInput, WindowOutsideRecordIsConfigError) {
 }
 
 TEST_F(WfdbBadInput, BadAnnotationFiles) {
-  const std::string p = put("a.atr", std::string("\x05\x04\x10\xFC" "ab", 6));  // AUX of 16 bytes, 2 present
+  const std::string p = put("a.atr", std::string("\x05\x04\x10\xFC"
+                                                 "ab",
+                                                 6));  // AUX of 16 bytes, 2 present
   try {
     ct::io::read_annotations(p);
     ADD_FAILURE() << "no error";
@@ -180,8 +182,8 @@ TEST_F(WfdbBadInput, TruncatedRealRecordEveryLength) {
   const std::string src = ct::test::shared_data("wfdb-python/sample-data/100_3chan.hea");
   std::string hea, dat;
   {
-    std::ifstream h(src, std::ios::binary), d(ct::test::shared_data("wfdb-python/sample-data/100_3chan.dat"),
-                                              std::ios::binary);
+    std::ifstream h(src, std::ios::binary),
+        d(ct::test::shared_data("wfdb-python/sample-data/100_3chan.dat"), std::ios::binary);
     hea.assign(std::istreambuf_iterator<char>(h), {});
     dat.assign(std::istreambuf_iterator<char>(d), {});
   }

@@ -38,11 +38,13 @@ wf::SignalReadOptions window(int64_t from, int64_t to, std::vector<int> ch = {},
 ::testing::AssertionResult digital_equal(const std::vector<std::vector<int32_t>>& ch, const Table& t, size_t nrows,
                                          int32_t invalid_as = wf::kInvalidSample) {
   if (t.rows != nrows) return ::testing::AssertionFailure() << "target has " << t.rows << " rows, expected " << nrows;
-  if (t.cols != ch.size()) return ::testing::AssertionFailure() << "target has " << t.cols << " cols, we have " << ch.size();
+  if (t.cols != ch.size())
+    return ::testing::AssertionFailure() << "target has " << t.cols << " cols, we have " << ch.size();
   size_t bad = 0;
   std::ostringstream first;
   for (size_t c = 0; c < ch.size(); ++c) {
-    if (ch[c].size() < nrows) return ::testing::AssertionFailure() << "channel " << c << " has " << ch[c].size() << " samples";
+    if (ch[c].size() < nrows)
+      return ::testing::AssertionFailure() << "channel " << c << " has " << ch[c].size() << " samples";
     for (size_t r = 0; r < nrows; ++r) {
       const int32_t ours = ch[c][r] == wf::kInvalidSample ? invalid_as : ch[c][r];
       if (static_cast<double>(ours) != t.at(r, c)) {
@@ -58,11 +60,13 @@ wf::SignalReadOptions window(int64_t from, int64_t to, std::vector<int> ch = {},
 // printed digit (plus 1e-9 relative for large values).
 ::testing::AssertionResult physical_equal(const std::vector<std::vector<double>>& ch, const Table& t, size_t nrows) {
   if (t.rows != nrows) return ::testing::AssertionFailure() << "target has " << t.rows << " rows, expected " << nrows;
-  if (t.cols != ch.size()) return ::testing::AssertionFailure() << "target has " << t.cols << " cols, we have " << ch.size();
+  if (t.cols != ch.size())
+    return ::testing::AssertionFailure() << "target has " << t.cols << " cols, we have " << ch.size();
   size_t bad = 0;
   std::ostringstream first;
   for (size_t c = 0; c < ch.size(); ++c) {
-    if (ch[c].size() < nrows) return ::testing::AssertionFailure() << "channel " << c << " has " << ch[c].size() << " samples";
+    if (ch[c].size() < nrows)
+      return ::testing::AssertionFailure() << "channel " << c << " has " << ch[c].size() << " samples";
     for (size_t r = 0; r < nrows; ++r) {
       const double tv = t.at(r, c), ov = ch[c][r];
       const bool same = std::isnan(tv) ? std::isnan(ov) : std::fabs(ov - tv) <= 5.0000001e-9 + 1e-9 * std::fabs(tv);
@@ -301,7 +305,14 @@ TEST(WfdbConformance, SkewShiftsSignal) {
   ASSERT_EQ(b.header.signals[1].skew, 3);
   for (size_t i = 0; i + 3 < 650000; i += 997) ASSERT_EQ(b.samples[1][i], a.samples[1][i + 3]) << i;
   EXPECT_EQ(b.samples[0], a.samples[0]);
-  auto ns = wf::read_signals(rec("100skew"), [] { wf::SignalReadOptions o; o.ignore_skew = true; return o; }(), false);
+  auto ns = wf::read_signals(
+      rec("100skew"),
+      [] {
+        wf::SignalReadOptions o;
+        o.ignore_skew = true;
+        return o;
+      }(),
+      false);
   EXPECT_EQ(ns.samples[1], a.samples[1]);
 }
 
@@ -315,7 +326,12 @@ TEST(WfdbConformance, FrameAndSkewVariantsOfTest01) {
   EXPECT_EQ(skew.n_frames, base.n_frames);
   int64_t total_frame = 0;
   for (auto& r : frame.samples) total_frame += static_cast<int64_t>(r.size());
-  EXPECT_EQ(total_frame, frame.n_frames * [&] { int t = 0; for (auto& s : frame.header.signals) t += s.samples_per_frame; return t; }());
+  EXPECT_EQ(
+      total_frame, frame.n_frames * [&] {
+        int t = 0;
+        for (auto& s : frame.header.signals) t += s.samples_per_frame;
+        return t;
+      }());
 }
 
 TEST(WfdbConformance, DigitalAndPhysicalMatricesAgree) {

@@ -136,7 +136,8 @@ TEST(WfdbHeader, MultiSegmentFixedAndVariableLayouts) {
 
 TEST(WfdbHeader, RealWorldQuirks) {
   // CinC 2020: ".mat" record name on line 1, date before time.
-  const auto c = wf::parse_header("E00001.mat 1 500 5000 05-May-2020 12:33:59\nE00001.mat 16+24 1000/mv 16 0 28 -1716 0 I\n");
+  const auto c =
+      wf::parse_header("E00001.mat 1 500 5000 05-May-2020 12:33:59\nE00001.mat 16+24 1000/mv 16 0 28 -1716 0 I\n");
   EXPECT_EQ(c.record_name, "E00001.mat");
   EXPECT_EQ(c.base_time, "12:33:59");
   EXPECT_EQ(c.base_date, "05-May-2020");
@@ -176,7 +177,8 @@ TEST(WfdbHeader, FormatParseRoundTrip) {
   const std::string text = "rec/3 2 360/720(5) 1000 12:34:56.5 01/02/2003\nrec_layout 0\nrec_1 600\nrec_2 400\n# c1\n";
   const auto a = wf::parse_header(text);
   expect_same_header(a, wf::parse_header(wf::format_header(a)), "multi");
-  const auto s = wf::parse_header("r 2 500 10\nr.dat 16x2:3+24 1000.5(-7)/mv 15 5 6 -123 512 ECG lead II\nr.dat 212 0 12 3\n");
+  const auto s =
+      wf::parse_header("r 2 500 10\nr.dat 16x2:3+24 1000.5(-7)/mv 15 5 6 -123 512 ECG lead II\nr.dat 212 0 12 3\n");
   expect_same_header(s, wf::parse_header(wf::format_header(s)), "single");
 }
 

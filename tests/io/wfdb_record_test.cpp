@@ -48,7 +48,7 @@ TEST(WfdbRecord, InvalidSamplesAreNanAndUnknownChannelSuggests) {
   o.channels = {"PLETH"};  // segment 3269321_0001 (from 3750) holds only PLETH
   const auto r = wf::read_record(path, o);
   ASSERT_EQ(r.signal.size(1), 100);
-  EXPECT_TRUE(std::isnan(r.signal[0][0].item<float>()));   // null segment '~' up to 3750
+  EXPECT_TRUE(std::isnan(r.signal[0][0].item<float>()));  // null segment '~' up to 3750
   EXPECT_FALSE(std::isnan(r.signal[0][99].item<float>()));
   EXPECT_EQ(r.meta.at("base_date"), "26/10/2137");
   o.channels = {"PLETHH"};

@@ -27,7 +27,10 @@ std::string sample(const std::string& f) { return ct::test::shared_data("wfdb-py
 TEST(WfdbWrite, ReencodesRealRecordsByteForByte) {
   CT_REQUIRE_SHARED("wfdb-python/sample-data/100.dat");
   const std::string dir = ct::test::make_temp_dir("wfdb_write");
-  struct Case { const char* rec; int fmt; };
+  struct Case {
+    const char* rec;
+    int fmt;
+  };
   for (const Case& c : {Case{"100", 212}, Case{"100_3chan", 212}, Case{"test01_00s", 16}}) {
     const auto s = wf::read_signals(sample(c.rec), {}, false);
     wf::Header h = s.header;
@@ -43,7 +46,8 @@ TEST(WfdbWrite, ReencodesRealRecordsByteForByte) {
     EXPECT_EQ(back.comments, s.header.comments);
     for (size_t i = 0; i < back.signals.size(); ++i) {
       const auto &o = s.header.signals[i], &b = back.signals[i];
-      EXPECT_EQ(static_cast<int16_t>(b.checksum), static_cast<int16_t>(o.checksum)) << c.rec << " " << i;  // some headers write it unsigned
+      EXPECT_EQ(static_cast<int16_t>(b.checksum), static_cast<int16_t>(o.checksum))
+          << c.rec << " " << i;  // some headers write it unsigned
       EXPECT_EQ(b.initial_value, o.initial_value) << c.rec << " " << i;
       EXPECT_EQ(b.adc_gain, o.adc_gain);
       EXPECT_EQ(b.baseline, o.baseline);
@@ -78,7 +82,9 @@ TEST(WfdbWrite, RoundTripsBothFormatsWithInvalidSamplesAndOddLength) {
       s.description = c == 0 ? "I" : c == 1 ? "lead II" : "V1";
       h.signals.push_back(s);
       for (size_t i = 0; i < x[c].size(); ++i)
-        x[c][i] = static_cast<int32_t>((static_cast<int64_t>(i) * 7919 + static_cast<int64_t>(c) * 104729) % (2 * lim + 1)) - lim;
+        x[c][i] =
+            static_cast<int32_t>((static_cast<int64_t>(i) * 7919 + static_cast<int64_t>(c) * 104729) % (2 * lim + 1)) -
+            lim;
     }
     x[1][5] = wf::kInvalidSample;
     x[2][1000] = -lim;

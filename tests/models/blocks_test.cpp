@@ -70,11 +70,11 @@ BlockPtr registered(const std::string& yaml, int64_t channels) {
 TEST(BlockParity, ConvBnActivationOrderingsNormsAndConvTypes) {
   auto bac = make_cba(ConvBnActivationOptions(6, 8, 4).groups(2).activation("mish").ordering("bac"));
   check_map_block(*bac, "cba_bac_even");
-  auto gn = make_cba(ConvBnActivationOptions(6, 8, 5).stride(2).groups(2).norm("group_norm").activation("hardswish")
-                         .dilation(2));
+  auto gn = make_cba(
+      ConvBnActivationOptions(6, 8, 5).stride(2).groups(2).norm("group_norm").activation("hardswish").dilation(2));
   check_map_block(*gn, "cba_gn_dilated");
-  auto sep = make_cba(ConvBnActivationOptions(6, 8, 7).stride(3).groups(2).activation("tanh").ordering("acb")
-                          .conv_type("separable"));
+  auto sep = make_cba(
+      ConvBnActivationOptions(6, 8, 7).stride(3).groups(2).activation("tanh").ordering("acb").conv_type("separable"));
   check_map_block(*sep, "cba_acb_separable");
   auto aa = make_cba(ConvBnActivationOptions(6, 8, 5).stride(2).activation("leaky").conv_type("aa"));
   check_map_block(*aa, "cba_aa");
@@ -91,12 +91,15 @@ TEST(BlockParity, DownSampleModes) {
 
 TEST(BlockParity, AttentionBlocks) {
   check_map_block(*registered("{name: se, reduction: 2}", 6), "se");
-  check_map_block(*registered("{name: gc, ratio: 2, pooling_type: avg, fusion_types: [add, mul]}", 6), "gc_avg_add_mul");
+  check_map_block(*registered("{name: gc, ratio: 2, pooling_type: avg, fusion_types: [add, mul]}", 6),
+                  "gc_avg_add_mul");
   check_map_block(*registered("{name: nl, mid_channels: 4, filter_lengths: {g: 3, W: 2}, subsample_length: 3, "
-                              "batch_norm: true}", 6),
+                              "batch_norm: true}",
+                              6),
                   "nl_even_w");
-  check_map_block(*registered("{name: cbam, reduction: 2, pool_types: [avg, max, lp, lse], spatial_conv_kernel_size: 5}", 6),
-                  "cbam");
+  check_map_block(
+      *registered("{name: cbam, reduction: 2, pool_types: [avg, max, lp, lse], spatial_conv_kernel_size: 5}", 6),
+      "cbam");
 }
 
 TEST(BlockParity, SelfAttentionAndTransformer) {
@@ -172,7 +175,8 @@ TEST(ConvBnActivation, StridedShapesMatchForward) {
 TEST(ConvBnActivation, NamesAndOrderings) {
   ConvBnActivationImpl c(ConvBnActivationOptions(3, 4, 3).activation("prelu"));
   const auto p = c.named_parameters();
-  for (const char* k : {"conv1d.weight", "conv1d.bias", "batch_norm.weight", "batch_norm.bias", "activation_PReLU.weight"})
+  for (const char* k :
+       {"conv1d.weight", "conv1d.bias", "batch_norm.weight", "batch_norm.bias", "activation_PReLU.weight"})
     EXPECT_TRUE(p.contains(k)) << k;
   EXPECT_EQ(c.ordering(), "cba");
   // A norm before the convolution normalises the input channels.
@@ -191,8 +195,9 @@ TEST(ConvBnActivation, BadOptionsAreConfigErrors) {
     }
     return "(no error)";
   };
-  EXPECT_NE(err(ConvBnActivationOptions(3, 4, 3).ordering("cba")).find("has an activation (a) but activation is 'none'"),
-            std::string::npos);
+  EXPECT_NE(
+      err(ConvBnActivationOptions(3, 4, 3).ordering("cba")).find("has an activation (a) but activation is 'none'"),
+      std::string::npos);
   EXPECT_NE(err(ConvBnActivationOptions(3, 4, 3).ordering("cab").norm("none").activation("relu")).find("has a norm"),
             std::string::npos);
   EXPECT_NE(err(ConvBnActivationOptions(3, 4, 3).ordering("abc").activation("relu")).find("ordering must be one of"),
@@ -243,15 +248,16 @@ TEST(SpaceToDepth, FoldsTimeIntoChannelsInTResNetOrder) {
   for (int64_t b = 0; b < 2; ++b)
     for (int64_t j = 0; j < 4; ++j)
       for (int64_t c = 0; c < 2; ++c)
-        for (int64_t i = 0; i < 2; ++i)
-          EXPECT_EQ(y[b][j * 2 + c][i].item<float>(), x[b][c][i * 4 + j].item<float>());
+        for (int64_t i = 0; i < 2; ++i) EXPECT_EQ(y[b][j * 2 + c][i].item<float>(), x[b][c][i * 4 + j].item<float>());
   EXPECT_EQ(s.output_shape({2, 2, 10}), (Shape{2, 8, 2}));
   EXPECT_TRUE(SpaceToDepthImpl(2, 6, 4).named_parameters().contains("out_conv.conv1d.weight"));
 }
 
 TEST(ZeroPadding, PadsChannelsAtTheRequestedEnd) {
   const at::Tensor x = at::ones({1, 2, 3});
-  auto per_channel = [&](const char* loc) { return ZeroPaddingImpl(2, 5, loc).forward(x).sum(std::vector<int64_t>{0, 2}); };
+  auto per_channel = [&](const char* loc) {
+    return ZeroPaddingImpl(2, 5, loc).forward(x).sum(std::vector<int64_t>{0, 2});
+  };
   EXPECT_TRUE(at::equal(per_channel("head"), at::tensor({0.f, 0.f, 0.f, 3.f, 3.f})));
   EXPECT_TRUE(at::equal(per_channel("tail"), at::tensor({3.f, 3.f, 0.f, 0.f, 0.f})));
   EXPECT_TRUE(at::equal(per_channel("both"), at::tensor({0.f, 3.f, 3.f, 0.f, 0.f})));

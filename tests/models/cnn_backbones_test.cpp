@@ -81,12 +81,16 @@ TEST(CnnPresets, XceptionLeadwiseMatchesTorchEcgShapeAndParameterCount) { check_
 TEST(CnnPresets, OutputLengthsEqualTorchEcgAtEveryLength) {
   // torch_ecg.md §1.4: L_out for L = 1000, 1999, 2000, 4000, 5000.
   const std::vector<int64_t> lengths{1000, 1999, 2000, 4000, 5000};
-  const std::map<std::string, std::vector<int64_t>> table{
-      {"vgg16", {30, 61, 61, 124, 155}},           {"vgg16_leadwise", {30, 61, 61, 124, 155}},
-      {"mobilenet_v1", {32, 63, 63, 125, 157}},    {"xception_vanilla", {32, 63, 63, 125, 157}},
-      {"mobilenet_v2", {16, 32, 32, 63, 79}},      {"mobilenet_v3", {16, 32, 32, 63, 79}},
-      {"multi_scopic", {125, 249, 250, 500, 625}}, {"multi_scopic_leadwise", {125, 249, 250, 500, 625}},
-      {"densenet_vanilla", {62, 125, 125, 250, 312}}, {"densenet_leadwise", {62, 125, 125, 250, 312}}};
+  const std::map<std::string, std::vector<int64_t>> table{{"vgg16", {30, 61, 61, 124, 155}},
+                                                          {"vgg16_leadwise", {30, 61, 61, 124, 155}},
+                                                          {"mobilenet_v1", {32, 63, 63, 125, 157}},
+                                                          {"xception_vanilla", {32, 63, 63, 125, 157}},
+                                                          {"mobilenet_v2", {16, 32, 32, 63, 79}},
+                                                          {"mobilenet_v3", {16, 32, 32, 63, 79}},
+                                                          {"multi_scopic", {125, 249, 250, 500, 625}},
+                                                          {"multi_scopic_leadwise", {125, 249, 250, 500, 625}},
+                                                          {"densenet_vanilla", {62, 125, 125, 250, 312}},
+                                                          {"densenet_leadwise", {62, 125, 125, 250, 312}}};
   for (const auto& kv : table) {
     const ModelPtr m = build(kv.first);
     for (size_t i = 0; i < lengths.size(); ++i)
@@ -150,7 +154,8 @@ TEST(CnnNames, StateDictKeysAreTorchEcgs) {
   };
   const std::vector<Case> cases{
       {"vgg16", {"vgg_block_1.cba_1.conv1d.weight", "vgg_block_5.cba_3.batch_norm.running_var"}},
-      {"multi_scopic", {"branches.branch_2.block_2.ca_2.conv1d.weight", "branches.branch_0.block_1.bn.num_batches_tracked"}},
+      {"multi_scopic",
+       {"branches.branch_2.block_2.ca_2.conv1d.weight", "branches.branch_0.block_1.bn.num_batches_tracked"}},
       {"mobilenet_v1",
        {"init_convs.conv1d.weight", "entry_flow.separable_conv_5.depthwise_conv.batch_norm.weight",
         "exit_flow.separable_conv_1.pointwise_conv.conv1d.bias"}},
@@ -195,9 +200,10 @@ TEST(LeadWise, SixLeadModelReproducesTheTwelveLeadBranchesAfterAssignment) {
   c12.in_channels = 12;
   c6.in_channels = 6;
   const ModelPtr m12 = build("{name: multi_scopic_leadwise}", c12);
-  const ModelPtr m6 = build("{name: multi_scopic_leadwise, groups: 6, num_filters: [[96, 192, 384], [96, 192, 384], "
-                            "[96, 192, 384]]}",
-                            c6);
+  const ModelPtr m6 = build(
+      "{name: multi_scopic_leadwise, groups: 6, num_filters: [[96, 192, 384], [96, 192, 384], "
+      "[96, 192, 384]]}",
+      c6);
   auto& a = dynamic_cast<MultiScopicCNNImpl&>(*m12);
   auto& b = dynamic_cast<MultiScopicCNNImpl&>(*m6);
   // Trained-looking statistics, so the running statistics must travel with the weights.
@@ -254,20 +260,22 @@ TEST(LeadWise, AssignmentChecksItsPreconditions) {
     return std::string("(no error)");
   };
   const std::string half = "num_filters: [[96, 192, 384], [96, 192, 384], [96, 192, 384]]";
-  EXPECT_NE(error("{name: multi_scopic_leadwise, groups: 6, num_filters: [[96, 192, 384], [96, 192, 384], [96, 192, 390]]}",
-                  {0, 1, 2, 3, 4, 5})
-                .find("proportional"),
-            std::string::npos);
+  EXPECT_NE(
+      error("{name: multi_scopic_leadwise, groups: 6, num_filters: [[96, 192, 384], [96, 192, 384], [96, 192, 390]]}",
+            {0, 1, 2, 3, 4, 5})
+          .find("proportional"),
+      std::string::npos);
   EXPECT_NE(error("{name: multi_scopic_leadwise, groups: 6, " + half + "}", {0, 1, 2, 3, 4}).find("5 lead indices"),
             std::string::npos);
   EXPECT_NE(error("{name: multi_scopic_leadwise, groups: 6, " + half + "}", {0, 1, 2, 3, 4, 4}).find("given twice"),
             std::string::npos);
   EXPECT_NE(error("{name: multi_scopic_leadwise, groups: 6, " + half + "}", {0, 1, 2, 3, 4, 12}).find("outside"),
             std::string::npos);
-  EXPECT_NE(error("{name: multi_scopic_leadwise, groups: 3, num_filters: [[96, 192, 384], [96, 192, 384], [96, 192, 384]]}",
-                  {0, 1, 2, 3, 4, 5})
-                .find("not lead-wise"),
-            std::string::npos);
+  EXPECT_NE(
+      error("{name: multi_scopic_leadwise, groups: 3, num_filters: [[96, 192, 384], [96, 192, 384], [96, 192, 384]]}",
+            {0, 1, 2, 3, 4, 5})
+          .find("not lead-wise"),
+      std::string::npos);
   EXPECT_NE(error("{name: multi_scopic_leadwise, groups: 6, " + half + ", filter_lengths: 9}", {0, 1, 2, 3, 4, 5})
                 .find("differs"),
             std::string::npos);
@@ -308,8 +316,10 @@ TEST(CnnCapture, StagesAreOfferedUnderTheirModuleNames) {
     std::vector<const char*> names;
   };
   const std::vector<Case> cases{
-      {"{name: vgg16, num_convs: [1, 2], num_filters: [8, 8]}", {"vgg_block_1", "vgg_block_2.cba_2", "vgg_block_2.max_pool"}},
-      {"{name: multi_scopic, num_filters: 4}", {"branches.branch_0", "branches.branch_2.block_1", "branches.branch_1.block_0.ca_0"}},
+      {"{name: vgg16, num_convs: [1, 2], num_filters: [8, 8]}",
+       {"vgg_block_1", "vgg_block_2.cba_2", "vgg_block_2.max_pool"}},
+      {"{name: multi_scopic, num_filters: 4}",
+       {"branches.branch_0", "branches.branch_2.block_1", "branches.branch_1.block_0.ca_0"}},
       {"{name: resnet_nature_comm_se, num_filters: [8, 8, 8, 8], stem: {num_filters: 8}}",
        {"input_stem", "input_stem.conv_0", "ResNetBasicBlock_1_0", "ResNetBasicBlock_1_0.main_stream.se",
         "ResNetBasicBlock_3_0.shortcut"}},
@@ -338,8 +348,9 @@ TEST(CnnCapture, StagesAreOfferedUnderTheirModuleNames) {
 
 TEST(CnnConfig, GranularityOfMultiScopicKeys) {
   // Scalars cover everything below them; a per-conv list sets each conv.
-  const ModelPtr m = build("{name: multi_scopic, scopes: [[[1, 2]], [[3]]], num_filters: [[[4, 6]], 8], "
-                           "filter_lengths: 5, subsample_lengths: [[2], 2], dropouts: {p: 0.1, type: 1d}}");
+  const ModelPtr m = build(
+      "{name: multi_scopic, scopes: [[[1, 2]], [[3]]], num_filters: [[[4, 6]], 8], "
+      "filter_lengths: 5, subsample_lengths: [[2], 2], dropouts: {p: 0.1, type: 1d}}");
   const auto sd = m->named_parameters();
   EXPECT_EQ(sd["branches.branch_0.block_0.ca_0.conv1d.weight"].sizes(), (std::vector<int64_t>{4, 12, 5}));
   EXPECT_EQ(sd["branches.branch_0.block_0.ca_1.conv1d.weight"].sizes(), (std::vector<int64_t>{6, 4, 5}));
@@ -353,16 +364,19 @@ TEST(CnnConfig, PreciseErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(config_error("{name: multi_scopic, subsample_lengths: [2, 2, [2, 3, 2]]}").find("branch 2 gives"),
             std::string::npos);
-  EXPECT_NE(config_error("{name: multi_scopic, dropouts: {p: 0.1, type: 2d}}").find("type must be 1d"), std::string::npos);
+  EXPECT_NE(config_error("{name: multi_scopic, dropouts: {p: 0.1, type: 2d}}").find("type must be 1d"),
+            std::string::npos);
   EXPECT_NE(config_error("{name: vgg16, num_filters: [1, 2]}").find("num_filters gives 2 blocks, but num_convs has 5"),
             std::string::npos);
   EXPECT_NE(config_error("{name: vgg16, block: {batch_norm: grup_norm}}").find("did you mean 'group_norm'"),
             std::string::npos);
-  EXPECT_NE(config_error("{name: mobilenet_v3, inv_res: {attn_pos: [7]}}").find("attn_pos 7 is past"), std::string::npos);
+  EXPECT_NE(config_error("{name: mobilenet_v3, inv_res: {attn_pos: [7]}}").find("attn_pos 7 is past"),
+            std::string::npos);
   EXPECT_NE(config_error("{name: densenet_vanilla, growth_rates: [16, 16]}").find("growth_rates gives 2 values for 4"),
             std::string::npos);
-  EXPECT_NE(config_error("{name: xception_vanilla, middle_flow: {num_filters: [[728, 728, 700]]}}").find("keeps its width"),
-            std::string::npos);
+  EXPECT_NE(
+      config_error("{name: xception_vanilla, middle_flow: {num_filters: [[728, 728, 700]]}}").find("keeps its width"),
+      std::string::npos);
   EXPECT_NE(config_error("{name: multi_scopic_leadwise}", six_leads()).find("not divisible by groups 12"),
             std::string::npos);
 }

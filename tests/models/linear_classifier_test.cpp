@@ -63,7 +63,8 @@ TEST(LinearClassifier, OptionsWinOverContextAndAreChecked) {
   ctx.in_channels = 12;
   ctx.num_classes = 0;
   EXPECT_THROW(m::build_model(ct::ConfigNode::string("linear_classifier"), ctx), ct::ConfigError);
-  const auto probe = m::build_model(ct::ConfigNode::parse("{name: linear_classifier, in_features: 2048, num_classes: 3}"), ctx);
+  const auto probe =
+      m::build_model(ct::ConfigNode::parse("{name: linear_classifier, in_features: 2048, num_classes: 3}"), ctx);
   EXPECT_EQ(probe->output_shape({2, 2048}), (m::Shape{2, 3}));
   try {
     m::build_model(ct::ConfigNode::parse("{name: linear_classifier, num_classes: 3, init: xavier_uniform}"), ctx);

@@ -47,7 +47,9 @@ struct Case {
   m::ResNet2dOptions options;
 };
 
-std::vector<Case> cases() { return {{"resnet2d_basic.npz", basic_narrow()}, {"resnet2d_bottleneck.npz", bottleneck_narrow()}}; }
+std::vector<Case> cases() {
+  return {{"resnet2d_basic.npz", basic_narrow()}, {"resnet2d_bottleneck.npz", bottleneck_narrow()}};
+}
 
 bool is_bn_entry(const std::string& name, const std::map<std::string, at::Tensor>& state) {
   // BatchNorm entries are the ones with running statistics next to them.

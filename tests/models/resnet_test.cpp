@@ -77,10 +77,10 @@ TEST(ResNetPresets, OutputLengthsEqualTorchEcgAtEveryLength) {
   // torch_ecg.md §1.4: L_out for L = 1000, 1999, 2000, 4000, 5000.
   const std::vector<int64_t> lengths{1000, 1999, 2000, 4000, 5000};
   const std::map<std::string, std::vector<int64_t>> table{
-      {"resnet_18", {32, 63, 63, 125, 157}},          {"tresnetF", {32, 63, 63, 125, 157}},
-      {"resnet_leadwise", {32, 63, 63, 125, 157}},    {"resnet_nature_comm_se", {4, 8, 8, 16, 20}},
-      {"resnet_stanford", {16, 32, 32, 63, 79}},      {"regnet_S", {16, 32, 32, 63, 79}},
-      {"resnext_50_32x4d", {32, 63, 63, 125, 157}},   {"resnet_nature_comm_bottle_neck_nl", {4, 8, 8, 16, 20}}};
+      {"resnet_18", {32, 63, 63, 125, 157}},        {"tresnetF", {32, 63, 63, 125, 157}},
+      {"resnet_leadwise", {32, 63, 63, 125, 157}},  {"resnet_nature_comm_se", {4, 8, 8, 16, 20}},
+      {"resnet_stanford", {16, 32, 32, 63, 79}},    {"regnet_S", {16, 32, 32, 63, 79}},
+      {"resnext_50_32x4d", {32, 63, 63, 125, 157}}, {"resnet_nature_comm_bottle_neck_nl", {4, 8, 8, 16, 20}}};
   for (const auto& kv : table) {
     const ModelPtr m = build(kv.first);
     for (size_t i = 0; i < lengths.size(); ++i)
@@ -168,8 +168,9 @@ std::string config_error(const std::string& yaml) {
 
 TEST(ResNetConfig, GranularityOfFilterAndSubsampleLengths) {
   // One per block: the last block of each stage gets a longer kernel.
-  const ModelPtr m = build("{name: resnet, num_blocks: [2, 1], filter_lengths: [[3, 9], [5]], "
-                           "subsample_lengths: [[1, 2], 2], num_filters: [8, 16], stem: {num_filters: 8}}");
+  const ModelPtr m = build(
+      "{name: resnet, num_blocks: [2, 1], filter_lengths: [[3, 9], [5]], "
+      "subsample_lengths: [[1, 2], 2], num_filters: [8, 16], stem: {num_filters: 8}}");
   const auto sd = m->named_parameters();
   EXPECT_EQ(sd["ResNetBasicBlock_0_0.main_stream.cba_0.conv1d.weight"].size(2), 3);
   EXPECT_EQ(sd["ResNetBasicBlock_0_1.main_stream.cba_0.conv1d.weight"].size(2), 9);
@@ -181,19 +182,22 @@ TEST(ResNetConfig, GranularityOfFilterAndSubsampleLengths) {
 }
 
 TEST(ResNetConfig, PreciseErrorsNameTheKey) {
-  EXPECT_NE(config_error("{name: resnet, filter_lengths: [3, 5, 7]}").find("filter_lengths gives 3 stages, but num_blocks has 4"),
+  EXPECT_NE(config_error("{name: resnet, filter_lengths: [3, 5, 7]}")
+                .find("filter_lengths gives 3 stages, but num_blocks has 4"),
             std::string::npos);
   EXPECT_NE(config_error("{name: resnet, num_blocks: [2, 2], subsample_lengths: [[1, 2, 2], 2]}")
                 .find("subsample_lengths[0] gives 3 values, but stage 0 has 2 blocks"),
             std::string::npos);
-  EXPECT_NE(config_error("{name: resnet, dropouts: [0.1, 0.2]}").find("dropouts gives 2 values, but there are 4 stages"),
-            std::string::npos);
+  EXPECT_NE(
+      config_error("{name: resnet, dropouts: [0.1, 0.2]}").find("dropouts gives 2 values, but there are 4 stages"),
+      std::string::npos);
   EXPECT_NE(config_error("{name: resnet, building_block: bottlenek}").find("did you mean 'bottleneck'"),
             std::string::npos);
   const std::string typo = config_error("{name: resnet_nature_comm_se, block: {attn: {reductoin: 4}}}");
   EXPECT_NE(typo.find("block.attn"), std::string::npos) << typo;
   EXPECT_NE(typo.find("did you mean 'reduction'"), std::string::npos) << typo;
-  EXPECT_NE(config_error("{name: resnet, block: {attn: {name: sqeeze}}}").find("unknown block 'sqeeze'"), std::string::npos);
+  EXPECT_NE(config_error("{name: resnet, block: {attn: {name: sqeeze}}}").find("unknown block 'sqeeze'"),
+            std::string::npos);
   EXPECT_NE(config_error("{name: regnet_16_8, num_blocks: [1, 1]}").find("not both"), std::string::npos);
   EXPECT_NE(config_error("{name: regnet, w_0: 17}").find("invalid RegNet width settings"), std::string::npos);
 }
@@ -228,13 +232,12 @@ TEST(ResNetConfig, BlockDropoutReachesEveryBlock) {
 TEST(ResNetConfig, StateDictNamesAreTorchEcgs) {
   const ModelPtr m = build("resnet_nature_comm_bottle_neck_se");
   const auto p = m->named_parameters();
-  for (const char* key : {"input_stem.conv_0.conv1d.weight", "input_stem.conv_0.conv1d.bias",
-                          "input_stem.conv_0.batch_norm.weight", "ResNetBottleNeck_0_0.main_stream.cba_head.conv1d.weight",
-                          "ResNetBottleNeck_0_0.main_stream.cba_neck.batch_norm.bias",
-                          "ResNetBottleNeck_3_0.main_stream.se.fc.0.lin_0.weight",
-                          "ResNetBottleNeck_3_0.main_stream.se.fc.0.lin_1.bias",
-                          "ResNetBottleNeck_1_0.shortcut.down_sample.weight",
-                          "ResNetBottleNeck_1_0.shortcut.batch_normalization.weight"})
+  for (const char* key :
+       {"input_stem.conv_0.conv1d.weight", "input_stem.conv_0.conv1d.bias", "input_stem.conv_0.batch_norm.weight",
+        "ResNetBottleNeck_0_0.main_stream.cba_head.conv1d.weight",
+        "ResNetBottleNeck_0_0.main_stream.cba_neck.batch_norm.bias",
+        "ResNetBottleNeck_3_0.main_stream.se.fc.0.lin_0.weight", "ResNetBottleNeck_3_0.main_stream.se.fc.0.lin_1.bias",
+        "ResNetBottleNeck_1_0.shortcut.down_sample.weight", "ResNetBottleNeck_1_0.shortcut.batch_normalization.weight"})
     EXPECT_TRUE(p.contains(key)) << key;
   EXPECT_TRUE(m->named_buffers().contains("ResNetBottleNeck_0_0.main_stream.cba_tail.batch_norm.running_var"));
   const ModelPtr t = build("tresnetP");

@@ -43,10 +43,11 @@ std::string slurp(const std::string& p) {
 TEST_F(SaliencyCli, GradCamOfA2dResNetDrawsAndSavesTheMap) {
   ct::io::write_npy(path("x.npy"), at::randn({2, 3, 64, 48}));
   std::string out;
-  ASSERT_EQ(run_cli("saliency --model resnet18_2d" + std::string(kNarrow) + " --num-classes 4 --input " + path("x.npy") + " --layer layer4 --target 2 -o " +
-                        path("map.png") + " -o " + path("map.npy") + " --index 1",
-                    &out),
-            0)
+  ASSERT_EQ(
+      run_cli("saliency --model resnet18_2d" + std::string(kNarrow) + " --num-classes 4 --input " + path("x.npy") +
+                  " --layer layer4 --target 2 -o " + path("map.png") + " -o " + path("map.npy") + " --index 1",
+              &out),
+      0)
       << out;
   EXPECT_THAT(out, HasSubstr("Grad-CAM at layer4, class 2"));
   EXPECT_THAT(out, HasSubstr("untrained model"));  // honest about the missing weights
@@ -59,8 +60,8 @@ TEST_F(SaliencyCli, GradCamOfA2dResNetDrawsAndSavesTheMap) {
 
 TEST_F(SaliencyCli, UsageErrorsAreOneLineWithExitTwo) {
   ct::io::write_npy(path("x.npy"), at::randn({1, 3, 32, 32}));
-  const std::string base = "saliency --model resnet18_2d" + std::string(kNarrow) + " --input " + path("x.npy") + " -o " +
-                           path("m.npy");
+  const std::string base =
+      "saliency --model resnet18_2d" + std::string(kNarrow) + " --input " + path("x.npy") + " -o " + path("m.npy");
   std::string out;
   EXPECT_EQ(run_cli(base + " --method rollout --layer layer4", &out), 2);
   EXPECT_THAT(out, HasSubstr("--layer applies to --method gradcam"));
@@ -72,16 +73,16 @@ TEST_F(SaliencyCli, UsageErrorsAreOneLineWithExitTwo) {
 
 TEST_F(SaliencyCli, ModelErrorsNameTheFix) {
   ct::io::write_npy(path("x.npy"), at::randn({1, 3, 32, 32}));
-  const std::string base = "saliency --model resnet18_2d" + std::string(kNarrow) + " --input " + path("x.npy") + " -o " +
-                           path("m.npy");
+  const std::string base =
+      "saliency --model resnet18_2d" + std::string(kNarrow) + " --input " + path("x.npy") + " -o " + path("m.npy");
   std::string out;
   EXPECT_EQ(run_cli(base + " --layer layr4", &out), 2);
   EXPECT_THAT(out, HasSubstr("did you mean 'layer4'"));
   EXPECT_EQ(run_cli(base + " --method rollout", &out), 2);
   EXPECT_THAT(out, HasSubstr("use the gradcam method"));
   ct::io::write_npy(path("grey.npy"), at::randn({1, 1, 32, 32}));
-  const std::string grey = "saliency --model resnet18_2d" + std::string(kNarrow) + " --input " + path("grey.npy") +
-                           " -o " + path("m.npy");
+  const std::string grey =
+      "saliency --model resnet18_2d" + std::string(kNarrow) + " --input " + path("grey.npy") + " -o " + path("m.npy");
   EXPECT_NE(run_cli(grey, &out), 0);
   EXPECT_THAT(out, HasSubstr("repeat_grey: true"));
   EXPECT_EQ(run_cli(grey + " --set repeat_grey=true", &out), 0) << out;

@@ -140,7 +140,8 @@ TEST(ODEStep, TableausAreConsistent) {
 }
 
 TEST(HOResNet, PerStageWeightsHoldOneBranchPerStage) {
-  const std::string base = "num_filters: [8, 16], num_steps: 1, filter_lengths: 5, subsample_lengths: [1, 2], stem: {num_filters: 8}";
+  const std::string base =
+      "num_filters: [8, 16], num_steps: 1, filter_lengths: 5, subsample_lengths: [1, 2], stem: {num_filters: 8}";
   const ModelPtr shared = build("{name: rk4_resnet, weights: shared, " + base + "}");
   const ModelPtr per = build("{name: rk4_resnet, " + base + "}");
   std::set<std::string> names;
@@ -175,7 +176,7 @@ TEST(EfficientNet, CompoundScalingFollowsTorchvision) {
   // expanded width with squeeze = block input / 4, head 4 x 320.
   const ModelPtr b0 = build("efficientnet_b0");
   const auto sd = b0->named_parameters();
-  EXPECT_EQ(sd["features.1.0.block.0.0.weight"].sizes(), (std::vector<int64_t>{32, 1, 3}));   // depthwise
+  EXPECT_EQ(sd["features.1.0.block.0.0.weight"].sizes(), (std::vector<int64_t>{32, 1, 3}));  // depthwise
   EXPECT_EQ(sd["features.1.0.block.1.fc1.weight"].sizes(), (std::vector<int64_t>{8, 32, 1}));
   EXPECT_EQ(sd["features.2.0.block.2.fc1.weight"].sizes(), (std::vector<int64_t>{4, 96, 1}));  // 16 / 4 of 6 x 16
   EXPECT_EQ(sd["features.8.0.weight"].sizes(), (std::vector<int64_t>{1280, 320, 1}));
@@ -189,8 +190,9 @@ TEST(EfficientNet, CompoundScalingFollowsTorchvision) {
 }
 
 TEST(EfficientNet, StochasticDepthDropsWholeResidualBranchesInTrainingOnly) {
-  const ModelPtr m = build("{name: efficientnet_b0, drop_path_rate: 0.9, stages: [{expansion: 1, out_channels: 8, "
-                           "num_layers: 4, se_ratio: 0}], stem_num_filters: 8, head_num_filters: 0}");
+  const ModelPtr m = build(
+      "{name: efficientnet_b0, drop_path_rate: 0.9, stages: [{expansion: 1, out_channels: 8, "
+      "num_layers: 4, se_ratio: 0}], stem_num_filters: 8, head_num_filters: 0}");
   manual_seed(4);
   const at::Tensor x = at::randn({8, 12, 64});
   at::NoGradGuard no_grad;
@@ -222,8 +224,8 @@ TEST(DarkNet, ResidualStagesOfDarknet53) {
 TEST(TransformerBackbone, TokensAttentionAndRollout) {
   ModelContext ctx;
   ctx.seq_len = 1000;
-  const ModelPtr m = build("{name: transformer_ecg, embed_dim: 32, encoder: {num_heads: 4, num_layers: 2, hidden_size: 64}}",
-                           ctx);
+  const ModelPtr m =
+      build("{name: transformer_ecg, embed_dim: 32, encoder: {num_heads: 4, num_layers: 2, hidden_size: 64}}", ctx);
   m->eval();
   manual_seed(3);
   const at::Tensor x = at::randn({2, 12, 1000});

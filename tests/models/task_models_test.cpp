@@ -67,10 +67,16 @@ TEST(TaskPresets, RrLstmConfigsMatchTorchEcg) {
   check({"rr_af_crf", c, {2, 1, 100}, {2, 100, 7}, 327670});
   check({"rr_af_vanilla", c, {2, 1, 100}, {2, 7}, 345207});
   check({"{name: rr_lstm, clf: {name: linear}, attn: ~}", c, {2, 1, 100}, {2, 100, 7}, 345207});
-  check({"{name: rr_lstm, clf: {name: linear}, attn: {name: gc, ratio: 4, pooling_type: attn, fusion_types: [mul]}}", c,
-         {2, 1, 100}, {2, 100, 7}, 426308});
-  check({"{name: rr_lstm, clf: {name: linear}, attn: {name: nl, subsample_length: 2, batch_norm: true}}", c,
-         {2, 1, 100}, {2, 100, 7}, 667007});
+  check({"{name: rr_lstm, clf: {name: linear}, attn: {name: gc, ratio: 4, pooling_type: attn, fusion_types: [mul]}}",
+         c,
+         {2, 1, 100},
+         {2, 100, 7},
+         426308});
+  check({"{name: rr_lstm, clf: {name: linear}, attn: {name: nl, subsample_length: 2, batch_norm: true}}",
+         c,
+         {2, 1, 100},
+         {2, 100, 7},
+         667007});
   check({"{name: rr_lstm, clf: {name: linear}}", c, {2, 1, 100}, {2, 100, 7}, 385657});
   check({"{name: rr_lstm, lstm: {retseq: false}, attn: ~, clf: {name: linear}}", c, {2, 1, 100}, {2, 7}, 345207});
 }
@@ -221,8 +227,10 @@ std::string import_error(const std::string& model, const std::string& json) {
 
 TEST(TorchEcgImport, UnregisteredBackboneFamilyNamesTheKeyAndTheKnownFamilies) {
   // HarDNet: on torch_ecg's list of backbones never started.
-  const std::string e = import_error("ecg_crnn", R"({"cnn": {"name": "hardnet68", "hardnet68": {"num_convs": [2, 2]}}})");
-  EXPECT_NE(e.find("torch_ecg config: cnn.name: 'hardnet68' is of no torch_ecg_backbone family"), std::string::npos) << e;
+  const std::string e =
+      import_error("ecg_crnn", R"({"cnn": {"name": "hardnet68", "hardnet68": {"num_convs": [2, 2]}}})");
+  EXPECT_NE(e.find("torch_ecg config: cnn.name: 'hardnet68' is of no torch_ecg_backbone family"), std::string::npos)
+      << e;
   // The registered families are listed with the torch_ecg class names they answer to.
   EXPECT_NE(e.find("known families: "), std::string::npos) << e;
   EXPECT_NE(e.find("regnet (RegNet/regnet), resnet (ResNet/resnet/resnext)"), std::string::npos) << e;
@@ -239,7 +247,8 @@ TEST(TorchEcgImport, ModelWithoutImporterIsAnErrorListingThoseWithOne) {
 }
 
 TEST(TorchEcgImport, ValuesWithoutEquivalentAreErrorsNamingTheKey) {
-  const std::string kw = import_error("ecg_crnn", R"({"clf": {"out_channels": [8], "kw_activation": {"negative_slope": 0.2}}})");
+  const std::string kw =
+      import_error("ecg_crnn", R"({"clf": {"out_channels": [8], "kw_activation": {"negative_slope": 0.2}}})");
   EXPECT_NE(kw.find("clf.kw_activation.negative_slope"), std::string::npos) << kw;
   EXPECT_NE(import_error("ecg_crnn", R"({"global_pool": "attn"})").find("global_pool"), std::string::npos);
   const std::string rnn = import_error("ecg_crnn", R"({"rnn": {"name": "gru"}})");
@@ -280,7 +289,8 @@ std::string ecg_crnn_config() {
     "rnn": {"name": "none",
       "lstm": {"hidden_sizes": [192, 192], "bias": true, "dropouts": 0.2, "bidirectional": true, "retseq": true},
       "linear": {"out_channels": [256, 64], "bias": true, "dropouts": 0.2, "activation": "mish"}},
-    "attn": {"name": "se", )") + kSeAttn + R"(,
+    "attn": {"name": "se", )") +
+         kSeAttn + R"(,
       "gc": {"ratio": 4, "reduction": true, "pooling_type": "attn", "fusion_types": ["mul"]},
       "nl": {"filter_lengths": {"g": 1, "phi": 1, "theta": 1, "W": 1}, "subsample_length": 2, "batch_norm": true}},
     "global_pool": "max", "global_pool_size": 1,
@@ -319,8 +329,10 @@ const char* kEcgSubtractUnetConfig = R"({"fs": 500, "groups": 1, "init_batch_nor
 // RR_LSTM_CONFIG with `attn`, `global_pool` and `clf` replaced (RR_AF_* configs merged over it).
 std::string rr_config(const std::string& attn, const std::string& pool, const std::string& clf) {
   return R"({"lstm": {"bias": true, "dropouts": 0.1, "bidirectional": true, "retseq": true, "hidden_sizes": [200]},
-    "attn": {"name": ")" + attn + R"(", )" + kSeAttn + R"(}, "global_pool": ")" + pool + R"(", "global_pool_size": 1,
-    "clf": )" + clf + "}";
+    "attn": {"name": ")" +
+         attn + R"(", )" + kSeAttn + R"(}, "global_pool": ")" + pool + R"(", "global_pool_size": 1,
+    "clf": )" +
+         clf + "}";
 }
 
 int64_t imported_parameters(const std::string& model, const std::string& json, int64_t channels, int64_t classes) {
@@ -337,9 +349,9 @@ TEST(TorchEcgImport, DefaultConfigsBuildTorchEcgsNetworks) {
   const std::string crf = R"({"name": "crf", "crf": {"proj_bias": true}})";
   const std::string linear = R"({"name": "linear", "crf": {"proj_bias": true}, "linear": {"out_channels": [50],
       "bias": true, "dropouts": 0.1, "activation": "relu"}})";
-  EXPECT_EQ(imported_parameters("rr_lstm", rr_config("se", "avg", crf), 1, 7), 368120);        // RR_LSTM_CONFIG
-  EXPECT_EQ(imported_parameters("rr_lstm", rr_config("none", "avg", crf), 1, 7), 327670);      // RR_AF_CRF_CONFIG
-  EXPECT_EQ(imported_parameters("rr_lstm", rr_config("none", "max", linear), 1, 7), 345207);   // RR_AF_VANILLA_CONFIG
+  EXPECT_EQ(imported_parameters("rr_lstm", rr_config("se", "avg", crf), 1, 7), 368120);       // RR_LSTM_CONFIG
+  EXPECT_EQ(imported_parameters("rr_lstm", rr_config("none", "avg", crf), 1, 7), 327670);     // RR_AF_CRF_CONFIG
+  EXPECT_EQ(imported_parameters("rr_lstm", rr_config("none", "max", linear), 1, 7), 345207);  // RR_AF_VANILLA_CONFIG
 }
 
 // torch_ecg's model_configs/cnn/regnet.py: generated (regnet_16_8) and explicit (regnet_S) widths.
@@ -357,9 +369,11 @@ TEST(TorchEcgImport, RegNetConfigsBuildTorchEcgsBackbones) {
   };
   const std::vector<std::tuple<std::string, std::string, const char*, int64_t>> cases = {
       {"regnet_16_8", R"("filter_lengths": 11, "subsample_lengths": 2, "tot_blocks": 16, "group_widths": 8,
-          "w_a": 27.89, "w_0": 48, "w_m": 2.09)", "1", 3693387},
+          "w_a": 27.89, "w_0": 48, "w_m": 2.09)",
+       "1", 3693387},
       {"regnet_S", R"("num_blocks": [2, 2, 2, 2], "filter_lengths": [13, 11, 7, 5], "subsample_lengths": [2, 2, 2, 2],
-          "num_filters": [32, 64, 128, 256], "group_widths": [8, 16, 32, 64])", "4", 2900640},
+          "num_filters": [32, 64, 128, 256], "group_widths": [8, 16, 32, 64])",
+       "4", 2900640},
   };
   for (const auto& [name, widths, expansion, params] : cases) {
     const TorchEcgImport imp = import_torch_ecg_config("ecg_crnn", ConfigNode::parse(config(name, widths, expansion)));
@@ -373,11 +387,12 @@ TEST(TorchEcgImport, RegNetConfigsBuildTorchEcgsBackbones) {
 
 TEST(TorchEcgImport, DoesWhatTorchEcgDoesWithoutASequence) {
   // RR_LSTM_CONFIG's avg pooling with a CRF head: torch_ecg ignores it, with a warning.
-  TorchEcgImport imp = import_torch_ecg_config("rr_lstm", ConfigNode::parse(
-      rr_config("se", "avg", R"({"name": "crf", "crf": {"proj_bias": true}})")));
+  TorchEcgImport imp = import_torch_ecg_config(
+      "rr_lstm", ConfigNode::parse(rr_config("se", "avg", R"({"name": "crf", "crf": {"proj_bias": true}})")));
   EXPECT_EQ(imp.model["global_pool"].as_string(), "none");
   EXPECT_NE(imp.report.to_string().find("global_pool avg: ignored, as torch_ecg does, for a crf head"),
-            std::string::npos) << imp.report.to_string();
+            std::string::npos)
+      << imp.report.to_string();
   // lstm without retseq: torch_ecg drops the attention and swaps the CRF for a linear head.
   std::string json = rr_config("se", "none", R"({"name": "crf", "crf": {"proj_bias": true}})");
   json.replace(json.find(R"("retseq": true)"), 14, R"("retseq": false)");

@@ -22,7 +22,8 @@ class Tiny1dImpl : public models::ModelImpl {
   explicit Tiny1dImpl(int64_t in_channels) {
     in_channels_ = in_channels;
     set_model_name("tiny1d");
-    block1 = register_module("block1", torch::nn::Conv1d(torch::nn::Conv1dOptions(in_channels, 4, 5).stride(2).padding(2)));
+    block1 =
+        register_module("block1", torch::nn::Conv1d(torch::nn::Conv1dOptions(in_channels, 4, 5).stride(2).padding(2)));
     block2 = register_module("block2", torch::nn::Conv1d(torch::nn::Conv1dOptions(4, 6, 3).stride(2).padding(1)));
     fc = register_module("fc", torch::nn::Linear(6, 3));
   }
@@ -62,9 +63,7 @@ class FakeTokenModelImpl : public models::ModelImpl {
     in_channels_ = layout.rows;
     set_model_name("fake_tokens");
   }
-  at::Tensor forward(const at::Tensor& x) override {
-    return at::cat({x.mean(-1), x.mean(-1) * 2.0}, 1).slice(1, 0, 4);
-  }
+  at::Tensor forward(const at::Tensor& x) override { return at::cat({x.mean(-1), x.mean(-1) * 2.0}, 1).slice(1, 0, 4); }
   std::vector<at::Tensor> attention_maps(const at::Tensor& x) override {
     EXPECT_EQ(x.size(0), maps_.front().size(0));
     return maps_;

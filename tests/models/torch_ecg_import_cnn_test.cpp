@@ -18,8 +18,8 @@
 namespace cardiotorch::models {
 namespace {
 
-const std::set<std::string> kFamilies{"vgg16", "multi_scopic", "mobilenet_v1", "mobilenet_v2",
-                                      "mobilenet_v3", "xception", "densenet"};
+const std::set<std::string> kFamilies{"vgg16",        "multi_scopic", "mobilenet_v1", "mobilenet_v2",
+                                      "mobilenet_v3", "xception",     "densenet"};
 
 ConfigNode crnn_config() {
   return ConfigNode::load(test::source_path("tests/fixtures/models/torch_ecg_crnn_config.json"));
@@ -48,7 +48,8 @@ std::string canonical(const ConfigNode& n) {
 // "name shape" of every parameter and buffer.
 std::vector<std::string> structure(const ModelImpl& m) {
   std::vector<std::string> out;
-  for (const auto& p : m.named_parameters()) out.push_back(str_cat(p.key(), " ", shape_string(p.value().sizes().vec())));
+  for (const auto& p : m.named_parameters())
+    out.push_back(str_cat(p.key(), " ", shape_string(p.value().sizes().vec())));
   for (const auto& b : m.named_buffers()) out.push_back(str_cat(b.key(), " ", shape_string(b.value().sizes().vec())));
   return out;
 }
@@ -87,7 +88,8 @@ TEST(TorchEcgImportCnn, TorchEcgsConfigsMapOntoThePresets) {
     // same network (every parameter and buffer name and shape), not the same text.
     if (canonical(imported) != canonical(preset)) {
       manual_seed(0);
-      const ModelPtr a = build_model(imported, ModelContext{}), b = build_model(ConfigNode::string(name), ModelContext{});
+      const ModelPtr a = build_model(imported, ModelContext{}),
+                     b = build_model(ConfigNode::string(name), ModelContext{});
       EXPECT_EQ(structure(*a), structure(*b));
       EXPECT_EQ(a->output_shape(2000, 2), b->output_shape(2000, 2));
     }
@@ -111,7 +113,8 @@ TEST(TorchEcgImportCnn, ModifiedConfigsBuildTheModifiedNetworkAndReportWhatTheyI
   const std::string r = report.to_string();
   EXPECT_NE(r.find("unknown (torch_ecg does not read it either): cnn.my_multi_scopic.foo"), std::string::npos) << r;
   EXPECT_NE(r.find("ignored: cnn.my_multi_scopic.kernel_initializer: an initialiser"), std::string::npos) << r;
-  EXPECT_NE(r.find("ignored: cnn.my_multi_scopic.block.kw_activation: inplace changes no value"), std::string::npos) << r;
+  EXPECT_NE(r.find("ignored: cnn.my_multi_scopic.block.kw_activation: inplace changes no value"), std::string::npos)
+      << r;
   ModelContext six;
   six.in_channels = 6;
   manual_seed(0);
@@ -169,7 +172,8 @@ TEST(TorchEcgImportCnn, RenamedKeysAndFamilyRules) {
   ConfigNode db = d["block"].clone();
   db.set("memory_efficient", ConfigNode::scalar("true"));
   d.set("block", db);
-  EXPECT_NE(import_error("densenet_leadwise", d).find("cnn.densenet_leadwise.block.memory_efficient"), std::string::npos);
+  EXPECT_NE(import_error("densenet_leadwise", d).find("cnn.densenet_leadwise.block.memory_efficient"),
+            std::string::npos);
 }
 
 TEST(TorchEcgImportCnn, AnEcgCrnnCheckpointWithAMultiScopicBackbone) {

@@ -58,8 +58,7 @@ inline void load_by_name(torch::nn::Module& module, const std::map<std::string, 
 
 /// max |a - b| <= tol, with the worst difference in the message.
 inline ::testing::AssertionResult all_close(const at::Tensor& a, const at::Tensor& b, double tol = 1e-5) {
-  if (a.sizes() != b.sizes())
-    return ::testing::AssertionFailure() << "shape " << a.sizes() << " vs " << b.sizes();
+  if (a.sizes() != b.sizes()) return ::testing::AssertionFailure() << "shape " << a.sizes() << " vs " << b.sizes();
   const double diff = (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
   if (diff <= tol) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "max |diff| " << diff << " > " << tol;

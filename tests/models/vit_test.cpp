@@ -122,8 +122,8 @@ TEST(Vit, SinCosPositionalEmbeddingMatchesTheMaeTable) {
       const at::Tensor row = pe[1 + h * 5 + w];
       EXPECT_TRUE(at::allclose(row.narrow(0, 0, 4), pe[1 + w].narrow(0, 0, 4)));
       EXPECT_TRUE(at::allclose(row.narrow(0, 4, 4), pe[1 + h * 5].narrow(0, 4, 4)));
-      EXPECT_NEAR(row[0].item<double>(), std::sin(w), 1e-6);                     // k = 0: ω = 1
-      EXPECT_NEAR(row[3].item<double>(), std::cos(w / 100.0), 1e-6);             // k = 1: ω = 1e-2
+      EXPECT_NEAR(row[0].item<double>(), std::sin(w), 1e-6);          // k = 0: ω = 1
+      EXPECT_NEAR(row[3].item<double>(), std::cos(w / 100.0), 1e-6);  // k = 1: ω = 1e-2
       EXPECT_NEAR(row[5].item<double>(), std::sin(h / 100.0), 1e-6);
     }
   EXPECT_THROW(sincos_pos_embed_2d(6, 2, 2, true), ConfigError);
@@ -140,11 +140,21 @@ TEST(Vit, TruncNormalStaysInBoundsWithTheTruncatedStd) {
 }
 
 TEST(Vit, KeyNamesAreTimms) {
-  const std::set<std::string> trunk = {"cls_token",          "pos_embed",           "patch_embed.proj.weight",
-                                       "patch_embed.proj.bias", "blocks.0.norm1.weight", "blocks.0.norm1.bias",
-                                       "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.0.attn.proj.weight",
-                                       "blocks.0.attn.proj.bias", "blocks.0.norm2.weight", "blocks.0.norm2.bias",
-                                       "blocks.0.mlp.fc1.weight", "blocks.0.mlp.fc1.bias", "blocks.0.mlp.fc2.weight",
+  const std::set<std::string> trunk = {"cls_token",
+                                       "pos_embed",
+                                       "patch_embed.proj.weight",
+                                       "patch_embed.proj.bias",
+                                       "blocks.0.norm1.weight",
+                                       "blocks.0.norm1.bias",
+                                       "blocks.0.attn.qkv.weight",
+                                       "blocks.0.attn.qkv.bias",
+                                       "blocks.0.attn.proj.weight",
+                                       "blocks.0.attn.proj.bias",
+                                       "blocks.0.norm2.weight",
+                                       "blocks.0.norm2.bias",
+                                       "blocks.0.mlp.fc1.weight",
+                                       "blocks.0.mlp.fc1.bias",
+                                       "blocks.0.mlp.fc2.weight",
                                        "blocks.0.mlp.fc2.bias"};
   for (const std::string pool : kPools) {
     SCOPED_TRACE(pool);
@@ -203,8 +213,8 @@ TEST(Vit, SizePresetsResolveWithoutBuilding) {
   struct P {
     const char* name;
     int64_t d, depth, heads;
-  } presets[] = {{"vit_pluto_patchx", 256, 2, 8},   {"vit_tiny_patchx", 384, 3, 6},   {"vit_small_patchx", 512, 4, 8},
-                 {"vit_medium_patchx", 640, 6, 8},  {"vit_big_patchx", 768, 8, 8},    {"vit_base_patchx", 768, 12, 12},
+  } presets[] = {{"vit_pluto_patchx", 256, 2, 8},    {"vit_tiny_patchx", 384, 3, 6},   {"vit_small_patchx", 512, 4, 8},
+                 {"vit_medium_patchx", 640, 6, 8},   {"vit_big_patchx", 768, 8, 8},    {"vit_base_patchx", 768, 12, 12},
                  {"vit_large_patchx", 1024, 24, 16}, {"vit_huge_patchx", 1280, 32, 16}};
   for (const auto& p : presets) {
     SCOPED_TRACE(p.name);
@@ -421,8 +431,8 @@ TEST(VitCli, ForwardAndModelInfo) {
   const std::string dir = test::make_temp_dir("vit_cli");
   io::write_npy(dir + "/x.npy", at::randn({1, 12, 2500}));
   std::string out;
-  ASSERT_EQ(test::run_cli("forward --model vit_patchx --set global_pool=cls --localized --input " + dir +
-                              "/x.npy -o " + dir + "/t.npy",
+  ASSERT_EQ(test::run_cli("forward --model vit_patchx --set global_pool=cls --localized --input " + dir + "/x.npy -o " +
+                              dir + "/t.npy",
                           &out),
             0)
       << out;

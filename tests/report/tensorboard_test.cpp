@@ -130,12 +130,11 @@ TEST(TensorBoard, TensorBoardItselfReadsTheFile) {
     for (int s = 0; s < 5; ++s) w.add_scalars({{"loss", 1.0 / (s + 1)}}, s, "train");
   }
   const std::string script = dir + "/read.py";
-  cardiotorch::test::write_file(
-      script,
-      "import sys\n"
-      "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n"
-      "ea = EventAccumulator(sys.argv[1]); ea.Reload()\n"
-      "print(' '.join('%d:%.6f' % (e.step, e.value) for e in ea.Scalars('train/loss')))\n");
+  cardiotorch::test::write_file(script,
+                                "import sys\n"
+                                "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n"
+                                "ea = EventAccumulator(sys.argv[1]); ea.Reload()\n"
+                                "print(' '.join('%d:%.6f' % (e.step, e.value) for e in ea.Scalars('train/loss')))\n");
   FILE* p = popen(("/usr/bin/python3 " + script + " " + dir).c_str(), "r");
   ASSERT_NE(p, nullptr);
   char buf[512] = {};

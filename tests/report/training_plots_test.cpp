@@ -189,8 +189,7 @@ TEST_F(TrainingCharts, ConfusionMatrixAndRocCurves) {
 TEST_F(TrainingCharts, CurvesCommandPlotsARunAndExportsTensorBoard) {
   cardiotorch::test::write_file(dir_ + "/run/metrics.jsonl", kLog);
   std::string out;
-  ASSERT_EQ(cardiotorch::test::run_cli("curves " + dir_ + "/run --log-loss --tensorboard " + dir_ + "/tb", &out),
-            0)
+  ASSERT_EQ(cardiotorch::test::run_cli("curves " + dir_ + "/run --log-loss --tensorboard " + dir_ + "/tb", &out), 0)
       << out;
   for (const char* f : {"loss.svg", "lr.svg", "auroc_macro.svg", "val_f1.svg"})
     EXPECT_TRUE(fs::exists(dir_ + "/run/plots/" + f)) << f << "\n" << out;
@@ -217,7 +216,7 @@ TEST_F(TrainingCharts, HtmlReportInlinesTheFigures) {
   size_t figures = 0;
   for (size_t p = s.find("<figure>"); p != std::string::npos; p = s.find("<figure>", p + 1)) ++figures;
   EXPECT_EQ(figures, 5u);
-  EXPECT_EQ(s.find("<?xml"), std::string::npos);  // inline SVG: no XML prolog inside HTML
+  EXPECT_EQ(s.find("<?xml"), std::string::npos);     // inline SVG: no XML prolog inside HTML
   EXPECT_NE(s.find("id=\"f5-"), std::string::npos);  // ids namespaced per figure
   rp::HtmlReport empty("run");
   rp::add_training_section(empty, rp::parse_metrics_log("{\"stage\": \"x\"}\n", "m.jsonl"));

@@ -10,11 +10,12 @@ namespace cs = cardiotorch::signal;
 
 TEST(SignalBaselineAls, ExactlyFittedLeadsStayFinite) {
   at::Tensor x = at::randn({4, 600}, at::kDouble).cumsum(1);
-  x[1].zero_();                                   // absent lead
-  x[2].fill_(0.75);                               // constant
-  x[3] = at::linspace(-1, 2, 600, at::kDouble);   // straight
+  x[1].zero_();                                  // absent lead
+  x[2].fill_(0.75);                              // constant
+  x[3] = at::linspace(-1, 2, 600, at::kDouble);  // straight
   for (const bool tensor_ops : {false, true}) {
-    const at::Tensor z = tensor_ops ? cs::detail::als_baseline_tensor_ops(x, 1e7, 0.3, 5) : cs::als_baseline(x, 1e7, 0.3, 5);
+    const at::Tensor z =
+        tensor_ops ? cs::detail::als_baseline_tensor_ops(x, 1e7, 0.3, 5) : cs::als_baseline(x, 1e7, 0.3, 5);
     ASSERT_TRUE(at::isfinite(z).all().item<bool>()) << (tensor_ops ? "tensor ops" : "rows");
     // Exact up to the conditioning of W + 1e7·DᵀD.
     for (int r = 1; r < 4; ++r)

@@ -32,8 +32,9 @@ TEST(SignalBaseline, MovingAverageTensorPathMatchesToo) {
 
 TEST(SignalBaseline, MovingAverageGoldenValues) {
   // torch_ecg measured: constant -> 0; ramp 0..999 -> 0 in the interior, +-77.48 at the ends.
-  EXPECT_EQ(run_step("{name: baseline_remove}", at::full({2, 1000}, 3.5, at::kDouble), kFs).x.abs().max().item<double>(),
-            0.0);
+  EXPECT_EQ(
+      run_step("{name: baseline_remove}", at::full({2, 1000}, 3.5, at::kDouble), kFs).x.abs().max().item<double>(),
+      0.0);
   at::Tensor ramp = at::arange(1000, at::TensorOptions().dtype(at::kDouble));
   at::Tensor y = run_step("{name: baseline_remove}", ramp, kFs).x;
   EXPECT_LT(y.narrow(0, 300, 400).abs().max().item<double>(), 1e-9);
@@ -138,8 +139,7 @@ TEST(SignalBaseline, AlsRemovesALinearTrendExactly) {
 
 TEST(SignalBaseline, InvalidOptions) {
   EXPECT_THROW(sig::build_step(ct::ConfigNode::parse("{name: baseline_remove, method: mean}")), ct::ConfigError);
-  EXPECT_THROW(sig::build_step(ct::ConfigNode::parse("{name: baseline_remove, method: als, p: 1.5}")),
-               ct::ConfigError);
+  EXPECT_THROW(sig::build_step(ct::ConfigNode::parse("{name: baseline_remove, method: als, p: 1.5}")), ct::ConfigError);
   EXPECT_THROW(sig::build_step(ct::ConfigNode::parse("{name: baseline_remove, window1: 0}")), ct::ConfigError);
 }
 

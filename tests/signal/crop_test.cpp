@@ -27,7 +27,8 @@ TEST(SignalCrop, PadsShortSignals) {
   at::Tensor y = run_step("{name: crop, length: 7, pad: both, pad_value: -1}", x, 500).x;
   ASSERT_EQ(y.sizes(), (std::vector<int64_t>{2, 7}));
   EXPECT_TRUE(at::equal(y[0], at::tensor({-1.0, -1.0, 1.0, 1.0, 1.0, -1.0, -1.0}, at::kDouble)));
-  EXPECT_TRUE(at::equal(run_step("{name: crop, length: 5}", x, 500).x[1], at::tensor({1.0, 1.0, 1.0, 0.0, 0.0}, at::kDouble)));
+  EXPECT_TRUE(
+      at::equal(run_step("{name: crop, length: 5}", x, 500).x[1], at::tensor({1.0, 1.0, 1.0, 0.0, 0.0}, at::kDouble)));
 }
 
 TEST(SignalCrop, RandomCropIsDeterministicPerSeedAndIndependentPerElement) {

@@ -104,8 +104,8 @@ TEST(SignalNotch, RemovesMainsToneAndKeepsOthers) {
 
 TEST(SignalFftBandpass, MatchesTorchEcgSemanticsOnPtbxl) {
   at::Tensor x = fixture("input");
-  EXPECT_TRUE(close_rel_max(run_step("{name: bandpass, lowcut: 0.5, highcut: 45}", x, kFs).x, fixture("fft_bandpass"),
-                            1e-9));
+  EXPECT_TRUE(
+      close_rel_max(run_step("{name: bandpass, lowcut: 0.5, highcut: 45}", x, kFs).x, fixture("fft_bandpass"), 1e-9));
 }
 
 TEST(SignalFftBandpass, KeepsTonesOnTheEdgesAndRemovesOthers) {

@@ -183,10 +183,10 @@ TEST(SignalKernels, InputsHeldElsewhereAreNotOverwritten) {
 // allocations (the spectrum and the band-passed output, which the later steps reuse) and no
 // ATen arithmetic beyond the FFTs; the fused steps each make one pass.
 TEST(SignalKernels, StandardPipelineAllocatesTwiceAndOverwritesItsOwnBuffer) {
-  const auto pipe = sig::Pipeline::from_config(ct::ConfigNode::parse(
-      "- {name: bandpass, lowcut: 0.5, highcut: 45, method: fft}\n"
-      "- {name: baseline_remove, method: moving_average}\n"
-      "- {name: zscore}\n"));
+  const auto pipe =
+      sig::Pipeline::from_config(ct::ConfigNode::parse("- {name: bandpass, lowcut: 0.5, highcut: 45, method: fft}\n"
+                                                       "- {name: baseline_remove, method: moving_average}\n"
+                                                       "- {name: zscore}\n"));
   const at::Tensor x = record();
   const at::Tensor copy = x.clone();
   sig::SignalBatch b;

@@ -45,10 +45,10 @@ TEST(SignalCli, PreprocessPlotsBeforeAfter) {
   const std::string dir = ct::test::make_temp_dir("preprocess_plot");
   ct::test::write_file(dir + "/p.yaml", kPipeline);
   std::string out;
-  const int rc = ct::test::run_cli("preprocess -c " + dir + "/p.yaml " +
-                                       ct::test::source_path("data/sample/cinc2021/E07500") + " -o " + dir +
-                                       "/out.npy --plot " + dir + "/ba.svg --plot-leads II,aVF",
-                                   &out);
+  const int rc =
+      ct::test::run_cli("preprocess -c " + dir + "/p.yaml " + ct::test::source_path("data/sample/cinc2021/E07500") +
+                            " -o " + dir + "/out.npy --plot " + dir + "/ba.svg --plot-leads II,aVF",
+                        &out);
   ASSERT_EQ(rc, 0) << out;
   ASSERT_TRUE(fs::exists(dir + "/ba.svg"));
   EXPECT_GT(fs::file_size(dir + "/ba.svg"), 1000u);

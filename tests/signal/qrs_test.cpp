@@ -36,11 +36,11 @@ TEST(QrsDetector, FindsTheAnnotatedBeatsOfMitdbRecords) {
   CT_REQUIRE_SHARED("mitdb/208.atr");
   // 100 and 119: sinus rhythm (119 with ventricular bigeminy); 108: large P and T waves, noise;
   // 208: wide low-frequency PVCs in couplets and fusion beats.
-  for (const auto& [rel, se_min, ppv_min] : std::vector<std::tuple<std::string, double, double>>{
-           {"wfdb-python/sample-data/100", 0.995, 0.995},
-           {"mitdb/119", 0.995, 0.995},
-           {"mitdb/108", 0.99, 0.97},
-           {"mitdb/208", 0.99, 0.99}}) {
+  for (const auto& [rel, se_min, ppv_min] :
+       std::vector<std::tuple<std::string, double, double>>{{"wfdb-python/sample-data/100", 0.995, 0.995},
+                                                            {"mitdb/119", 0.995, 0.995},
+                                                            {"mitdb/108", 0.99, 0.97},
+                                                            {"mitdb/208", 0.99, 0.99}}) {
     const std::string hea = ct::test::shared_data(rel + ".hea");
     const auto [se, ppv] = score(hea.substr(0, hea.size() - 4), 5.0);
     EXPECT_GE(se, se_min) << rel;
@@ -49,7 +49,7 @@ TEST(QrsDetector, FindsTheAnnotatedBeatsOfMitdbRecords) {
 }
 
 TEST(QrsDetector, EdgeCases) {
-  EXPECT_TRUE(ct::signal::detect_qrs(at::zeros({100}), 360).empty());  // shorter than 0.5 s
+  EXPECT_TRUE(ct::signal::detect_qrs(at::zeros({100}), 360).empty());   // shorter than 0.5 s
   EXPECT_TRUE(ct::signal::detect_qrs(at::zeros({3600}), 360).empty());  // flat line
   EXPECT_THROW(ct::signal::detect_qrs(at::zeros({2, 100}), 360), ct::ShapeError);
   EXPECT_THROW(ct::signal::detect_qrs(at::zeros({1000}), 0), ct::ConfigError);

@@ -12,23 +12,26 @@ namespace {
 
 const std::map<std::string, std::string>& options_for_test() {
   static const std::map<std::string, std::string> m = {
-      {"resample", "{fs: 250}"},
-      {"select_leads", "{leads: [II]}"},
-      {"groupwise_zscore", "{groups: [[0, 1]]}"},
-      {"crop", "{length: 1000}"},
-      {"ncrop", "{length: 1000, n: 2}"},
+      {"resample", "{fs: 250}"},  {"select_leads", "{leads: [II]}"}, {"groupwise_zscore", "{groups: [[0, 1]]}"},
+      {"crop", "{length: 1000}"}, {"ncrop", "{length: 1000, n: 2}"},
   };
   return m;
 }
 
 // Method variants that are not the defaults.
 const std::vector<std::string> kVariants = {
-    "{name: bandpass, method: butter}",         "{name: highpass, method: butter}",
-    "{name: lowpass, method: butter}",          "{name: baseline_remove, method: median}",
-    "{name: baseline_remove, method: als}",     "{name: resample, fs: 360, method: fft}",
-    "{name: resample, length: 700, method: linear}", "{name: zscore, axis: record}",
-    "{name: minmax, axis: record}",             "{name: robust_scale, axis: record}",
-    "{name: clip, axis: record}",               "{name: crop, length: 1000, mode: random}",
+    "{name: bandpass, method: butter}",
+    "{name: highpass, method: butter}",
+    "{name: lowpass, method: butter}",
+    "{name: baseline_remove, method: median}",
+    "{name: baseline_remove, method: als}",
+    "{name: resample, fs: 360, method: fft}",
+    "{name: resample, length: 700, method: linear}",
+    "{name: zscore, axis: record}",
+    "{name: minmax, axis: record}",
+    "{name: robust_scale, axis: record}",
+    "{name: clip, axis: record}",
+    "{name: crop, length: 1000, mode: random}",
 };
 
 std::vector<std::string> all_configs() {
@@ -59,7 +62,8 @@ TEST(SignalRegistry, EveryPreprocessorKeepsLeadingDimsFrom1DTo4D) {
         sig::StepContext ctx;
         ctx.training = true;
         ctx.generator = at::make_generator<at::CPUGeneratorImpl>(1);
-        const std::string what = yaml + " on " + std::to_string(shape.size()) + "-D " + std::string(c10::toString(dtype));
+        const std::string what =
+            yaml + " on " + std::to_string(shape.size()) + "-D " + std::string(c10::toString(dtype));
         ASSERT_NO_THROW(step->apply(b, ctx)) << what;
         const bool adds_dim = step->name() == "ncrop";
         ASSERT_EQ(b.x.dim(), static_cast<int64_t>(shape.size()) + (adds_dim ? 1 : 0)) << what;

@@ -98,9 +98,9 @@ TEST(SignalResample, LinearPositionsInDoubleWouldMissTorchEcg) {
 
 TEST(SignalResample, LinearEdgeCases) {
   at::Tensor x = at::tensor({0.0, 1.0, 4.0, 9.0}, at::kDouble);
-  EXPECT_TRUE(at::equal(sig::resample_linear(x, 4), x));                       // identity copies
+  EXPECT_TRUE(at::equal(sig::resample_linear(x, 4), x));                               // identity copies
   EXPECT_TRUE(at::equal(sig::resample_linear(x, 1), at::tensor({0.0}, at::kDouble)));  // first sample
-  EXPECT_EQ(sig::linear_resample_length(10, 3, 7), 23);   // floor(10 * 2.333...), torch_ecg measured
+  EXPECT_EQ(sig::linear_resample_length(10, 3, 7), 23);  // floor(10 * 2.333...), torch_ecg measured
   EXPECT_EQ(sig::linear_resample_length(10, 10, 5), 5);
   EXPECT_THROW(sig::resample_linear(x, 0), ct::ArgumentError);
   EXPECT_THROW(sig::linear_resample_length(10, 0, 5), ct::ArgumentError);

@@ -28,9 +28,9 @@ ct::models::ModelPtr tiny_mae(const std::string& extra = "") {
   c.in_channels = kLeads;
   c.seq_len = kSamples;
   return ct::models::build_model(
-      ct::ConfigNode::parse(ct::str_cat("{name: mae_vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, ",
-                                        "decoder_embed_dim: 16, decoder_depth: 1, decoder_num_heads: 2, samples: ",
-                                        kSamples, extra, "}")),
+      ct::ConfigNode::parse(ct::str_cat(
+          "{name: mae_vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, ",
+          "decoder_embed_dim: 16, decoder_depth: 1, decoder_num_heads: 2, samples: ", kSamples, extra, "}")),
       c);
 }
 
@@ -118,7 +118,8 @@ TEST(MaeObjective, ClearErrorsForTheWrongModelObjectiveOrViews) {
   c.in_channels = kLeads;
   c.seq_len = kSamples;
   auto vit = ct::models::build_model(
-      ct::ConfigNode::parse(ct::str_cat("{name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, samples: ", kSamples, "}")),
+      ct::ConfigNode::parse(
+          ct::str_cat("{name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, samples: ", kSamples, "}")),
       c);
   auto objective = mae_objective(0);
   try {
@@ -139,7 +140,8 @@ TEST(MaeObjective, ClearErrorsForTheWrongModelObjectiveOrViews) {
     ct::ssl::as_ssl(*multiclass);
     FAIL() << "multiclass taken for a self-supervised objective";
   } catch (const ct::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("'multiclass' is not a self-supervised objective"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'multiclass' is not a self-supervised objective"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(ct::ssl::batch_views(batch_of(2), 2, "simclr"), ct::ConfigError);
   try {
@@ -165,7 +167,8 @@ TEST(MaeObjective, EncoderStateLoadsIntoTheVitBackboneByName) {
   c.in_channels = kLeads;
   c.seq_len = kSamples;
   auto vit = ct::models::build_model(
-      ct::ConfigNode::parse(ct::str_cat("{name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, samples: ", kSamples, "}")),
+      ct::ConfigNode::parse(
+          ct::str_cat("{name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, samples: ", kSamples, "}")),
       c);
   // The fine-tuning pooling (attention pool, fc_norm) is new: 6 of 22 tensors here, over the
   // default missing-key threshold, so a fine-tuning config names it (docs/pretraining.md).
@@ -185,8 +188,8 @@ TEST(MaeObjective, EncoderStateLoadsIntoTheVitBackboneByName) {
   for (const auto& [k, t] : enc)
     if (!ct::starts_with(k, "norm.")) EXPECT_TRUE(at::equal(by_name.at(k), t)) << k;
   auto cls_vit = ct::models::build_model(
-      ct::ConfigNode::parse(ct::str_cat("{name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, global_pool: cls, samples: ",
-                                        kSamples, "}")),
+      ct::ConfigNode::parse(ct::str_cat(
+          "{name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, global_pool: cls, samples: ", kSamples, "}")),
       c);
   const ct::weights::LoadReport cls_rep = ct::weights::load_state_dict(*cls_vit, enc, {}, cls_vit->weight_rules());
   EXPECT_TRUE(cls_rep.unexpected.empty());

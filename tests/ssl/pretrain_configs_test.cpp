@@ -12,10 +12,10 @@ namespace fs = std::filesystem;
 namespace ct = cardiotorch;
 
 TEST(PretrainConfigs, ResolveWithTheAnchorPipeline) {
-  const std::string anchor =
-      ct::signal::Pipeline::from_config(ct::ConfigNode::load(ct::test::source_path("configs/pipelines/mae_anchor.yaml")))
-          .config()
-          .to_yaml();
+  const std::string anchor = ct::signal::Pipeline::from_config(
+                                 ct::ConfigNode::load(ct::test::source_path("configs/pipelines/mae_anchor.yaml")))
+                                 .config()
+                                 .to_yaml();
   int n = 0;
   for (const auto& e : fs::directory_iterator(ct::test::source_path("configs/pretrain"))) {
     if (e.path().extension() != ".yaml") continue;

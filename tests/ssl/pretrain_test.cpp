@@ -31,23 +31,28 @@ const char* kTinyMae =
 std::string tiny_config(const std::string& dir, const std::string& extra = "") {
   const std::string path = dir + "/pretrain.yaml";
   ct::test::write_file(path, ct::str_cat(R"(name: tiny
-output_dir: )", dir, R"(/runs
+output_dir: )",
+                                         dir, R"(/runs
 seed: 5
 threads: 2
 data:
-  dataset: {name: cinc2021, root: )", ct::test::source_path("data/sample/cinc2021"), R"(}
+  dataset: {name: cinc2021, root: )",
+                                         ct::test::source_path("data/sample/cinc2021"), R"(}
   split: {val: 0.2, test: 0.0}
-  cache: {dir: )", dir, R"(/cache, progress: false}
+  cache: {dir: )",
+                                         dir, R"(/cache, progress: false}
   loader: {batch_size: 8, num_workers: 1, crop: 300}
 preprocess: [{name: nan_to_num}, {name: zscore}]
 augment: [{name: jitter, p: 0.5}, {name: rescaling, p: 0.5}]
-model: )", kTinyMae, R"(
+model: )",
+                                         kTinyMae, R"(
 objective: {name: mae}
 optimizer: {name: adamw, lr: 0.003, betas: [0.9, 0.95], weight_decay: 0.05}
 scheduler: {name: warmup_cosine, unit: step, warmup: 3}
 train: {steps: 20, log_every: 1, progress: false, val_every: 2}
 pretrain: {plot_every: 2}
-)", extra));
+)",
+                                         extra));
   return path;
 }
 
@@ -79,8 +84,7 @@ TEST(Pretrain, TinyMaeLowersItsLossAndWritesPlotsAndTheEncoder) {
   ASSERT_EQ(losses.size(), 20u);
   const double first = (losses[0] + losses[1] + losses[2]) / 3, last = (losses[17] + losses[18] + losses[19]) / 3;
   EXPECT_LT(last, 0.85 * first) << "first " << first << ", last " << last;
-  for (const char* k : {"loss", "ncc", "mse", "masked_mse", "val/loss", "val/ncc"})
-    EXPECT_TRUE(r.final.count(k)) << k;
+  for (const char* k : {"loss", "ncc", "mse", "masked_mse", "val/loss", "val/ncc"}) EXPECT_TRUE(r.final.count(k)) << k;
   EXPECT_GT(r.final.at("val/ncc"), 0.0);  // reconstructions correlate with the signal
   EXPECT_TRUE(fs::exists(r.last_checkpoint));
   ASSERT_TRUE(fs::exists(r.encoder_checkpoint));
@@ -89,7 +93,7 @@ TEST(Pretrain, TinyMaeLowersItsLossAndWritesPlotsAndTheEncoder) {
     std::vector<std::string> names;
     for (const auto& p : r.reconstruction_plots) names.push_back(fs::path(p).filename().string());
     EXPECT_EQ(names, (std::vector<std::string>{"reconstruction_epoch2.png", "reconstruction_epoch2.svg",
-                                                "reconstruction_epoch4.png", "reconstruction_epoch4.svg"}));
+                                               "reconstruction_epoch4.png", "reconstruction_epoch4.svg"}));
     for (const auto& p : r.reconstruction_plots) EXPECT_EQ(fs::path(p).parent_path().filename(), "plots");
   }
   // A second fresh run in the same place is refused; --overwrite replaces it.
@@ -101,7 +105,8 @@ TEST(Pretrain, ResumeFromAMidEpochCheckpointIsExact) {
   const std::string cfg = tiny_config(dir, "");
   ct::app::PretrainRequest straight;
   straight.config_file = cfg;
-  straight.overrides = {"train.steps=12", "train.checkpoint_every_steps=7", "train.keep_last=100", "pretrain.plot_every=0"};
+  straight.overrides = {"train.steps=12", "train.checkpoint_every_steps=7", "train.keep_last=100",
+                        "pretrain.plot_every=0"};
   const ct::app::PretrainResult a = ct::app::pretrain(straight);
   const std::string mid = a.run_dir + "/checkpoints/step-00000007.safetensors";
   ASSERT_TRUE(fs::exists(mid)) << "no step-7 checkpoint";
@@ -135,12 +140,15 @@ TEST(Pretrain, EncoderFeedsFinetuneInitCompletelyAndUnchanged) {
   // A linear probe keeps the encoder frozen: its weights after fine-tuning are the loaded ones.
   const std::string ft = dir + "/finetune.yaml";
   ct::test::write_file(ft, ct::str_cat(R"(name: probe
-output_dir: )", dir, R"(/runs
+output_dir: )",
+                                       dir, R"(/runs
 seed: 1
 data:
-  dataset: {name: cinc2021, root: )", ct::test::source_path("data/sample/cinc2021"), R"(}
+  dataset: {name: cinc2021, root: )",
+                                       ct::test::source_path("data/sample/cinc2021"), R"(}
   split: {val: 0.2, test: 0.0}
-  cache: {dir: )", dir, R"(/cache, progress: false}
+  cache: {dir: )",
+                                       dir, R"(/cache, progress: false}
   loader: {batch_size: 8, num_workers: 1, crop: 300}
 preprocess: [{name: nan_to_num}, {name: zscore}]
 model: {name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, samples: 300}
@@ -163,7 +171,8 @@ init: {skip: ['attention_pool.*', 'fc_norm.*']}
   ct::models::ModelContext c;
   c.in_channels = 12;
   c.seq_len = 300;
-  auto vit = ct::models::build_model(ct::ConfigNode::parse("{name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, samples: 300}"), c);
+  auto vit = ct::models::build_model(
+      ct::ConfigNode::parse("{name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, samples: 300}"), c);
   ct::weights::LoadOptions lo;
   lo.path = r.encoder_checkpoint;
   lo.skip = {"attention_pool.*", "fc_norm.*"};  // the fine-tuning pooling is new

@@ -45,13 +45,36 @@ class OpAllocCounter {
   std::vector<std::string> ops() const { return ops_; }
   /// The operators that touch tensor data: every op but allocation, views and metadata.
   std::vector<std::string> data_ops() const {
-    static const std::set<std::string> meta = {
-        "aten::empty", "aten::empty_like", "aten::empty_strided", "aten::view", "aten::reshape",
-        "aten::_reshape_alias", "aten::narrow", "aten::slice", "aten::as_strided", "aten::select",
-        "aten::squeeze", "aten::unsqueeze", "aten::contiguous", "aten::detach", "aten::alias", "aten::expand",
-        "aten::flatten", "aten::t", "aten::transpose", "aten::permute", "aten::resolve_conj", "aten::resolve_neg",
-        "aten::_unsafe_view", "aten::view_as_real", "aten::view_as_complex", "aten::resize_", "aten::lift_fresh",
-        "aten::is_nonzero", "aten::size", "aten::stride"};
+    static const std::set<std::string> meta = {"aten::empty",
+                                               "aten::empty_like",
+                                               "aten::empty_strided",
+                                               "aten::view",
+                                               "aten::reshape",
+                                               "aten::_reshape_alias",
+                                               "aten::narrow",
+                                               "aten::slice",
+                                               "aten::as_strided",
+                                               "aten::select",
+                                               "aten::squeeze",
+                                               "aten::unsqueeze",
+                                               "aten::contiguous",
+                                               "aten::detach",
+                                               "aten::alias",
+                                               "aten::expand",
+                                               "aten::flatten",
+                                               "aten::t",
+                                               "aten::transpose",
+                                               "aten::permute",
+                                               "aten::resolve_conj",
+                                               "aten::resolve_neg",
+                                               "aten::_unsafe_view",
+                                               "aten::view_as_real",
+                                               "aten::view_as_complex",
+                                               "aten::resize_",
+                                               "aten::lift_fresh",
+                                               "aten::is_nonzero",
+                                               "aten::size",
+                                               "aten::stride"};
     std::vector<std::string> out;
     for (const auto& o : ops_)
       if (!meta.count(o)) out.push_back(o);

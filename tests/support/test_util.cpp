@@ -22,8 +22,8 @@ std::string shared_data(const std::string& rel) {
 
 std::string make_temp_dir(const std::string& tag) {
   static std::atomic<int> counter{0};
-  const fs::path p = fs::path(CT_BUILD_DIR) / "test_tmp" /
-                     (tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  const fs::path p =
+      fs::path(CT_BUILD_DIR) / "test_tmp" / (tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();

@@ -20,8 +20,7 @@ void write_file(const std::string& path, const std::string& text);
 }  // namespace cardiotorch::test
 
 /// Skips the current test when ../shared/data (or a file under it) is absent.
-#define CT_REQUIRE_SHARED(rel)                                                                    \
-  do {                                                                                            \
-    if (::cardiotorch::test::shared_data(rel).empty()) GTEST_SKIP() << "../shared/data/" << (rel) \
-                                                                    << " not present";            \
+#define CT_REQUIRE_SHARED(rel)                                                                                       \
+  do {                                                                                                               \
+    if (::cardiotorch::test::shared_data(rel).empty()) GTEST_SKIP() << "../shared/data/" << (rel) << " not present"; \
   } while (0)

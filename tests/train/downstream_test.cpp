@@ -24,7 +24,8 @@ ct::models::ModelPtr small_cnn() {
   ct::models::ModelContext c;
   c.in_channels = 2;
   c.fs = 100;
-  return ct::models::build_model(ct::ConfigNode::parse("{name: plain_cnn, channels: [4, 8], kernels: [3, 3], base_fs: 100}"), c);
+  return ct::models::build_model(
+      ct::ConfigNode::parse("{name: plain_cnn, channels: [4, 8], kernels: [3, 3], base_fs: 100}"), c);
 }
 
 std::map<std::string, at::Tensor> snapshot(const torch::nn::Module& m) {
@@ -140,13 +141,16 @@ TEST(Downstream, EcgClassifierInitialisedFromAnMaeCheckpoint) {
   ct::models::ModelContext c;
   c.in_channels = 3;
   c.seq_len = 250;
-  auto mae = ct::models::build_model(
-      ct::ConfigNode::parse("{name: mae_vit_patchx, " + dims + ", decoder_embed_dim: 16, decoder_depth: 1, decoder_num_heads: 4}"), c);
+  auto mae =
+      ct::models::build_model(ct::ConfigNode::parse("{name: mae_vit_patchx, " + dims +
+                                                    ", decoder_embed_dim: 16, decoder_depth: 1, decoder_num_heads: 4}"),
+                              c);
   const std::string path = ct::test::make_temp_dir("mae_init") + "/mae.safetensors";
   ct::weights::save_safetensors(path, ct::weights::module_state_dict(*mae));
   c.num_classes = 5;
   const auto classifier = [&] {
-    return ct::models::build_model(ct::ConfigNode::parse("{name: ecg_classifier, global_pool: attention_pool, " + dims + "}"), c);
+    return ct::models::build_model(
+        ct::ConfigNode::parse("{name: ecg_classifier, global_pool: attention_pool, " + dims + "}"), c);
   };
   auto clf = classifier();
   ct::weights::LoadOptions o;

@@ -59,7 +59,8 @@ inline void expect_close(double actual, double expected, double tol, const std::
 inline void expect_all_close(const std::vector<double>& actual, const std::vector<double>& expected, double tol,
                              const std::string& what) {
   ASSERT_EQ(actual.size(), expected.size()) << what;
-  for (size_t i = 0; i < actual.size(); ++i) expect_close(actual[i], expected[i], tol, what + "[" + std::to_string(i) + "]");
+  for (size_t i = 0; i < actual.size(); ++i)
+    expect_close(actual[i], expected[i], tol, what + "[" + std::to_string(i) + "]");
 }
 
 }  // namespace cardiotorch::test

@@ -44,12 +44,13 @@ TEST(Losses, CrossEntropyWithSmoothingAndWeights) {
   const at::Tensor logits = ct::test::tensor_of(fx["logits"]), labels = ct::test::tensor_of(fx["labels"], true);
   const auto c = classes(4);
   EXPECT_NEAR(loss_of("{name: multiclass}", c, logits, labels), fx["ce"].get<double>(), 1e-6);
-  EXPECT_NEAR(loss_of("{name: multiclass, label_smoothing: 0.1, class_weights: [1.0, 2.0, 0.5, 1.5]}", c, logits, labels),
-              fx["ce_smooth_weighted"].get<double>(), 1e-6);
+  EXPECT_NEAR(
+      loss_of("{name: multiclass, label_smoothing: 0.1, class_weights: [1.0, 2.0, 0.5, 1.5]}", c, logits, labels),
+      fx["ce_smooth_weighted"].get<double>(), 1e-6);
   // Soft targets (mixup) with smoothing.
-  EXPECT_NEAR(loss_of("{name: multiclass, label_smoothing: 0.1}", c, logits,
-                      ct::test::tensor_of(fx["soft"]).to(at::kFloat)),
-              fx["ce_soft_smooth"].get<double>(), 1e-6);
+  EXPECT_NEAR(
+      loss_of("{name: multiclass, label_smoothing: 0.1}", c, logits, ct::test::tensor_of(fx["soft"]).to(at::kFloat)),
+      fx["ce_soft_smooth"].get<double>(), 1e-6);
 }
 
 TEST(Losses, BalancedClassWeightsFromCounts) {
@@ -66,11 +67,12 @@ TEST(Losses, BalancedClassWeightsFromCounts) {
 
 TEST(Losses, BinaryCrossEntropyWithPosWeight) {
   const auto fx = ct::test::load_json_fixture("losses.json");
-  const at::Tensor logits = ct::test::tensor_of(fx["ml_logits"]), t = ct::test::tensor_of(fx["ml_targets"]).to(at::kFloat);
+  const at::Tensor logits = ct::test::tensor_of(fx["ml_logits"]),
+                   t = ct::test::tensor_of(fx["ml_targets"]).to(at::kFloat);
   const auto c = classes(3);
   EXPECT_NEAR(loss_of("{name: multilabel}", c, logits, t), fx["bce"].get<double>(), 1e-6);
-  EXPECT_NEAR(loss_of("{name: multilabel, pos_weight: [2.0, 0.5, 3.0]}", c, logits, t), fx["bce_pos_weight"].get<double>(),
-              1e-6);
+  EXPECT_NEAR(loss_of("{name: multilabel, pos_weight: [2.0, 0.5, 3.0]}", c, logits, t),
+              fx["bce_pos_weight"].get<double>(), 1e-6);
   // Balanced pos_weight from the training counts: neg / pos.
   auto cc = c;
   cc.train_label_counts = {2, 1, 3};
@@ -86,7 +88,8 @@ TEST(Losses, BinaryCrossEntropyWithPosWeight) {
 TEST(Losses, SegmentationAndRegression) {
   const auto fx = ct::test::load_json_fixture("losses.json");
   const auto c = classes(3);
-  EXPECT_NEAR(loss_of("{name: segmentation, pos_weight: [2.0, 0.5, 3.0]}", c, ct::test::tensor_of(fx["seg_logits"]).view({2, 3, 7}),
+  EXPECT_NEAR(loss_of("{name: segmentation, pos_weight: [2.0, 0.5, 3.0]}", c,
+                      ct::test::tensor_of(fx["seg_logits"]).view({2, 3, 7}),
                       ct::test::tensor_of(fx["seg_targets"]).view({2, 3, 7}).to(at::kFloat)),
               fx["seg_bce_pos_weight"].get<double>(), 1e-6);
   const auto r = classes(2);

@@ -44,10 +44,32 @@ void feed(tr::MetricSet& set, const at::Tensor& outputs, const at::Tensor& targe
 
 TEST(MetricSet, RegistryListsEveryFamily) {
   const auto names = tr::metric_registry().names();
-  for (const char* n : {"accuracy", "top_k_accuracy", "balanced_accuracy", "mcc", "f1_macro", "f1_micro",
-                        "f1_weighted", "f1_per_class", "precision_macro", "recall_macro", "sensitivity_per_class", "specificity_macro",
-                        "auroc_macro", "auroc_micro", "auroc_weighted", "auroc_per_class", "auprc_macro",
-                        "cinc2017", "cinc2020", "cinc2021", "aami", "delineation", "mse", "mae", "r2", "ncc"})
+  for (const char* n : {"accuracy",
+                        "top_k_accuracy",
+                        "balanced_accuracy",
+                        "mcc",
+                        "f1_macro",
+                        "f1_micro",
+                        "f1_weighted",
+                        "f1_per_class",
+                        "precision_macro",
+                        "recall_macro",
+                        "sensitivity_per_class",
+                        "specificity_macro",
+                        "auroc_macro",
+                        "auroc_micro",
+                        "auroc_weighted",
+                        "auroc_per_class",
+                        "auprc_macro",
+                        "cinc2017",
+                        "cinc2020",
+                        "cinc2021",
+                        "aami",
+                        "delineation",
+                        "mse",
+                        "mae",
+                        "r2",
+                        "ncc"})
     EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
   EXPECT_EQ(&cardiotorch::registry_of("metric"), &tr::metric_registry());
 }
@@ -91,8 +113,8 @@ TEST(MetricSet, MultilabelProbabilitiesWithTiesMatchSklearn) {
   const at::Tensor s = tensor_of(c["s"]), y = tensor_of(c["y"]);
   tr::MetricContext ctx = ctx_of(tr::TaskKind::kMultilabel, 4);
   ctx.from_logits = false;
-  tr::MetricSet set(ctx, std::vector<std::string>{"accuracy", "f1_micro", "auroc_macro", "auroc_micro", "auprc_weighted",
-                                                  "specificity_macro", "mcc"});
+  tr::MetricSet set(ctx, std::vector<std::string>{"accuracy", "f1_micro", "auroc_macro", "auroc_micro",
+                                                  "auprc_weighted", "specificity_macro", "mcc"});
   feed(set, s.to(at::kFloat), y, 16);  // float32 outputs, as a model returns them (0.1 steps: exact ties kept)
   const tr::MetricValues v = set.compute();
   EXPECT_NEAR(v.at("accuracy"), num(c["subset_accuracy"]), 1e-12);

@@ -156,7 +156,8 @@ TEST_F(ChallengeScore, DatasetClassesMapOntoWeightsColumns) {
 
 TEST(AamiStatistics, HandComputedWithFusionAndQRules) {
   // Rows: reference N, S, V, F, Q; columns: classifier.
-  const at::Tensor cm = counts({{900, 10, 5, 3, 2}, {20, 60, 2, 0, 1}, {8, 1, 80, 4, 0}, {5, 0, 6, 10, 0}, {3, 0, 1, 0, 2}});
+  const at::Tensor cm =
+      counts({{900, 10, 5, 3, 2}, {20, 60, 2, 0, 1}, {8, 1, 80, 4, 0}, {5, 0, 6, 10, 0}, {3, 0, 1, 0, 2}});
   const tr::AamiReport r = tr::aami_statistics(cm);
   // Q row left out: 920 + 83 + 93 + 21 beats, 900 + 60 + 80 + 10 correct.
   EXPECT_EQ(r.n_beats, 1117);
@@ -255,7 +256,7 @@ TEST(Delineation, WavesFromMasksAndPooledStatistics) {
   e[0].slice(0, 0, 5).fill_(1);
   e[0].slice(0, 25, 30).fill_(1);
   edge.add(e, e);
-  EXPECT_EQ(edge.onset(0).n_reference, 1);  // 25 only
+  EXPECT_EQ(edge.onset(0).n_reference, 1);   // 25 only
   EXPECT_EQ(edge.offset(0).n_reference, 1);  // 4 only
   EXPECT_THROW(acc.add(at::zeros({2, 100}), at::zeros({2, 100})), ShapeError);
   EXPECT_THROW(tr::DelineationAccumulator({"P"}, 0.0), ConfigError);

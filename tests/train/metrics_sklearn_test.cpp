@@ -35,7 +35,8 @@ void check_count_scores(const std::vector<tr::BinaryCounts>& counts, const json&
     EXPECT_EQ(counts[k].fn, fn[k]) << name;
     EXPECT_EQ(counts[k].tn, tn[k]) << name;
   }
-  const std::pair<const char*, tr::ZeroDivision> zds[] = {{"zd0", tr::ZeroDivision::kZero}, {"zd1", tr::ZeroDivision::kOne}};
+  const std::pair<const char*, tr::ZeroDivision> zds[] = {{"zd0", tr::ZeroDivision::kZero},
+                                                          {"zd1", tr::ZeroDivision::kOne}};
   const std::pair<const char*, tr::CountScore> scores[] = {{"precision", tr::CountScore::kPrecision},
                                                            {"recall", tr::CountScore::kRecall},
                                                            {"f1", tr::CountScore::kF1},
@@ -61,8 +62,10 @@ void check_rankings(const at::Tensor& scores, const at::Tensor& targets, const j
                name + " auroc weighted");
   expect_close(tr::auroc(scores, targets, tr::Average::kMicro), num(c["auroc_micro"]), kTol, name + " auroc micro");
   expect_all_close(tr::per_class_average_precision(scores, targets), nums(c["ap"]), kTol, name + " ap");
-  expect_close(tr::average_precision(scores, targets, tr::Average::kMacro), num(c["ap_macro"]), kTol, name + " ap macro");
-  expect_close(tr::average_precision(scores, targets, tr::Average::kMicro), num(c["ap_micro"]), kTol, name + " ap micro");
+  expect_close(tr::average_precision(scores, targets, tr::Average::kMacro), num(c["ap_macro"]), kTol,
+               name + " ap macro");
+  expect_close(tr::average_precision(scores, targets, tr::Average::kMicro), num(c["ap_micro"]), kTol,
+               name + " ap micro");
   expect_close(tr::average_precision(scores, targets, tr::Average::kWeighted), num(c["ap_weighted"]), kTol,
                name + " ap weighted");
 }

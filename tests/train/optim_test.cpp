@@ -72,7 +72,10 @@ TEST(Optimizers, Float32MatchesTo1e6) {
     (at::matmul(x, m.weight.t()) + m.bias - t).pow(2).mean().backward();
     opt->step();
   }
-  EXPECT_LT((m.weight.detach().to(at::kDouble) - ct::test::tensor_of(fx["cases"]["adamw"]["weight"])).abs().max().item<double>(),
+  EXPECT_LT((m.weight.detach().to(at::kDouble) - ct::test::tensor_of(fx["cases"]["adamw"]["weight"]))
+                .abs()
+                .max()
+                .item<double>(),
             1e-6);
 }
 

@@ -61,9 +61,10 @@ TEST(Schedules, WarmupCosinePerIterationAsTheMaeAnchor) {
   auto s = make("{name: warmup_cosine, warmup: 2, min_lr: 1.0e-6}", base, spe, epochs * spe);
   for (int64_t step = 0; step < epochs * spe; ++step) {
     const double e = static_cast<double>(step) / spe;
-    const double ref = e < warmup ? base * e / warmup
-                                  : min_lr + (base - min_lr) * 0.5 *
-                                                 (1.0 + std::cos(M_PI * (e - warmup) / static_cast<double>(epochs - warmup)));
+    const double ref = e < warmup
+                           ? base * e / warmup
+                           : min_lr + (base - min_lr) * 0.5 *
+                                          (1.0 + std::cos(M_PI * (e - warmup) / static_cast<double>(epochs - warmup)));
     EXPECT_NEAR(s->lr(step), ref, 1e-15) << "step " << step;
   }
   EXPECT_DOUBLE_EQ(s->lr(0), 0.0);

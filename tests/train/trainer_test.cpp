@@ -42,7 +42,9 @@ class Mlp final : public ct::models::ModelImpl, public ct::models::GeneratorOwne
     return fc2->forward(h);
   }
   std::vector<std::pair<std::string, at::Generator>> generators() override { return {{"noise", gen_}}; }
-  ct::models::Shape output_shape(const ct::models::Shape& in) const override { return {in[0], fc2->options.out_features()}; }
+  ct::models::Shape output_shape(const ct::models::Shape& in) const override {
+    return {in[0], fc2->options.out_features()};
+  }
   int64_t embed_dim() const override { return 16; }
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
 
@@ -94,9 +96,9 @@ struct Setup {
 };
 
 // A complete context: SGD or AdamW over the MLP, constant or cosine schedule.
-Setup make_setup(int64_t n, int64_t batch, const std::string& optimizer, const tr::TrainOptions& o, bool shuffle = false,
-                 double dropout = 0.0, const std::string& augment = "", const std::string& schedule = "{name: constant}",
-                 uint64_t noise_seed = 0) {
+Setup make_setup(int64_t n, int64_t batch, const std::string& optimizer, const tr::TrainOptions& o,
+                 bool shuffle = false, double dropout = 0.0, const std::string& augment = "",
+                 const std::string& schedule = "{name: constant}", uint64_t noise_seed = 0) {
   Setup s;
   ct::manual_seed(7);
   s.model = std::make_shared<Mlp>(2, 16, 3, dropout, noise_seed);
@@ -106,7 +108,8 @@ Setup make_setup(int64_t n, int64_t batch, const std::string& optimizer, const t
   lo.num_workers = 0;
   lo.shuffle = shuffle;
   lo.seed = 11;
-  const auto pipeline = ct::signal::Pipeline::from_config(augment.empty() ? ct::ConfigNode() : ct::ConfigNode::parse(augment));
+  const auto pipeline =
+      ct::signal::Pipeline::from_config(augment.empty() ? ct::ConfigNode() : ct::ConfigNode::parse(augment));
   s.train = std::make_unique<ct::data::Loader>(make_data(n), pipeline, lo);
   lo.training = false;
   lo.shuffle = false;
@@ -365,7 +368,8 @@ TEST(Checkpoints, RefusesOtherConfigOrVersionWithTheDifferences) {
   ct::weights::CheckpointData ck;
   ck.library_version = ct::version_string();
   ck.config_yaml = "seed: 1\noptimizer: {name: adamw, lr: 0.001}\ntrain: {epochs: 10, accumulate: 1}\n";
-  const auto now = ct::ConfigNode::parse("seed: 1\noptimizer: {name: adamw, lr: 0.002}\ntrain: {epochs: 20, accumulate: 2}\n");
+  const auto now =
+      ct::ConfigNode::parse("seed: 1\noptimizer: {name: adamw, lr: 0.002}\ntrain: {epochs: 20, accumulate: 2}\n");
   try {
     tr::check_resume_compatible(ck, "x.safetensors", now);
     FAIL() << "expected a ConfigError";
@@ -378,7 +382,8 @@ TEST(Checkpoints, RefusesOtherConfigOrVersionWithTheDifferences) {
   }
   // More epochs alone is fine.
   EXPECT_NO_THROW(tr::check_resume_compatible(
-      ck, "x", ct::ConfigNode::parse("seed: 1\noptimizer: {name: adamw, lr: 0.001}\ntrain: {epochs: 30, accumulate: 1}\n")));
+      ck, "x",
+      ct::ConfigNode::parse("seed: 1\noptimizer: {name: adamw, lr: 0.001}\ntrain: {epochs: 30, accumulate: 1}\n")));
   ck.library_version = "0.0.1";
   try {
     tr::check_resume_compatible(ck, "x.safetensors", ct::ConfigNode::parse(ck.config_yaml));

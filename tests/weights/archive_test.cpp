@@ -126,7 +126,8 @@ TEST(WeightsRead, LightningPiecesAndNumpyScalars) {
   const cw::PyNode* state = cw::find_path(ck.root(), "optimizer_states.0.state.0.exp_avg");
   ASSERT_NE(state, nullptr);
   EXPECT_EQ(state->kind, cw::PyNode::Kind::kTensor);
-  const auto score = cw::find_path(ck.root(), "callbacks.ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}.best_model_score");
+  const auto score =
+      cw::find_path(ck.root(), "callbacks.ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}.best_model_score");
   ASSERT_NE(score, nullptr);
   EXPECT_NEAR(ck.tensor(score).item<float>(), 0.4321f, 1e-7);
   const auto sel = cw::select_state_dict(ck);
@@ -190,8 +191,8 @@ TEST(WeightsRead, KeySelection) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("keys under 'optimizer': state, param_groups"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(cw::select_state_dict(ck, "args"), DataError);                 // no tensors there
-  EXPECT_THROW(cw::select_state_dict(ck, "model.cls_token"), DataError);      // a single tensor
+  EXPECT_THROW(cw::select_state_dict(ck, "args"), DataError);             // no tensors there
+  EXPECT_THROW(cw::select_state_dict(ck, "model.cls_token"), DataError);  // a single tensor
 }
 
 TEST(WeightsRead, InspectWithoutLoadingTensors) {
@@ -230,8 +231,8 @@ TEST(WeightsRead, HostileFixturesFailClearly) {
 TEST_F(WeightsArchive, TruncatedArchivesNeverCrash) {
   for (const char* f : {"views.pt", "plain.safetensors", "cnn_legacy.pt", "dtypes.pt"}) {
     const std::string full = bytes_of(ctt::weights_fixture(f));
-    for (size_t cut : {size_t{0}, size_t{1}, size_t{9}, size_t{64}, full.size() / 3, full.size() / 2,
-                       full.size() - 23, full.size() - 1}) {
+    for (size_t cut : {size_t{0}, size_t{1}, size_t{9}, size_t{64}, full.size() / 3, full.size() / 2, full.size() - 23,
+                       full.size() - 1}) {
       SCOPED_TRACE(std::string(f) + " cut at " + std::to_string(cut));
       const std::string p = write("trunc.bin", full.substr(0, cut));
       EXPECT_THROW(cw::read_checkpoint(p), DataError);
@@ -285,7 +286,9 @@ TEST_F(WeightsArchive, RecordSizeFakedInTheCentralDirectoryIsRejectedBeforeAlloc
     cw::read_checkpoint(write("faked.pt", z));
     FAIL();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("member 'archive/data/0' is truncated (1073741824 bytes expected"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("member 'archive/data/0' is truncated (1073741824 bytes expected"),
+              std::string::npos)
+        << e.what();
   }
 }
 
@@ -323,9 +326,11 @@ TEST_F(WeightsArchive, Torch2UntypedStoragesAndRebuildV3) {
   const std::vector<float> w = {0, 1, 2, 3, 4, 5};
   const at::Tensor h = torch::tensor({0.5, -1.0, 2.0, 3.5}, torch::kHalf);
   const std::string hb(static_cast<const char*>(h.data_ptr()), 8);
-  const auto t = by_name(cw::read_state_dict(write(
-      "v3.pt", ctt::torch_zip(p.done(), {{"data/0", ctt::float_bytes(w)}, {"data/1", hb}, {"byteorder", "little"},
-                                         {".data/serialization_id", "1234"}}))));
+  const auto t =
+      by_name(cw::read_state_dict(write("v3.pt", ctt::torch_zip(p.done(), {{"data/0", ctt::float_bytes(w)},
+                                                                           {"data/1", hb},
+                                                                           {"byteorder", "little"},
+                                                                           {".data/serialization_id", "1234"}}))));
   EXPECT_TRUE(t.at("w").equal(torch::tensor({1.f, 3.f, 2.f, 4.f}).view({2, 2})));
   EXPECT_TRUE(t.at("h").equal(h));
 }
@@ -334,7 +339,8 @@ TEST_F(WeightsArchive, BigEndianArchivesAreSwapped) {
   ctt::PickleBuilder p;
   p.empty_ordered_dict().op('(').str("w").tensor_v2("FloatStorage", "0", 3, 0, {3}, {1}).op('u');
   const auto t = cw::read_state_dict(write(
-      "be.pt", ctt::torch_zip(p.done(), {{"data/0", ctt::float_bytes({1.5f, -2.0f, 3.25f}, true)}, {"byteorder", "big"}})));
+      "be.pt",
+      ctt::torch_zip(p.done(), {{"data/0", ctt::float_bytes({1.5f, -2.0f, 3.25f}, true)}, {"byteorder", "big"}})));
   EXPECT_TRUE(t[0].second.equal(torch::tensor({1.5f, -2.0f, 3.25f})));
 }
 

@@ -184,8 +184,7 @@ TEST(WeightsLoad, MissingKeyThresholdIsAnError) {
     FAIL();
   } catch (const cw::WeightsLoadError& e) {
     EXPECT_EQ(e.report().missing.size(), 24u);
-    EXPECT_NE(std::string(e.what()).find("24 of 56 model tensors (42.9%) are not in the checkpoint"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("24 of 56 model tensors (42.9%) are not in the checkpoint"), std::string::npos)
         << e.what();
   }
   EXPECT_TRUE(unchanged(*deep, before));
@@ -323,8 +322,8 @@ TEST(WeightsLoad, ReportMentionsAllStatistics) {
   const auto rep = cw::load_into(*vit, ctt::weights_fixture("vit_namespace.pt"), {}, r);
   const std::string s = rep.to_string();
   for (const char* part : {"vit_namespace.pt (torch.save zip archive)", "state_dict: 'model' (found automatically)",
-                           "loaded 30/30 model tensors (100.0%)", "skipped by rules: 2 model tensors",
-                           "missing: 0", "unexpected: 2 (head.weight, head.bias)", "mismatched: 0"})
+                           "loaded 30/30 model tensors (100.0%)", "skipped by rules: 2 model tensors", "missing: 0",
+                           "unexpected: 2 (head.weight, head.bias)", "mismatched: 0"})
     EXPECT_NE(s.find(part), std::string::npos) << part << "\n" << s;
   EXPECT_NE(rep.summary().find("loaded 30/30 tensors (100.0%)"), std::string::npos) << rep.summary();
 }
@@ -361,9 +360,9 @@ TEST(WeightsLoad, OptionsFromConfig) {
   } catch (const cardiotorch::ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean 'strict'"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(cardiotorch::from_config<cw::LoadOptions>(
-                   cardiotorch::ConfigNode::parse("missing_key_threshold: 2\n", "w.yaml")),
-               cardiotorch::ConfigError);
+  EXPECT_THROW(
+      cardiotorch::from_config<cw::LoadOptions>(cardiotorch::ConfigNode::parse("missing_key_threshold: 2\n", "w.yaml")),
+      cardiotorch::ConfigError);
 }
 
 TEST(WeightsLoad, FcNormIsNotFedFromNormByTheAutomaticPrefix) {
@@ -377,8 +376,10 @@ TEST(WeightsLoad, FcNormIsNotFedFromNormByTheAutomaticPrefix) {
       proj = register_module("proj", torch::nn::Linear(4, 4));
     }
   } m;
-  const cw::NamedTensors sd = {{"norm.weight", torch::full({4}, 2.0)}, {"norm.bias", torch::full({4}, 3.0)},
-                               {"proj.weight", torch::ones({4, 4})}, {"proj.bias", torch::zeros({4})}};
+  const cw::NamedTensors sd = {{"norm.weight", torch::full({4}, 2.0)},
+                               {"norm.bias", torch::full({4}, 3.0)},
+                               {"proj.weight", torch::ones({4, 4})},
+                               {"proj.bias", torch::zeros({4})}};
   cw::LoadOptions o;
   o.missing_key_threshold = 0.5;
   const auto r = cw::load_state_dict(m, sd, o);

@@ -42,8 +42,14 @@ std::string error_of(const std::string& bytes, const cw::pickle::Limits& limits 
 
 TEST(WeightsPickle, Protocol0Text) {
   // pickle.dumps([1, 2, 'abc', 3.5, None, True, 12345678901234567890], protocol=0)
-  const std::string b = B("(lp0\x0aI1\x0a" "aI2\x0a" "aVabc\x0ap1\x0a" "aF3.5\x0a" "aNaI01\x0a"
-                          "aL12345678901234567890L\x0a" "a.");
+  const std::string b =
+      B("(lp0\x0aI1\x0a"
+        "aI2\x0a"
+        "aVabc\x0ap1\x0a"
+        "aF3.5\x0a"
+        "aNaI01\x0a"
+        "aL12345678901234567890L\x0a"
+        "a.");
   cw::PyTree tree;
   const cw::PyNode* r = run(tree, b);
   ASSERT_EQ(r->kind, Kind::kList);
@@ -59,8 +65,13 @@ TEST(WeightsPickle, Protocol0Text) {
 
 TEST(WeightsPickle, Protocol4FramesMemoAndShortStrings) {
   // pickle.dumps({'a': [1, -2], 'b': 'é', 'c': b'\x00\x01'}, protocol=4)
-  const std::string b = B("\x80\x04\x95&\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01" "a\x94]\x94(K\x01J\xfe\xff\xff\xff"
-                          "e\x8c\x01" "b\x94\x8c\x02\xc3\xa9\x94\x8c\x01" "c\x94" "C\x02\x00\x01\x94u.");
+  const std::string b =
+      B("\x80\x04\x95&\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01"
+        "a\x94]\x94(K\x01J\xfe\xff\xff\xff"
+        "e\x8c\x01"
+        "b\x94\x8c\x02\xc3\xa9\x94\x8c\x01"
+        "c\x94"
+        "C\x02\x00\x01\x94u.");
   cw::PyTree tree;
   const cw::PyNode* r = run(tree, b);
   ASSERT_EQ(r->kind, Kind::kDict);
@@ -73,12 +84,12 @@ TEST(WeightsPickle, Protocol4FramesMemoAndShortStrings) {
 TEST(WeightsPickle, LongAndFloatEncodings) {
   ctt::PickleBuilder p;
   p.op('(');
-  p.op('\x8a').raw(B("\x02\x01\xff"));                   // LONG1 0xff01 -> -255
-  p.op('\x8a').raw(B("\x02\xff\x00"));                   // 255
-  p.op('\x8a').raw(B("\x00"));                             // 0
+  p.op('\x8a').raw(B("\x02\x01\xff"));                              // LONG1 0xff01 -> -255
+  p.op('\x8a').raw(B("\x02\xff\x00"));                              // 255
+  p.op('\x8a').raw(B("\x00"));                                      // 0
   p.op('\x8a').raw(B("\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01"));  // 2^64
-  p.op('G').raw(B("\x3f\xf8\x00\x00\x00\x00\x00\x00"));                // 1.5, big-endian
-  p.op('M').raw(B("\x34\x12"));                            // 0x1234
+  p.op('G').raw(B("\x3f\xf8\x00\x00\x00\x00\x00\x00"));             // 1.5, big-endian
+  p.op('M').raw(B("\x34\x12"));                                     // 0x1234
   p.op('l');
   cw::PyTree tree;
   const cw::PyNode* r = run(tree, p.done());
@@ -165,9 +176,14 @@ TEST(WeightsPickle, WriterOutputReadsBack) {
 }
 
 TEST(WeightsPickle, DangerousCallsAreRefused) {
-  for (const auto& [mod, name] : std::vector<std::pair<std::string, std::string>>{
-           {"os", "system"}, {"posix", "system"}, {"subprocess", "Popen"}, {"builtins", "eval"},
-           {"__builtin__", "getattr"}, {"builtins", "exec"}, {"torch.hub", "load"}, {"importlib", "import_module"}}) {
+  for (const auto& [mod, name] : std::vector<std::pair<std::string, std::string>>{{"os", "system"},
+                                                                                  {"posix", "system"},
+                                                                                  {"subprocess", "Popen"},
+                                                                                  {"builtins", "eval"},
+                                                                                  {"__builtin__", "getattr"},
+                                                                                  {"builtins", "exec"},
+                                                                                  {"torch.hub", "load"},
+                                                                                  {"importlib", "import_module"}}) {
     ctt::PickleBuilder p;
     p.global(mod, name).str("echo pwned").op('\x85').op('R');
     const std::string e = error_of(p.done());
@@ -199,23 +215,27 @@ TEST(WeightsPickle, MalformedInputFailsClearly) {
   EXPECT_NE(error_of(B("\x80\x02\x82\x01.")).find("extension registry"), std::string::npos);
   EXPECT_NE(error_of(B("\x80\x05\x97.")).find("out-of-band buffers"), std::string::npos);
   EXPECT_NE(error_of(B("\x80\x02(X\x01\x00\x00\x00xQ.")).find("unsupported persistent id"), std::string::npos);
-  EXPECT_NE(error_of(B("\x80\x02" "cmylib\x0a" "f\x0aK\x01R.")).find("REDUCE arguments are not a tuple"),
+  EXPECT_NE(error_of(B("\x80\x02"
+                       "cmylib\x0a"
+                       "f\x0aK\x01R."))
+                .find("REDUCE arguments are not a tuple"),
             std::string::npos);
 }
 
 TEST(WeightsPickle, EveryTruncationOfAValidPickleFails) {
   std::vector<cw::pickle::TensorRecord> recs = {{"w", "float32", {2, 3}, {3, 1}, 0, "0", 6, false}};
   const std::string b = cw::pickle::write_state_dict(recs);
-  for (size_t cut = 0; cut < b.size(); ++cut)
-    EXPECT_NE(error_of(b.substr(0, cut)), "") << "cut at " << cut;
+  for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_NE(error_of(b.substr(0, cut)), "") << "cut at " << cut;
 }
 
 TEST(WeightsPickle, RecursiveAndDeepStructures) {
   // l = []; l.append(l)
-  EXPECT_NE(error_of(B("\x80\x02]q\x00h\x00" "a.")).find("recursive structure"), std::string::npos);
-  // d = {}; d['self'] = d
-  EXPECT_NE(error_of(B("\x80\x02}q\x00X\x04\x00\x00\x00selfh\x00s.")).find("recursive structure"),
+  EXPECT_NE(error_of(B("\x80\x02]q\x00h\x00"
+                       "a."))
+                .find("recursive structure"),
             std::string::npos);
+  // d = {}; d['self'] = d
+  EXPECT_NE(error_of(B("\x80\x02}q\x00X\x04\x00\x00\x00selfh\x00s.")).find("recursive structure"), std::string::npos);
   // 300 nested lists: deeper than the default limit of 256.
   std::string deep = "\x80\x02";
   for (int i = 0; i < 300; ++i) deep += "]";
@@ -224,7 +244,8 @@ TEST(WeightsPickle, RecursiveAndDeepStructures) {
   EXPECT_NE(error_of(deep).find("nested deeper than 256"), std::string::npos);
   // A shared (not recursive) child is fine: [x, x].
   cw::PyTree tree;
-  const cw::PyNode* r = run(tree, B("\x80\x02]q\x00(]q\x01h\x01" "e."));
+  const cw::PyNode* r = run(tree, B("\x80\x02]q\x00(]q\x01h\x01"
+                                    "e."));
   EXPECT_EQ(r->items.size(), 2u);
   EXPECT_EQ(r->items[0], r->items[1]);
 }

@@ -51,16 +51,17 @@ TEST(WeightsSafetensors, RejectsInconsistentHeaders) {
             std::string::npos);
   // Overlap, gap, trailing bytes: the ranges must tile the data section.
   EXPECT_NE(error_of(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                     R"("b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})", 6)
+                     R"("b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+                     6)
                 .find("must not overlap or leave gaps"),
             std::string::npos);
   EXPECT_NE(error_of(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8).find("starts at data byte 4"),
             std::string::npos);
   EXPECT_NE(error_of(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 9).find("5 bytes after"),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4)
-                .find("elements"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4).find("elements"),
+      std::string::npos);
   EXPECT_NE(error_of(R"({"a":{"dtype":"F32","shape":[1]}})", 4).find("data_offsets"), std::string::npos);
 }
 

@@ -216,8 +216,8 @@ TEST(WeightsSave, PythonReadsWhatWeWrite) {
   cardiotorch::io::write_npz(dir + "/expected.npz", expected);
   std::ofstream(dir + "/expected.json") << json;
   const std::string out = dir + "/python.txt";
-  const std::string cmd = "/usr/bin/python3 " + ctt::source_path("tests/weights/roundtrip_check.py") + " " + dir +
-                          " > " + out + " 2>&1";
+  const std::string cmd =
+      "/usr/bin/python3 " + ctt::source_path("tests/weights/roundtrip_check.py") + " " + dir + " > " + out + " 2>&1";
   const int rc = std::system(cmd.c_str());
   std::ifstream f(out);
   const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

@@ -43,9 +43,9 @@ struct BatchOptions {
 struct BatchItemResult {
   std::string input, output;
   bool ok = false;
-  std::string error;                ///< the one-line error, when !ok
-  double fs = 0.0;                  ///< of the written record
-  std::vector<int64_t> shape;       ///< of the written signal
+  std::string error;           ///< the one-line error, when !ok
+  double fs = 0.0;             ///< of the written record
+  std::vector<int64_t> shape;  ///< of the written signal
   std::vector<std::string> leads;
 };
 
@@ -68,8 +68,8 @@ BatchResult run_batch(const std::vector<BatchItem>& items, const BatchJob& job, 
 using RecordSource = std::function<io::Record(const std::string& path)>;
 
 /// Converts every item: reads it with `read` and writes it in the format of its output's extension.
-BatchResult convert_records(const std::vector<BatchItem>& items, const RecordSource& read,
-                            const BatchOptions& options, const io::WriteRecordOptions& write = {});
+BatchResult convert_records(const std::vector<BatchItem>& items, const RecordSource& read, const BatchOptions& options,
+                            const io::WriteRecordOptions& write = {});
 
 struct PreprocessRecordsOptions {
   bool training = false;  ///< run augmenters and random crops

@@ -36,12 +36,12 @@ struct DataSection {
 
 /// The `finetune:` section: how the model is adapted to the task.
 struct FinetuneSection {
-  std::string mode = "full";          ///< full | linear_probe | partial
-  int64_t unfreeze_last = 1;          ///< partial: the last k blocks (and everything above them) train
-  std::vector<std::string> freeze;    ///< further parameter globs kept frozen ("patch_embed.*")
-  std::string sampling = "shuffle";   ///< shuffle | balanced (class-balanced draws with replacement, per epoch)
-  double head_dropout = 0.0;          ///< dropout before a new head (backbones, linear probes)
-  bool evaluate_best = true;          ///< evaluate the best checkpoint on the val and test splits at the end
+  std::string mode = "full";         ///< full | linear_probe | partial
+  int64_t unfreeze_last = 1;         ///< partial: the last k blocks (and everything above them) train
+  std::vector<std::string> freeze;   ///< further parameter globs kept frozen ("patch_embed.*")
+  std::string sampling = "shuffle";  ///< shuffle | balanced (class-balanced draws with replacement, per epoch)
+  double head_dropout = 0.0;         ///< dropout before a new head (backbones, linear probes)
+  bool evaluate_best = true;         ///< evaluate the best checkpoint on the val and test splits at the end
 
   template <class V>
   void fields(V& v) {
@@ -57,15 +57,16 @@ struct FinetuneSection {
 
 /// The `pretrain:` section: what `cardiotorch pretrain` writes besides checkpoints.
 struct PretrainSection {
-  int64_t plot_every = 1;                           ///< reconstruction plots every N epochs (0 = off)
+  int64_t plot_every = 1;  ///< reconstruction plots every N epochs (0 = off)
   std::vector<std::string> plot_formats = {"svg", "png"};
-  bool export_encoder = true;                       ///< write <run>/encoder.safetensors at the end
+  bool export_encoder = true;  ///< write <run>/encoder.safetensors at the end
 
   template <class V>
   void fields(V& v) {
     v("plot_every", plot_every, "reconstruction plots (plots/reconstruction_epoch<N>.*) every N epochs (0 = off)");
     v("plot_formats", plot_formats, "formats of the reconstruction plots: svg, png");
-    v("export_encoder", export_encoder, "write the downstream encoder alone to <run>/encoder.safetensors (finetune --init)");
+    v("export_encoder", export_encoder,
+      "write the downstream encoder alone to <run>/encoder.safetensors (finetune --init)");
   }
   void validate() const;
 };
@@ -73,23 +74,23 @@ struct PretrainSection {
 struct ExperimentOptions {
   std::string name = "experiment";  // run name: outputs go to <output_dir>/<name>
   std::string output_dir = "runs";
-  int64_t seed = 0;                 // seeds torch, data order and augmentation
-  bool deterministic = false;       // deterministic ATen algorithms
-  int64_t threads = 0;              // cores (loader workers + intra-op threads, core/runtime.h); 0 = all
-  DataSection data;                 // dataset, split, cache and loader (see docs/data.md)
-  ConfigNode preprocess;            // pipeline steps applied to every record
-  ConfigNode augment;               // augmenters applied in training only
-  models::ModelConfig model;        // {name: <model or backbone>, options}; validated, not built
-  train::ObjectiveConfig objective; // the loss; ~ = from the dataset's labels (multiclass, multilabel, segmentation)
+  int64_t seed = 0;                  // seeds torch, data order and augmentation
+  bool deterministic = false;        // deterministic ATen algorithms
+  int64_t threads = 0;               // cores (loader workers + intra-op threads, core/runtime.h); 0 = all
+  DataSection data;                  // dataset, split, cache and loader (see docs/data.md)
+  ConfigNode preprocess;             // pipeline steps applied to every record
+  ConfigNode augment;                // augmenters applied in training only
+  models::ModelConfig model;         // {name: <model or backbone>, options}; validated, not built
+  train::ObjectiveConfig objective;  // the loss; ~ = from the dataset's labels (multiclass, multilabel, segmentation)
   train::OptimizerConfig optimizer = train::OptimizerConfig::named("adamw");
   train::SchedulerConfig scheduler = train::SchedulerConfig::named("warmup_cosine");
-  train::TrainOptions train;        // the loop: epochs/steps, accumulation, amp, EMA, validation, checkpoints
-  ConfigNode metrics;               // validation metrics (names or {name: ..., options}); ~ = the task's defaults
-  FinetuneSection finetune;         // mode, freezing, sampling
-  weights::LoadOptions init;        // initial weights (finetune --init): path and key-matching rules
-  PretrainSection pretrain;         // reconstruction plots, encoder export (cardiotorch pretrain)
+  train::TrainOptions train;  // the loop: epochs/steps, accumulation, amp, EMA, validation, checkpoints
+  ConfigNode metrics;         // validation metrics (names or {name: ..., options}); ~ = the task's defaults
+  FinetuneSection finetune;   // mode, freezing, sampling
+  weights::LoadOptions init;  // initial weights (finetune --init): path and key-matching rules
+  PretrainSection pretrain;   // reconstruction plots, encoder export (cardiotorch pretrain)
   std::vector<std::string> stages = {"data", "report"};  // `cardiotorch run`: the stages, in order
-  ConfigNode per_stage;             // `cardiotorch run`: per-stage sections merged over this file ({finetune: {...}})
+  ConfigNode per_stage;  // `cardiotorch run`: per-stage sections merged over this file ({finetune: {...}})
 
   template <class V>
   void fields(V& v) {
@@ -110,8 +111,10 @@ struct ExperimentOptions {
     v("finetune", finetune, "fine-tuning mode, freezing and sampling");
     v("init", init, "initial weights: {path: ckpt, key, skip, rename, ...} (finetune --init sets path)");
     v("pretrain", pretrain, "self-supervised pretraining: reconstruction plots, encoder export");
-    v("stages", stages, "cardiotorch run: stages in order (`cardiotorch list stage`), e.g. [data, pretrain, finetune, report]");
-    v("per_stage", per_stage, "cardiotorch run: sections per stage merged over the rest, e.g. {pretrain: {model: ...}}");
+    v("stages", stages,
+      "cardiotorch run: stages in order (`cardiotorch list stage`), e.g. [data, pretrain, finetune, report]");
+    v("per_stage", per_stage,
+      "cardiotorch run: sections per stage merged over the rest, e.g. {pretrain: {model: ...}}");
   }
   void validate() const;
 };

@@ -20,7 +20,7 @@ struct FinetuneRequest {
   std::string init;                    ///< --init CKPT: sets init.path
   std::string resume;                  ///< --resume RUN_DIR|CKPT ("" = a fresh run)
   bool allow_version_mismatch = false;
-  bool overwrite = false;              ///< replace a previous run in the same run directory
+  bool overwrite = false;  ///< replace a previous run in the same run directory
   /// An already-loaded experiment tree (a stage of `cardiotorch run`); used instead of
   /// config_file when set (overrides still apply).
   const ConfigNode* config = nullptr;

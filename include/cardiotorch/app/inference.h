@@ -20,13 +20,13 @@ namespace cardiotorch::app {
 
 struct EvaluateRequest {
   std::string checkpoint;
-  std::string data;                     ///< a directory an adapter reads ("" = the training dataset)
-  std::vector<std::string> data_set;    ///< dataset option overrides "key=value"
-  std::string split = "";               ///< all | train | val | test ("" = all for --data, else test)
-  std::string out_dir;                  ///< where reports go ("" = <checkpoint dir>/../eval_<name>)
-  std::string weights = "auto";         ///< auto | model | ema
-  int64_t batch_size = 0;               ///< 0 = the training loader's
-  int64_t num_workers = -1;             ///< -1 = the training loader's
+  std::string data;                   ///< a directory an adapter reads ("" = the training dataset)
+  std::vector<std::string> data_set;  ///< dataset option overrides "key=value"
+  std::string split = "";             ///< all | train | val | test ("" = all for --data, else test)
+  std::string out_dir;                ///< where reports go ("" = <checkpoint dir>/../eval_<name>)
+  std::string weights = "auto";       ///< auto | model | ema
+  int64_t batch_size = 0;             ///< 0 = the training loader's
+  int64_t num_workers = -1;           ///< -1 = the training loader's
 };
 
 struct EvaluationReport {
@@ -34,8 +34,8 @@ struct EvaluationReport {
   int64_t samples = 0;
   double loss = 0;
   std::map<std::string, double> metrics;
-  std::string table;                    ///< the per-class table as printed
-  std::vector<std::string> files;       ///< metrics.json, per_class.csv, confusion_matrix.svg, ...
+  std::string table;               ///< the per-class table as printed
+  std::vector<std::string> files;  ///< metrics.json, per_class.csv, confusion_matrix.svg, ...
 };
 
 /// Writes metrics.json, per_class.csv and (multiclass) confusion_matrix.{svg,png} for one
@@ -50,26 +50,26 @@ EvaluationReport evaluate_checkpoint(const EvaluateRequest& request);
 struct PredictRequest {
   std::string checkpoint;
   std::vector<std::string> records;
-  std::string output;                  ///< .csv or .json ("" = CSV on stdout)
+  std::string output;  ///< .csv or .json ("" = CSV on stdout)
   std::string weights = "auto";
-  double stride_s = 0.0;               ///< window stride for record models (0 = the window length)
-  std::string aggregate = "mean";      ///< mean | max: record-level probability from windows
-  std::string beats = "auto";          ///< beat models: auto (annotations, else detector) | annotations | detector
-  std::string annotator = "";          ///< annotation file extension ("" = the training adapter's, e.g. atr)
-  double fs = 0.0;                     ///< for files without a sampling rate
+  double stride_s = 0.0;           ///< window stride for record models (0 = the window length)
+  std::string aggregate = "mean";  ///< mean | max: record-level probability from windows
+  std::string beats = "auto";      ///< beat models: auto (annotations, else detector) | annotations | detector
+  std::string annotator = "";      ///< annotation file extension ("" = the training adapter's, e.g. atr)
+  double fs = 0.0;                 ///< for files without a sampling rate
 };
 
 /// One prediction row: a record (record models), a beat (beat models) or a wave (segmentation).
 struct Prediction {
   std::string record;
-  std::string unit;                    ///< record | beat | wave
-  int64_t sample = -1;                 ///< beat: R-peak sample; wave: onset
-  int64_t end = -1;                    ///< wave: offset (inclusive)
+  std::string unit;     ///< record | beat | wave
+  int64_t sample = -1;  ///< beat: R-peak sample; wave: onset
+  int64_t end = -1;     ///< wave: offset (inclusive)
   double time_s = 0.0;
-  std::vector<double> probabilities;   ///< per class (empty for waves)
-  std::string decision;                ///< class name(s); multilabel: '|'-joined positives
-  std::string reference;               ///< the annotation's class for beats read from annotations
-  int64_t windows = 1;                 ///< windows aggregated (record models)
+  std::vector<double> probabilities;  ///< per class (empty for waves)
+  std::string decision;               ///< class name(s); multilabel: '|'-joined positives
+  std::string reference;              ///< the annotation's class for beats read from annotations
+  int64_t windows = 1;                ///< windows aggregated (record models)
 };
 
 std::vector<Prediction> predict_records(const PredictRequest& request, std::vector<std::string>* class_names = nullptr);
@@ -85,8 +85,8 @@ struct EmbedRequest {
   std::string data;
   std::vector<std::string> data_set;
   std::string split = "all";
-  std::string output;                  ///< emb.npy; ids go to <stem>_ids.csv, labels to <stem>_labels.npy
-  bool localized = false;              ///< per-position features (N, T, D) instead of pooled (N, D)
+  std::string output;      ///< emb.npy; ids go to <stem>_ids.csv, labels to <stem>_labels.npy
+  bool localized = false;  ///< per-position features (N, T, D) instead of pooled (N, D)
   std::string weights = "auto";
   int64_t batch_size = 0;
 };

@@ -34,9 +34,9 @@ ConfigNode resolve_model_spec(const ModelSpec& spec);
 /// batch dim), any ECG record (WFDB, .mat, EDF, ...) as (1, leads, samples) in physical units,
 /// optionally run through a preprocessing pipeline file first.
 struct ModelInput {
-  at::Tensor x;       ///< float32, (B, C, L) or (B, C, H, W)
-  double fs = 0.0;    ///< 0 when the file stores none and --fs was not given
-  std::string origin; ///< the path
+  at::Tensor x;                    ///< float32, (B, C, L) or (B, C, H, W)
+  double fs = 0.0;                 ///< 0 when the file stores none and --fs was not given
+  std::string origin;              ///< the path
   std::vector<std::string> leads;  ///< lead names of a record (after the pipeline's lead selection); empty for arrays
   std::vector<std::string> units;  ///< a record's units; empty for arrays and after a pipeline (values may be rescaled)
 };

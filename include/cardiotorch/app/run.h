@@ -36,13 +36,13 @@ namespace cardiotorch::app {
 
 /// What a stage did, as printed, recorded in stages/<name>.json and read back when resuming.
 struct StageResult {
-  std::string name;                           ///< "data", "pretrain", "baseline/finetune", ...
-  double seconds = 0;                         ///< wall time of the stage (of the session that finished it)
-  std::string summary;                        ///< one line for the console table
-  std::map<std::string, double> values;       ///< metrics ("test/auroc_macro", "loss", ...)
-  std::map<std::string, std::string> files;   ///< named outputs ("run_dir", "encoder", "plot:0", ...)
-  std::string fingerprint;                    ///< hash of what the stage ran with
-  bool resumed = false;                       ///< read back from an earlier session, not run now
+  std::string name;                          ///< "data", "pretrain", "baseline/finetune", ...
+  double seconds = 0;                        ///< wall time of the stage (of the session that finished it)
+  std::string summary;                       ///< one line for the console table
+  std::map<std::string, double> values;      ///< metrics ("test/auroc_macro", "loss", ...)
+  std::map<std::string, std::string> files;  ///< named outputs ("run_dir", "encoder", "plot:0", ...)
+  std::string fingerprint;                   ///< hash of what the stage ran with
+  bool resumed = false;                      ///< read back from an earlier session, not run now
 
   std::string to_json() const;
   static StageResult from_json(const std::string& text, const std::string& origin);
@@ -59,7 +59,7 @@ struct RunOptions {
 
 struct RunResult {
   std::string run_dir;
-  std::string report_path;  ///< "" when no report stage ran
+  std::string report_path;          ///< "" when no report stage ran
   std::vector<StageResult> stages;  ///< in order; resumed ones have `resumed` set
   /// The comparison the report leads with (rows: "pretrained fine-tune", ...), as printed.
   std::string table;

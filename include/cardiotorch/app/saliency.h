@@ -12,11 +12,11 @@ namespace cardiotorch::app {
 
 struct SaliencyRequest {
   ModelSpec model;
-  std::string input;                 ///< .npy array or an ECG record
-  double fs = 0.0;                   ///< for inputs that store no rate
-  std::string pipeline;              ///< preprocessing pipeline YAML run on the input first
-  int64_t num_classes = 0;           ///< build context
-  std::string method = "gradcam";    ///< saliency registry name
+  std::string input;                          ///< .npy array or an ECG record
+  double fs = 0.0;                            ///< for inputs that store no rate
+  std::string pipeline;                       ///< preprocessing pipeline YAML run on the input first
+  int64_t num_classes = 0;                    ///< build context
+  std::string method = "gradcam";             ///< saliency registry name
   std::vector<std::string> method_overrides;  ///< "key=value" options of the method (layer=layer4)
   int64_t target = models::kTopClass;
   int64_t index = 0;                 ///< batch item drawn when the input holds several

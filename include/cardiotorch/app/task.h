@@ -22,19 +22,19 @@ namespace cardiotorch::app {
 
 /// The "task" section of a fine-tuning checkpoint: enough to rebuild the model and its inputs.
 struct TaskInfo {
-  std::string objective;                  ///< registry name ("multiclass")
+  std::string objective;  ///< registry name ("multiclass")
   std::vector<std::string> class_names;
   std::vector<std::string> class_codes;
-  std::string label_kind;                 ///< data::label_kind_name
-  std::string dataset;                    ///< adapter name ("mitdb")
-  std::string data_root;                  ///< the training data directory
-  double fs = 0.0;                        ///< sampling rate of the model's input (after preprocessing)
-  std::vector<std::string> leads;         ///< lead order of the model's input (after preprocessing)
+  std::string label_kind;          ///< data::label_kind_name
+  std::string dataset;             ///< adapter name ("mitdb")
+  std::string data_root;           ///< the training data directory
+  double fs = 0.0;                 ///< sampling rate of the model's input (after preprocessing)
+  std::vector<std::string> leads;  ///< lead order of the model's input (after preprocessing)
   int64_t in_channels = 0;
-  int64_t seq_len = -1;                   ///< input length in samples (-1 = variable)
+  int64_t seq_len = -1;  ///< input length in samples (-1 = variable)
   std::vector<int64_t> train_label_counts;
   int64_t train_size = 0;
-  std::vector<double> thresholds;         ///< multilabel decision thresholds (empty = 0.5)
+  std::vector<double> thresholds;  ///< multilabel decision thresholds (empty = 0.5)
 
   std::string to_json() const;
   static TaskInfo from_json(const std::string& text);
@@ -55,18 +55,19 @@ models::ModelPtr build_task_model(const ExperimentOptions& options, const TaskIn
 std::vector<std::string> default_metrics(train::TaskKind task, const std::vector<std::string>& class_names);
 
 /// The MetricSet of a run: `metrics` from the config (or the defaults) for the objective's task.
-std::shared_ptr<train::MetricSet> make_metric_set(const ConfigNode& metrics, train::TaskKind task, const TaskInfo& info);
+std::shared_ptr<train::MetricSet> make_metric_set(const ConfigNode& metrics, train::TaskKind task,
+                                                  const TaskInfo& info);
 
 /// A trained checkpoint loaded for inference.
 struct TrainedModel {
   std::string path;
-  ConfigNode config;                 ///< the resolved config stored in the checkpoint
+  ConfigNode config;  ///< the resolved config stored in the checkpoint
   ExperimentOptions options;
   TaskInfo info;
-  models::ModelPtr model;            ///< eval mode, on the CPU
+  models::ModelPtr model;  ///< eval mode, on the CPU
   train::ObjectivePtr objective;
   signal::Pipeline preprocess;
-  std::string weights;               ///< "model" or "ema": the group that was loaded
+  std::string weights;  ///< "model" or "ema": the group that was loaded
 };
 
 /// Loads a fine-tuning checkpoint: config, task, model (EMA weights when the run validated

@@ -16,7 +16,8 @@ struct RescalingOptions {
   template <class V>
   void fields(V& v) {
     v("p", p, "probability of applying to each (leads, samples) slice");
-    v("distribution", distribution, "uniform (factor in range) or normal (factor ~ N(1, sigma^2), as in the MAE anchor)");
+    v("distribution", distribution,
+      "uniform (factor in range) or normal (factor ~ N(1, sigma^2), as in the MAE anchor)");
     v("range", range, "[low, high] scale factor range for distribution: uniform");
     v("sigma", sigma, "standard deviation of the factor for distribution: normal (>= 0)");
     v("per_lead", per_lead, "draw one factor per lead instead of one per slice");

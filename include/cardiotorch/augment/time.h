@@ -10,9 +10,9 @@ namespace cardiotorch::augment {
 
 struct TimeShiftOptions {
   double p = 0.5;
-  double max_shift = 0.5;          ///< in `unit`
-  std::string unit = "seconds";    ///< seconds | samples
-  std::string mode = "circular";   ///< circular (roll) | zero (shifted-in samples are 0)
+  double max_shift = 0.5;         ///< in `unit`
+  std::string unit = "seconds";   ///< seconds | samples
+  std::string mode = "circular";  ///< circular (roll) | zero (shifted-in samples are 0)
   template <class V>
   void fields(V& v) {
     v("p", p, "probability of applying to each (leads, samples) slice");
@@ -81,12 +81,12 @@ class StretchCompress : public SliceAugmenter<StretchCompressOptions> {
 
 struct TimeMaskOptions {
   double p = 0.5;
-  int64_t masks = 1;            ///< masks per selected slice
-  double min_length = 0.0;      ///< in `unit`
-  double max_length = 0.2;      ///< in `unit`
-  std::string unit = "seconds"; ///< seconds | samples
-  double value = 0.0;           ///< value written into the masked spans
-  bool per_lead = false;        ///< independent spans per lead (default: the same span in all leads)
+  int64_t masks = 1;             ///< masks per selected slice
+  double min_length = 0.0;       ///< in `unit`
+  double max_length = 0.2;       ///< in `unit`
+  std::string unit = "seconds";  ///< seconds | samples
+  double value = 0.0;            ///< value written into the masked spans
+  bool per_lead = false;         ///< independent spans per lead (default: the same span in all leads)
   template <class V>
   void fields(V& v) {
     v("p", p, "probability of applying to each (leads, samples) slice");

@@ -21,7 +21,7 @@ struct Vcg3kgOptions {
   double p = 0.5;
   std::vector<double> angle = {45.0, 45.0, 45.0};  ///< max |rotation| about X, Y, Z in degrees
   std::vector<double> scale = {1.0, 1.5};          ///< [low, high] scale factor range
-  bool per_axis_scale = false;                      ///< independent factor per VCG axis
+  bool per_axis_scale = false;                     ///< independent factor per VCG axis
   template <class V>
   void fields(V& v) {
     v("p", p, "probability of applying to each (leads, samples) slice");

@@ -105,8 +105,8 @@ namespace detail {
 template <class C, class = void>
 struct has_custom_resolve : std::false_type {};
 template <class C>
-struct has_custom_resolve<C, std::void_t<decltype(C::resolve(std::declval<const ConfigNode&>(),
-                                                              std::declval<const ConfigNode&>()))>>
+struct has_custom_resolve<
+    C, std::void_t<decltype(C::resolve(std::declval<const ConfigNode&>(), std::declval<const ConfigNode&>()))>>
     : std::true_type {};
 }  // namespace detail
 
@@ -117,10 +117,8 @@ ConfigNode resolve_component(const std::string& category, const ConfigNode& base
 /// (a category spanning several registries), else its registry's.
 template <class Category>
 ConfigNode resolve_component_of(const ConfigNode& base, const ConfigNode& node) {
-  if constexpr (detail::has_custom_resolve<Category>::value)
-    return Category::resolve(base, node);
-  else
-    return resolve_component(Category::category, base, node);
+  if constexpr (detail::has_custom_resolve<Category>::value) return Category::resolve(base, node);
+  else return resolve_component(Category::category, base, node);
 }
 
 /// An option whose value is itself a registered component: `{name: x, options...}` or just
@@ -142,7 +140,9 @@ struct Component {
   bool empty() const { return node.is_null(); }
   std::string name() const { return node.is_null() ? std::string() : node["name"].as_string(); }
   static const char* category() { return Category::category; }
-  static ConfigNode resolve(const ConfigNode& base, const ConfigNode& n) { return resolve_component_of<Category>(base, n); }
+  static ConfigNode resolve(const ConfigNode& base, const ConfigNode& n) {
+    return resolve_component_of<Category>(base, n);
+  }
 };
 
 // ---------------------------------------------------------------------------------------
@@ -150,8 +150,7 @@ namespace detail {
 template <class T, class = void>
 struct has_fields : std::false_type {};
 template <class T>
-struct has_fields<T, std::void_t<decltype(std::declval<T&>().fields(std::declval<int&>()))>>
-    : std::true_type {};
+struct has_fields<T, std::void_t<decltype(std::declval<T&>().fields(std::declval<int&>()))>> : std::true_type {};
 // `fields` is a template, so probe it with a generic callable instead of int&.
 struct ProbeVisitor {
   template <class F>
@@ -160,8 +159,8 @@ struct ProbeVisitor {
 template <class T, class = void>
 struct is_options : std::false_type {};
 template <class T>
-struct is_options<T, std::void_t<decltype(std::declval<T&>().fields(std::declval<ProbeVisitor&>()))>>
-    : std::true_type {};
+struct is_options<T, std::void_t<decltype(std::declval<T&>().fields(std::declval<ProbeVisitor&>()))>> : std::true_type {
+};
 template <class T, class = void>
 struct has_validate : std::false_type {};
 template <class T>
@@ -344,8 +343,8 @@ struct DescribeVisitor {
       }
     } else if constexpr (is_component<F>::value) {
       const std::string def = field.empty() ? std::string("~") : "{name: " + field.name() + ", ...}";
-      lines->push_back(prefix + key + " = " + def + "  # " + help + " (a " + F::category() +
-                       "; `cardiotorch list " + F::category() + "`)");
+      lines->push_back(prefix + key + " = " + def + "  # " + help + " (a " + F::category() + "; `cardiotorch list " +
+                       F::category() + "`)");
     } else {
       std::string def = write_value(field).to_yaml();
       while (!def.empty() && (def.back() == '\n' || def.back() == ' ')) def.pop_back();

@@ -98,15 +98,15 @@ std::string str_cat(Args&&... args) {
 }  // namespace cardiotorch
 
 /// CT_CHECK(cond, ErrorType, message parts...) throws ErrorType(message) when cond is false.
-#define CT_CHECK(cond, ErrType, ...)                                \
-  do {                                                              \
+#define CT_CHECK(cond, ErrType, ...)                                 \
+  do {                                                               \
     if (!(cond)) throw ErrType(::cardiotorch::str_cat(__VA_ARGS__)); \
   } while (0)
 
 /// For invariants of our own code (never for user input): throws InternalError.
-#define CT_INTERNAL_ASSERT(cond, ...)                                                                 \
-  do {                                                                                                \
-    if (!(cond))                                                                                      \
-      throw ::cardiotorch::InternalError(::cardiotorch::str_cat("internal error at ", __FILE__, ":",  \
-                                                                __LINE__, ": ", #cond, " ", ##__VA_ARGS__)); \
+#define CT_INTERNAL_ASSERT(cond, ...)                                                                              \
+  do {                                                                                                             \
+    if (!(cond))                                                                                                   \
+      throw ::cardiotorch::InternalError(                                                                          \
+          ::cardiotorch::str_cat("internal error at ", __FILE__, ":", __LINE__, ": ", #cond, " ", ##__VA_ARGS__)); \
   } while (0)

@@ -18,10 +18,9 @@ void log_message(LogLevel level, const std::string& message);
 
 }  // namespace cardiotorch
 
-#define CT_LOG(level, ...)                                                          \
-  do {                                                                              \
-    if (::cardiotorch::log_enabled(level))                                          \
-      ::cardiotorch::log_message(level, ::cardiotorch::str_cat(__VA_ARGS__));       \
+#define CT_LOG(level, ...)                                                                                         \
+  do {                                                                                                             \
+    if (::cardiotorch::log_enabled(level)) ::cardiotorch::log_message(level, ::cardiotorch::str_cat(__VA_ARGS__)); \
   } while (0)
 #define CT_LOG_DEBUG(...) CT_LOG(::cardiotorch::LogLevel::kDebug, __VA_ARGS__)
 #define CT_LOG_INFO(...) CT_LOG(::cardiotorch::LogLevel::kInfo, __VA_ARGS__)

@@ -109,8 +109,8 @@ class Registry final : public RegistryBase {
   bool add(const std::string& name, F factory, std::string help, const char* file, int line) {
     auto it = entries_.find(name);
     if (it != entries_.end()) {
-      std::fprintf(stderr, "cardiotorch: %s '%s' registered twice: %s and %s:%d\n", category_.c_str(),
-                   name.c_str(), it->second.where.c_str(), file, line);
+      std::fprintf(stderr, "cardiotorch: %s '%s' registered twice: %s and %s:%d\n", category_.c_str(), name.c_str(),
+                   it->second.where.c_str(), file, line);
       std::abort();
     }
     Entry e;
@@ -137,10 +137,9 @@ class Registry final : public RegistryBase {
   /// Builds the entry named by node["name"] (or the bare name when `node` is a string).
   std::shared_ptr<Product> build(const ConfigNode& node, const Context& context = Context{}) const {
     if (node.is_scalar()) return build(node.as_string(), ConfigNode(), context);
-    CT_CHECK(node.is_map(), ConfigError, node.where(), ": expected a mapping with a 'name' key (a ", category_,
+    CT_CHECK(node.is_map(), ConfigError, node.where(), ": expected a mapping with a 'name' key (a ", category_, ")");
+    CT_CHECK(node.has("name"), ConfigError, node.where(), ": missing 'name' (a ", category_, "; one of ", join(names()),
              ")");
-    CT_CHECK(node.has("name"), ConfigError, node.where(), ": missing 'name' (a ", category_, "; one of ",
-             join(names()), ")");
     return build(node["name"].as_string(), node, context);
   }
 
@@ -227,10 +226,8 @@ struct OptionsFactory {
   }
   template <class Context>
   std::shared_ptr<Product> operator()(const ConfigNode& node, const Context& context) const {
-    if constexpr (std::is_invocable_v<const Make&, const Options&, const Context&>)
-      return make(read(node), context);
-    else
-      return make(read(node));
+    if constexpr (std::is_invocable_v<const Make&, const Options&, const Context&>) return make(read(node), context);
+    else return make(read(node));
   }
   OptionsSchema schema() const { return options_schema(preset); }
 };
@@ -262,8 +259,8 @@ inline const OptionsFactory<T, Options, detail::MakeShared<T>> make_from_options
 #define CT_CONCAT_INNER(a, b) a##b
 #define CT_CONCAT(a, b) CT_CONCAT_INNER(a, b)
 /// Registers FACTORY under NAME in REGISTRY (an expression returning a Registry&).
-#define CT_REGISTER(REGISTRY, NAME, FACTORY, HELP)                                        \
-  namespace {                                                                            \
-  [[maybe_unused]] const bool CT_CONCAT(ct_registered_, __COUNTER__) =                    \
-      (REGISTRY).add((NAME), (FACTORY), (HELP), __FILE__, __LINE__);                     \
+#define CT_REGISTER(REGISTRY, NAME, FACTORY, HELP)                                                               \
+  namespace {                                                                                                    \
+  [[maybe_unused]] const bool CT_CONCAT(ct_registered_, __COUNTER__) = (REGISTRY).add((NAME), (FACTORY), (HELP), \
+                                                                                      __FILE__, __LINE__);       \
   }

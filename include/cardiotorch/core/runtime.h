@@ -65,9 +65,9 @@ uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c = 0);
 /// Enables deterministic algorithms in ATen (and disables non-deterministic fast paths).
 void set_deterministic(bool on);
 
-std::string version_string();       ///< "0.1.0"
-std::string torch_version_string(); ///< "1.13.0"
-std::string build_summary();        ///< one line: versions, BLAS, threads, CUDA
+std::string version_string();        ///< "0.1.0"
+std::string torch_version_string();  ///< "1.13.0"
+std::string build_summary();         ///< one line: versions, BLAS, threads, CUDA
 /// Identity of the code that is running: cardiotorch and LibTorch versions plus the size and
 /// modification time of the loaded libcardiotorch file, so it changes with every rebuild or
 /// upgrade (caches of preprocessed data key on it: changed preprocessing code never serves old

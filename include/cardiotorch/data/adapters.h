@@ -116,8 +116,8 @@ std::shared_ptr<Dataset> make_ludb(const LudbOptions& o);
 /// without a manifest, one sub-directory per class holding records (.hea/.mat/.edf/.npy).
 /// Class index over the sorted labels (or `classes` in that order).
 struct FolderOptions : CommonOptions {
-  std::string manifest;               ///< CSV file in root; "" = class sub-directories
-  std::vector<std::string> classes;   ///< class order; empty = sorted distinct labels
+  std::string manifest;              ///< CSV file in root; "" = class sub-directories
+  std::vector<std::string> classes;  ///< class order; empty = sorted distinct labels
   template <class V>
   void fields(V& v) {
     CommonOptions::fields(v);

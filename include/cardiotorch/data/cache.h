@@ -12,8 +12,8 @@
 // under the real name. A shard that fails its checks on open (bad magic, truncated, index or
 // data checksum mismatch) is rebuilt with a warning.
 //
-// Layout (little endian): a 128-byte header slot (magic, version, key, offsets, checksums), the data area (each tensor 64-byte aligned)
-// and a JSON index (per item: offsets, shapes, fs, leads, label, ids, text, meta).
+// Layout (little endian): a 128-byte header slot (magic, version, key, offsets, checksums), the data area (each tensor
+// 64-byte aligned) and a JSON index (per item: offsets, shapes, fs, leads, label, ids, text, meta).
 #include <memory>
 #include <string>
 
@@ -24,11 +24,11 @@
 namespace cardiotorch::data {
 
 struct CacheOptions {
-  std::string dir = "runs/cache"; ///< directory for shard files (created when missing)
-  std::string dtype = "float32";  ///< float32 | float16 (signals; labels keep their dtype)
-  bool verify = true;             ///< checksum the data area on open (about 1 ms per 10 MB)
-  int64_t threads = 0;            ///< threads decoding + preprocessing while building (0 = the thread budget's cores)
-  bool progress = true;           ///< progress bar while building
+  std::string dir = "runs/cache";  ///< directory for shard files (created when missing)
+  std::string dtype = "float32";   ///< float32 | float16 (signals; labels keep their dtype)
+  bool verify = true;              ///< checksum the data area on open (about 1 ms per 10 MB)
+  int64_t threads = 0;             ///< threads decoding + preprocessing while building (0 = the thread budget's cores)
+  bool progress = true;            ///< progress bar while building
 
   template <class V>
   void fields(V& v) {

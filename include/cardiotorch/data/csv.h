@@ -17,10 +17,10 @@ struct CsvOptions {
 
 class CsvTable {
  public:
-  std::string source;                            ///< file name (for messages)
-  std::vector<std::string> header;               ///< column names (empty without a header)
-  std::vector<std::vector<std::string>> rows;    ///< every row has header.size() fields (padded when ragged)
-  std::vector<int64_t> row_lines;                ///< 1-based line where each row starts
+  std::string source;                          ///< file name (for messages)
+  std::vector<std::string> header;             ///< column names (empty without a header)
+  std::vector<std::vector<std::string>> rows;  ///< every row has header.size() fields (padded when ragged)
+  std::vector<int64_t> row_lines;              ///< 1-based line where each row starts
 
   size_t n_rows() const { return rows.size(); }
   /// Column index or -1.

@@ -48,10 +48,10 @@ struct Sample {
 struct ItemInfo {
   std::string record_id;
   std::string patient_id;
-  std::vector<int64_t> classes;       ///< positive class indices (one for kClassIndex, any for kMultiHot)
-  std::string fold;                   ///< named fold ("3" for PTB-XL strat_fold, "DS1"/"DS2" for mitdb), "" if none
-  std::vector<std::string> sources;   ///< files the sample is decoded from (cache key)
-  int64_t from = 0;                   ///< sample window in the source record [from, to); to = -1: to the end
+  std::vector<int64_t> classes;      ///< positive class indices (one for kClassIndex, any for kMultiHot)
+  std::string fold;                  ///< named fold ("3" for PTB-XL strat_fold, "DS1"/"DS2" for mitdb), "" if none
+  std::vector<std::string> sources;  ///< files the sample is decoded from (cache key)
+  int64_t from = 0;                  ///< sample window in the source record [from, to); to = -1: to the end
   int64_t to = -1;
   /// The patient used for grouping: patient_id, or the record id when the patient is unknown.
   const std::string& group() const { return patient_id.empty() ? record_id : patient_id; }
@@ -63,16 +63,16 @@ struct DatasetInfo {
   std::vector<std::string> class_codes;  ///< source codes per class when they differ from the names
                                          ///< (cinc: SNOMED codes, '|' between equivalent codes)
   LabelKind label_kind = LabelKind::kNone;
-  double fs = 0.0;                       ///< common sampling rate, 0 when records differ
-  std::vector<std::string> leads;        ///< common lead order, empty when records differ
-  int64_t n_records = 0;                 ///< source records indexed (mitdb: records, not beats)
-  int64_t n_items = 0;                   ///< == size()
-  std::vector<int64_t> label_counts;     ///< per class: items with that class positive (kMask: the
-                                         ///< adapter's delineated regions, e.g. LUDB waves; a
-                                         ///< SubsetDataset recounts records with the class)
-  int64_t n_unlabelled = 0;              ///< items with no positive class
-  int64_t n_skipped = 0;                 ///< records dropped by on_error: skip
-  std::string config;                    ///< the options as YAML (part of the cache key)
+  double fs = 0.0;                    ///< common sampling rate, 0 when records differ
+  std::vector<std::string> leads;     ///< common lead order, empty when records differ
+  int64_t n_records = 0;              ///< source records indexed (mitdb: records, not beats)
+  int64_t n_items = 0;                ///< == size()
+  std::vector<int64_t> label_counts;  ///< per class: items with that class positive (kMask: the
+                                      ///< adapter's delineated regions, e.g. LUDB waves; a
+                                      ///< SubsetDataset recounts records with the class)
+  int64_t n_unlabelled = 0;           ///< items with no positive class
+  int64_t n_skipped = 0;              ///< records dropped by on_error: skip
+  std::string config;                 ///< the options as YAML (part of the cache key)
 };
 
 class Dataset {
@@ -93,11 +93,11 @@ std::shared_ptr<Dataset> build_dataset(const ConfigNode& node);
 
 /// Options every adapter accepts (adapter option structs include these fields).
 struct CommonOptions {
-  std::string root;                  ///< dataset directory
-  double fs = 0.0;                   ///< ptbxl: 100 or 500 selects the record set; others: 0 or the native rate
-  std::vector<std::string> leads;    ///< output lead order by name (normalised); empty = as stored
-  std::string on_error = "raise";    ///< raise | skip (records that fail to index)
-  int64_t limit = 0;                 ///< keep only the first N records (0 = all), for quick runs
+  std::string root;                ///< dataset directory
+  double fs = 0.0;                 ///< ptbxl: 100 or 500 selects the record set; others: 0 or the native rate
+  std::vector<std::string> leads;  ///< output lead order by name (normalised); empty = as stored
+  std::string on_error = "raise";  ///< raise | skip (records that fail to index)
+  int64_t limit = 0;               ///< keep only the first N records (0 = all), for quick runs
 
   template <class V>
   void fields(V& v) {

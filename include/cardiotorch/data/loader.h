@@ -38,19 +38,20 @@ namespace cardiotorch::data {
 
 struct LoaderOptions {
   int64_t batch_size = 32;
-  int64_t num_workers = -1;      ///< worker threads; 0 = in the consumer's thread; -1 = thread_budget().loader_workers
-  int64_t prefetch = 4;          ///< batches decoded ahead of the consumer (queue bound)
-  bool shuffle = true;           ///< a new seeded permutation per epoch
-  bool drop_last = false;        ///< drop the incomplete last batch
+  int64_t num_workers = -1;  ///< worker threads; 0 = in the consumer's thread; -1 = thread_budget().loader_workers
+  int64_t prefetch = 4;      ///< batches decoded ahead of the consumer (queue bound)
+  bool shuffle = true;       ///< a new seeded permutation per epoch
+  bool drop_last = false;    ///< drop the incomplete last batch
   uint64_t seed = 0;
-  int64_t rank = 0;              ///< this process's shard
+  int64_t rank = 0;  ///< this process's shard
   int64_t world_size = 1;
-  int64_t crop = 0;              ///< fixed length in samples (crop or zero-pad); 0 = lengths must agree
-  std::string crop_mode = "random";  ///< random | centre | start | end ("center" too); random only when training, else centre
-  bool training = true;          ///< run augmenters
-  std::string device = "cpu";    ///< "cpu", "cuda", "cuda:1"
-  bool pin_memory = true;        ///< collate into pinned host memory when copying to CUDA
-  int64_t views = 1;             ///< independently augmented views per sample (contrastive objectives)
+  int64_t crop = 0;  ///< fixed length in samples (crop or zero-pad); 0 = lengths must agree
+  std::string crop_mode =
+      "random";                ///< random | centre | start | end ("center" too); random only when training, else centre
+  bool training = true;        ///< run augmenters
+  std::string device = "cpu";  ///< "cpu", "cuda", "cuda:1"
+  bool pin_memory = true;      ///< collate into pinned host memory when copying to CUDA
+  int64_t views = 1;           ///< independently augmented views per sample (contrastive objectives)
 
   template <class V>
   void fields(V& v) {
@@ -73,12 +74,12 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  at::Tensor x;                         ///< float32 [B, leads, samples]
-  at::Tensor y;                         ///< stacked labels: [B, C] multi-hot, [B] class index, [B, C, samples] mask
+  at::Tensor x;  ///< float32 [B, leads, samples]
+  at::Tensor y;  ///< stacked labels: [B, C] multi-hot, [B] class index, [B, C, samples] mask
   /// views > 1: K tensors [B, leads, samples], each sample augmented independently per view
   /// (view 0 is x); empty otherwise. Labels are those of view 0.
   std::vector<at::Tensor> views;
-  std::vector<int64_t> indices;         ///< dataset indices
+  std::vector<int64_t> indices;  ///< dataset indices
   std::vector<std::string> record_ids;
   std::vector<std::string> patient_ids;
   std::vector<std::string> texts;

@@ -35,15 +35,15 @@ std::vector<std::vector<int64_t>> kfold(const Dataset& ds, int64_t k, uint64_t s
 std::vector<int64_t> select_folds(const Dataset& ds, const std::vector<std::string>& folds);
 
 struct SplitOptions {
-  std::string method = "fractions";       ///< fractions | kfold | named
-  double val = 0.1;                       ///< fractions: share of items for validation
-  double test = 0.1;                      ///< fractions: share for test (0 = no test part)
-  int64_t k = 5;                          ///< kfold: number of folds
-  int64_t fold = 0;                       ///< kfold: the fold used as test (or as val when test_fold < 0)
-  int64_t val_fold = -1;                  ///< kfold: the fold used as validation (-1: none, train = the rest)
-  std::vector<std::string> train_folds;   ///< named: folds for training (empty = every fold not used below)
-  std::vector<std::string> val_folds;     ///< named: e.g. ["9"] for PTB-XL
-  std::vector<std::string> test_folds;    ///< named: e.g. ["10"] for PTB-XL, ["DS2"] for MIT-BIH
+  std::string method = "fractions";      ///< fractions | kfold | named
+  double val = 0.1;                      ///< fractions: share of items for validation
+  double test = 0.1;                     ///< fractions: share for test (0 = no test part)
+  int64_t k = 5;                         ///< kfold: number of folds
+  int64_t fold = 0;                      ///< kfold: the fold used as test (or as val when test_fold < 0)
+  int64_t val_fold = -1;                 ///< kfold: the fold used as validation (-1: none, train = the rest)
+  std::vector<std::string> train_folds;  ///< named: folds for training (empty = every fold not used below)
+  std::vector<std::string> val_folds;    ///< named: e.g. ["9"] for PTB-XL
+  std::vector<std::string> test_folds;   ///< named: e.g. ["10"] for PTB-XL, ["DS2"] for MIT-BIH
   uint64_t seed = 0;
   bool stratify = true;
   bool by_patient = true;

@@ -9,13 +9,13 @@
 namespace cardiotorch::io {
 
 struct Annotation {
-  int64_t sample = 0;   ///< time in samples from the start of the record
-  int code = 0;         ///< annotation type (1..49; WFDB anntyp)
-  std::string symbol;   ///< mnemonic ("N", "V", "+", ...), from the file's own table when it defines one
-  int subtype = 0;      ///< WFDB subtyp (signed char)
-  int chan = 0;         ///< WFDB chan (unsigned char, sticky across annotations)
-  int num = 0;          ///< WFDB num (signed char, sticky across annotations)
-  std::string aux;      ///< auxiliary text, e.g. "(AFIB" for rhythm changes; "" when absent
+  int64_t sample = 0;  ///< time in samples from the start of the record
+  int code = 0;        ///< annotation type (1..49; WFDB anntyp)
+  std::string symbol;  ///< mnemonic ("N", "V", "+", ...), from the file's own table when it defines one
+  int subtype = 0;     ///< WFDB subtyp (signed char)
+  int chan = 0;        ///< WFDB chan (unsigned char, sticky across annotations)
+  int num = 0;         ///< WFDB num (signed char, sticky across annotations)
+  std::string aux;     ///< auxiliary text, e.g. "(AFIB" for rhythm changes; "" when absent
 };
 
 struct AnnotationSet {

@@ -16,10 +16,10 @@
 namespace cardiotorch::io {
 
 struct EdfSignalInfo {
-  std::string label;        ///< as stored (trimmed), e.g. "ECG I"
-  std::string lead;         ///< normalised lead name, e.g. "I"
-  double fs = 0.0;          ///< Hz
-  std::string units;        ///< physical dimension, e.g. "uV"
+  std::string label;  ///< as stored (trimmed), e.g. "ECG I"
+  std::string lead;   ///< normalised lead name, e.g. "I"
+  double fs = 0.0;    ///< Hz
+  std::string units;  ///< physical dimension, e.g. "uV"
   int64_t n_samples = 0;
   double physical_min = 0.0, physical_max = 0.0;
   int digital_min = 0, digital_max = 0;
@@ -34,11 +34,11 @@ struct EdfAnnotation {
 
 struct EdfHeader {
   std::string path;
-  std::string file_type;            ///< "EDF", "EDF+", "BDF" or "BDF+"
+  std::string file_type;               ///< "EDF", "EDF+", "BDF" or "BDF+"
   std::vector<EdfSignalInfo> signals;  ///< data signals (annotation channels excluded)
   double duration_s = 0.0;
-  std::string start;                ///< "YYYY-MM-DD HH:MM:SS"
-  std::string patient, recording;   ///< EDF/BDF identification fields (EDF+ splits them up; see meta)
+  std::string start;               ///< "YYYY-MM-DD HH:MM:SS"
+  std::string patient, recording;  ///< EDF/BDF identification fields (EDF+ splits them up; see meta)
   int64_t n_annotations = 0;
 };
 

@@ -22,11 +22,11 @@
 namespace cardiotorch::io {
 
 struct MatOptions {
-  std::string variable;             ///< "" = automatic (see above); "ECG.data" selects a struct field
-  double fs = 0.0;                  ///< sampling rate of a bare file (which does not store one); 0 = unknown
-  std::string units;                ///< override the default units of a bare file
-  std::vector<std::string> leads;   ///< lead names of a bare file (default "ch0", "ch1", ...)
-  bool use_header = true;           ///< use "<stem>.hea" beside the file when it exists
+  std::string variable;            ///< "" = automatic (see above); "ECG.data" selects a struct field
+  double fs = 0.0;                 ///< sampling rate of a bare file (which does not store one); 0 = unknown
+  std::string units;               ///< override the default units of a bare file
+  std::vector<std::string> leads;  ///< lead names of a bare file (default "ch0", "ch1", ...)
+  bool use_header = true;          ///< use "<stem>.hea" beside the file when it exists
 };
 
 /// Names of the top-level variables in file order.

@@ -10,14 +10,14 @@
 namespace cardiotorch::io {
 
 struct NpyHeader {
-  int major = 1;                 ///< format version (1, 2 or 3)
+  int major = 1;  ///< format version (1, 2 or 3)
   int minor = 0;
-  char byte_order = '<';         ///< '<' little endian, '>' big endian, '|' single-byte types
-  char kind = 'f';               ///< 'f' float, 'i' signed int, 'u' unsigned int, 'b' bool
-  int item_size = 4;             ///< bytes per element
-  bool fortran_order = false;    ///< column-major data
-  std::vector<int64_t> shape;    ///< empty = 0-d scalar
-  size_t data_offset = 0;        ///< offset of the first data byte from the start of the file
+  char byte_order = '<';       ///< '<' little endian, '>' big endian, '|' single-byte types
+  char kind = 'f';             ///< 'f' float, 'i' signed int, 'u' unsigned int, 'b' bool
+  int item_size = 4;           ///< bytes per element
+  bool fortran_order = false;  ///< column-major data
+  std::vector<int64_t> shape;  ///< empty = 0-d scalar
+  size_t data_offset = 0;      ///< offset of the first data byte from the start of the file
 
   int64_t numel() const;
   /// "<f4", ">i2", "|b1" ...

@@ -14,12 +14,12 @@ namespace cardiotorch::io {
 struct RecordInfo {
   std::string path;
   std::string name;
-  std::string format;                 ///< "wfdb", "mat+wfdb", "mat", "edf", "npy", "npz"
-  double fs = 0.0;                    ///< 0 = not stored in the file
-  int64_t n_samples = -1;             ///< -1 = unknown without reading the data
-  std::vector<std::string> leads;     ///< normalised names
+  std::string format;              ///< "wfdb", "mat+wfdb", "mat", "edf", "npy", "npz"
+  double fs = 0.0;                 ///< 0 = not stored in the file
+  int64_t n_samples = -1;          ///< -1 = unknown without reading the data
+  std::vector<std::string> leads;  ///< normalised names
   std::vector<std::string> units;
-  std::vector<double> gains;          ///< adu per unit, where the format has one (else empty)
+  std::vector<double> gains;  ///< adu per unit, where the format has one (else empty)
   std::vector<std::string> comments;
   std::map<std::string, std::string> meta;
   double duration_s() const { return fs > 0 && n_samples >= 0 ? n_samples / fs : 0.0; }
@@ -31,11 +31,11 @@ RecordInfo read_record_info(const std::string& path);
 
 struct DirectorySummary {
   std::string dir;
-  std::vector<RecordInfo> records;                 ///< readable records, sorted by path
-  std::vector<std::string> errors;                 ///< one line per record that could not be read
-  std::map<std::string, int64_t> formats;          ///< format -> count
-  std::map<double, int64_t> fs_counts;             ///< Hz -> count
-  std::map<std::string, int64_t> lead_sets;        ///< "I, II, III, ..." -> count
+  std::vector<RecordInfo> records;           ///< readable records, sorted by path
+  std::vector<std::string> errors;           ///< one line per record that could not be read
+  std::map<std::string, int64_t> formats;    ///< format -> count
+  std::map<double, int64_t> fs_counts;       ///< Hz -> count
+  std::map<std::string, int64_t> lead_sets;  ///< "I, II, III, ..." -> count
   double min_duration_s = 0, median_duration_s = 0, max_duration_s = 0, total_duration_s = 0;
   /// Further sections added by summary hooks: title -> (key -> count); e.g. a dataset's
   /// label counts ("labels" -> {"AF": 96, ...}).

@@ -38,16 +38,16 @@ struct SignalSpec {
   bool baseline_given = false;  ///< the '(baseline)' part was present
   std::string units = "mV";     ///< after '/'; WFDB's default is mV
   bool units_given = false;
-  int adc_resolution = 0;       ///< bits; 0 = not stated (then a format default is used)
+  int adc_resolution = 0;  ///< bits; 0 = not stated (then a format default is used)
   int64_t adc_zero = 0;
-  int64_t initial_value = 0;    ///< first sample (difference formats 8); defaults to adc_zero
+  int64_t initial_value = 0;  ///< first sample (difference formats 8); defaults to adc_zero
   bool initial_value_given = false;
-  int32_t checksum = 0;         ///< 16-bit sum of all samples
+  int32_t checksum = 0;  ///< 16-bit sum of all samples
   bool checksum_given = false;
   int block_size = 0;
   bool block_size_given = false;
-  std::string description;      ///< signal name (e.g. "MLII"), may contain spaces
-  int line = 0;                 ///< 1-based line number in the header file
+  std::string description;  ///< signal name (e.g. "MLII"), may contain spaces
+  int line = 0;             ///< 1-based line number in the header file
 };
 
 /// One segment of a multi-segment record.
@@ -58,21 +58,21 @@ struct Segment {
 };
 
 struct Header {
-  std::string origin;               ///< file name used in messages ("dir/100.hea")
-  std::string record_name;          ///< as written on the record line (may be "E00001.mat")
-  int n_segments = 0;               ///< 0 = single-segment record
+  std::string origin;       ///< file name used in messages ("dir/100.hea")
+  std::string record_name;  ///< as written on the record line (may be "E00001.mat")
+  int n_segments = 0;       ///< 0 = single-segment record
   int n_signals = 0;
-  double fs = 250.0;                ///< frames per second (WFDB default 250 when absent)
+  double fs = 250.0;  ///< frames per second (WFDB default 250 when absent)
   bool fs_given = false;
-  double counter_freq = 0.0;        ///< '/counter' part; 0 = absent (then equals fs)
-  double base_counter = 0.0;        ///< '(base)' part of the counter frequency
+  double counter_freq = 0.0;  ///< '/counter' part; 0 = absent (then equals fs)
+  double base_counter = 0.0;  ///< '(base)' part of the counter frequency
   bool base_counter_given = false;
-  int64_t n_samples = -1;           ///< samples per signal; -1 = not stated
-  std::string base_time;            ///< "HH:MM:SS[.sss]" as written, "" = absent
-  std::string base_date;            ///< "DD/MM/YYYY" as written, "" = absent
-  std::vector<SignalSpec> signals;  ///< empty for a multi-segment master header
-  std::vector<Segment> segments;    ///< multi-segment records only
-  std::vector<std::string> comments;///< text after '#' (leading space removed), in order
+  int64_t n_samples = -1;             ///< samples per signal; -1 = not stated
+  std::string base_time;              ///< "HH:MM:SS[.sss]" as written, "" = absent
+  std::string base_date;              ///< "DD/MM/YYYY" as written, "" = absent
+  std::vector<SignalSpec> signals;    ///< empty for a multi-segment master header
+  std::vector<Segment> segments;      ///< multi-segment records only
+  std::vector<std::string> comments;  ///< text after '#' (leading space removed), in order
 
   bool is_multi_segment() const { return n_segments > 0; }
   /// Variable layout: the first segment has length 0 and is the layout header.
@@ -129,11 +129,11 @@ struct SignalReadOptions {
 
 /// Decoded samples of a record (single- or multi-segment).
 struct DigitalSignals {
-  Header header;                       ///< the record's header (master header for multi-segment)
-  std::vector<int> channels;           ///< signal indices that were read, in output order
-  std::vector<std::string> names;      ///< per output channel
+  Header header;                   ///< the record's header (master header for multi-segment)
+  std::vector<int> channels;       ///< signal indices that were read, in output order
+  std::vector<std::string> names;  ///< per output channel
   std::vector<std::string> units;
-  std::vector<double> gain;            ///< per output channel (layout/first segment for multi-segment)
+  std::vector<double> gain;  ///< per output channel (layout/first segment for multi-segment)
   std::vector<int64_t> baseline;
   std::vector<int> samples_per_frame;  ///< per output channel (1 each unless expanded)
   int64_t from = 0;
@@ -159,9 +159,8 @@ DigitalSignals read_signals(const std::string& record_path, const SignalReadOpti
 /// buffer (starting at frame 0, after any byte offset): `specs` are the signals stored in that
 /// file in header order (one non-FLAC format). `out[k]` receives n_frames * spf[k] samples of
 /// signal k. DataError (naming `origin`) when the buffer holds fewer frames. For fuzzing/tests.
-void decode_buffer(const uint8_t* data, size_t size, const std::vector<SignalSpec>& specs,
-                   int64_t n_frames, std::vector<std::vector<int32_t>>& out,
-                   const std::string& origin);
+void decode_buffer(const uint8_t* data, size_t size, const std::vector<SignalSpec>& specs, int64_t n_frames,
+                   std::vector<std::vector<int32_t>>& out, const std::string& origin);
 
 struct WriteOptions {
   int format = 16;  ///< 16 or 212 (all signals in one interleaved file "<name>.dat")
@@ -172,8 +171,7 @@ struct WriteOptions {
 /// Signal specs in `header` give gain/baseline/units/description; format, file name,
 /// checksum, initial value and n_samples are filled in by the writer. Returns the header
 /// as written.
-Header write_record(const std::string& dir, Header header,
-                    const std::vector<std::vector<int32_t>>& samples,
+Header write_record(const std::string& dir, Header header, const std::vector<std::vector<int32_t>>& samples,
                     const WriteOptions& options = {});
 
 /// A WFDB record as an io::Record (float32 physical, NaN = invalid). Channels may be given by

@@ -13,10 +13,10 @@ namespace cardiotorch::models {
 struct AttentionOptions {
   /// Additive float mask broadcastable to (..., Lq, Lk), or a bool mask where true = keep.
   at::Tensor mask;
-  double dropout = 0.0;     ///< applied to the weights only when `training`
+  double dropout = 0.0;  ///< applied to the weights only when `training`
   bool training = false;
   bool causal = false;
-  double scale = 0.0;       ///< 0 = 1 / sqrt(d)
+  double scale = 0.0;  ///< 0 = 1 / sqrt(d)
 };
 
 /// `weights`, when not null, receives the softmax weights (..., Lq, Lk) (before dropout).

@@ -55,10 +55,10 @@ struct CmrClassifierOptions {
   std::string arch = "resnet18";
   int64_t in_channels = 3;
   bool repeat_grey = false;
-  std::string head = "linear";    ///< linear | mlp (the seed's classifier_type)
-  int64_t num_classes = 0;        ///< 0 = from the data (build context)
-  bool freeze_encoder = false;    ///< no gradients into the encoder (linear probing)
-  bool freeze_bn = false;         ///< with freeze_encoder: the encoder's BatchNorm stays in eval mode
+  std::string head = "linear";  ///< linear | mlp (the seed's classifier_type)
+  int64_t num_classes = 0;      ///< 0 = from the data (build context)
+  bool freeze_encoder = false;  ///< no gradients into the encoder (linear probing)
+  bool freeze_bn = false;       ///< with freeze_encoder: the encoder's BatchNorm stays in eval mode
 
   template <class V>
   void fields(V& v) {
@@ -125,7 +125,8 @@ class CmrClassifierImpl final : public ModelImpl {
  public:
   CmrClassifierImpl(const CmrClassifierOptions& options, const ModelContext& context = {});
   /// With any torchvision-style trunk (tests).
-  CmrClassifierImpl(const CmrClassifierOptions& options, const ResNet2dOptions& trunk, const ModelContext& context = {});
+  CmrClassifierImpl(const CmrClassifierOptions& options, const ResNet2dOptions& trunk,
+                    const ModelContext& context = {});
 
   at::Tensor forward(const at::Tensor& x) override;
   /// The pooled encoder output (B, D), before the head.
@@ -147,8 +148,8 @@ class CmrClassifierImpl final : public ModelImpl {
 
   /// Registered as "encoder" (its ModuleList).
   CmrTrunk encoder;
-  torch::nn::Linear head_linear{nullptr};  ///< registered as "head" when head: linear
-  torch::nn::Sequential head_mlp{nullptr}; ///< registered as "head" when head: mlp
+  torch::nn::Linear head_linear{nullptr};   ///< registered as "head" when head: linear
+  torch::nn::Sequential head_mlp{nullptr};  ///< registered as "head" when head: mlp
 
  private:
   CmrClassifierOptions options_;

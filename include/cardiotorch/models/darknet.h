@@ -40,7 +40,8 @@ struct DarkNetOptions {
     v("stem_filter_length", stem_filter_length, "kernel of the stem convolution at base_fs");
     v("num_blocks", num_blocks, "residual blocks of each stage");
     v("num_filters", num_filters, "width of each stage");
-    v("filter_lengths", filter_lengths, "kernel of each stage's down and residual convolutions at base_fs (one or per stage)");
+    v("filter_lengths", filter_lengths,
+      "kernel of each stage's down and residual convolutions at base_fs (one or per stage)");
     v("subsample_lengths", subsample_lengths, "stride of each stage's down convolution (one or per stage)");
     v("activation", activation, "activation after every convolution");
     v("norm", norm, "normalisation after every convolution");

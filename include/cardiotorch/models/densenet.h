@@ -80,7 +80,8 @@ struct DenseNetOptions {
     v("init_pool_stride", init_pool_stride, "stride of the initial pooling");
     v("init_subsample_mode", init_subsample_mode, "initial pooling (a DownSample mode)");
     v("growth_rates", growth_rates, "channels each building block adds (one or one per macro block)");
-    v("filter_lengths", filter_lengths, "kernels at base_fs: one, one per macro block, or per macro block one per layer");
+    v("filter_lengths", filter_lengths,
+      "kernels at base_fs: one, one per macro block, or per macro block one per layer");
     v("subsample_lengths", subsample_lengths, "subsampling of each transition (one or one per transition)");
     v("bn_size", bn_size, "bottleneck: neck width = bn_size x growth rate");
     v("dropout", dropout, "dropout after each building block (a rate or {p, type: 1d})");

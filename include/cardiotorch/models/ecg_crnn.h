@@ -227,7 +227,7 @@ class EcgCrnnImpl : public ModelImpl {
   bool recover_length_ = false;
   bool sequence_features_ = true;  // false: the rnn gives one vector per input
   int64_t num_classes_ = 0;
-  int64_t feature_channels_ = 0;   // channels after attn
+  int64_t feature_channels_ = 0;  // channels after attn
   std::vector<std::string> classes_;
   ModelPtr cnn_;
   BlockPtr rnn_, attn_;

@@ -69,7 +69,8 @@ struct EfficientNetOptions {
     v("stem_filter_length", stem_filter_length, "kernel of the stem convolution at base_fs");
     v("stem_stride", stem_stride, "stride of the stem convolution");
     v("stages", stages, "the stages, in order");
-    v("head_num_filters", head_num_filters, "width of the 1x1 head convolution; -1 = 4 x the last stage's, 0 = no head");
+    v("head_num_filters", head_num_filters,
+      "width of the 1x1 head convolution; -1 = 4 x the last stage's, 0 = no head");
     v("width_multiplier", width_multiplier, "compound scaling of the widths");
     v("depth_multiplier", depth_multiplier, "compound scaling of the layers per stage");
     v("divisor", divisor, "widths are rounded to a multiple of this");

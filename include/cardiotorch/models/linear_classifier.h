@@ -21,11 +21,11 @@
 namespace cardiotorch::models {
 
 struct LinearClassifierOptions {
-  int64_t in_features = 0;   ///< 0 = the build context's in_channels (the feature width)
-  int64_t num_classes = 0;   ///< 0 = the build context's
+  int64_t in_features = 0;  ///< 0 = the build context's in_channels (the feature width)
+  int64_t num_classes = 0;  ///< 0 = the build context's
   std::string init = "kaiming";
-  double gain = 0.02;        ///< xavier / orthogonal gain (the seed's init_gain)
-  double normal_std = 0.001; ///< normal init's standard deviation
+  double gain = 0.02;         ///< xavier / orthogonal gain (the seed's init_gain)
+  double normal_std = 0.001;  ///< normal init's standard deviation
 
   template <class V>
   void fields(V& v) {

@@ -46,13 +46,13 @@ struct MaeOptions {
   int64_t decoder_num_heads = 8;
   double mlp_ratio = 4.0;
   double norm_eps = 1e-6;
-  int64_t leads = 12;      ///< 0 = the build context's in_channels
-  int64_t samples = 2500;  ///< 0 = the build context's seq_len
-  double mask_ratio = 0.8;            ///< masking ratio of forward() in training and forward_mae(x)
-  std::string loss_mode = "anchor";   ///< anchor | masked
-  double ncc_weight = 0.1;            ///< anchor: weight w of (1 − NCC)
-  bool norm_pix_loss = false;         ///< z-score each target patch (unbiased var, eps 1e-6)
-  int64_t mask_seed = 0;              ///< seed of the masking generator (set_generator() replaces it)
+  int64_t leads = 12;                ///< 0 = the build context's in_channels
+  int64_t samples = 2500;            ///< 0 = the build context's seq_len
+  double mask_ratio = 0.8;           ///< masking ratio of forward() in training and forward_mae(x)
+  std::string loss_mode = "anchor";  ///< anchor | masked
+  double ncc_weight = 0.1;           ///< anchor: weight w of (1 − NCC)
+  bool norm_pix_loss = false;        ///< z-score each target patch (unbiased var, eps 1e-6)
+  int64_t mask_seed = 0;             ///< seed of the masking generator (set_generator() replaces it)
 
   template <class V>
   void fields(V& v) {

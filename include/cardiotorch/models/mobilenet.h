@@ -111,8 +111,9 @@ struct MobileNetStemOptions {
   std::vector<int64_t> subsample_lengths{2};
   template <class V>
   void fields(V& v) {
-    v("num_filters", num_filters, "stem widths (V2: one = a single conv; V3: the first is init_conv, the rest "
-                                  "inverted residuals)");
+    v("num_filters", num_filters,
+      "stem widths (V2: one = a single conv; V3: the first is init_conv, the rest "
+      "inverted residuals)");
     v("filter_lengths", filter_lengths, "stem kernels at base_fs (one or one per conv; V3 takes one)");
     v("subsample_lengths", subsample_lengths, "stem strides (one or one per conv; V3 takes one)");
   }
@@ -243,7 +244,8 @@ struct MobileNetV3InvResOptions {
     v("activations", activations, "activation of each stage (one or one per stage)");
     v("groups", groups, "groups of the 1x1 convolutions");
     v("attns", attns, "attention block of each stage's blocks, ~ for none (one or one per stage)");
-    v("attn_pos", attn_pos, "position of the attention: 0 before the expansion, then after each conv (one or per stage)");
+    v("attn_pos", attn_pos,
+      "position of the attention: 0 before the expansion, then after each conv (one or per stage)");
   }
   void validate() const;
 };

@@ -44,11 +44,11 @@ constexpr int64_t kUnknown = -1;
 /// What a model needs from its surroundings besides its options. The owner fills it: an
 /// experiment from its data section, a parent model for its stages, the CLI from the input.
 struct ModelContext {
-  int64_t in_channels = 12;   ///< leads (1-D) or image channels (2-D)
-  double fs = 500.0;          ///< sampling rate in Hz of 1-D inputs; kernel sizes may adapt to it
-  int64_t seq_len = kUnknown; ///< input length in samples when fixed (a ViT needs it)
-  Shape image_size;           ///< {H, W} of 2-D inputs when fixed
-  int64_t num_classes = 0;    ///< outputs of a head; 0 = no head / the model's own option
+  int64_t in_channels = 12;    ///< leads (1-D) or image channels (2-D)
+  double fs = 500.0;           ///< sampling rate in Hz of 1-D inputs; kernel sizes may adapt to it
+  int64_t seq_len = kUnknown;  ///< input length in samples when fixed (a ViT needs it)
+  Shape image_size;            ///< {H, W} of 2-D inputs when fixed
+  int64_t num_classes = 0;     ///< outputs of a head; 0 = no head / the model's own option
 };
 
 /// How a token model's tokens map back onto its input: `rows` x `cols` patches of

@@ -54,7 +54,8 @@ struct MultiScopicBlockOptions {
   bool bias = true;
   template <class V>
   void fields(V& v) {
-    v("subsample_mode", subsample_mode, "subsampling at the end of each block (a DownSample mode: max, avg, conv, ...)");
+    v("subsample_mode", subsample_mode,
+      "subsampling at the end of each block (a DownSample mode: max, avg, conv, ...)");
     v("batch_norm", batch_norm, "normalisation inside each dilated conv: false (torch_ecg), true or a norm name");
     v("activation", activation, "activation after each dilated convolution");
     v("kernel_initializer", kernel_initializer, "initialiser of the conv kernels");
@@ -64,7 +65,8 @@ struct MultiScopicBlockOptions {
 };
 
 struct MultiScopicOptions {
-  ConfigNode scopes = ConfigNode::scalar("[[[1], [1, 1], [1, 1, 1]], [[2], [2, 4], [8, 8, 8]], [[4], [4, 8], [16, 32, 64]]]");
+  ConfigNode scopes =
+      ConfigNode::scalar("[[[1], [1, 1], [1, 1, 1]], [[2], [2, 4], [8, 8, 8]], [[4], [4, 8], [16, 32, 64]]]");
   ConfigNode num_filters = ConfigNode::scalar("[[96, 192, 384], [96, 192, 384], [96, 192, 384]]");
   ConfigNode filter_lengths = ConfigNode::scalar("[[11, 7, 5], [11, 7, 5], [11, 7, 5]]");
   ConfigNode subsample_lengths = ConfigNode::scalar("[2, 2, 2]");

@@ -67,7 +67,8 @@ struct ResNetStemOptions {
     v("conv_stride", conv_stride, "stride of the first stem convolution");
     v("pool_size", pool_size, "window of the stem pooling");
     v("pool_stride", pool_stride, "stride of the stem pooling; < 2 = no pooling");
-    v("subsample_mode", subsample_mode, "stem pooling (a DownSample mode: max, avg, ...) or s2d (space-to-depth, TResNet)");
+    v("subsample_mode", subsample_mode,
+      "stem pooling (a DownSample mode: max, avg, ...) or s2d (space-to-depth, TResNet)");
     v("block_size", block_size, "s2d: samples folded into channels");
     v("bias", bias, "stem convolutions with bias (torch_ecg: true)");
     v("kernel_initializer", kernel_initializer, "stem kernel initialiser; empty = LibTorch default (torch_ecg)");
@@ -90,7 +91,8 @@ struct ResNetBlockOptions {
   std::optional<double> dropout;
   template <class V>
   void fields(V& v) {
-    v("increase_channels_method", increase_channels_method, "shortcut to more channels: conv (1x1 projection) | zero_padding");
+    v("increase_channels_method", increase_channels_method,
+      "shortcut to more channels: conv (1x1 projection) | zero_padding");
     v("subsample_mode", subsample_mode, "shortcut subsampling: conv, max, avg, blur, lp, ... (DownSample modes)");
     v("subsample_at", subsample_at, "bottleneck: the conv that strides, 0 (head, ResNet) or 1 (neck, ResNet-B)");
     v("expansion", expansion, "bottleneck: output channels = num_filters * expansion");
@@ -124,7 +126,8 @@ struct ResNetOptions {
   template <class V>
   void fields(V& v) {
     v("num_blocks", num_blocks, "building blocks per stage");
-    v("filter_lengths", filter_lengths, "kernel at base_fs: one int, one per stage, or a list per stage with one per block");
+    v("filter_lengths", filter_lengths,
+      "kernel at base_fs: one int, one per stage, or a list per stage with one per block");
     v("subsample_lengths", subsample_lengths, "stride: one int, one per stage (at its first block) or one per block");
     v("num_filters", num_filters, "filters per stage; empty = 2^i * stem width");
     v("groups", groups, "groups of the block convolutions (the bottleneck's neck)");

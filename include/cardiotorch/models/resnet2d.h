@@ -37,15 +37,15 @@
 namespace cardiotorch::models {
 
 struct ResNet2dOptions {
-  std::string block = "basic";             ///< basic | bottleneck
+  std::string block = "basic";  ///< basic | bottleneck
   std::vector<int64_t> layers = {2, 2, 2, 2};
-  int64_t base_planes = 64;                ///< planes of layer1; layer k has base_planes * 2^(k-1)
-  int64_t groups = 1;                      ///< grouped 3x3 convs (bottleneck only; ResNeXt)
-  int64_t width_per_group = 64;            ///< bottleneck width per group (wide ResNet: 128)
-  int64_t in_channels = 3;                 ///< image channels (RGB as torchvision); 0 = the data's
-  bool repeat_grey = false;                ///< 3-channel conv1 fed a 1-channel input repeated
-  int64_t num_classes = -1;                ///< -1 = the context's (1000 without one), 0 = no fc
-  bool zero_init_residual = false;         ///< last BN of each block starts at 0 (torchvision's flag)
+  int64_t base_planes = 64;         ///< planes of layer1; layer k has base_planes * 2^(k-1)
+  int64_t groups = 1;               ///< grouped 3x3 convs (bottleneck only; ResNeXt)
+  int64_t width_per_group = 64;     ///< bottleneck width per group (wide ResNet: 128)
+  int64_t in_channels = 3;          ///< image channels (RGB as torchvision); 0 = the data's
+  bool repeat_grey = false;         ///< 3-channel conv1 fed a 1-channel input repeated
+  int64_t num_classes = -1;         ///< -1 = the context's (1000 without one), 0 = no fc
+  bool zero_init_residual = false;  ///< last BN of each block starts at 0 (torchvision's flag)
 
   static ResNet2dOptions resnet18();
   static ResNet2dOptions resnet50();
@@ -82,8 +82,8 @@ TORCH_MODULE(BasicBlock2d);
 class Bottleneck2dImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kExpansion = 4;
-  Bottleneck2dImpl(int64_t inplanes, int64_t planes, int64_t stride, torch::nn::Sequential downsample,
-                   int64_t groups, int64_t width_per_group);
+  Bottleneck2dImpl(int64_t inplanes, int64_t planes, int64_t stride, torch::nn::Sequential downsample, int64_t groups,
+                   int64_t width_per_group);
   at::Tensor forward(const at::Tensor& x);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};

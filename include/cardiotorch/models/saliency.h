@@ -41,11 +41,11 @@ namespace cardiotorch::models {
 constexpr int64_t kTopClass = -1;
 
 struct SaliencyResult {
-  at::Tensor map;      ///< see above, float32 in [0, 1]
-  at::Tensor scores;   ///< (B, K) the model's output as class scores (extra dims averaged)
-  at::Tensor target;   ///< (B,) int64 class explained per sample (the top class for class-agnostic methods)
-  std::string method;  ///< registry name
-  std::string layer;   ///< what was explained: the Grad-CAM layer, or "attention: <n> blocks"
+  at::Tensor map;              ///< see above, float32 in [0, 1]
+  at::Tensor scores;           ///< (B, K) the model's output as class scores (extra dims averaged)
+  at::Tensor target;           ///< (B,) int64 class explained per sample (the top class for class-agnostic methods)
+  std::string method;          ///< registry name
+  std::string layer;           ///< what was explained: the Grad-CAM layer, or "attention: <n> blocks"
   bool class_specific = true;  ///< false when the map does not depend on the target (attention)
 };
 
@@ -91,7 +91,8 @@ struct RolloutOptions {
 };
 
 /// Grad-CAM of `model` on `x` at capture point `layer` ("" = the last feature map).
-SaliencyResult grad_cam(ModelImpl& model, const at::Tensor& x, const std::string& layer = "", int64_t target = kTopClass);
+SaliencyResult grad_cam(ModelImpl& model, const at::Tensor& x, const std::string& layer = "",
+                        int64_t target = kTopClass);
 
 /// The model's output as (B, K) class scores: dims after the second are averaged.
 at::Tensor class_scores(const at::Tensor& output);

@@ -147,7 +147,7 @@ ConfigNode import_torch_ecg_backbone(const std::string& name, TorchEcgKeys& keys
 ConfigNode import_torch_ecg_attention(const std::string& name, TorchEcgKeys& keys, const TorchEcgContext& context);
 
 struct TorchEcgImport {
-  ConfigNode model;                  ///< {name: <model>, options...}, validated against the model's schema
+  ConfigNode model;  ///< {name: <model>, options...}, validated against the model's schema
   TorchEcgImportReport report;
   std::vector<std::string> classes;  ///< train_config.classes (empty when not given)
   int64_t n_leads = 0;               ///< train_config.n_leads (0 when not given)

@@ -176,8 +176,8 @@ TokenMasking random_masking(const at::Tensor& x, double ratio, const at::Tensor&
 /// int(rows·(1 − row_ratio)) whole rows (leads) by row_noise (B, rows), then
 /// int(cols·(1 − col_ratio)) whole columns (time patches) by col_noise (B, cols); the result is
 /// (B, rows'·cols', D) in shuffle order.
-at::Tensor random_masking_blockwise(const at::Tensor& x, int64_t rows, int64_t cols, double row_ratio,
-                                   double col_ratio, const at::Tensor& row_noise, const at::Tensor& col_noise);
+at::Tensor random_masking_blockwise(const at::Tensor& x, int64_t rows, int64_t cols, double row_ratio, double col_ratio,
+                                    const at::Tensor& row_noise, const at::Tensor& col_noise);
 
 /// Uniform [0, 1) noise (n, l) float32 drawn from `generator` (a CPU generator), moved to
 /// `device`. Drawn on the CPU so the same seed gives the same masks on every device.

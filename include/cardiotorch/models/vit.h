@@ -59,8 +59,8 @@ struct VitOptions {
   int64_t num_classes = 0;      ///< head outputs; 0 = no head; the build context's num_classes wins when > 0
   double head_init_std = 0.01;  ///< trunc-normal std of the head's weights (ECGClassifier)
   bool pos_embed_trainable = false;  ///< false: fixed sin-cos buffer; true: a parameter initialised to it
-  bool fc_norm_twice = false;   ///< apply fc_norm again before the head (the oetu/timm fine-tuning quirk)
-  bool load_head = false;       ///< checkpoints load `head.*` too (false: the head keeps its init, as ECGEncoder)
+  bool fc_norm_twice = false;        ///< apply fc_norm again before the head (the oetu/timm fine-tuning quirk)
+  bool load_head = false;            ///< checkpoints load `head.*` too (false: the head keeps its init, as ECGEncoder)
   // Token masking as training-time augmentation (off in eval; the reference applies it in eval too).
   double mask_ratio = 0.0;         ///< random token masking ratio
   bool masking_blockwise = false;  ///< mask whole leads and time patches instead of random tokens
@@ -70,8 +70,9 @@ struct VitOptions {
 
   template <class V>
   void fields(V& v) {
-    v("global_pool", global_pool, "pooling: cls (cls token after norm) | avg (mean of patch tokens -> fc_norm) | "
-                                  "attention_pool (multi-head attention, query = mean token -> fc_norm)");
+    v("global_pool", global_pool,
+      "pooling: cls (cls token after norm) | avg (mean of patch tokens -> fc_norm) | "
+      "attention_pool (multi-head attention, query = mean token -> fc_norm)");
     v("patch_size", patch_size, "patch (leads, samples); a single value p means (1, p)");
     v("embed_dim", embed_dim, "token width D");
     v("depth", depth, "transformer blocks");

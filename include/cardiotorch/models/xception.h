@@ -60,10 +60,12 @@ struct XceptionFlowOptions {
     v("num_filters", num_filters, "per block: an int (2 convs; 3 in the middle flow) or a list of widths");
     v("filter_lengths", filter_lengths, "kernels at base_fs: one, one per block, or per block a list per conv");
     v("subsample_lengths", subsample_lengths, "subsampling of each block (one or one per block; middle flow: 1)");
-    v("subsample_kernels", subsample_kernels, "max-pool window of each block (one or one per block; empty = subsample_lengths)");
+    v("subsample_kernels", subsample_kernels,
+      "max-pool window of each block (one or one per block; empty = subsample_lengths)");
     v("dilations", dilations, "dilations: one, one per block, or per block a list per conv");
     v("dropouts", dropouts, "dropout after each conv: one, one per block, or per block a list per conv");
-    v("block_dropouts", block_dropouts, "dropout after each block (one or one per block; exit flow: also the final convs)");
+    v("block_dropouts", block_dropouts,
+      "dropout after each block (one or one per block; exit flow: also the final convs)");
     v("groups", groups, "groups of the convolutions; 0 = the top-level groups");
     v("activation", activation, "activation (before each separable convolution)");
     v("kernel_initializer", kernel_initializer, "initialiser of the conv kernels");

@@ -31,16 +31,16 @@ struct PlotMarker {
 };
 
 struct EcgPlotOptions {
-  std::string layout = "auto";       ///< auto, 12lead, strips
-  double from_s = 0.0;               ///< start of the window, seconds from the record start
-  double duration_s = 0.0;           ///< window length; 0 = 10 s (or the whole record if shorter)
-  std::vector<std::string> leads;    ///< leads to draw (strips) in this order; empty = all
-  std::string rhythm_lead = "II";    ///< lead of the 12lead rhythm strip
+  std::string layout = "auto";     ///< auto, 12lead, strips
+  double from_s = 0.0;             ///< start of the window, seconds from the record start
+  double duration_s = 0.0;         ///< window length; 0 = 10 s (or the whole record if shorter)
+  std::vector<std::string> leads;  ///< leads to draw (strips) in this order; empty = all
+  std::string rhythm_lead = "II";  ///< lead of the 12lead rhythm strip
   double speed_mm_s = 25.0;
   double gain_mm_mv = 10.0;
-  double dpi = 150.0;                ///< PNG resolution (SVG is vector)
-  std::string title;                 ///< "" = record name, rate, window and scale
-  std::vector<PlotMarker> markers;   ///< times in seconds of the original recording (see time_offset_s)
+  double dpi = 150.0;               ///< PNG resolution (SVG is vector)
+  std::string title;                ///< "" = record name, rate, window and scale
+  std::vector<PlotMarker> markers;  ///< times in seconds of the original recording (see time_offset_s)
   /// Time of the record's first sample in the original recording, when the record is a window
   /// of a longer one (read with ReadOptions::from): shifts the title times and the markers.
   double time_offset_s = 0.0;

@@ -10,11 +10,11 @@
 namespace cardiotorch::report {
 
 struct ReconstructionPlotOptions {
-  double fs = 500.0;                ///< sampling rate of the model input
-  std::vector<std::string> leads;   ///< lead names (empty = "lead 1", "lead 2", ...)
-  std::string units = "";           ///< units of the values ("" = normalised: drawn as if mV)
-  std::string title;                ///< "" = a generic title
-  double gain_mm_mv = 5.0;          ///< mm per unit: z-scored leads span about +-4 units
+  double fs = 500.0;               ///< sampling rate of the model input
+  std::vector<std::string> leads;  ///< lead names (empty = "lead 1", "lead 2", ...)
+  std::string units = "";          ///< units of the values ("" = normalised: drawn as if mV)
+  std::string title;               ///< "" = a generic title
+  double gain_mm_mv = 5.0;         ///< mm per unit: z-scored leads span about +-4 units
   double dpi = 150.0;
 };
 

@@ -19,8 +19,8 @@ uint32_t crc32c(const void* data, size_t size, uint32_t crc = 0);
 uint32_t masked_crc32c(const void* data, size_t size);
 
 struct TensorBoardOptions {
-  int histogram_bins = 30;       ///< equal-width buckets between the minimum and the maximum
-  std::string filename_suffix;   ///< appended to the event file name
+  int histogram_bins = 30;      ///< equal-width buckets between the minimum and the maximum
+  std::string filename_suffix;  ///< appended to the event file name
 };
 
 class TensorBoardWriter {

@@ -22,11 +22,11 @@ struct CurvePlotOptions {
   std::string title;
   std::string x_label;
   std::string y_label;
-  bool log_y = false;       ///< log10 y axis (values <= 0 are left out)
-  bool markers = false;     ///< a dot on every point (default: only for series of <= 30 points)
-  double width = 720;       ///< CSS pixels
+  bool log_y = false;    ///< log10 y axis (values <= 0 are left out)
+  bool markers = false;  ///< a dot on every point (default: only for series of <= 30 points)
+  double width = 720;    ///< CSS pixels
   double height = 400;
-  double png_scale = 2.0;   ///< device pixels per CSS pixel for .png
+  double png_scale = 2.0;  ///< device pixels per CSS pixel for .png
   /// Fixed y range (both finite to apply), e.g. [0, 1] for AUROC.
   double y_min = NAN, y_max = NAN;
 };
@@ -41,7 +41,7 @@ std::string curves_svg(const std::vector<Series>& series, const CurvePlotOptions
 
 struct ConfusionPlotOptions {
   std::string title = "Confusion matrix";
-  double cell = 56;         ///< cell size in CSS pixels
+  double cell = 56;  ///< cell size in CSS pixels
   double png_scale = 2.0;
 };
 /// A heat map of `counts` (rows = true class, columns = predicted), each cell coloured by its
@@ -76,7 +76,7 @@ struct TrainingPlotOptions {
 
 /// One figure of a run: what to draw and a file-safe name.
 struct TrainingFigure {
-  std::string name;     ///< "loss", "lr", "auroc_macro", "val_f1" (per-class keys "f1/<class>" of val)...
+  std::string name;  ///< "loss", "lr", "auroc_macro", "val_f1" (per-class keys "f1/<class>" of val)...
   std::string caption;
   std::vector<Series> series;
   CurvePlotOptions options;
@@ -88,7 +88,8 @@ struct TrainingFigure {
 std::vector<TrainingFigure> training_figures(const MetricsLog& log, const TrainingPlotOptions& options = {});
 /// Writes every figure as <dir>/<name><ext> (ext .svg or .png); returns the paths.
 std::vector<std::string> save_training_figures(const MetricsLog& log, const std::string& dir,
-                                               const std::string& ext = ".svg", const TrainingPlotOptions& options = {});
+                                               const std::string& ext = ".svg",
+                                               const TrainingPlotOptions& options = {});
 /// Appends a "Training" section with every figure inlined as SVG (nothing without cairo).
 void add_training_section(HtmlReport& html, const MetricsLog& log, const TrainingPlotOptions& options = {});
 

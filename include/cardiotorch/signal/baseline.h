@@ -68,7 +68,8 @@ struct BaselineOptions {
     v("method", method, "moving_average (torch_ecg) | median (torch_ecg numpy path) | als (Eilers 2005)");
     v("window1", window1, "first window in seconds (moving_average, median)");
     v("window2", window2, "second window in seconds (moving_average, median)");
-    v("pad", pad, "median: beyond the ends, nearest (torch_ecg, scipy.ndimage) | zero (scipy.signal.medfilt) | reflect");
+    v("pad", pad,
+      "median: beyond the ends, nearest (torch_ecg, scipy.ndimage) | zero (scipy.signal.medfilt) | reflect");
     v("lam", lam, "als: smoothness penalty");
     v("p", p, "als: asymmetry, weight of samples above the baseline (0 < p < 1)");
     v("niter", niter, "als: reweighting iterations");

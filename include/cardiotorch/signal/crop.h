@@ -33,11 +33,11 @@
 namespace cardiotorch::signal {
 
 struct CropOptions {
-  int64_t length = 5000;           ///< samples
-  std::string mode = "centre";     ///< start | centre | end | random
-  std::string eval_mode = "centre";///< what mode random does in eval: start | centre | end
+  int64_t length = 5000;             ///< samples
+  std::string mode = "centre";       ///< start | centre | end | random
+  std::string eval_mode = "centre";  ///< what mode random does in eval: start | centre | end
   double pad_value = 0.0;
-  std::string pad = "end";         ///< end | start | both
+  std::string pad = "end";  ///< end | start | both
   template <class V>
   void fields(V& v) {
     v("length", length, "output length in samples");

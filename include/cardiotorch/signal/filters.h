@@ -70,10 +70,10 @@ at::Tensor sosfiltfilt_tensor_ops(const at::Tensor& x, const Sos& sos, int64_t p
 }  // namespace detail
 
 struct BandpassOptions {
-  double lowcut = 0.5;             ///< Hz; <= 0 disables the high-pass side
-  double highcut = 45.0;           ///< Hz; >= fs/2 disables the low-pass side
-  std::string method = "fft";      ///< fft | butter
-  std::optional<int64_t> order;    ///< Butterworth order; null = round(0.01·fs)
+  double lowcut = 0.5;           ///< Hz; <= 0 disables the high-pass side
+  double highcut = 45.0;         ///< Hz; >= fs/2 disables the low-pass side
+  std::string method = "fft";    ///< fft | butter
+  std::optional<int64_t> order;  ///< Butterworth order; null = round(0.01·fs)
   template <class V>
   void fields(V& v) {
     v("lowcut", lowcut, "lower cut-off in Hz (<= 0 disables the high-pass side)");
@@ -85,9 +85,9 @@ struct BandpassOptions {
 };
 
 struct CutoffOptions {
-  double cutoff = 0.5;             ///< Hz
-  std::string method = "fft";      ///< fft | butter
-  std::optional<int64_t> order;    ///< Butterworth order; null = round(0.01·fs)
+  double cutoff = 0.5;           ///< Hz
+  std::string method = "fft";    ///< fft | butter
+  std::optional<int64_t> order;  ///< Butterworth order; null = round(0.01·fs)
   template <class V>
   void fields(V& v) {
     v("cutoff", cutoff, "cut-off frequency in Hz");
@@ -98,9 +98,9 @@ struct CutoffOptions {
 };
 
 struct NotchOptions {
-  double freq = 50.0;       ///< mains frequency in Hz (50 or 60)
-  double quality = 30.0;    ///< quality factor Q = freq / bandwidth(-3 dB)
-  bool harmonics = true;    ///< also notch 2·freq, 3·freq, ... below fs/2
+  double freq = 50.0;     ///< mains frequency in Hz (50 or 60)
+  double quality = 30.0;  ///< quality factor Q = freq / bandwidth(-3 dB)
+  bool harmonics = true;  ///< also notch 2·freq, 3·freq, ... below fs/2
   template <class V>
   void fields(V& v) {
     v("freq", freq, "notch frequency in Hz (mains: 50 or 60)");

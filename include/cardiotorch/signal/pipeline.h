@@ -40,8 +40,8 @@ struct SignalBatch {
 };
 
 struct StepContext {
-  bool training = false;   ///< augmenters run only when true
-  at::Generator generator; ///< CPU generator; undefined means the global default generator
+  bool training = false;    ///< augmenters run only when true
+  at::Generator generator;  ///< CPU generator; undefined means the global default generator
 };
 
 class Step {

@@ -20,11 +20,11 @@ struct QrsOptions {
   /// The detection band. Pan-Tompkins' 5-15 Hz misses wide, low-frequency ventricular beats
   /// (MIT-BIH 208: Se 0.92); 3-20 Hz finds them (0.996) at a small cost in +P (108: 0.98).
   double low_hz = 3.0, high_hz = 20.0;
-  double integration_ms = 150.0;        ///< moving-window integration length
-  double neighbourhood_ms = 100.0;      ///< a candidate is the largest integrated value within +-this
-  double t_wave_ms = 360.0;             ///< peaks closer to the last beat are tested for being its T wave
-  double refractory_ms = 200.0;         ///< least distance between two beats
-  double refine_ms = 80.0;              ///< R-peak search half-window around a detection
+  double integration_ms = 150.0;    ///< moving-window integration length
+  double neighbourhood_ms = 100.0;  ///< a candidate is the largest integrated value within +-this
+  double t_wave_ms = 360.0;         ///< peaks closer to the last beat are tested for being its T wave
+  double refractory_ms = 200.0;     ///< least distance between two beats
+  double refine_ms = 80.0;          ///< R-peak search half-window around a detection
   bool search_back = true;
 };
 

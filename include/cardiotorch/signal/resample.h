@@ -53,9 +53,9 @@ std::vector<double> resample_poly_filter(int64_t up, int64_t down);
 std::pair<int64_t, int64_t> rational_ratio(double fs_old, double fs_new);
 
 struct ResampleOptions {
-  std::optional<double> fs;        ///< target rate in Hz
-  std::optional<int64_t> length;   ///< target length in samples (instead of fs)
-  std::string method = "poly";     ///< poly | fft | linear
+  std::optional<double> fs;       ///< target rate in Hz
+  std::optional<int64_t> length;  ///< target length in samples (instead of fs)
+  std::string method = "poly";    ///< poly | fft | linear
   template <class V>
   void fields(V& v) {
     v("fs", fs, "target sampling rate in Hz");

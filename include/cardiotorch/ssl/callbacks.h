@@ -11,13 +11,13 @@
 namespace cardiotorch::ssl {
 
 struct ReconstructionPlotOptions {
-  std::string dir;                 ///< where the plots go (<run>/plots)
-  int64_t every = 1;               ///< every N epochs (and once at the end of the run)
+  std::string dir;    ///< where the plots go (<run>/plots)
+  int64_t every = 1;  ///< every N epochs (and once at the end of the run)
   std::vector<std::string> formats = {"svg", "png"};
-  at::Tensor input;                ///< (leads, samples): the sample to reconstruct, as the model sees it
+  at::Tensor input;  ///< (leads, samples): the sample to reconstruct, as the model sees it
   double fs = 500.0;
   std::vector<std::string> leads;
-  uint64_t seed = 0;               ///< masking seed: the same patches are masked in every plot
+  uint64_t seed = 0;  ///< masking seed: the same patches are masked in every plot
 };
 
 /// Writes <dir>/reconstruction_epoch<N>.<format> after every `every`-th epoch (N counted from 1)

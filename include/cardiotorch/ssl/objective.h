@@ -33,9 +33,9 @@ namespace cardiotorch::ssl {
 /// What a reconstruction plot shows for a batch: every tensor (B, leads, samples), in the
 /// units of the model input.
 struct Reconstruction {
-  at::Tensor input;           ///< what the model saw
-  at::Tensor output;          ///< the model's reconstruction of every sample
-  at::Tensor mask;            ///< 1 where the model did not see the input (masked patches), else 0
+  at::Tensor input;                       ///< what the model saw
+  at::Tensor output;                      ///< the model's reconstruction of every sample
+  at::Tensor mask;                        ///< 1 where the model did not see the input (masked patches), else 0
   std::map<std::string, double> scalars;  ///< values for the title ("ncc", "masked_mse")
 };
 

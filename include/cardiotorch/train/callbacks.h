@@ -37,10 +37,10 @@ class EarlyStopping final : public Callback {
 };
 
 struct RunLoggerOptions {
-  std::string run_dir;              ///< where tensorboard/ and plots/ go
-  MetricsWriter* metrics = nullptr; ///< metrics.jsonl (may be null)
+  std::string run_dir;               ///< where tensorboard/ and plots/ go
+  MetricsWriter* metrics = nullptr;  ///< metrics.jsonl (may be null)
   bool tensorboard = true;
-  bool plots = true;                ///< loss/metric/lr curves at the end (plots/*.svg)
+  bool plots = true;  ///< loss/metric/lr curves at the end (plots/*.svg)
   bool progress = true;
 };
 

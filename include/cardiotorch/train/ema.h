@@ -17,8 +17,8 @@ namespace cardiotorch::train {
 struct EmaOptions {
   bool enabled = false;
   double decay = 0.9999;
-  bool warmup = false;      ///< decay = min(decay, (1 + n) / (10 + n))
-  bool validate = true;     ///< validate (and pick the best checkpoint) with the averaged weights
+  bool warmup = false;   ///< decay = min(decay, (1 + n) / (10 + n))
+  bool validate = true;  ///< validate (and pick the best checkpoint) with the averaged weights
   template <class V>
   void fields(V& v) {
     v("enabled", enabled, "keep an exponential moving average of the weights");

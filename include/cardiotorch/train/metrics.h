@@ -139,8 +139,8 @@ ThresholdObjective parse_threshold_objective(const std::string& text);
 
 struct TunedThreshold {
   double threshold = 0.5;
-  double value = 0.0;      ///< F1 or J reached on the tuning data (NaN if undefined)
-  bool fallback = false;   ///< the objective was undefined (no positive or no negative): default used
+  double value = 0.0;     ///< F1 or J reached on the tuning data (NaN if undefined)
+  bool fallback = false;  ///< the objective was undefined (no positive or no negative): default used
 };
 /// The threshold t (predict score >= t) that maximises F1 or Youden's J = TPR - FPR over scores
 /// (N) and 0/1 targets (N). Candidates are the midpoints between consecutive distinct scores

@@ -47,8 +47,8 @@ inline constexpr const char* kChallengeNormalCode = "426783006";
 /// 59118001 separately) are merged into one class after checking that their weights are equal,
 /// as the 2020 evaluation code does; the 2021 file already joins them with '|'. Throws DataError
 /// for a missing, ragged, non-square or non-numeric table, or rows that do not match the columns.
-ChallengeWeights load_challenge_weights(const std::string& path,
-                                        const std::vector<std::vector<std::string>>& equivalent = default_equivalent_codes());
+ChallengeWeights load_challenge_weights(
+    const std::string& path, const std::vector<std::vector<std::string>>& equivalent = default_equivalent_codes());
 
 /// compute_challenge_metric of the 2020/2021 evaluation code: labels and outputs are (N, K) 0/1
 /// in the weights' class order. For each record the weight of every (label j, output k) pair is
@@ -147,7 +147,8 @@ class DelineationAccumulator {
   DelineationAccumulator(std::vector<std::string> class_names, double fs, DelineationOptions options = {});
   void add(const at::Tensor& predicted_masks, const at::Tensor& reference_masks);
   /// The same from wave lists of one record (per class).
-  void add_waves(const std::vector<std::vector<WaveSpan>>& predicted, const std::vector<std::vector<WaveSpan>>& reference);
+  void add_waves(const std::vector<std::vector<WaveSpan>>& predicted,
+                 const std::vector<std::vector<WaveSpan>>& reference);
   void reset();
   int64_t records() const { return records_; }
   const std::vector<std::string>& class_names() const { return names_; }

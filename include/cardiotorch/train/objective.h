@@ -88,12 +88,13 @@ struct MulticlassOptions {
   /// none | balanced: weights n / (C x count_c) from the training split (sklearn) | sqrt:
   /// 1 / sqrt(count_c), a milder correction for extreme imbalance (MIT-BIH: N 45 000, Q 8)
   std::string balance = "none";
-  double max_weight_ratio = 0.0;       ///< > 0: weights capped at this multiple of the smallest
-  std::vector<double> class_weights;   ///< explicit per-class weights (overrides balance)
+  double max_weight_ratio = 0.0;      ///< > 0: weights capped at this multiple of the smallest
+  std::vector<double> class_weights;  ///< explicit per-class weights (overrides balance)
   template <class V>
   void fields(V& v) {
     v("label_smoothing", label_smoothing, "label smoothing in [0, 1)");
-    v("balance", balance, "none | balanced (n / (C * count)) | sqrt (1 / sqrt(count)): class weights from the training split");
+    v("balance", balance,
+      "none | balanced (n / (C * count)) | sqrt (1 / sqrt(count)): class weights from the training split");
     v("max_weight_ratio", max_weight_ratio, "cap balanced weights at this multiple of the smallest (0 = no cap)");
     v("class_weights", class_weights, "explicit per-class loss weights (overrides balance)");
   }
@@ -102,9 +103,9 @@ struct MulticlassOptions {
 
 /// Binary cross-entropy with logits per class, PyTorch's BCEWithLogitsLoss(pos_weight).
 struct MultilabelOptions {
-  std::string balance = "none";     ///< none | balanced: pos_weight = negatives / positives per class
-  std::vector<double> pos_weight;   ///< explicit per-class positive weights (overrides balance)
-  double max_pos_weight = 100.0;    ///< cap of balanced weights (rare classes)
+  std::string balance = "none";    ///< none | balanced: pos_weight = negatives / positives per class
+  std::vector<double> pos_weight;  ///< explicit per-class positive weights (overrides balance)
+  double max_pos_weight = 100.0;   ///< cap of balanced weights (rare classes)
   template <class V>
   void fields(V& v) {
     v("balance", balance, "none | balanced: pos_weight = negatives / positives from the training split");
@@ -130,7 +131,9 @@ struct RegressionOptions {
 struct SegmentationOptions {
   std::vector<double> pos_weight;  ///< per-class positive weights (empty = 1)
   template <class V>
-  void fields(V& v) { v("pos_weight", pos_weight, "per-class positive weights of the BCE"); }
+  void fields(V& v) {
+    v("pos_weight", pos_weight, "per-class positive weights of the BCE");
+  }
   void validate() const;
 };
 

@@ -84,8 +84,8 @@ struct ParamGroupOptions {
   double weight_decay = 0.0;
   /// Name components (or prefixes ending in '*') that get no weight decay, besides 1-D tensors.
   std::vector<std::string> no_weight_decay = {"pos_embed", "cls_token", "dist_token", "mask_token"};
-  bool decay_1d = false;      ///< also decay 1-D tensors (biases, norm weights); false = timm's rule
-  double layer_decay = 1.0;   ///< 1 = off
+  bool decay_1d = false;     ///< also decay 1-D tensors (biases, norm weights); false = timm's rule
+  double layer_decay = 1.0;  ///< 1 = off
 };
 
 /// Groups `params` by (layer id, decay / no decay). Empty groups are dropped. `module` is the
@@ -153,8 +153,8 @@ void set_learning_rate(Optimizer& optimizer, double base_lr);
 
 /// Options every optimizer takes (its group building and learning rate).
 struct OptimizerCommon {
-  double lr = 1e-3;                 ///< base learning rate (before lr_batch_ref scaling)
-  double lr_batch_ref = 0;          ///< > 0: lr x effective batch / lr_batch_ref (MAE's blr: 256, or 4 for ECG)
+  double lr = 1e-3;         ///< base learning rate (before lr_batch_ref scaling)
+  double lr_batch_ref = 0;  ///< > 0: lr x effective batch / lr_batch_ref (MAE's blr: 256, or 4 for ECG)
   double weight_decay = 0.0;
   double layer_decay = 1.0;
   std::vector<std::string> no_weight_decay = {"pos_embed", "cls_token", "dist_token", "mask_token"};
@@ -219,7 +219,10 @@ struct LarsOptions : SgdOptions {
 /// LAMB (You et al. 2019): the Adam update (bias corrected) plus decoupled weight decay,
 /// rescaled per tensor by ||w|| / ||update|| (1 when either norm is 0).
 struct LambOptions : AdamOptions {
-  LambOptions() { betas = {0.9, 0.999}; eps = 1e-6; }
+  LambOptions() {
+    betas = {0.9, 0.999};
+    eps = 1e-6;
+  }
   template <class V>
   void fields(V& v) {
     AdamOptions::fields(v);
@@ -228,9 +231,9 @@ struct LambOptions : AdamOptions {
 
 /// What an optimizer factory receives.
 struct OptimizerContext {
-  std::vector<NamedParam> params;           ///< trainable parameters
-  const torch::nn::Module* module = nullptr; ///< the model (LayerGroups override), may be null
-  int64_t effective_batch = 1;              ///< batch x accumulate x world size (lr_batch_ref scaling)
+  std::vector<NamedParam> params;             ///< trainable parameters
+  const torch::nn::Module* module = nullptr;  ///< the model (LayerGroups override), may be null
+  int64_t effective_batch = 1;                ///< batch x accumulate x world size (lr_batch_ref scaling)
 };
 
 Registry<Optimizer, OptimizerContext>& optimizer_registry();

@@ -138,7 +138,7 @@ struct OneCycleOptions {
 /// torch ReduceLROnPlateau, stepped after each validation on the trainer's monitored metric.
 struct PlateauOptions {
   double factor = 0.1;
-  int64_t patience = 10;        ///< validations without improvement before a reduction
+  int64_t patience = 10;  ///< validations without improvement before a reduction
   double threshold = 1e-4;
   std::string threshold_mode = "rel";  ///< rel | abs
   int64_t cooldown = 0;

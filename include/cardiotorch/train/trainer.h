@@ -48,24 +48,24 @@ class CheckpointFiles;
 
 /// The `train:` section of an experiment.
 struct TrainOptions {
-  int64_t epochs = 10;               ///< epochs to train (ignored when steps > 0)
-  int64_t steps = 0;                 ///< > 0: train for this many optimizer steps instead
-  int64_t accumulate = 1;            ///< batches per optimizer step
-  double clip_grad_norm = 0.0;       ///< max global gradient norm (0 = no clipping)
-  std::string amp = "auto";          ///< auto | fp32 | bf16 | fp16 (CUDA only; CPU trains in fp32)
-  std::string device = "auto";       ///< auto (cuda when present) | cpu | cuda[:N]
+  int64_t epochs = 10;          ///< epochs to train (ignored when steps > 0)
+  int64_t steps = 0;            ///< > 0: train for this many optimizer steps instead
+  int64_t accumulate = 1;       ///< batches per optimizer step
+  double clip_grad_norm = 0.0;  ///< max global gradient norm (0 = no clipping)
+  std::string amp = "auto";     ///< auto | fp32 | bf16 | fp16 (CUDA only; CPU trains in fp32)
+  std::string device = "auto";  ///< auto (cuda when present) | cpu | cuda[:N]
   EmaOptions ema;
-  int64_t val_every = 1;             ///< validate every N epochs (0 = only at the end)
-  int64_t val_every_steps = 0;       ///< also validate every N optimizer steps (0 = off)
-  std::string monitor = "val/loss";  ///< split/key deciding the best checkpoint and early stopping
-  std::string mode = "auto";         ///< auto (from the metric) | min | max
-  int64_t patience = 0;              ///< early stopping: validations without improvement (0 = off)
-  double min_delta = 0.0;            ///< least change that counts as an improvement
+  int64_t val_every = 1;               ///< validate every N epochs (0 = only at the end)
+  int64_t val_every_steps = 0;         ///< also validate every N optimizer steps (0 = off)
+  std::string monitor = "val/loss";    ///< split/key deciding the best checkpoint and early stopping
+  std::string mode = "auto";           ///< auto (from the metric) | min | max
+  int64_t patience = 0;                ///< early stopping: validations without improvement (0 = off)
+  double min_delta = 0.0;              ///< least change that counts as an improvement
   int64_t checkpoint_every_steps = 0;  ///< also checkpoint every N steps (0 = at validations and epoch ends)
-  int64_t keep_last = 2;             ///< step checkpoints kept (besides best and last)
-  int64_t log_every = 20;            ///< train metrics every N optimizer steps
-  int64_t max_nonfinite = 10;        ///< consecutive skipped (non-finite) steps before aborting
-  bool progress = true;              ///< progress bars
+  int64_t keep_last = 2;               ///< step checkpoints kept (besides best and last)
+  int64_t log_every = 20;              ///< train metrics every N optimizer steps
+  int64_t max_nonfinite = 10;          ///< consecutive skipped (non-finite) steps before aborting
+  bool progress = true;                ///< progress bars
 
   template <class V>
   void fields(V& v) {
@@ -93,21 +93,21 @@ struct TrainOptions {
 
 /// Where the run is. Serialised into checkpoints (the "trainer" section).
 struct TrainState {
-  int64_t epoch = 0;              ///< current epoch (0-based)
-  int64_t batch = 0;              ///< batches of the current epoch consumed
-  int64_t step = 0;               ///< optimizer steps applied
-  int64_t samples = 0;            ///< training samples consumed
-  int64_t nonfinite_total = 0;    ///< windows skipped for a non-finite loss or gradient
-  int64_t nonfinite_run = 0;      ///< ... in a row, up to now
-  int64_t overflow_skips = 0;     ///< fp16 steps skipped by the gradient scaler
+  int64_t epoch = 0;                                       ///< current epoch (0-based)
+  int64_t batch = 0;                                       ///< batches of the current epoch consumed
+  int64_t step = 0;                                        ///< optimizer steps applied
+  int64_t samples = 0;                                     ///< training samples consumed
+  int64_t nonfinite_total = 0;                             ///< windows skipped for a non-finite loss or gradient
+  int64_t nonfinite_run = 0;                               ///< ... in a row, up to now
+  int64_t overflow_skips = 0;                              ///< fp16 steps skipped by the gradient scaler
   double best = std::numeric_limits<double>::quiet_NaN();  ///< best monitored value
   int64_t best_step = -1;
   int64_t best_epoch = -1;
-  bool improved = false;          ///< the last validation improved `best`
+  bool improved = false;  ///< the last validation improved `best`
   int64_t validations = 0;
   bool finished = false;
-  std::string stop_reason;        ///< why training stopped ("" while running)
-  double elapsed_s = 0.0;         ///< training time so far (all sessions)
+  std::string stop_reason;  ///< why training stopped ("" while running)
+  double elapsed_s = 0.0;   ///< training time so far (all sessions)
 
   std::string to_json() const;
   static TrainState from_json(const std::string& text);
@@ -115,24 +115,24 @@ struct TrainState {
 
 /// One optimizer step as callbacks see it.
 struct StepInfo {
-  int64_t step = 0;            ///< steps applied so far (after this one)
-  int64_t epoch = 0;           ///< epoch of the window
-  int64_t batch = 0;           ///< batches of that epoch consumed
+  int64_t step = 0;   ///< steps applied so far (after this one)
+  int64_t epoch = 0;  ///< epoch of the window
+  int64_t batch = 0;  ///< batches of that epoch consumed
   int64_t batches_in_epoch = 0;
-  bool applied = true;         ///< false: skipped (non-finite loss/gradients or fp16 overflow)
-  at::Tensor loss;             ///< mean loss of the window (0-dim, detached; NaN when skipped)
+  bool applied = true;  ///< false: skipped (non-finite loss/gradients or fp16 overflow)
+  at::Tensor loss;      ///< mean loss of the window (0-dim, detached; NaN when skipped)
   std::vector<std::pair<std::string, at::Tensor>> scalars;  ///< the objective's extra values
-  double lr = 0.0;             ///< base lr used
-  double grad_norm = 0.0;      ///< global gradient norm before clipping (NaN when not finite)
-  int64_t samples = 0;         ///< samples in the window
-  double seconds = 0.0;        ///< wall time of the window
+  double lr = 0.0;                                          ///< base lr used
+  double grad_norm = 0.0;  ///< global gradient norm before clipping (NaN when not finite)
+  int64_t samples = 0;     ///< samples in the window
+  double seconds = 0.0;    ///< wall time of the window
 };
 
 /// A validation pass.
 struct EvalResult {
   double loss = std::numeric_limits<double>::quiet_NaN();  ///< sample-weighted mean
   int64_t samples = 0;
-  MetricValues metrics;            ///< the MetricSet's values (empty without one)
+  MetricValues metrics;                   ///< the MetricSet's values (empty without one)
   std::map<std::string, double> scalars;  ///< the objective's extra values, sample-weighted means
   double seconds = 0.0;
   /// loss and metrics in one map ("loss", "f1_macro", ...), as logged under "val/".
@@ -166,8 +166,8 @@ struct TrainContext {
   OptimizerPtr optimizer;
   LrSchedulePtr schedule;
   std::function<data::Loader&(int64_t epoch)> train_loader;
-  data::Loader* val_loader = nullptr;       ///< null: no validation
-  std::shared_ptr<MetricSet> val_metrics;   ///< null: loss only
+  data::Loader* val_loader = nullptr;      ///< null: no validation
+  std::shared_ptr<MetricSet> val_metrics;  ///< null: loss only
   TrainOptions options;
   c10::Device device = c10::Device(c10::kCPU);
   /// Checkpoint metadata: the resolved config, registry names, further JSON sections.

@@ -102,23 +102,23 @@ struct KeyMismatch {
 struct LoadReport {
   std::string path;
   std::string format;
-  std::string key;        ///< where the state_dict was found ("" = root)
+  std::string key;  ///< where the state_dict was found ("" = root)
   bool key_automatic = true;
   std::vector<std::pair<std::string, int64_t>> alternatives;  ///< other tensor groups in the file
 
-  int64_t total = 0;                 ///< model tensors considered (after skip rules)
-  int64_t matched = 0;               ///< loaded
+  int64_t total = 0;    ///< model tensors considered (after skip rules)
+  int64_t matched = 0;  ///< loaded
   int64_t total_elements = 0;
   int64_t matched_elements = 0;
-  std::vector<std::string> missing;          ///< model keys with no checkpoint key
-  std::vector<std::string> unexpected;       ///< checkpoint keys no model key used
+  std::vector<std::string> missing;     ///< model keys with no checkpoint key
+  std::vector<std::string> unexpected;  ///< checkpoint keys no model key used
   std::vector<KeyMismatch> mismatched;
-  std::vector<std::string> skipped_target;   ///< model keys excluded by skip rules
-  int64_t skipped_source = 0;                ///< checkpoint keys excluded by ignore rules
+  std::vector<std::string> skipped_target;                  ///< model keys excluded by skip rules
+  int64_t skipped_source = 0;                               ///< checkpoint keys excluded by ignore rules
   std::vector<std::pair<std::string, int64_t>> rules_used;  ///< "exact": 150, "prefix 'module.' -> ''": 2
-  int64_t converted = 0;                     ///< loaded with a dtype conversion (e.g. float16 -> float32)
-  std::string note;                          ///< e.g. an ambiguous automatic prefix
-  bool applied = false;                      ///< the weights were copied into the module
+  int64_t converted = 0;  ///< loaded with a dtype conversion (e.g. float16 -> float32)
+  std::string note;       ///< e.g. an ambiguous automatic prefix
+  bool applied = false;   ///< the weights were copied into the module
 
   double coverage() const { return total > 0 ? static_cast<double>(matched) / static_cast<double>(total) : 0.0; }
   /// One line: "loaded 152/152 tensors (100.0%) from x.pt [model]; 0 missing, 4 unexpected, 0 mismatched".

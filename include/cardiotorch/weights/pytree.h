@@ -25,10 +25,10 @@ struct PyNode;
 /// Where a tensor's bytes live: one torch storage (`data/<key>` in a zip archive) or one
 /// safetensors data range. Several tensors may view the same storage.
 struct StorageInfo {
-  std::string key;       ///< record name inside the archive, or the tensor name for safetensors
-  std::string dtype;     ///< element type the storage was saved as ("uint8" for untyped storages)
-  uint64_t numel = 0;    ///< elements of `dtype`, as the file declares
-  std::string location;  ///< "cpu", "cuda:0", ... (always loaded on the CPU)
+  std::string key;           ///< record name inside the archive, or the tensor name for safetensors
+  std::string dtype;         ///< element type the storage was saved as ("uint8" for untyped storages)
+  uint64_t numel = 0;        ///< elements of `dtype`, as the file declares
+  std::string location;      ///< "cpu", "cuda:0", ... (always loaded on the CPU)
   uint64_t file_offset = 0;  ///< byte offset in the file, where the format has one (safetensors, legacy)
 };
 
@@ -40,18 +40,26 @@ struct TensorInfo {
   std::vector<int64_t> sizes;
   std::vector<int64_t> strides;
   bool requires_grad = false;
-  bool parameter = false;     ///< rebuilt through torch._utils._rebuild_parameter
-  int64_t index = -1;         ///< index into the materialised tensors (weights::Checkpoint::tensors)
+  bool parameter = false;  ///< rebuilt through torch._utils._rebuild_parameter
+  int64_t index = -1;      ///< index into the materialised tensors (weights::Checkpoint::tensors)
   int64_t numel() const;
   bool contiguous() const;
 };
 
 struct PyNode {
   enum class Kind : uint8_t {
-    kNone, kBool, kInt, kFloat, kString, kBytes,
-    kList, kTuple, kDict, kSet,
-    kGlobal,   ///< a reference to a Python global ("module.name"), never resolved
-    kObject,   ///< placeholder for an instance of a class we do not rebuild
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kBytes,
+    kList,
+    kTuple,
+    kDict,
+    kSet,
+    kGlobal,  ///< a reference to a Python global ("module.name"), never resolved
+    kObject,  ///< placeholder for an instance of a class we do not rebuild
     kStorage,
     kTensor,
   };

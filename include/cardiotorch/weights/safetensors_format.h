@@ -22,7 +22,7 @@ struct TensorEntry {
 struct Header {
   std::vector<TensorEntry> tensors;  ///< in data order
   std::vector<std::pair<std::string, std::string>> metadata;
-  uint64_t data_start = 0;           ///< file offset of the data section (8 + N)
+  uint64_t data_start = 0;  ///< file offset of the data section (8 + N)
 };
 
 /// The reference implementation refuses headers above 100 MB; so do we.

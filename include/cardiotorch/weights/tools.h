@@ -20,7 +20,7 @@ struct KeyEdits {
   std::vector<std::string> strip_prefix;  ///< dropped where present
   std::vector<std::string> rename;        ///< "FROM=TO" regex replacements
   std::vector<std::string> add_prefix;
-  std::string dtype;                      ///< cast floating tensors: "", float32, float16, bfloat16
+  std::string dtype;  ///< cast floating tensors: "", float32, float16, bfloat16
 };
 
 /// ConfigError for a malformed rename or dtype; ConfigError if two keys end up equal.
@@ -47,7 +47,7 @@ struct DiffReport {
   std::vector<TensorDifference> common;  ///< keys in both, in a's order
   std::vector<std::string> only_a, only_b;
   double atol = 0;
-  bool equal() const;                    ///< same keys, same shapes, every max_abs <= atol
+  bool equal() const;  ///< same keys, same shapes, every max_abs <= atol
   std::string to_string(size_t max_list = 10) const;
 };
 

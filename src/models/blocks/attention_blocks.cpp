@@ -76,7 +76,9 @@ GlobalContextBlockImpl::GlobalContextBlockImpl(int64_t in_channels, const GCOpti
     s->push_back(torch::nn::Conv1d(torch::nn::Conv1dOptions(mid, in_channels, 1)));
     return s;
   };
-  auto has = [&](const char* f) { return std::find(o.fusion_types.begin(), o.fusion_types.end(), f) != o.fusion_types.end(); };
+  auto has = [&](const char* f) {
+    return std::find(o.fusion_types.begin(), o.fusion_types.end(), f) != o.fusion_types.end();
+  };
   if (has("add")) add_ = register_module("channel_add_conv", transform());
   if (has("mul")) mul_ = register_module("channel_mul_conv", transform());
 }
@@ -84,7 +86,7 @@ GlobalContextBlockImpl::GlobalContextBlockImpl(int64_t in_channels, const GCOpti
 at::Tensor GlobalContextBlockImpl::forward(const at::Tensor& x) {
   at::Tensor context;
   if (conv_mask_) {
-    const at::Tensor w = conv_mask_->forward(x).softmax(2);  // (B, 1, L)
+    const at::Tensor w = conv_mask_->forward(x).softmax(2);           // (B, 1, L)
     context = at::matmul(x.unsqueeze(1), w.unsqueeze(3)).squeeze(1);  // (B, C, 1)
   } else {
     context = x.mean(-1, true);
@@ -123,8 +125,10 @@ NonLocalBlockImpl::NonLocalBlockImpl(int64_t in_channels, const NLOptions& o) : 
   g_ = branch("g", o.filter_lengths.g, true);
   theta_ = branch("theta", o.filter_lengths.theta, false);
   phi_ = branch("phi", o.filter_lengths.phi, true);
-  W_ = register_module("W", make_cba(ConvBnActivationOptions(mid_, in_channels, o.filter_lengths.W)
-                                         .norm(o.batch_norm ? "batch_norm" : "none")));
+  W_ = register_module(
+      "W",
+      make_cba(
+          ConvBnActivationOptions(mid_, in_channels, o.filter_lengths.W).norm(o.batch_norm ? "batch_norm" : "none")));
 }
 
 at::Tensor NonLocalBlockImpl::forward(const at::Tensor& x) {
@@ -160,14 +164,16 @@ void CBAMOptions::validate() const {
 CBAMBlockImpl::CBAMBlockImpl(int64_t in_channels, const CBAMOptions& o) : channels_(in_channels), options_(o) {
   o.validate();
   const int64_t mid = positive_mid(in_channels / o.reduction, "cbam", in_channels, "in_channels / reduction");
-  mlp_ = register_module("channel_gate_mlp", std::make_shared<MLPImpl>(MLPOptions(in_channels, {mid, in_channels})
-                                                                           .activation(o.activation)
-                                                                           .skip_last_activation(true)));
+  mlp_ = register_module(
+      "channel_gate_mlp",
+      std::make_shared<MLPImpl>(
+          MLPOptions(in_channels, {mid, in_channels}).activation(o.activation).skip_last_activation(true)));
   gate_ = register_module("channel_gate_act", make_activation(o.gate));
   if (!o.no_spatial)
-    spatial_ = register_module("spatial_gate_conv", make_cba(ConvBnActivationOptions(2, 1, o.spatial_conv_kernel_size)
-                                                                 .norm(o.spatial_conv_bn)
-                                                                 .activation("sigmoid")));
+    spatial_ = register_module(
+        "spatial_gate_conv",
+        make_cba(
+            ConvBnActivationOptions(2, 1, o.spatial_conv_kernel_size).norm(o.spatial_conv_bn).activation("sigmoid")));
 }
 
 at::Tensor CBAMBlockImpl::forward(const at::Tensor& x) {
@@ -229,7 +235,8 @@ void SelfAttentionOptions::validate() const {
 SelfAttentionImpl::SelfAttentionImpl(int64_t in_channels, const SelfAttentionOptions& o) : channels_(in_channels) {
   o.validate();
   embed_ = in_channels / o.num_heads * o.num_heads;
-  CT_CHECK(embed_ > 0, ConfigError, "self_attention: ", in_channels, " channels are fewer than num_heads ", o.num_heads);
+  CT_CHECK(embed_ > 0, ConfigError, "self_attention: ", in_channels, " channels are fewer than num_heads ",
+           o.num_heads);
   if (embed_ != in_channels) project_ = register_module("project", torch::nn::Linear(in_channels, embed_));
   mha_ = register_module("mha", std::make_shared<MultiheadAttentionImpl>(embed_, o.num_heads, o.dropout, o.bias));
 }
@@ -288,7 +295,8 @@ TransformerImpl::TransformerImpl(int64_t in_channels, const TransformerOptions& 
   auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
   auto list = encoder->register_module("layers", std::make_shared<torch::nn::Module>());
   for (int64_t i = 0; i < o.num_layers; ++i)
-    layers_.push_back(list->register_module(std::to_string(i), std::make_shared<TransformerEncoderLayerImpl>(embed_, o)));
+    layers_.push_back(
+        list->register_module(std::to_string(i), std::make_shared<TransformerEncoderLayerImpl>(embed_, o)));
 }
 
 at::Tensor TransformerImpl::forward(const at::Tensor& x) {

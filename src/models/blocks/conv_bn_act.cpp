@@ -65,8 +65,7 @@ at::Tensor BlurPoolImpl::forward(const at::Tensor& x) {
       y = at::constant_pad_nd(x, pad, 0.0);
     }
   }
-  if (options_.filt_size() == 1)
-    return y.slice(-1, 0, c10::nullopt, options_.down_scale()).contiguous();
+  if (options_.filt_size() == 1) return y.slice(-1, 0, c10::nullopt, options_.down_scale()).contiguous();
   const std::vector<int64_t> stride{options_.down_scale()}, padding{0}, dilation{1};
   return at::conv1d(y, filt_.to(y.dtype()), c10::optional<at::Tensor>(), stride, padding, dilation,
                     options_.in_channels());
@@ -78,7 +77,7 @@ Shape BlurPoolImpl::output_shape(const Shape& input) const {
   if (L < 0) return input;
   const int64_t padded = L + pad_left_ + pad_right_;
   const int64_t out = options_.filt_size() == 1 ? (padded - 1) / options_.down_scale() + 1
-                                                 : conv_out_len(padded, options_.filt_size(), options_.down_scale());
+                                                : conv_out_len(padded, options_.filt_size(), options_.down_scale());
   return with_dim(input, 2, out);
 }
 
@@ -105,7 +104,8 @@ AntiAliasConvImpl::AntiAliasConvImpl(int64_t in, int64_t out, int64_t k, int64_t
                                      int64_t dilation, int64_t groups, bool bias, int64_t filt_size)
     : out_(out), k_(k), padding_(padding), dilation_(dilation) {
   conv = register_module("conv", make_conv(in, out, k, 1, padding, dilation, groups, bias));
-  if (stride > 1) aa = register_module("aa", std::make_shared<BlurPoolImpl>(BlurPoolOptions(stride, out).filt_size(filt_size)));
+  if (stride > 1)
+    aa = register_module("aa", std::make_shared<BlurPoolImpl>(BlurPoolOptions(stride, out).filt_size(filt_size)));
 }
 
 at::Tensor AntiAliasConvImpl::forward(const at::Tensor& x) {
@@ -166,8 +166,8 @@ ConvBnActivationImpl::ConvBnActivationImpl(const ConvBnActivationOptions& o) : o
                                                  o.dilation(), o.groups(), o.bias()));
     init_weight(plain_->weight, o.kernel_initializer());
   } else if (type == "separable") {
-    auto sep = std::make_shared<SeparableConvImpl>(o.in_channels(), out_channels_, o.kernel_size(), o.stride(), padding_,
-                                                   o.dilation(), o.groups(), o.bias(), o.depth_multiplier());
+    auto sep = std::make_shared<SeparableConvImpl>(o.in_channels(), out_channels_, o.kernel_size(), o.stride(),
+                                                   padding_, o.dilation(), o.groups(), o.bias(), o.depth_multiplier());
     init_weight(sep->depthwise_conv->weight, o.kernel_initializer());
     init_weight(sep->pointwise_conv->weight, o.kernel_initializer());
     composite_conv_ = register_module("conv1d", sep);
@@ -179,9 +179,11 @@ ConvBnActivationImpl::ConvBnActivationImpl(const ConvBnActivationOptions& o) : o
   }
   if (has_norm) {
     const bool after_conv = ordering_.find('c') < ordering_.find('b');
-    norm_ = register_module("batch_norm", make_norm(o.norm(), after_conv ? out_channels_ : o.in_channels(), o.groups()));
+    norm_ =
+        register_module("batch_norm", make_norm(o.norm(), after_conv ? out_channels_ : o.in_channels(), o.groups()));
   }
-  if (has_act) act_ = register_module("activation_" + activation_class_name(o.activation()), make_activation(o.activation()));
+  if (has_act)
+    act_ = register_module("activation_" + activation_class_name(o.activation()), make_activation(o.activation()));
 }
 
 at::Tensor ConvBnActivationImpl::conv(const at::Tensor& x) {
@@ -242,16 +244,22 @@ DownSampleImpl::DownSampleImpl(const DownSampleOptions& o) : options_(o) {
     CT_CHECK(o.in_channels() % groups_ == 0 && out_channels_ % groups_ == 0, ConfigError, who, ": ", o.in_channels(),
              " -> ", out_channels_, " channels are not divisible by groups ", groups_);
   if (m == "conv") {
-    conv_ = register_module("down_sample", make_conv(o.in_channels(), out_channels_, 1, o.down_scale(), o.padding(), 1,
-                                                     groups_, false));
+    conv_ = register_module(
+        "down_sample", make_conv(o.in_channels(), out_channels_, 1, o.down_scale(), o.padding(), 1, groups_, false));
   } else {
-    if (m == "blur") blur_ = std::make_shared<BlurPoolImpl>(BlurPoolOptions(o.down_scale(), o.in_channels()).filt_size(o.filt_size()));
+    if (m == "blur")
+      blur_ = std::make_shared<BlurPoolImpl>(BlurPoolOptions(o.down_scale(), o.in_channels()).filt_size(o.filt_size()));
     if (change) {
       // torch_ecg: nn.Sequential(<pooling>, Conv1d(1x1)), so the conv is down_sample.1.
       seq_ = torch::nn::Sequential();
-      if (m == "max") seq_->push_back(torch::nn::MaxPool1d(torch::nn::MaxPool1dOptions(kernel_).stride(o.down_scale()).padding(o.padding())));
-      else if (m == "avg") seq_->push_back(torch::nn::AvgPool1d(torch::nn::AvgPool1dOptions(kernel_).stride(o.down_scale()).padding(o.padding())));
-      else if (m == "lp") seq_->push_back(torch::nn::LPPool1d(torch::nn::LPPool1dOptions(o.norm_type(), kernel_).stride(o.down_scale())));
+      if (m == "max")
+        seq_->push_back(
+            torch::nn::MaxPool1d(torch::nn::MaxPool1dOptions(kernel_).stride(o.down_scale()).padding(o.padding())));
+      else if (m == "avg")
+        seq_->push_back(
+            torch::nn::AvgPool1d(torch::nn::AvgPool1dOptions(kernel_).stride(o.down_scale()).padding(o.padding())));
+      else if (m == "lp")
+        seq_->push_back(torch::nn::LPPool1d(torch::nn::LPPool1dOptions(o.norm_type(), kernel_).stride(o.down_scale())));
       else if (m == "blur") seq_->push_back(blur_);
       else seq_->push_back(torch::nn::Identity());
       conv_ = make_conv(o.in_channels(), out_channels_, 1, 1, m == "lp" ? o.padding() : 0, 1, groups_, false);
@@ -274,7 +282,8 @@ at::Tensor DownSampleImpl::subsample(const at::Tensor& x) {
     at::Tensor y = torch::nn::functional::lp_pool1d(
         x, torch::nn::functional::LPPool1dFuncOptions(o.norm_type(), kernel_).stride(s));
     // Same channels: torch_ecg zero-pads after the pooling; otherwise the 1x1 conv pads.
-    return out_channels_ == o.in_channels() && o.padding() > 0 ? at::constant_pad_nd(y, {o.padding(), o.padding()}, 0.0) : y;
+    return out_channels_ == o.in_channels() && o.padding() > 0 ? at::constant_pad_nd(y, {o.padding(), o.padding()}, 0.0)
+                                                               : y;
   }
   if (m == "lse") {
     at::Tensor y = o.padding() > 0
@@ -322,7 +331,8 @@ SpaceToDepthImpl::SpaceToDepthImpl(int64_t in_channels, int64_t out_channels, in
   check_positive("SpaceToDepth", "out_channels", out_channels);
   check_positive("SpaceToDepth", "block_size", block_size);
   if (in_channels * block_size != out_channels)
-    out_conv_ = register_module("out_conv", make_cba(ConvBnActivationOptions(in_channels * block_size, out_channels, 1)));
+    out_conv_ =
+        register_module("out_conv", make_cba(ConvBnActivationOptions(in_channels * block_size, out_channels, 1)));
 }
 
 at::Tensor SpaceToDepthImpl::forward(const at::Tensor& x) {

@@ -16,13 +16,27 @@ namespace {
 
 // name -> torch class name (torch_ecg's Activations table).
 const std::map<std::string, std::string>& activation_classes() {
-  static const std::map<std::string, std::string> m{
-      {"mish", "Mish"},       {"swish", "SiLU"},   {"hardswish", "Hardswish"}, {"hard_swish", "Hardswish"},
-      {"relu", "ReLU"},       {"relu6", "ReLU6"},  {"rrelu", "RReLU"},         {"leaky", "LeakyReLU"},
-      {"leaky_relu", "LeakyReLU"}, {"gelu", "GELU"}, {"silu", "SiLU"},         {"elu", "ELU"},
-      {"celu", "CELU"},       {"selu", "SELU"},    {"glu", "GLU"},             {"prelu", "PReLU"},
-      {"tanh", "Tanh"},       {"hardtanh", "Hardtanh"}, {"sigmoid", "Sigmoid"}, {"hardsigmoid", "Hardsigmoid"},
-      {"softmax", "Softmax"}};
+  static const std::map<std::string, std::string> m{{"mish", "Mish"},
+                                                    {"swish", "SiLU"},
+                                                    {"hardswish", "Hardswish"},
+                                                    {"hard_swish", "Hardswish"},
+                                                    {"relu", "ReLU"},
+                                                    {"relu6", "ReLU6"},
+                                                    {"rrelu", "RReLU"},
+                                                    {"leaky", "LeakyReLU"},
+                                                    {"leaky_relu", "LeakyReLU"},
+                                                    {"gelu", "GELU"},
+                                                    {"silu", "SiLU"},
+                                                    {"elu", "ELU"},
+                                                    {"celu", "CELU"},
+                                                    {"selu", "SELU"},
+                                                    {"glu", "GLU"},
+                                                    {"prelu", "PReLU"},
+                                                    {"tanh", "Tanh"},
+                                                    {"hardtanh", "Hardtanh"},
+                                                    {"sigmoid", "Sigmoid"},
+                                                    {"hardsigmoid", "Hardsigmoid"},
+                                                    {"softmax", "Softmax"}};
   return m;
 }
 
@@ -98,9 +112,9 @@ Activation make_activation(const std::string& name) {
 }
 
 const std::vector<std::string>& initializer_names() {
-  static const std::vector<std::string> names{"he_normal",      "kaiming_normal", "he_uniform",     "kaiming_uniform",
-                                              "xavier_normal",  "glorot_normal",  "xavier_uniform", "glorot_uniform",
-                                              "normal",         "uniform",        "orthogonal",     "zeros",
+  static const std::vector<std::string> names{"he_normal",     "kaiming_normal", "he_uniform",     "kaiming_uniform",
+                                              "xavier_normal", "glorot_normal",  "xavier_uniform", "glorot_uniform",
+                                              "normal",        "uniform",        "orthogonal",     "zeros",
                                               "ones"};
   return names;
 }

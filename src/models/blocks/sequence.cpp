@@ -38,7 +38,8 @@ MLPImpl::MLPImpl(const MLPOptions& o) : options_(o) {
     Activation act;
     if (i + 1 < n || !o.skip_last_activation()) act = make_activation(o.activation());
     acts_.push_back(act ? register_module("act_" + k, act) : nullptr);
-    drops_.push_back(dropouts[i] > 0 ? register_module("dropout_" + k, std::make_shared<DropoutImpl>(dropouts[i])) : nullptr);
+    drops_.push_back(dropouts[i] > 0 ? register_module("dropout_" + k, std::make_shared<DropoutImpl>(dropouts[i]))
+                                     : nullptr);
     in = out;
   }
 }

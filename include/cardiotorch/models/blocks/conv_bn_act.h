@@ -186,8 +186,8 @@ class DownSampleImpl : public BlockImpl {
   at::Tensor subsample(const at::Tensor& x);
   DownSampleOptions options_;
   int64_t out_channels_ = 0, kernel_ = 0, groups_ = 0;
-  torch::nn::Sequential seq_{nullptr};      // down_sample when it is pooling + 1x1 conv
-  torch::nn::Conv1d conv_{nullptr};         // the 1x1 (or strided 1x1) convolution
+  torch::nn::Sequential seq_{nullptr};  // down_sample when it is pooling + 1x1 conv
+  torch::nn::Conv1d conv_{nullptr};     // the 1x1 (or strided 1x1) convolution
   BlurPool blur_;
   std::shared_ptr<torch::nn::Module> norm_;  // batch_normalization
 };
