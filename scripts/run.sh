@@ -15,7 +15,7 @@ JOBS=${JOBS:-$(nproc)}
 # Debian packages the build and the tests need (no Python: test fixtures are committed).
 APT_PACKAGES=(
   g++ cmake ninja-build ccache lld pkg-config
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-openmp
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libmatio-dev libflac-dev libedf-dev zlib1g-dev libcairo2-dev

@@ -18,10 +18,24 @@
 
 namespace cardiotorch {
 
+namespace {
+// openblas_get_parallel(): 0 sequential, 1 its own pthread pool, 2 OpenMP; -1 when the loaded BLAS
+// is not OpenBLAS.
+int openblas_threading() {
+  using GetFn = int (*)();
+  auto fn = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  return fn ? fn() : -1;
+}
+}  // namespace
+
 void set_num_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
-  // OpenBLAS keeps its own pool; size it to match when it is the loaded BLAS.
+  // The OpenMP build of OpenBLAS (the one CMake puts first on the binaries' search path) runs on
+  // ATen's own OpenMP team. The pthread build keeps a second pool beside it: size it to match,
+  // although the two pools still contend (OpenMP threads spin after every parallel region while
+  // OpenBLAS's want the same cores: ViT batch-1 latency 82-120 ms at 2 threads against 24 ms with
+  // one pool, bench_vit).
   using SetFn = void (*)(int);
   if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
 }
@@ -86,17 +100,21 @@ std::string build_id() {
     struct stat st {};
     if (dladdr(reinterpret_cast<void*>(&build_id), &info) != 0 && info.dli_fname != nullptr &&
         ::stat(info.dli_fname, &st) == 0)
-      out += str_cat("; lib ", st.st_size, "@", static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec);
+      out += str_cat("; lib ", st.st_size, "@",
+                     static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec);
     return out;
   }();
   return id;
 }
 
 std::string build_summary() {
-  const bool openblas = dlsym(RTLD_DEFAULT, "openblas_set_num_threads") != nullptr;
-  return str_cat("cardiotorch ", version_string(), " (LibTorch ", torch_version_string(), ", BLAS ",
-                 openblas ? "OpenBLAS" : "reference/other", ", threads ", num_threads(), ", CUDA ",
-                 at::hasCUDA() ? "yes" : "no", "; ", allocator_summary(), ")");
+  const int ob = openblas_threading();
+  const char* blas = ob == 2   ? "OpenBLAS/OpenMP"
+                     : ob == 1 ? "OpenBLAS/pthreads (a second thread pool: install libopenblas0-openmp)"
+                     : ob == 0 ? "OpenBLAS/sequential"
+                               : "reference/other";
+  return str_cat("cardiotorch ", version_string(), " (LibTorch ", torch_version_string(), ", BLAS ", blas, ", threads ",
+                 num_threads(), ", CUDA ", at::hasCUDA() ? "yes" : "no", "; ", allocator_summary(), ")");
 }
 
 }  // namespace cardiotorch
