@@ -142,8 +142,9 @@ EcgCrnnOptions EcgCrnnOptions::ecg_crnn() {
 
 EcgSeqLabNetOptions EcgSeqLabNetOptions::ecg_seq_lab_net() {
   EcgSeqLabNetOptions o;
-  // TODO(tasks): multi_scopic (cnn2) with num_filters [[16, 32, 64]] x 3 once it is registered.
-  o.cnn = BackboneConfig::named("resnet_nature_comm_se");
+  // torch_ecg narrows multi_scopic for sequence labelling: 16/32/64 filters in every branch.
+  o.cnn = BackboneConfig::named("multi_scopic");
+  o.cnn.node.set("num_filters", ConfigNode::parse("[[16, 32, 64], [16, 32, 64], [16, 32, 64]]"));
   o.rnn.node = ConfigNode::parse("{name: lstm, hidden_sizes: [256, 256], dropouts: [0.0], retseq: true}");
   o.attn.node = ConfigNode::parse("{name: se, reduction: 8, activation: relu, bias: true}");
   o.clf.out_channels = {256, 64};

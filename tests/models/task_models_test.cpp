@@ -54,6 +54,15 @@ TEST(TaskPresets, EcgCrnnDefaultMatchesTorchEcg) {
   check({"ecg_crnn", context(12, 7), {2, 12, 2000}, {2, 7}, 9559911});
 }
 
+// ECG_SEQ_LAB_NET_CONFIG: multi_scopic 16/32/64, bidirectional LSTM, SE; one class (R peaks).
+TEST(TaskPresets, EcgSeqLabNetDefaultMatchesTorchEcg) {
+  check({"ecg_seq_lab_net", context(12, 1), {2, 12, 5000}, {2, 625, 1}, 2906193});
+  check({"{name: ecg_seq_lab_net, recover_length: true}", context(12, 1), {2, 12, 5000}, {2, 5000, 1}, 2906193});
+  // the fs-400-adjusted configs (kernel lengths scaled to the sampling rate), without and with rnn/attn
+  check({"{name: ecg_seq_lab_net, rnn: ~, attn: ~}", context(12, 1, 400.0), {2, 12, 4000}, {2, 500, 1}, 258449});
+  check({"ecg_seq_lab_net", context(12, 1, 400.0), {2, 12, 4000}, {2, 500, 1}, 2905041});
+}
+
 TEST(TaskPresets, UnetsMatchTorchEcgAtBothRates) {
   check({"ecg_unet", context(12, 4), {2, 12, 5000}, {2, 5000, 4}, 206860});
   check({"ecg_unet", context(12, 4, 400.0), {2, 12, 5000}, {2, 5000, 4}, 179372});
