@@ -22,6 +22,7 @@ void FinetuneSection::validate() const {
 void PretrainSection::validate() const {
   CT_CHECK(plot_every >= 0, ConfigError, "plot_every must be >= 0, got ", plot_every);
   for (const auto& f : plot_formats) check_choice("plot_formats", f, {"svg", "png"});
+  check_choice("export_from", export_from, {"last", "best", "ema"});
 }
 
 ConfigNode resolve_experiment(const std::string& file, const std::vector<std::string>& overrides,

@@ -159,6 +159,14 @@ PretrainResult pretrain(const PretrainRequest& req) {
     val_loader =
         std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
 
+  // An export that cannot happen is refused now, not after the training.
+  if (opts.pretrain.export_encoder) {
+    CT_CHECK(opts.pretrain.export_from != "ema" || opts.train.ema.enabled, ConfigError,
+             "pretrain.export_from: ema needs train.ema.enabled: true");
+    CT_CHECK(opts.pretrain.export_from != "best" || val_loader, ConfigError,
+             "pretrain.export_from: best needs a validation set to pick the best checkpoint (data.split.val is empty)");
+  }
+
   const int64_t nb = train_loader_ptr->num_batches();
   CT_CHECK(nb > 0, ConfigError, "data.loader: no training batch (", split.train.size(), " items, batch_size ",
            train_opts.batch_size, train_opts.drop_last ? ", drop_last" : "", ")");
@@ -257,6 +265,28 @@ PretrainResult pretrain(const PretrainRequest& req) {
   result.reconstruction_plots = ssl::list_reconstruction_plots(run.file("plots"));
 
   if (opts.pretrain.export_encoder) {
+    // The encoder of the chosen weights: they are loaded into the model for the export (the run
+    // is over; the checkpoints keep the final state for a resume).
+    const std::string& from = opts.pretrain.export_from;
+    std::string source = "the final weights";
+    if (from == "ema") {
+      CT_CHECK(trainer.ema() != nullptr, ConfigError,
+               "pretrain.export_from: ema needs train.ema.enabled: true (this run kept no averaged weights)");
+      trainer.ema()->swap(*model);
+      source = "the averaged (EMA) weights";
+    } else if (from == "best") {
+      const std::string best = files.best();
+      CT_CHECK(!best.empty(), ConfigError,
+               "pretrain.export_from: best needs a best checkpoint, and this run has none (no validation set?); "
+               "use last or ema");
+      auto ck = weights::load_checkpoint(best);
+      const bool use_ema = opts.train.ema.enabled && opts.train.ema.validate && ck.groups.count("ema");
+      weights::NamedTensors w;
+      for (auto& [name, t] : ck.groups.at(use_ema ? "ema" : "model"))
+        if (name != "__num_updates__") w.emplace_back(name, t);
+      train::load_exact_state(*model, w, best);
+      source = str_cat("the best checkpoint (", best, use_ema ? ", averaged weights)" : ")");
+    }
     weights::NamedTensors encoder;
     for (auto& [name, t] : ssl.encoder_state(*model)) encoder.emplace_back(name, t.detach().to(at::kCPU).contiguous());
     result.encoder_checkpoint = run.file("encoder.safetensors");
@@ -265,8 +295,9 @@ PretrainResult pretrain(const PretrainRequest& req) {
                                {"cardiotorch", "encoder"},
                                {"objective", objective->objective_name()},
                                {"model", opts.model.name()},
-                               {"step", std::to_string(result.state.step)}});
-    CT_LOG_INFO("encoder (", encoder.size(), " tensors) written to ", result.encoder_checkpoint,
+                               {"step", std::to_string(result.state.step)},
+                               {"weights", from}});
+    CT_LOG_INFO("encoder (", encoder.size(), " tensors, ", source, ") written to ", result.encoder_checkpoint,
                 "; fine-tune from it with --init");
   }
   return result;

@@ -29,9 +29,9 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 double number_of(const nlohmann::json& j) { return j.is_null() ? std::nan("") : j.get<double>(); }
 
-// Copies `tensors` into `module`'s parameters and buffers by name; every name must match
-// exactly (a resume restores the same model, so anything else is a corrupt checkpoint).
-void load_exact(torch::nn::Module& module, const weights::NamedTensors& tensors, const std::string& what) {
+}  // namespace
+
+void load_exact_state(torch::nn::Module& module, const weights::NamedTensors& tensors, const std::string& what) {
   std::map<std::string, const at::Tensor*> by_name;
   for (const auto& [k, t] : tensors) by_name[k] = &t;
   at::NoGradGuard no_grad;
@@ -47,6 +47,8 @@ void load_exact(torch::nn::Module& module, const weights::NamedTensors& tensors,
     dst.detach().copy_(*it->second);
   }
 }
+
+namespace {
 
 int64_t num_cuda_devices() { return at::hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0; }
 
@@ -219,13 +221,26 @@ Trainer::Trainer(TrainContext context, std::vector<CallbackPtr> callbacks)
   monitor_key_ = o.monitor.substr(slash + 1);
   CT_CHECK(monitor_split_ == "val", ConfigError,
            "train.monitor: only validation values can be monitored ('val/...'), got '", o.monitor, "'");
+  // The key is the loss, one of the objective's own values (MAE's "ncc"), or a metric.
+  std::optional<bool> objective_direction;
+  std::vector<std::string> objective_keys;
+  for (const auto& [key, higher] : ctx_.objective->scalar_keys()) {
+    objective_keys.push_back(key);
+    if (key == monitor_key_) objective_direction = higher;
+  }
   if (monitor_key_ == "loss") {
     higher_is_better_ = false;
+  } else if (objective_direction) {
+    higher_is_better_ = *objective_direction;
+    if (!ctx_.val_loader)
+      CT_LOG_WARN("train.monitor ", o.monitor, ": there is no validation set, so no best checkpoint");
   } else if (!ctx_.val_loader) {
     CT_LOG_WARN("train.monitor ", o.monitor, ": there is no validation set, so no best checkpoint");
   } else {
-    CT_CHECK(ctx_.val_metrics != nullptr, ConfigError, "train.monitor '", o.monitor,
-             "' needs validation metrics; set metrics: or monitor val/loss");
+    CT_CHECK(ctx_.val_metrics != nullptr, ConfigError, "train.monitor '", o.monitor, "': the objective '",
+             ctx_.objective->objective_name(), "' logs ",
+             objective_keys.empty() ? std::string("no values of its own") : join(objective_keys),
+             " and there are no metrics; set metrics: or monitor val/loss");
     higher_is_better_ = ctx_.val_metrics->higher_is_better(monitor_key_);
   }
   if (o.mode != "auto") higher_is_better_ = o.mode == "max";
@@ -531,8 +546,8 @@ void Trainer::resume(const weights::CheckpointData& ck) {
              "' (written by a model without it?)");
   }
 
-  load_exact(*ctx_.model, group("model"), "model");
-  load_exact(*ctx_.objective, group("objective"), "objective");
+  load_exact_state(*ctx_.model, group("model"), "model");
+  load_exact_state(*ctx_.objective, group("objective"), "objective");
   ctx_.optimizer->load_state_dict(group("optimizer"));
   if (ema_) {
     CT_CHECK(ck.groups.count("ema"), DataError, "checkpoint: train.ema is enabled but the checkpoint has no EMA");

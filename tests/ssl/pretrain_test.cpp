@@ -182,6 +182,79 @@ init: {skip: ['attention_pool.*', 'fc_norm.*']}
   EXPECT_EQ(rep.matched, 16);
 }
 
+// val/ncc is monitored through the objective's own direction (larger is better), and the
+// encoder file holds the weights export_from names.
+TEST(Pretrain, MonitorsValNccAndExportsTheBestOrTheAveragedWeights) {
+  const std::string dir = ct::test::make_temp_dir("pretrain_export");
+  ct::app::PretrainRequest req;
+  req.config_file = tiny_config(dir);
+  req.overrides = {"train.steps=15",
+                   "train.val_every=1",
+                   "train.monitor=val/ncc",
+                   "train.keep_last=100",
+                   "pretrain.plot_every=0",
+                   "pretrain.export_from=best",
+                   "train.ema={enabled: true, decay: 0.5, validate: false}"};
+  const ct::app::PretrainResult r = ct::app::pretrain(req);
+  // The best step is the validation with the largest NCC.
+  std::ifstream in(r.run_dir + "/metrics.jsonl");
+  std::string line;
+  double best_ncc = -2;
+  int64_t best_step = -1;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("split", "") != "val") continue;
+    const double v = j.at("ncc").get<double>();
+    if (v > best_ncc) best_ncc = v, best_step = j.at("step").get<int64_t>();
+  }
+  ASSERT_GE(best_step, 0);
+  EXPECT_EQ(r.state.best_step, best_step);
+  EXPECT_DOUBLE_EQ(r.state.best, best_ncc);
+  const std::string best =
+      ct::str_cat(r.run_dir, "/checkpoints/step-", std::string(8 - std::to_string(best_step).size(), '0'), best_step,
+                  ".safetensors");
+  ASSERT_TRUE(fs::exists(best)) << best;
+  const auto best_model = group(best, "model"), last_model = group(r.last_checkpoint, "model");
+  const auto last_ema = group(r.last_checkpoint, "ema");
+  auto encoder = [&] {
+    std::map<std::string, at::Tensor> m;
+    for (auto& [k, t] : ct::weights::read_state_dict(r.encoder_checkpoint)) m[k] = t;
+    return m;
+  };
+  auto e = encoder();
+  ASSERT_EQ(e.size(), 18u);
+  for (const auto& [k, t] : e) EXPECT_TRUE(at::equal(best_model.at(k), t)) << k;
+  if (best_step != r.state.step)
+    EXPECT_FALSE(at::equal(last_model.at("blocks.0.mlp.fc1.weight"), e.at("blocks.0.mlp.fc1.weight")));
+
+  // ema: the final averages, which differ from the final weights.
+  req.overrides.back() = "train.ema={enabled: true, decay: 0.5, validate: false}";
+  req.overrides[5] = "pretrain.export_from=ema";
+  req.overwrite = true;
+  const ct::app::PretrainResult r2 = ct::app::pretrain(req);
+  e = encoder();
+  const auto ema2 = group(r2.last_checkpoint, "ema"), last2 = group(r2.last_checkpoint, "model");
+  for (const auto& [k, t] : e) EXPECT_TRUE(at::equal(ema2.at(k), t)) << k;
+  EXPECT_FALSE(at::equal(last2.at("blocks.0.mlp.fc1.weight"), e.at("blocks.0.mlp.fc1.weight")));
+  (void)last_ema;
+
+  // Refused before training: ema without averaging, best without validation.
+  req.overrides = {"pretrain.export_from=ema"};
+  try {
+    ct::app::pretrain(req);
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ct::ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("train.ema.enabled"), std::string::npos) << err.what();
+  }
+  req.overrides = {"pretrain.export_from=best", "data.split.val=0.0"};
+  try {
+    ct::app::pretrain(req);
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ct::ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("validation set"), std::string::npos) << err.what();
+  }
+}
+
 TEST(Pretrain, ConfigErrorsNameTheKey) {
   const std::string dir = ct::test::make_temp_dir("pretrain_errors");
   ct::app::PretrainRequest req;

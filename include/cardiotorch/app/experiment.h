@@ -59,7 +59,8 @@ struct FinetuneSection {
 struct PretrainSection {
   int64_t plot_every = 1;  ///< reconstruction plots every N epochs (0 = off)
   std::vector<std::string> plot_formats = {"svg", "png"};
-  bool export_encoder = true;  ///< write <run>/encoder.safetensors at the end
+  bool export_encoder = true;        ///< write <run>/encoder.safetensors at the end
+  std::string export_from = "last";  ///< last | best | ema: which weights the encoder file holds
 
   template <class V>
   void fields(V& v) {
@@ -67,6 +68,9 @@ struct PretrainSection {
     v("plot_formats", plot_formats, "formats of the reconstruction plots: svg, png");
     v("export_encoder", export_encoder,
       "write the downstream encoder alone to <run>/encoder.safetensors (finetune --init)");
+    v("export_from", export_from,
+      "weights of the exported encoder: last (the final step), best (the best checkpoint by train.monitor, "
+      "its averaged weights when train.ema.validate), ema (the final averaged weights; needs train.ema)");
   }
   void validate() const;
 };

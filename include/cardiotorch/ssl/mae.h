@@ -46,6 +46,9 @@ class MaeObjective final : public SslObjective, public models::GeneratorOwner {
   weights::NamedTensors encoder_state(models::ModelImpl& model) override;
   std::optional<Reconstruction> reconstruct(models::ModelImpl& model, const at::Tensor& x, uint64_t seed) override;
   std::vector<std::pair<std::string, at::Generator>> generators() override { return {{"mask", generator_}}; }
+  std::vector<std::pair<std::string, bool>> scalar_keys() const override {
+    return {{"ncc", true}, {"mse", false}, {"masked_mse", false}};
+  }
 
   /// Parameter-name globs of an MAE model that are not part of the encoder.
   static const std::vector<std::string>& decoder_globs();

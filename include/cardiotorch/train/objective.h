@@ -65,6 +65,9 @@ class Objective : public torch::nn::Module {
   virtual models::ModelImpl& downstream(models::ModelImpl& model) { return model; }
   /// Model outputs as probabilities (softmax, sigmoid) for predictions; identity by default.
   virtual at::Tensor probabilities(const at::Tensor& outputs) const { return outputs; }
+  /// The extra values step() logs (StepOutput::scalars), each with whether larger is better, so
+  /// that `train.monitor` can name one ("val/ncc") without a MetricSet.
+  virtual std::vector<std::pair<std::string, bool>> scalar_keys() const { return {}; }
 };
 
 using ObjectivePtr = std::shared_ptr<Objective>;

@@ -241,6 +241,12 @@ class Trainer {
   double elapsed_base_ = 0.0;
 };
 
+/// Copies `tensors` into `module`'s parameters and buffers by name; every name and shape must
+/// match exactly (a resume restores the same model, so anything else is a corrupt checkpoint).
+/// DataError naming `what` and the tensor otherwise.
+void load_exact_state(torch::nn::Module& module, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::string& what);
+
 /// One pass over `loader` (eval mode, no grad, autocast as given): loss, metrics, scalars.
 EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader& loader, MetricSet* metrics,
                     const c10::Device& device, at::ScalarType precision = at::kFloat, const std::string& label = "",
