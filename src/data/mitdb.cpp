@@ -44,6 +44,7 @@ int aami_index(const std::string& symbol) {
 namespace {
 
 const std::set<std::string> kPaced = {"102", "104", "107", "217"};
+const char* const kRrChannels[3] = {"RR_pre", "RR_post", "RR_local"};
 
 std::vector<std::string> list_records(const fs::path& root) {
   std::vector<std::string> out;
@@ -63,7 +64,7 @@ std::vector<std::string> list_records(const fs::path& root) {
 
 class MitdbDataset : public detail::RecordDataset {
  public:
-  explicit MitdbDataset(const MitdbOptions& o) : RecordDataset(o, "mitdb", to_config(o)) {
+  explicit MitdbDataset(const MitdbOptions& o) : RecordDataset(o, "mitdb", to_config(o)), rr_features_(o.rr_features) {
     info_.class_names = {"N", "S", "V", "F", "Q"};
     info_.label_kind = LabelKind::kClassIndex;
     const fs::path root(o.root);
@@ -103,6 +104,14 @@ class MitdbDataset : public detail::RecordDataset {
         const std::string fold = ds1.count(name) ? "DS1" : ds2.count(name) ? "DS2" : "";
         // 201 and 202 are the same subject (MIT-BIH directory notes).
         const std::string patient = name == "202" ? "201" : name;
+        // RR context of every beat: intervals to its neighbours among the classified beats, and
+        // the mean interval over rr_window beats on each side.
+        std::vector<int64_t> peaks;
+        for (const auto& a : anns.annotations)
+          if (aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
+        std::vector<double> rr(peaks.size() > 1 ? peaks.size() - 1 : 0);
+        for (size_t i = 0; i < rr.size(); ++i) rr[i] = static_cast<double>(peaks[i + 1] - peaks[i]) / h.fs;
+        size_t beat = 0;
         std::string rhythm;
         for (const auto& a : anns.annotations) {
           if (a.symbol == "+") {
@@ -126,6 +135,20 @@ class MitdbDataset : public detail::RecordDataset {
           e.meta = {{"record", name}, {"symbol", a.symbol}, {"sample", std::to_string(a.sample)}};
           if (!rhythm.empty()) e.meta["rhythm"] = rhythm;
           e.meta["n_samples"] = std::to_string(h.n_samples);
+          if (o.rr_features && !rr.empty()) {
+            const size_t i = beat;  // interval i-1 precedes beat i, interval i follows it
+            const double pre = i > 0 ? rr[i - 1] : rr[0];
+            const double post = i < rr.size() ? rr[i] : rr.back();
+            const size_t w = static_cast<size_t>(o.rr_window);
+            const size_t lo = i > w ? i - w : 0, hi = std::min(rr.size(), i + w);
+            double sum = 0;
+            for (size_t k = lo; k < hi; ++k) sum += rr[k];
+            const double local = hi > lo ? sum / static_cast<double>(hi - lo) : pre;
+            e.meta["rr_pre"] = str_cat(pre);
+            e.meta["rr_post"] = str_cat(post);
+            e.meta["rr_local"] = str_cat(local);
+          }
+          ++beat;
           entries_.push_back(std::move(e));
         }
         rates.insert(h.fs);
@@ -136,6 +159,8 @@ class MitdbDataset : public detail::RecordDataset {
     info_.fs = rates.size() == 1 ? *rates.begin() : 0.0;
     // Second leads differ between records (V1, V2, V4, V5); only a common set is reported.
     if (info_.leads.empty() && lead_sets.size() == 1) info_.leads = *lead_sets.begin();
+    if (o.rr_features && !info_.leads.empty())
+      for (const char* n : kRrChannels) info_.leads.push_back(n);
     finish();
   }
 
@@ -159,8 +184,22 @@ class MitdbDataset : public detail::RecordDataset {
     s.meta = e.meta;
     s.meta.erase("n_samples");
     s.meta["fold"] = e.info.fold;
+    if (rr_features_) {
+      auto it = e.meta.find("rr_local");
+      CT_CHECK(it != e.meta.end(), DataError, e.record_path, ": beat ", e.info.record_id,
+               " has no RR context (a record with a single beat?)");
+      const double local = std::stod(it->second);
+      const double values[3] = {std::stod(e.meta.at("rr_pre")) / local, std::stod(e.meta.at("rr_post")) / local, local};
+      at::Tensor rr = at::empty({3, s.signal.size(1)}, s.signal.options());
+      for (int k = 0; k < 3; ++k) rr[k].fill_(values[k]);
+      s.signal = at::cat({s.signal, rr}, 0);
+      for (const char* n : kRrChannels) s.leads.push_back(n);
+    }
     return s;
   }
+
+ private:
+  bool rr_features_ = false;
 };
 
 }  // namespace
@@ -170,6 +209,7 @@ void MitdbOptions::validate() const {
   CT_CHECK(before >= 0 && after > 0, ConfigError, "before must be >= 0 and after > 0 seconds, got ", before, " and ",
            after);
   CT_CHECK(!annotator.empty(), ConfigError, "annotator must not be empty (e.g. atr)");
+  CT_CHECK(rr_window >= 1, ConfigError, "rr_window must be >= 1 beat, got ", rr_window);
 }
 
 std::shared_ptr<Dataset> make_mitdb(const MitdbOptions& o) { return std::make_shared<MitdbDataset>(o); }

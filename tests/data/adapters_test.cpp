@@ -276,6 +276,39 @@ TEST(DataAdapters, MitdbAamiCountsDs1AndWindows) {
   EXPECT_THROW(build("{name: mitdb, root: " + root + ", records: DS2}"), ct::DataError);
 }
 
+// RR context channels: intervals to the neighbouring classified beats over the local mean of
+// rr_window intervals on each side, recomputed here from the annotation file itself.
+TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
+  CT_REQUIRE_SHARED("mitdb/101.atr");
+  const std::string root = ct::test::shared_data("mitdb");
+  auto ds = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII], rr_features: true, rr_window: 3}");
+  EXPECT_EQ(ds->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local"}));
+  std::vector<double> peaks;
+  for (const auto& a : ct::io::read_annotations(root + "/101", "atr").annotations)
+    if (cd::aami_index(a.symbol) >= 0) peaks.push_back(static_cast<double>(a.sample));
+  ASSERT_EQ(static_cast<int64_t>(peaks.size()), ds->size());
+  auto rr = [&](size_t k) { return (peaks[k + 1] - peaks[k]) / 360.0; };
+  for (size_t i : {size_t{0}, size_t{1}, size_t{10}, peaks.size() - 1}) {
+    const cd::Sample s = ds->get(static_cast<int64_t>(i));
+    ASSERT_EQ(s.signal.sizes(), (std::vector<int64_t>{4, 252}));
+    const size_t n = peaks.size() - 1;  // intervals
+    const double pre = i > 0 ? rr(i - 1) : rr(0), post = i < n ? rr(i) : rr(n - 1);
+    double sum = 0;
+    const size_t lo = i > 3 ? i - 3 : 0, hi = std::min(n, i + 3);
+    for (size_t k = lo; k < hi; ++k) sum += rr(k);
+    const double local = sum / static_cast<double>(hi - lo);
+    const double expected[3] = {pre / local, post / local, local};
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_NEAR(s.signal[c + 1].min().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
+      EXPECT_NEAR(s.signal[c + 1].max().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
+    }
+  }
+  // The ECG lead itself is the plain window.
+  auto plain = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII]}");
+  EXPECT_TRUE(at::equal(plain->get(10).signal[0], ds->get(10).signal[0]));
+  EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_window: 0}"), ct::ConfigError);
+}
+
 TEST(DataAdapters, LudbMasksAndWaveCounts) {
   CT_REQUIRE_SHARED("ludb/data/1.ii");
   const std::string root = ct::test::shared_data("ludb");

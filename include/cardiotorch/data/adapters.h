@@ -79,6 +79,11 @@ struct MitdbOptions : CommonOptions {
   std::vector<std::string> records;  ///< record names, or "DS1" / "DS2"; empty = every record in root
   bool exclude_paced = true;         ///< drop 102, 104, 107, 217 (AAMI practice)
   std::string annotator = "atr";
+  /// Appends three constant channels RR_pre, RR_post (each over the local mean RR) and RR_local
+  /// (seconds): the rhythm context a single-beat window lacks and SVEB detection rests on (de
+  /// Chazal 2004's RR features). Normalise only the ECG leads (group_zscore groups [[0, n]]).
+  bool rr_features = false;
+  int64_t rr_window = 10;  ///< beats on each side averaged into the local RR
   template <class V>
   void fields(V& v) {
     CommonOptions::fields(v);
@@ -87,6 +92,9 @@ struct MitdbOptions : CommonOptions {
     v("records", records, "record names or DS1/DS2 (empty = all in root)");
     v("exclude_paced", exclude_paced, "drop the paced records 102 104 107 217");
     v("annotator", annotator, "annotation file extension");
+    v("rr_features", rr_features,
+      "append channels RR_pre/RR_local, RR_post/RR_local and RR_local (s), constant over the window");
+    v("rr_window", rr_window, "beats on each side averaged into RR_local");
   }
   void validate() const;
 };
