@@ -81,7 +81,7 @@ struct MitdbOptions : CommonOptions {
   std::string annotator = "atr";
   /// Appends three constant channels RR_pre, RR_post (each over the local mean RR) and RR_local
   /// (seconds): the rhythm context a single-beat window lacks and SVEB detection rests on (de
-  /// Chazal 2004's RR features). Normalise only the ECG leads (group_zscore groups [[0, n]]).
+  /// Chazal 2004's RR features). Normalise only the ECG leads (groupwise_zscore groups [[0, n]]).
   bool rr_features = false;
   int64_t rr_window = 10;  ///< beats on each side averaged into the local RR
   template <class V>
