@@ -24,19 +24,19 @@ int num_threads();
 /// loader workers x 2 threads ran at 40% of 2 workers x 1 thread on 2 cores).
 void set_worker_threads(int n = 1);
 
-/// How a process splits its cores between data-loading workers and the model's intra-op threads.
-/// Each loader worker runs its intra-op work on one thread (set_worker_threads(1)), so
-/// loader_workers + intra_op <= cores: the workers never oversubscribe the cores the model
-/// computes on, and OpenMP teams do not spin against the workers.
+/// How a process uses its cores: the model's intra-op threads on every core, and data-loading
+/// workers beside them. Each loader worker runs its intra-op work on one thread
+/// (set_worker_threads(1)) and spends nearly all its time waiting on a full queue: one worker
+/// delivers 30-50k cached (8-16k augmented) samples/s, far more than a model consumes, so
+/// reserving cores for the workers only idled them (MAE pretraining on 2 cores: 8.6-9.4
+/// samples/s with 1 intra-op thread + 1 worker, 20-24 with 2 + 1; bench_pretrain).
 struct ThreadBudget {
   int cores = 1;           ///< the cores this process may use
   int loader_workers = 1;  ///< default data-loader workers (LoaderOptions::num_workers = -1)
   int intra_op = 1;        ///< ATen/OpenMP/OpenBLAS threads of the consumer (the model)
 };
-/// The split of `cores` (<= 0: all hardware threads): a quarter of the cores for loading, at
-/// least 1 and at most 8 (1 worker delivers tens of thousands of cached samples per second,
-/// far more than a model consumes), the rest for the model; a single core is shared (1 + 1).
-/// 2 cores: 1 + 1; 8 cores: 2 + 6; 16 cores: 4 + 12.
+/// The budget of `cores` (<= 0: all hardware threads): intra_op = cores, loader_workers = a
+/// quarter of the cores, at least 1 and at most 8. 2 cores: 2 + 1 worker; 8: 8 + 2; 16: 16 + 4.
 ThreadBudget split_threads(int cores = 0);
 /// Sets the process's budget: intra-op threads (set_num_threads(intra_op)) and the loader's
 /// default number of workers. The CLI calls it with --threads (0 = all cores).
