@@ -47,9 +47,9 @@ class ForwardCommand : public Command {
     const app::ModelInput in = app::load_model_input(input_, fs_, pipeline_);
     const models::ModelPtr model = models::build_model(node, app::context_for_input(in.x, in.fs, num_classes_));
     if (weights_.given()) {
-      // Statistics always shown: a checkpoint that matched little is an error, never silent.
-      const auto report = weights::load_into(*model, weights_.options(), model->weight_rules());
-      std::cout << report.to_string();
+      // load_into logs the statistics (info level), and a checkpoint that matched little is an
+      // error, never silent; printing the report here as well showed it twice.
+      weights::load_into(*model, weights_.options(), model->weight_rules());
     }
     const auto what = features_    ? app::ForwardOutput::kFeatures
                       : localized_ ? app::ForwardOutput::kLocalized
