@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include "cardiotorch/data/adapters.h"
@@ -44,7 +46,7 @@ int aami_index(const std::string& symbol) {
 namespace {
 
 const std::set<std::string> kPaced = {"102", "104", "107", "217"};
-const char* const kRrChannels[3] = {"RR_pre", "RR_post", "RR_local"};
+const char* const kRrChannels[4] = {"RR_pre", "RR_post", "RR_local", "RR_irregularity"};
 
 std::vector<std::string> list_records(const fs::path& root) {
   std::vector<std::string> out;
@@ -64,7 +66,8 @@ std::vector<std::string> list_records(const fs::path& root) {
 
 class MitdbDataset : public detail::RecordDataset {
  public:
-  explicit MitdbDataset(const MitdbOptions& o) : RecordDataset(o, "mitdb", to_config(o)), rr_features_(o.rr_features) {
+  explicit MitdbDataset(const MitdbOptions& o)
+      : RecordDataset(o, "mitdb", to_config(o)), rr_features_(o.rr_features), template_diff_(o.template_diff) {
     info_.class_names = {"N", "S", "V", "F", "Q"};
     info_.label_kind = LabelKind::kClassIndex;
     const fs::path root(o.root);
@@ -109,6 +112,7 @@ class MitdbDataset : public detail::RecordDataset {
         std::vector<int64_t> peaks;
         for (const auto& a : anns.annotations)
           if (aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
+        if (o.template_diff) beats_[path] = peaks;
         std::vector<double> rr(peaks.size() > 1 ? peaks.size() - 1 : 0);
         for (size_t i = 0; i < rr.size(); ++i) rr[i] = static_cast<double>(peaks[i + 1] - peaks[i]) / h.fs;
         size_t beat = 0;
@@ -147,6 +151,17 @@ class MitdbDataset : public detail::RecordDataset {
             e.meta["rr_pre"] = str_cat(pre);
             e.meta["rr_post"] = str_cat(post);
             e.meta["rr_local"] = str_cat(local);
+            // Irregularity: the median successive difference over the local mean. Atrial
+            // fibrillation makes every interval "premature" (its beats are N), one ectopic beat
+            // moves two differences only, so the median separates the two contexts.
+            std::vector<double> d;
+            for (size_t k = lo; k + 1 < hi; ++k) d.push_back(std::abs(rr[k + 1] - rr[k]));
+            double irr = 0;
+            if (!d.empty()) {
+              std::nth_element(d.begin(), d.begin() + d.size() / 2, d.end());
+              irr = d[d.size() / 2] / local;
+            }
+            e.meta["rr_irregularity"] = str_cat(irr);
           }
           ++beat;
           entries_.push_back(std::move(e));
@@ -159,6 +174,10 @@ class MitdbDataset : public detail::RecordDataset {
     info_.fs = rates.size() == 1 ? *rates.begin() : 0.0;
     // Second leads differ between records (V1, V2, V4, V5); only a common set is reported.
     if (info_.leads.empty() && lead_sets.size() == 1) info_.leads = *lead_sets.begin();
+    if (o.template_diff && !info_.leads.empty()) {
+      const size_t n = info_.leads.size();
+      for (size_t k = 0; k < n; ++k) info_.leads.push_back(info_.leads[k] + "-median");
+    }
     if (o.rr_features && !info_.leads.empty())
       for (const char* n : kRrChannels) info_.leads.push_back(n);
     finish();
@@ -184,14 +203,21 @@ class MitdbDataset : public detail::RecordDataset {
     s.meta = e.meta;
     s.meta.erase("n_samples");
     s.meta["fold"] = e.info.fold;
+    if (template_diff_) {
+      const at::Tensor t = median_beat(e, n, s.signal.size(1));
+      s.signal = at::cat({s.signal, s.signal - t}, 0);
+      const size_t nl = s.leads.size();
+      for (size_t k = 0; k < nl; ++k) s.leads.push_back(s.leads[k] + "-median");
+    }
     if (rr_features_) {
       auto it = e.meta.find("rr_local");
       CT_CHECK(it != e.meta.end(), DataError, e.record_path, ": beat ", e.info.record_id,
                " has no RR context (a record with a single beat?)");
       const double local = std::stod(it->second);
-      const double values[3] = {std::stod(e.meta.at("rr_pre")) / local, std::stod(e.meta.at("rr_post")) / local, local};
-      at::Tensor rr = at::empty({3, s.signal.size(1)}, s.signal.options());
-      for (int k = 0; k < 3; ++k) rr[k].fill_(values[k]);
+      const double values[4] = {std::stod(e.meta.at("rr_pre")) / local, std::stod(e.meta.at("rr_post")) / local, local,
+                                std::stod(e.meta.at("rr_irregularity"))};
+      at::Tensor rr = at::empty({4, s.signal.size(1)}, s.signal.options());
+      for (int k = 0; k < 4; ++k) rr[k].fill_(values[k]);
       s.signal = at::cat({s.signal, rr}, 0);
       for (const char* n : kRrChannels) s.leads.push_back(n);
     }
@@ -199,7 +225,40 @@ class MitdbDataset : public detail::RecordDataset {
   }
 
  private:
+  // The record's median beat over all its windows (selected leads), computed once per record
+  // from one read of the whole record.
+  at::Tensor median_beat(const detail::Entry& e, int64_t n_samples, int64_t width) const {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = templates_.find(e.record_path);
+      if (it != templates_.end()) return it->second;
+    }
+    const int64_t before = std::stoll(e.meta.at("sample")) - e.info.from;
+    io::Record r = detail::read_wfdb_record(e.record_path, 0, n_samples > 0 ? n_samples : -1);
+    at::Tensor sig = r.signal;
+    std::vector<std::string> leads = r.leads;
+    detail::select_leads(sig, leads, common_.leads, e.record_path);
+    const std::vector<int64_t>& peaks = beats_.at(e.record_path);
+    CT_CHECK(!peaks.empty(), DataError, e.record_path, ": no beats to build a median beat from");
+    const int64_t len = sig.size(1);
+    at::Tensor padded = at::constant_pad_nd(sig, {width, width}, 0);
+    std::vector<at::Tensor> windows;
+    windows.reserve(peaks.size());
+    for (int64_t p : peaks) {
+      const int64_t from = p - before;
+      if (from < -width || from > len) continue;  // cannot happen for annotated beats; kept safe
+      windows.push_back(padded.narrow(1, from + width, width));
+    }
+    at::Tensor t = std::get<0>(at::stack(windows, 0).median(0)).contiguous();
+    std::lock_guard<std::mutex> lock(mutex_);
+    return templates_.emplace(e.record_path, t).first->second;
+  }
+
   bool rr_features_ = false;
+  bool template_diff_ = false;
+  std::map<std::string, std::vector<int64_t>> beats_;  // record path -> classified beat samples
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, at::Tensor> templates_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -282,7 +283,7 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
   CT_REQUIRE_SHARED("mitdb/101.atr");
   const std::string root = ct::test::shared_data("mitdb");
   auto ds = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII], rr_features: true, rr_window: 3}");
-  EXPECT_EQ(ds->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local"}));
+  EXPECT_EQ(ds->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local", "RR_irregularity"}));
   std::vector<double> peaks;
   for (const auto& a : ct::io::read_annotations(root + "/101", "atr").annotations)
     if (cd::aami_index(a.symbol) >= 0) peaks.push_back(static_cast<double>(a.sample));
@@ -290,15 +291,19 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
   auto rr = [&](size_t k) { return (peaks[k + 1] - peaks[k]) / 360.0; };
   for (size_t i : {size_t{0}, size_t{1}, size_t{10}, peaks.size() - 1}) {
     const cd::Sample s = ds->get(static_cast<int64_t>(i));
-    ASSERT_EQ(s.signal.sizes(), (std::vector<int64_t>{4, 252}));
+    ASSERT_EQ(s.signal.sizes(), (std::vector<int64_t>{5, 252}));
     const size_t n = peaks.size() - 1;  // intervals
     const double pre = i > 0 ? rr(i - 1) : rr(0), post = i < n ? rr(i) : rr(n - 1);
     double sum = 0;
     const size_t lo = i > 3 ? i - 3 : 0, hi = std::min(n, i + 3);
     for (size_t k = lo; k < hi; ++k) sum += rr(k);
     const double local = sum / static_cast<double>(hi - lo);
-    const double expected[3] = {pre / local, post / local, local};
-    for (int c = 0; c < 3; ++c) {
+    std::vector<double> diffs;
+    for (size_t k = lo; k + 1 < hi; ++k) diffs.push_back(std::abs(rr(k + 1) - rr(k)));
+    std::sort(diffs.begin(), diffs.end());
+    const double irregularity = diffs[diffs.size() / 2] / local;  // the upper median
+    const double expected[4] = {pre / local, post / local, local, irregularity};
+    for (int c = 0; c < 4; ++c) {
       EXPECT_NEAR(s.signal[c + 1].min().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
       EXPECT_NEAR(s.signal[c + 1].max().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
     }
@@ -307,6 +312,27 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
   auto plain = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII]}");
   EXPECT_TRUE(at::equal(plain->get(10).signal[0], ds->get(10).signal[0]));
   EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_window: 0}"), ct::ConfigError);
+}
+
+// template_diff: the lead minus the record's median beat, the median recomputed here over
+// every beat window of the record.
+TEST(DataAdapters, MitdbTemplateDiffSubtractsTheRecordsMedianBeat) {
+  CT_REQUIRE_SHARED("mitdb/101.atr");
+  const std::string root = ct::test::shared_data("mitdb");
+  auto plain = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII]}");
+  auto ds =
+      build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII], template_diff: true, rr_features: true}");
+  EXPECT_EQ(ds->info().leads,
+            (std::vector<std::string>{"MLII", "MLII-median", "RR_pre", "RR_post", "RR_local", "RR_irregularity"}));
+  std::vector<at::Tensor> windows;
+  for (int64_t i = 0; i < plain->size(); ++i) windows.push_back(plain->get(i).signal);
+  const at::Tensor median = std::get<0>(at::stack(windows, 0).median(0));
+  for (int64_t i : {int64_t{0}, int64_t{7}, plain->size() - 1}) {
+    const cd::Sample s = ds->get(i);
+    ASSERT_EQ(s.signal.sizes(), (std::vector<int64_t>{6, 252}));
+    EXPECT_TRUE(at::equal(s.signal[0], windows[i][0]));
+    EXPECT_TRUE(at::allclose(s.signal[1], windows[i][0] - median[0], 1e-6, 1e-6)) << "beat " << i;
+  }
 }
 
 TEST(DataAdapters, LudbMasksAndWaveCounts) {

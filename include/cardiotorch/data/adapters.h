@@ -79,11 +79,17 @@ struct MitdbOptions : CommonOptions {
   std::vector<std::string> records;  ///< record names, or "DS1" / "DS2"; empty = every record in root
   bool exclude_paced = true;         ///< drop 102, 104, 107, 217 (AAMI practice)
   std::string annotator = "atr";
-  /// Appends three constant channels RR_pre, RR_post (each over the local mean RR) and RR_local
-  /// (seconds): the rhythm context a single-beat window lacks and SVEB detection rests on (de
-  /// Chazal 2004's RR features). Normalise only the ECG leads (groupwise_zscore groups [[0, n]]).
+  /// Appends four constant channels: RR_pre, RR_post (each over the local mean RR), RR_local
+  /// (seconds) and RR_irregularity (median successive RR difference over the local mean): the
+  /// rhythm context a single-beat window lacks and SVEB detection rests on (de Chazal 2004's RR
+  /// features), and what tells atrial fibrillation's irregular N beats from premature S beats.
+  /// Normalise only the ECG leads (groupwise_zscore groups [[0, n]]).
   bool rr_features = false;
   int64_t rr_window = 10;  ///< beats on each side averaged into the local RR
+  /// Appends, after the ECG leads, each lead minus the record's median beat (the median over
+  /// all its beat windows): a patient's own normal morphology subtracted, so what is left is
+  /// how this beat differs from that patient's usual beat, which carries over to unseen patients.
+  bool template_diff = false;
   template <class V>
   void fields(V& v) {
     CommonOptions::fields(v);
@@ -93,8 +99,10 @@ struct MitdbOptions : CommonOptions {
     v("exclude_paced", exclude_paced, "drop the paced records 102 104 107 217");
     v("annotator", annotator, "annotation file extension");
     v("rr_features", rr_features,
-      "append channels RR_pre/RR_local, RR_post/RR_local and RR_local (s), constant over the window");
+      "append channels RR_pre/RR_local, RR_post/RR_local, RR_local (s) and RR_irregularity, constant over the window");
     v("rr_window", rr_window, "beats on each side averaged into RR_local");
+    v("template_diff", template_diff,
+      "append each lead minus the record's median beat (channels '<lead>-median'), before the RR channels");
   }
   void validate() const;
 };
