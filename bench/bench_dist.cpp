@@ -97,9 +97,9 @@ void two_ranks(F0&& rank0, F1&& rank1) {
 // with 1 thread (the reference for both).
 void BM_VitFinetuneStep(benchmark::State& state) {
   const int64_t world = std::max<int64_t>(1, state.range(0));
-  state.SetLabel(state.range(0) == 0   ? "1 rank x 1 thread, batch 32"
-                 : state.range(0) == 1 ? "1 rank x 2 threads, batch 32"
-                                       : "2 ranks x 1 thread, batch 16 + 16");
+  state.SetLabel(state.range(0) == 0   ? "1 rank x 1 thread; batch 32"
+                 : state.range(0) == 1 ? "1 rank x 2 threads; batch 32"
+                                       : "2 ranks x 1 thread; batch 16 + 16");
   if (world == 1) {
     ct::set_num_threads(state.range(0) == 0 ? 1 : 2);
     Rank r(0, 1);
