@@ -19,6 +19,7 @@ APT_PACKAGES=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libmatio-dev libflac-dev libedf-dev zlib1g-dev libcairo2-dev
+  libgloo-dev
   clang libclang-rt-14-dev clang-format
 )
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "cardiotorch/app/experiment.h"
@@ -88,9 +89,12 @@ FinetuneResult finetune(const FinetuneRequest& req) {
 
   FinetuneResult result;
   result.run_dir = (fs::path(opts.output_dir) / opts.name).string();
+  // Several ranks (cardiotorch launch, torchrun, srun): only rank 0 writes the run directory.
+  const DistRun dist = start_distributed(opts);
+  const bool main_rank = dist.is_main();
 
   // Data: the shared preamble of every training command (app/training_data.h).
-  TrainingData td = prepare_training_data(saved, opts);
+  TrainingData td = prepare_training_data(saved, opts, dist);
   const std::shared_ptr<const data::Dataset>& dataset = td.dataset;
   const data::DatasetInfo& dinfo = dataset->info();
   const data::Split& split = td.split;
@@ -197,7 +201,7 @@ FinetuneResult finetune(const FinetuneRequest& req) {
     val_loader =
         std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
 
-  const int64_t nb = train_loader(0).num_batches();
+  const int64_t nb = train::epoch_batches(train_loader(0));
   const int64_t spe = (nb + opts.train.accumulate - 1) / opts.train.accumulate;
   const int64_t total = opts.train.steps > 0 ? opts.train.steps : opts.train.epochs * spe;
   train::OptimizerContext octx;
@@ -221,7 +225,7 @@ FinetuneResult finetune(const FinetuneRequest& req) {
     resume_from = weights::load_checkpoint(resume_path);
     train::check_resume_compatible(resume_from, resume_path, saved, req.allow_version_mismatch);
     const auto st = train::TrainState::from_json(resume_from.sections.at("trainer"));
-    truncate_metrics_log((fs::path(result.run_dir) / "metrics.jsonl").string(), st.step);
+    if (main_rank) truncate_metrics_log((fs::path(result.run_dir) / "metrics.jsonl").string(), st.step);
   }
 
   // A fresh run never mixes with an old one in the same directory (its checkpoints would
@@ -232,8 +236,10 @@ FinetuneResult finetune(const FinetuneRequest& req) {
     if (fs::is_directory(ckdir))
       for (const auto& e : fs::directory_iterator(ckdir)) old_run = old_run || e.path().extension() == ".safetensors";
     if (old_run && req.overwrite) {
-      for (const char* p : {"checkpoints", "tensorboard", "plots", "eval_val", "eval_test", "metrics.jsonl", "run.log"})
-        fs::remove_all(fs::path(result.run_dir) / p);
+      if (main_rank)
+        for (const char* p :
+             {"checkpoints", "tensorboard", "plots", "eval_val", "eval_test", "metrics.jsonl", "run.log"})
+          fs::remove_all(fs::path(result.run_dir) / p);
       CT_LOG_INFO("removed the previous run in ", result.run_dir, " (--overwrite)");
     } else {
       CT_CHECK(
@@ -241,7 +247,8 @@ FinetuneResult finetune(const FinetuneRequest& req) {
           "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
     }
   }
-  RunDir run(result.run_dir, saved);
+  std::optional<RunDir> run;
+  if (main_rank) run.emplace(result.run_dir, saved);
   CT_LOG_INFO(build_summary());
   train::TrainContext ctx;
   ctx.model = model;
@@ -256,20 +263,26 @@ FinetuneResult finetune(const FinetuneRequest& req) {
   ctx.config_yaml = saved.to_yaml();
   ctx.registry = {{"model", opts.model.name()}, {"dataset", dinfo.name}};
   ctx.sections["task"] = task.to_json();
-  ctx.checkpoint_dir = run.file("checkpoints");
+  ctx.checkpoint_dir = main_rank ? run->file("checkpoints") : "";
+  ctx.options.progress = opts.train.progress && main_rank;
+  ctx.group = dist.group;
+  ctx.dist = opts.dist;
   std::vector<train::CallbackPtr> callbacks;
   if (opts.train.patience > 0 && val_loader)
     callbacks.push_back(std::make_shared<train::EarlyStopping>(opts.train.patience, opts.train.min_delta));
-  train::RunLoggerOptions lo;
-  lo.run_dir = result.run_dir;
-  lo.metrics = &run.metrics();
-  lo.progress = opts.train.progress;
-  callbacks.push_back(std::make_shared<train::RunLogger>(lo));
+  if (main_rank) {
+    train::RunLoggerOptions lo;
+    lo.run_dir = result.run_dir;
+    lo.metrics = &run->metrics();
+    lo.progress = opts.train.progress;
+    callbacks.push_back(std::make_shared<train::RunLogger>(lo));
+  }
   train::Trainer trainer(ctx, callbacks);
   if (!resume_path.empty()) trainer.resume(resume_from);
   result.state = trainer.fit();
+  if (!main_rank) return result;  // rank 0 evaluates and reports
 
-  const train::CheckpointFiles files(run.file("checkpoints"), opts.train.keep_last);
+  const train::CheckpointFiles files(run->file("checkpoints"), opts.train.keep_last);
   result.last_checkpoint = files.last();
   result.best_checkpoint = files.best();
 
@@ -284,7 +297,7 @@ FinetuneResult finetune(const FinetuneRequest& req) {
       tm.objective->to(device);
       const train::EvalResult r = train::evaluate(*tm.model, *tm.objective, loader, ms.get(), device,
                                                   trainer.precision(), part, 0, opts.train.progress);
-      const EvaluationReport rep = write_evaluation(r, *ms, task, run.file("eval_" + part),
+      const EvaluationReport rep = write_evaluation(r, *ms, task, run->file("eval_" + part),
                                                     str_cat(opts.name, ": ", part, " split (", idx.size(), " items, ",
                                                             fs::path(final_ckpt).filename().string(), ")"));
       CT_LOG_INFO(part, " split, ", fs::path(final_ckpt).filename().string(), ": loss ", r.loss, "\n", rep.table);

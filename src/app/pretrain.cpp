@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -99,8 +100,11 @@ PretrainResult pretrain(const PretrainRequest& req) {
   result.run_dir = (fs::path(opts.output_dir) / opts.name).string();
 
   // Validation measures reconstruction on unseen patients; labels are not used.
+  // Several ranks (cardiotorch launch, torchrun, srun): only rank 0 writes the run directory.
+  const DistRun dist = start_distributed(opts);
+  const bool main_rank = dist.is_main();
   // Data: the shared preamble of every training command (app/training_data.h).
-  TrainingData td = prepare_training_data(saved, opts);
+  TrainingData td = prepare_training_data(saved, opts, dist);
   const std::shared_ptr<const data::Dataset>& dataset = td.dataset;
   const data::DatasetInfo& dinfo = dataset->info();
   const data::Split& split = td.split;
@@ -167,7 +171,7 @@ PretrainResult pretrain(const PretrainRequest& req) {
              "pretrain.export_from: best needs a validation set to pick the best checkpoint (data.split.val is empty)");
   }
 
-  const int64_t nb = train_loader_ptr->num_batches();
+  const int64_t nb = train::epoch_batches(*train_loader_ptr);
   CT_CHECK(nb > 0, ConfigError, "data.loader: no training batch (", split.train.size(), " items, batch_size ",
            train_opts.batch_size, train_opts.drop_last ? ", drop_last" : "", ")");
   const int64_t spe = (nb + opts.train.accumulate - 1) / opts.train.accumulate;
@@ -193,7 +197,7 @@ PretrainResult pretrain(const PretrainRequest& req) {
     resume_from = weights::load_checkpoint(resume_path);
     train::check_resume_compatible(resume_from, resume_path, saved, req.allow_version_mismatch);
     const auto st = train::TrainState::from_json(resume_from.sections.at("trainer"));
-    truncate_metrics_log((fs::path(result.run_dir) / "metrics.jsonl").string(), st.step);
+    if (main_rank) truncate_metrics_log((fs::path(result.run_dir) / "metrics.jsonl").string(), st.step);
   }
   // A fresh run never mixes with an old one in the same directory.
   if (resume_path.empty()) {
@@ -202,8 +206,9 @@ PretrainResult pretrain(const PretrainRequest& req) {
     if (fs::is_directory(ckdir))
       for (const auto& e : fs::directory_iterator(ckdir)) old_run = old_run || e.path().extension() == ".safetensors";
     if (old_run && req.overwrite) {
-      for (const char* p : {"checkpoints", "tensorboard", "plots", "encoder.safetensors", "metrics.jsonl", "run.log"})
-        fs::remove_all(fs::path(result.run_dir) / p);
+      if (main_rank)
+        for (const char* p : {"checkpoints", "tensorboard", "plots", "encoder.safetensors", "metrics.jsonl", "run.log"})
+          fs::remove_all(fs::path(result.run_dir) / p);
       CT_LOG_INFO("removed the previous run in ", result.run_dir, " (--overwrite)");
     } else {
       CT_CHECK(
@@ -211,7 +216,8 @@ PretrainResult pretrain(const PretrainRequest& req) {
           "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
     }
   }
-  RunDir run(result.run_dir, saved);
+  std::optional<RunDir> run;
+  if (main_rank) run.emplace(result.run_dir, saved);
   CT_LOG_INFO(build_summary());
 
   train::TrainContext ctx;
@@ -231,19 +237,24 @@ PretrainResult pretrain(const PretrainRequest& req) {
       {"leads", s0.leads},
       {"in_channels", mctx.in_channels},
       {"seq_len", mctx.seq_len}}.dump();
-  ctx.checkpoint_dir = run.file("checkpoints");
+  ctx.checkpoint_dir = main_rank ? run->file("checkpoints") : "";
+  ctx.options.progress = opts.train.progress && main_rank;
+  ctx.group = dist.group;
+  ctx.dist = opts.dist;
 
   std::vector<train::CallbackPtr> callbacks;
   if (opts.train.patience > 0 && val_loader)
     callbacks.push_back(std::make_shared<train::EarlyStopping>(opts.train.patience, opts.train.min_delta));
-  train::RunLoggerOptions lo;
-  lo.run_dir = result.run_dir;
-  lo.metrics = &run.metrics();
-  lo.progress = opts.train.progress;
-  callbacks.push_back(std::make_shared<train::RunLogger>(lo));
-  if (opts.pretrain.plot_every > 0 && !opts.pretrain.plot_formats.empty()) {
+  if (main_rank) {
+    train::RunLoggerOptions lo;
+    lo.run_dir = result.run_dir;
+    lo.metrics = &run->metrics();
+    lo.progress = opts.train.progress;
+    callbacks.push_back(std::make_shared<train::RunLogger>(lo));
+  }
+  if (main_rank && opts.pretrain.plot_every > 0 && !opts.pretrain.plot_formats.empty()) {
     ssl::ReconstructionPlotOptions po;
-    po.dir = run.file("plots");
+    po.dir = run->file("plots");
     po.every = opts.pretrain.plot_every;
     po.formats = opts.pretrain.plot_formats;
     po.input = s0.signal;  // a validation record (centre crop) when there is one
@@ -259,10 +270,11 @@ PretrainResult pretrain(const PretrainRequest& req) {
   if (!resume_path.empty()) trainer.resume(resume_from);
   result.state = trainer.fit();
   result.final = final_values->values;
+  if (!main_rank) return result;  // rank 0 exports and reports
 
-  const train::CheckpointFiles files(run.file("checkpoints"), opts.train.keep_last);
+  const train::CheckpointFiles files(run->file("checkpoints"), opts.train.keep_last);
   result.last_checkpoint = files.last();
-  result.reconstruction_plots = ssl::list_reconstruction_plots(run.file("plots"));
+  result.reconstruction_plots = ssl::list_reconstruction_plots(run->file("plots"));
 
   if (opts.pretrain.export_encoder) {
     // The encoder of the chosen weights: they are loaded into the model for the export (the run
@@ -289,7 +301,7 @@ PretrainResult pretrain(const PretrainRequest& req) {
     }
     weights::NamedTensors encoder;
     for (auto& [name, t] : ssl.encoder_state(*model)) encoder.emplace_back(name, t.detach().to(at::kCPU).contiguous());
-    result.encoder_checkpoint = run.file("encoder.safetensors");
+    result.encoder_checkpoint = run->file("encoder.safetensors");
     weights::save_safetensors(result.encoder_checkpoint, encoder,
                               {{"format", "pt"},
                                {"cardiotorch", "encoder"},

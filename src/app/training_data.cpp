@@ -1,11 +1,63 @@
 #include "app/training_data.h"
 
+#include <chrono>
+#include <cstdlib>
+
 #include "cardiotorch/core/error.h"
+#include "cardiotorch/core/log.h"
+#include "cardiotorch/core/progress.h"
+#include "cardiotorch/core/runtime.h"
 #include "cardiotorch/train/trainer.h"
 
 namespace cardiotorch::app {
 
-TrainingData prepare_training_data(ConfigNode saved, const ExperimentOptions& opts) {
+namespace {
+TrainingData prepare_training_data_local(ConfigNode saved, const ExperimentOptions& opts);
+}
+
+DistRun start_distributed(const ExperimentOptions& opts) {
+  DistRun d;
+  d.env = dist::env_from_process();
+  if (!d.env.distributed()) return d;
+  // Ranks on one machine share its cores: each takes its share unless told otherwise
+  // (torchrun exports OMP_NUM_THREADS=1).
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  const bool cli_threads = thread_budget().cores != split_threads(0).cores;
+  if (opts.threads == 0 && !cli_threads) {
+    if (omp && *omp && std::atoi(omp) > 0) set_num_threads(std::atoi(omp));
+    else set_thread_budget(dist::rank_threads(split_threads(0).cores, d.env.local_world_size));
+  }
+  if (!d.env.is_main()) {
+    if (log_level() < LogLevel::kWarn) set_log_level(LogLevel::kWarn);
+    ProgressBar::set_enabled(false);
+  }
+  d.group = dist::ProcessGroup::create(d.env, opts.dist);
+  CT_LOG_INFO("distributed: ", d.env.describe(), ", backend ", d.group->backend(), ", ", num_threads(),
+              " intra-op thread(s) per rank");
+  return d;
+}
+
+TrainingData prepare_training_data(ConfigNode saved, const ExperimentOptions& opts, const DistRun& dist) {
+  const auto setup_timeout = std::chrono::milliseconds(static_cast<int64_t>(opts.dist.setup_timeout_s * 1000));
+  // Rank 0 first: it builds the preprocessed cache that the others then open.
+  if (dist.group && !dist.is_main()) dist.group->barrier(setup_timeout);
+  TrainingData td = prepare_training_data_local(saved, opts);
+  if (dist.group && dist.is_main()) dist.group->barrier(setup_timeout);
+  if (dist.group) {
+    td.train_opts.rank = dist.group->rank();
+    td.train_opts.world_size = dist.group->world_size();
+    // One GPU per local rank.
+    if (td.device.is_cuda()) {
+      td.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(dist.env.local_rank));
+      td.train_opts.device = td.eval_opts.device = td.device.str();
+    }
+  }
+  return td;
+}
+
+namespace {
+
+TrainingData prepare_training_data_local(ConfigNode saved, const ExperimentOptions& opts) {
   TrainingData td;
   td.dataset = data::build_dataset(saved["data"]["dataset"]);
   const data::DatasetInfo& dinfo = td.dataset->info();
@@ -34,5 +86,7 @@ TrainingData prepare_training_data(ConfigNode saved, const ExperimentOptions& op
   td.eval_opts.drop_last = false;
   return td;
 }
+
+}  // namespace
 
 }  // namespace cardiotorch::app

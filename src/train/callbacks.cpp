@@ -113,8 +113,10 @@ void RunLogger::on_fit_start(Trainer& t) {
               c.objective->objective_name(), ", ", c.optimizer->name(), " (base lr ", fmt(c.optimizer->base_lr()), ", ",
               c.optimizer->groups().size(), " parameter groups), ", c.schedule->name(), " schedule: ", t.total_steps(),
               " steps", o.steps > 0 ? "" : str_cat(" (", o.epochs, " epochs x ", t.steps_per_epoch(), ")"), ", batch ",
-              loader.options().batch_size, o.accumulate > 1 ? str_cat(" x ", o.accumulate, " accumulated") : "", ", ",
-              precision_name(t.precision()), " on ", c.device.str());
+              loader.options().batch_size,
+              loader.options().world_size > 1 ? str_cat(" x ", loader.options().world_size, " ranks") : "",
+              o.accumulate > 1 ? str_cat(" x ", o.accumulate, " accumulated") : "", ", ", precision_name(t.precision()),
+              " on ", c.device.str());
   if (t.state().step > 0) CT_LOG_INFO("continuing from step ", t.state().step);
   if (I.tb && t.state().step == 0) I.tb->add_text("config", "```\n" + c.config_yaml + "\n```", 0);
 }

@@ -56,26 +56,14 @@ std::vector<std::string> config_differences(const ConfigNode& before, const Conf
 }
 
 const std::vector<std::string>& resumable_config_keys() {
-  static const std::vector<std::string> keys = {"name",
-                                                "output_dir",
-                                                "threads",
-                                                "deterministic",
-                                                "train.epochs",
-                                                "train.steps",
-                                                "train.log_every",
-                                                "train.progress",
-                                                "train.keep_last",
-                                                "train.checkpoint_every_steps",
-                                                "train.patience",
-                                                "train.device",
-                                                "train.amp",
-                                                "data.loader.num_workers",
-                                                "data.loader.prefetch",
-                                                "data.loader.device",
-                                                "data.loader.pin_memory",
-                                                "data.cache.*",
-                                                "data.dataset.root",
-                                                "init*"};
+  static const std::vector<std::string> keys = {
+      "name", "output_dir", "threads", "deterministic", "train.epochs", "train.steps", "train.log_every",
+      "train.progress", "train.keep_last", "train.checkpoint_every_steps", "train.patience", "train.device",
+      "train.amp", "data.loader.num_workers",
+      // the trainer checks batch_size x ranks: a run resumes on
+      // another number of ranks with the same global batch
+      "data.loader.batch_size", "dist*", "data.loader.prefetch", "data.loader.device", "data.loader.pin_memory",
+      "data.cache.*", "data.dataset.root", "init*"};
   return keys;
 }
 

@@ -7,12 +7,15 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 
 #include <chrono>
+#include <csignal>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
 #include "cardiotorch/core/strings.h"
+#include "cardiotorch/dist/data_parallel.h"
 #include "cardiotorch/models/random_state.h"
 #include "cardiotorch/train/checkpoint.h"
 #include "cardiotorch/weights/loader.h"
@@ -205,7 +208,23 @@ Trainer::Trainer(TrainContext context, std::vector<CallbackPtr> callbacks)
   ctx_.model->to(ctx_.device);
   ctx_.objective->to(ctx_.device);
   params_ = ctx_.optimizer->parameters();
-  const int64_t nb = ctx_.train_loader(0).num_batches();
+  if (ctx_.group && ctx_.group->world_size() > 1) {
+    const data::LoaderOptions& lo = ctx_.train_loader(0).options();
+    CT_CHECK(lo.rank == ctx_.group->rank() && lo.world_size == ctx_.group->world_size(), InternalError,
+             "train: the training loader shards as rank ", lo.rank, " of ", lo.world_size,
+             ", the process group is rank ", ctx_.group->rank(), " of ", ctx_.group->world_size());
+    CT_CHECK(ctx_.train_loader(0).dataset().size() >= ctx_.group->world_size(), DataError,
+             "train: ", ctx_.train_loader(0).dataset().size(), " training samples cannot be shared by ",
+             ctx_.group->world_size(), " ranks");
+    ctx_.dist.validate();
+    // Every rank starts from rank 0's weights (models built from one seed agree already; this
+    // also covers initialisers that draw from thread-local or unseeded sources).
+    dist::broadcast_module(*ctx_.model, *ctx_.group);
+    dist::broadcast_module(*ctx_.objective, *ctx_.group);
+    sync_ = std::make_unique<dist::GradientSync>(ctx_.group, params_, ctx_.dist.bucket_mb);
+    has_buffers_ = !ctx_.model->buffers().empty();
+  }
+  const int64_t nb = epoch_batches(ctx_.train_loader(0));
   CT_CHECK(nb > 0, DataError, "train: the training loader has no batches (", ctx_.train_loader(0).shard_size(),
            " samples, batch_size ", ctx_.train_loader(0).options().batch_size, ", drop_last ",
            ctx_.train_loader(0).options().drop_last ? "true" : "false", ")");
@@ -262,10 +281,26 @@ bool Trainer::done() const {
 }
 
 int64_t Trainer::window_samples(const data::Loader& loader, int64_t first, int64_t n) const {
-  const int64_t bs = loader.options().batch_size, shard = loader.shard_size();
+  // Over every rank's shard (data/loader.h): the loss of a window is the mean over the global
+  // window, so 2 ranks x batch B compute the same update as 1 rank x batch 2B.
+  const data::LoaderOptions& lo = loader.options();
+  const int64_t bs = lo.batch_size, size = loader.dataset().size(), world = lo.world_size;
   int64_t total = 0;
-  for (int64_t i = first; i < first + n; ++i) total += std::max<int64_t>(0, std::min(bs, shard - i * bs));
+  for (int64_t r = 0; r < world; ++r) {
+    const int64_t shard = size / world + (r < size % world ? 1 : 0);
+    const int64_t nb = lo.drop_last ? shard / bs : (shard + bs - 1) / bs;
+    for (int64_t i = first; i < std::min(first + n, nb); ++i)
+      total += std::max<int64_t>(0, std::min(bs, shard - i * bs));
+  }
   return total;
+}
+
+int64_t epoch_batches(const data::Loader& loader) {
+  // Rank 0 holds the largest shard, so it has the most batches.
+  const data::LoaderOptions& lo = loader.options();
+  const int64_t size = loader.dataset().size(), world = lo.world_size, bs = lo.batch_size;
+  const int64_t shard0 = size / world + (size % world > 0 ? 1 : 0);
+  return lo.drop_last ? shard0 / bs : (shard0 + bs - 1) / bs;
 }
 
 const TrainState& Trainer::fit() {
@@ -287,12 +322,12 @@ const TrainState& Trainer::fit() {
 void Trainer::run_epoch() {
   const int64_t epoch = state_.epoch;
   data::Loader& loader = ctx_.train_loader(epoch);
-  const int64_t nb = loader.num_batches();
+  const int64_t nb = epoch_batches(loader);
   CT_CHECK(state_.batch < nb, DataError, "train: resume position batch ", state_.batch, " is past the ", nb,
            " batches of epoch ", epoch, " (did the training data change?)");
   // Resuming mid-epoch: the order is a function of (seed, epoch), so skipping is exact and the
   // skipped batches are never decoded.
-  loader.start_epoch(epoch, state_.batch);
+  loader.start_epoch(epoch, std::min(state_.batch, loader.num_batches()));
   while (state_.epoch == epoch && !done()) {
     Window w;
     w.epoch = epoch;
@@ -307,7 +342,9 @@ void Trainer::train_window(data::Loader& loader, Window& w) {
   w.start = Clock::now();
   w.total = static_cast<double>(window_samples(loader, w.first, w.n));
   ctx_.optimizer->zero_grad();
+  const int64_t local_nb = loader.num_batches();
   for (int64_t i = 0; i < w.n; ++i) {
+    if (w.first + i >= local_nb) break;  // this rank's shard ended one batch before rank 0's
     std::optional<data::Batch> b = loader.next();
     CT_INTERNAL_ASSERT(b.has_value(), "the loader ended before batch ", w.first + i);
     StepOutput out;
@@ -338,8 +375,61 @@ void Trainer::train_window(data::Loader& loader, Window& w) {
   }
 }
 
+void Trainer::reduce_window(Window& w) {
+  // One round: the gradients, and beside them the window's sample count, whether any rank
+  // saw a non-finite loss, the loss sum and the objective's scalar sums.
+  if (!w.scalar_sums.empty() && scalar_keys_.empty())
+    for (const auto& kv : w.scalar_sums) scalar_keys_.push_back(kv.first);
+  std::vector<double> extra = {static_cast<double>(w.samples), w.poisoned ? 1.0 : 0.0,
+                               w.loss_sum.defined() ? w.loss_sum.item<double>() : 0.0};
+  for (const auto& k : scalar_keys_) {
+    auto it = w.scalar_sums.find(k);
+    extra.push_back(it == w.scalar_sums.end() ? 0.0 : it->second.item<double>());
+  }
+  const at::Tensor summed = sync_->sync(at::tensor(at::ArrayRef<double>(extra), at::dtype(at::kDouble))).contiguous();
+  const double* v = summed.data_ptr<double>();
+  w.samples = static_cast<int64_t>(std::llround(v[0]));
+  if (v[1] > 0 && !w.poisoned) {
+    w.poisoned = true;
+    w.bad_loss = std::nan("");
+  }
+  w.loss_sum = at::scalar_tensor(v[2], at::kFloat);
+  w.scalar_sums.clear();
+  for (size_t k = 0; k < scalar_keys_.size(); ++k)
+    w.scalar_sums.emplace(scalar_keys_[k], at::scalar_tensor(v[3 + k], at::kFloat));
+}
+
+void Trainer::inject_fault() const {
+  // A testing aid (docs/distributed.md): CT_DIST_FAULT="rank=1,step=2,action=kill|hang|throw"
+  // makes that rank die, hang or fail right after that optimizer step.
+  const char* spec = std::getenv("CT_DIST_FAULT");
+  if (!spec || !*spec) return;
+  int64_t rank = -1, step = -1;
+  std::string action = "kill";
+  for (const auto& part : split(spec, ',')) {
+    const size_t eq = part.find('=');
+    CT_CHECK(eq != std::string::npos, ConfigError, "CT_DIST_FAULT='", spec, "': expected key=value items");
+    const std::string k = part.substr(0, eq), val = part.substr(eq + 1);
+    if (k == "rank") rank = std::stoll(val);
+    else if (k == "step") step = std::stoll(val);
+    else if (k == "action") action = val;
+    else throw ConfigError(str_cat("CT_DIST_FAULT='", spec, "': unknown key '", k, "' (rank, step, action)"));
+  }
+  const int64_t me = ctx_.group ? ctx_.group->rank() : 0;
+  if (me != rank || state_.step != step) return;
+  std::fprintf(stderr, "CT_DIST_FAULT: rank %lld %s at step %lld\n", static_cast<long long>(me), action.c_str(),
+               static_cast<long long>(step));
+  std::fflush(stderr);
+  if (action == "kill") std::raise(SIGKILL);
+  if (action == "hang")
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  if (action == "throw") throw DataError(str_cat("CT_DIST_FAULT: rank ", me, " failed at step ", step));
+  throw ConfigError(str_cat("CT_DIST_FAULT='", spec, "': action must be kill, hang or throw"));
+}
+
 void Trainer::after_window(Window& w, int64_t nb) {
   const TrainOptions& o = ctx_.options;
+  if (parallel()) reduce_window(w);
   StepInfo info;
   info.epoch = w.epoch;
   info.batches_in_epoch = nb;
@@ -362,6 +452,8 @@ void Trainer::after_window(Window& w, int64_t nb) {
         info.lr = ctx_.schedule->lr(state_.step);
         set_learning_rate(*ctx_.optimizer, info.lr);
         ctx_.optimizer->step();
+        if (parallel() && has_buffers_ && ctx_.dist.broadcast_buffers)
+          dist::broadcast_buffers(*ctx_.model, *ctx_.group);
         scaler_.update(false);
         info.applied = true;
         ++state_.step;
@@ -414,6 +506,7 @@ void Trainer::after_window(Window& w, int64_t nb) {
       validate_now || epoch_end || finishing || !state_.stop_reason.empty() ||
       (info.applied && o.checkpoint_every_steps > 0 && state_.step % o.checkpoint_every_steps == 0);
   if (checkpoint_now) save_checkpoint();
+  if (info.applied) inject_fault();
 }
 
 EvalResult Trainer::validate() {
@@ -492,11 +585,17 @@ weights::CheckpointData Trainer::snapshot() const {
   }
   d.sections["callbacks"] = cbs.dump();
   const data::Loader& loader = ctx_.train_loader(state_.epoch);
+  // The position is global: batch k of an epoch is the same samples for any world size with
+  // the same global batch (batch_size x world_size), so a run resumes on a different number
+  // of ranks.
   d.sections["data"] = nlohmann::json{{"seed", loader.options().seed},
                                       {"epoch", state_.epoch},
                                       {"batch", state_.batch},
                                       {"batch_size", loader.options().batch_size},
-                                      {"shard_size", loader.shard_size()}}
+                                      {"shard_size", loader.shard_size()},
+                                      {"world_size", loader.options().world_size},
+                                      {"global_batch", loader.options().batch_size * loader.options().world_size},
+                                      {"train_size", loader.dataset().size()}}
                            .dump();
   for (const auto& [k, v] : ctx_.sections) d.sections[k] = v;
   d.config_yaml = ctx_.config_yaml;
@@ -530,11 +629,23 @@ void Trainer::resume(const weights::CheckpointData& ck) {
   const TrainState s = TrainState::from_json(section("trainer"));
   const auto data = nlohmann::json::parse(section("data"));
   const data::Loader& loader = ctx_.train_loader(s.epoch);
-  CT_CHECK(data.at("shard_size").get<int64_t>() == loader.shard_size(), DataError, "checkpoint: it was written for ",
-           data.at("shard_size").get<int64_t>(), " training samples, the training set now has ", loader.shard_size(),
-           " (did the data change?)");
-  CT_CHECK(data.at("batch_size").get<int64_t>() == loader.options().batch_size, DataError, "checkpoint: batch_size ",
-           data.at("batch_size").get<int64_t>(), " vs ", loader.options().batch_size, " now");
+  if (data.contains("global_batch")) {
+    const int64_t size = loader.dataset().size(), global = loader.options().batch_size * loader.options().world_size;
+    CT_CHECK(data.at("train_size").get<int64_t>() == size, DataError, "checkpoint: it was written for ",
+             data.at("train_size").get<int64_t>(), " training samples, the training set now has ", size,
+             " (did the data change?)");
+    CT_CHECK(data.at("global_batch").get<int64_t>() == global, DataError, "checkpoint: global batch ",
+             data.at("global_batch").get<int64_t>(), " (batch_size ", data.at("batch_size").get<int64_t>(), " x ",
+             data.at("world_size").get<int64_t>(), " ranks) vs ", global, " now (batch_size ",
+             loader.options().batch_size, " x ", loader.options().world_size,
+             " ranks); resume on another number of ranks with batch_size x ranks unchanged");
+  } else {
+    CT_CHECK(data.at("shard_size").get<int64_t>() == loader.shard_size(), DataError, "checkpoint: it was written for ",
+             data.at("shard_size").get<int64_t>(), " training samples, the training set now has ", loader.shard_size(),
+             " (did the data change?)");
+    CT_CHECK(data.at("batch_size").get<int64_t>() == loader.options().batch_size, DataError, "checkpoint: batch_size ",
+             data.at("batch_size").get<int64_t>(), " vs ", loader.options().batch_size, " now");
+  }
 
   std::map<std::string, at::Generator> owned;
   for (auto& [name, gen] : module_generators(*ctx_.model, "model:")) owned.emplace(name, gen);

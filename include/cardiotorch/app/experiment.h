@@ -9,6 +9,7 @@
 #include "cardiotorch/data/cache.h"
 #include "cardiotorch/data/loader.h"
 #include "cardiotorch/data/split.h"
+#include "cardiotorch/dist/process_group.h"
 #include "cardiotorch/models/model.h"
 #include "cardiotorch/train/objective.h"
 #include "cardiotorch/train/optim.h"
@@ -93,6 +94,7 @@ struct ExperimentOptions {
   FinetuneSection finetune;   // mode, freezing, sampling
   weights::LoadOptions init;  // initial weights (finetune --init): path and key-matching rules
   PretrainSection pretrain;   // reconstruction plots, encoder export (cardiotorch pretrain)
+  dist::DistOptions dist;     // several ranks (cardiotorch launch, torchrun, srun): backend, timeouts, buckets
   std::vector<std::string> stages = {"data", "report"};  // `cardiotorch run`: the stages, in order
   ConfigNode per_stage;  // `cardiotorch run`: per-stage sections merged over this file ({finetune: {...}})
 
@@ -115,6 +117,7 @@ struct ExperimentOptions {
     v("finetune", finetune, "fine-tuning mode, freezing and sampling");
     v("init", init, "initial weights: {path: ckpt, key, skip, rename, ...} (finetune --init sets path)");
     v("pretrain", pretrain, "self-supervised pretraining: reconstruction plots, encoder export");
+    v("dist", dist, "multi-process training (docs/distributed.md): backend, timeouts, gradient buckets");
     v("stages", stages,
       "cardiotorch run: stages in order (`cardiotorch list stage`), e.g. [data, pretrain, finetune, report]");
     v("per_stage", per_stage,

@@ -14,6 +14,12 @@
 //
 // Callbacks see the trainer and may read its state, log, or request a stop (early stopping);
 // their own state goes into checkpoints through state()/load_state().
+//
+// Data parallel (TrainContext::group with several ranks, docs/distributed.md): rank 0's
+// weights are broadcast at construction; each batch's loss is weighted by its share of the
+// global window (all ranks' samples), gradients are summed over ranks in flat buckets before
+// the non-finite guard and clipping (so every rank decides alike), the window's loss and
+// scalars are summed with them, and rank 0's buffers are broadcast after each update.
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
@@ -30,6 +36,7 @@
 
 #include "cardiotorch/core/config.h"
 #include "cardiotorch/data/loader.h"
+#include "cardiotorch/dist/process_group.h"
 #include "cardiotorch/models/model.h"
 #include "cardiotorch/train/amp.h"
 #include "cardiotorch/train/ema.h"
@@ -40,6 +47,9 @@
 
 namespace cardiotorch::weights {
 struct CheckpointData;
+}
+namespace cardiotorch::dist {
+class GradientSync;
 }
 
 namespace cardiotorch::train {
@@ -176,6 +186,13 @@ struct TrainContext {
   std::map<std::string, std::string> sections;
   /// Where checkpoints go ("" = none are written).
   std::string checkpoint_dir;
+  /// Data parallel (docs/distributed.md): this rank's group; null or a world of 1 = one
+  /// process. The train loader must shard by the group's rank and world size; the val loader
+  /// is the whole validation set on every rank (validation is replicated, so every rank
+  /// takes the same early-stopping and best-checkpoint decisions). Only the caller decides
+  /// who writes: give rank 0 alone a checkpoint_dir and the logging callbacks.
+  dist::ProcessGroupPtr group;
+  dist::DistOptions dist;
 };
 
 class Trainer {
@@ -222,6 +239,9 @@ class Trainer {
   void save_checkpoint();
   bool done() const;
   int64_t window_samples(const data::Loader& loader, int64_t first_batch, int64_t n_batches) const;
+  void reduce_window(Window& w);
+  void inject_fault() const;
+  bool parallel() const { return sync_ != nullptr; }
 
   TrainContext ctx_;
   std::vector<CallbackPtr> callbacks_;
@@ -239,6 +259,9 @@ class Trainer {
   std::unique_ptr<CheckpointFiles> files_;
   std::chrono::steady_clock::time_point fit_start_ = std::chrono::steady_clock::now();
   double elapsed_base_ = 0.0;
+  std::unique_ptr<dist::GradientSync> sync_;  // data parallel only
+  std::vector<std::string> scalar_keys_;      // the objective's scalars, in the order ranks reduce them
+  bool has_buffers_ = false;
 };
 
 /// Copies `tensors` into `module`'s parameters and buffers by name; every name and shape must
@@ -251,6 +274,11 @@ void load_exact_state(torch::nn::Module& module, const std::vector<std::pair<std
 EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader& loader, MetricSet* metrics,
                     const c10::Device& device, at::ScalarType precision = at::kFloat, const std::string& label = "",
                     int64_t epoch = 0, bool progress = true);
+
+/// Batches per epoch that every rank steps through: those of the largest shard (rank 0's; a
+/// rank whose shard ends a batch earlier joins the last window without samples). With one
+/// process, loader.num_batches().
+int64_t epoch_batches(const data::Loader& loader);
 
 /// The device `train.device` names ("auto": CUDA when available).
 c10::Device resolve_device(const std::string& device);

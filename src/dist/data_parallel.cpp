@@ -1,0 +1,159 @@
+#include "cardiotorch/dist/data_parallel.h"
+
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "cardiotorch/core/error.h"
+
+namespace cardiotorch::dist {
+
+namespace {
+
+// Broadcasts `tensors` from root through one flat buffer per (dtype, device): one collective
+// instead of one per tensor.
+void broadcast_tensors(std::vector<at::Tensor> tensors, ProcessGroup& group, int64_t root) {
+  if (group.world_size() == 1 || tensors.empty()) return;
+  at::NoGradGuard no_grad;
+  std::map<std::pair<int, std::string>, std::vector<at::Tensor>> by_kind;
+  for (auto& t : tensors)
+    if (t.defined() && t.numel() > 0) by_kind[{static_cast<int>(t.scalar_type()), t.device().str()}].push_back(t);
+  for (auto& [kind, ts] : by_kind) {
+    std::vector<at::Tensor> flat_parts;
+    for (auto& t : ts) flat_parts.push_back(t.detach().reshape({-1}));
+    at::Tensor flat = at::cat(flat_parts);
+    group.broadcast_(flat, root);
+    int64_t off = 0;
+    for (auto& t : ts) {
+      at::Tensor dst = t.detach();
+      dst.copy_(flat.narrow(0, off, t.numel()).view(t.sizes()));
+      off += t.numel();
+    }
+  }
+}
+
+}  // namespace
+
+void broadcast_module(torch::nn::Module& module, ProcessGroup& group, bool buffers, int64_t root) {
+  std::vector<at::Tensor> ts = module.parameters();
+  if (buffers)
+    for (auto& b : module.buffers()) ts.push_back(b);
+  broadcast_tensors(std::move(ts), group, root);
+}
+
+void broadcast_buffers(torch::nn::Module& module, ProcessGroup& group, int64_t root) {
+  broadcast_tensors(module.buffers(), group, root);
+}
+
+// ------------------------------------------------------------------------ gradient sync
+
+GradientSync::GradientSync(ProcessGroupPtr group, std::vector<at::Tensor> params, double bucket_mb)
+    : group_(std::move(group)), params_(std::move(params)) {
+  CT_CHECK(group_ != nullptr, ArgumentError, "GradientSync: no process group");
+  CT_CHECK(bucket_mb > 0, ArgumentError, "GradientSync: bucket_mb must be > 0, got ", bucket_mb);
+  const auto cap = static_cast<int64_t>(bucket_mb * 1024.0 * 1024.0);
+  // Reverse order: the last layers' gradients are ready first (the order DDP uses), so a
+  // later overlap with backward would keep these buckets.
+  Bucket cur;
+  int64_t cur_bytes = 0;
+  auto flush = [&] {
+    if (cur.params.empty()) return;
+    buckets_.push_back(std::move(cur));
+    cur = Bucket();
+    cur_bytes = 0;
+  };
+  for (size_t k = params_.size(); k-- > 0;) {
+    const at::Tensor& p = params_[k];
+    const int64_t nbytes = p.numel() * static_cast<int64_t>(p.element_size());
+    if (!cur.params.empty()) {
+      const at::Tensor& first = params_[cur.params.front()];
+      if (first.scalar_type() != p.scalar_type() || first.device() != p.device() || cur_bytes + nbytes > cap) flush();
+    }
+    cur.params.push_back(k);
+    cur_bytes += nbytes;
+    bytes_ += nbytes;
+  }
+  flush();
+  for (auto& b : buckets_) {
+    int64_t n = 0;
+    for (size_t k : b.params) n += params_[k].numel();
+    b.flat = at::zeros({n}, params_[b.params.front()].options().requires_grad(false));
+  }
+}
+
+at::Tensor GradientSync::sync(const at::Tensor& extra) {
+  at::NoGradGuard no_grad;
+  const int64_t n_extra = extra.defined() ? extra.numel() : 0;
+  const c10::Device dev = params_.empty() ? c10::Device(c10::kCPU) : params_.front().device();
+  // One small float64 vector rides along: the caller's values, then a has-gradient flag per
+  // parameter (so an unused parameter stays without gradient on every rank alike).
+  at::Tensor meta = at::zeros({n_extra + static_cast<int64_t>(params_.size())}, at::dtype(at::kDouble));
+  if (n_extra) meta.narrow(0, 0, n_extra).copy_(extra.detach().reshape({-1}).to(at::kCPU, at::kDouble));
+  auto* flags = meta.data_ptr<double>() + n_extra;
+  for (size_t k = 0; k < params_.size(); ++k) flags[k] = params_[k].grad().defined() ? 1.0 : 0.0;
+  for (auto& b : buckets_) {
+    int64_t off = 0;
+    for (size_t k : b.params) {
+      const at::Tensor& g = params_[k].grad();
+      at::Tensor slot = b.flat.narrow(0, off, params_[k].numel());
+      if (g.defined()) slot.copy_(g.reshape({-1}));
+      else slot.zero_();
+      off += params_[k].numel();
+    }
+  }
+  std::vector<at::Tensor> all;
+  for (auto& b : buckets_) all.push_back(b.flat);
+  at::Tensor meta_dev = meta.to(dev);
+  all.push_back(meta_dev);
+  group_->allreduce_(all);
+  meta = all.back().to(at::kCPU);
+  flags = meta.data_ptr<double>() + n_extra;
+  for (auto& b : buckets_) {
+    int64_t off = 0;
+    for (size_t k : b.params) {
+      at::Tensor p = params_[k];
+      const at::Tensor summed = b.flat.narrow(0, off, p.numel()).view(p.sizes());
+      off += p.numel();
+      if (flags[k] == 0.0) continue;
+      if (p.grad().defined()) p.mutable_grad().copy_(summed);
+      else p.mutable_grad() = summed.clone();
+    }
+  }
+  return meta.narrow(0, 0, n_extra);
+}
+
+// --------------------------------------------------------------------- all-gather with grad
+
+namespace {
+
+class AllGatherWithGrad : public torch::autograd::Function<AllGatherWithGrad> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, ProcessGroup* group) {
+    ctx->saved_data["group"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(group));
+    ctx->saved_data["rows"] = x.size(0);
+    return at::cat(group->all_gather(x.detach().contiguous()), 0);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto* group = reinterpret_cast<ProcessGroup*>(static_cast<intptr_t>(ctx->saved_data["group"].toInt()));
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    // Every rank's loss used every rank's rows: this rank's rows get the sum of all ranks'
+    // gradients for them.
+    at::Tensor g = grads[0].contiguous().clone();
+    group->allreduce_(g);
+    return {g.narrow(0, group->rank() * rows, rows), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor all_gather_with_grad(const at::Tensor& x, const ProcessGroupPtr& group) {
+  CT_CHECK(group != nullptr, ArgumentError, "all_gather_with_grad: no process group");
+  CT_CHECK(x.dim() >= 1, ShapeError, "all_gather_with_grad: expected at least 1 dimension, got ", x.sizes());
+  if (group->world_size() == 1) return x;
+  return AllGatherWithGrad::apply(x, group.get());
+}
+
+}  // namespace cardiotorch::dist
