@@ -165,7 +165,7 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(std::shared_ptr<Store> store,
   const auto timeout = to_ms(timeout_from_env(options.timeout_s));
   auto impl = std::make_unique<Impl>();
   impl->store = c10::make_intrusive<c10d::PrefixStore>(prefix, store->impl().store);
-  const int r = static_cast<int>(rank), w = static_cast<int>(world);
+  [[maybe_unused]] const int r = static_cast<int>(rank), w = static_cast<int>(world);
   try {
     if (backend == "gloo") {
 #if CT_HAVE_GLOO
