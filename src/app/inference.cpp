@@ -355,6 +355,16 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
                     rec.leads.empty() ? std::string("0") : rec.leads[0], ")");
       }
       const int64_t n = rec.n_samples();
+      // The context channels the adapter appended in training (data::mitdb_with_context).
+      const bool rr_features = ds.has("rr_features") && ds["rr_features"].as_bool();
+      const bool template_diff = ds.has("template_diff") && ds["template_diff"].as_bool();
+      const std::vector<std::array<double, 4>> rr =
+          rr_features ? data::mitdb_rr_context(peaks, rec.fs, ds.has("rr_window") ? ds["rr_window"].as_int() : 10)
+                      : std::vector<std::array<double, 4>>{};
+      CT_CHECK(!rr_features || !rr.empty(), DataError, path, ": ", peaks.size(),
+               " beats; the model needs the RR context of at least 2");
+      const at::Tensor median =
+          template_diff && !peaks.empty() ? data::mitdb_median_beat(rec.signal, peaks, b, b + a) : at::Tensor();
       std::vector<at::Tensor> windows;
       std::vector<size_t> which;
       auto flush = [&] {
@@ -386,7 +396,7 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
         if (e <= f) continue;
         at::Tensor w = rec.signal.narrow(1, f, e - f);
         if (f > from || e < to) w = at::constant_pad_nd(w, {f - from, to - e}, 0);  // as the adapter pads
-        windows.push_back(w);
+        windows.push_back(data::mitdb_with_context(w, median, rr_features ? &rr[k] : nullptr));
         which.push_back(k);
         if (windows.size() == 256) flush();
       }

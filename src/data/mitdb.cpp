@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -43,10 +44,73 @@ int aami_index(const std::string& symbol) {
   }
 }
 
+std::vector<std::array<double, 4>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window) {
+  std::vector<std::array<double, 4>> out;
+  if (peaks.size() < 2) return out;
+  std::vector<double> rr(peaks.size() - 1);
+  for (size_t i = 0; i < rr.size(); ++i) rr[i] = static_cast<double>(peaks[i + 1] - peaks[i]) / fs;
+  const size_t w = static_cast<size_t>(std::max<int64_t>(1, window));
+  out.reserve(peaks.size());
+  for (size_t i = 0; i < peaks.size(); ++i) {  // interval i-1 precedes beat i, interval i follows it
+    const double pre = i > 0 ? rr[i - 1] : rr[0];
+    const double post = i < rr.size() ? rr[i] : rr.back();
+    const size_t lo = i > w ? i - w : 0, hi = std::min(rr.size(), i + w);
+    double sum = 0;
+    for (size_t k = lo; k < hi; ++k) sum += rr[k];
+    const double local = hi > lo ? sum / static_cast<double>(hi - lo) : pre;
+    // Irregularity: the median successive difference over the local mean. Atrial fibrillation
+    // makes every interval "premature" (its beats are N); one ectopic beat moves two
+    // differences only, so the median separates the two contexts.
+    std::vector<double> d;
+    for (size_t k = lo; k + 1 < hi; ++k) d.push_back(std::abs(rr[k + 1] - rr[k]));
+    double irr = 0;
+    if (!d.empty()) {
+      std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
+      irr = d[d.size() / 2] / local;
+    }
+    out.push_back({pre / local, post / local, local, irr});
+  }
+  return out;
+}
+
+at::Tensor mitdb_median_beat(const at::Tensor& signal, const std::vector<int64_t>& peaks, int64_t before,
+                             int64_t width) {
+  CT_CHECK(!peaks.empty(), DataError, "median beat: no beats");
+  const int64_t len = signal.size(1);
+  const at::Tensor padded = at::constant_pad_nd(signal, {width, width}, 0);
+  std::vector<at::Tensor> windows;
+  windows.reserve(peaks.size());
+  for (int64_t p : peaks) {
+    const int64_t from = p - before;
+    if (from < -width || from > len) continue;  // a beat outside the record
+    windows.push_back(padded.narrow(1, from + width, width));
+  }
+  CT_CHECK(!windows.empty(), DataError, "median beat: no beat inside the record");
+  return std::get<0>(at::stack(windows, 0).median(0)).contiguous();
+}
+
+at::Tensor mitdb_with_context(const at::Tensor& window, const at::Tensor& median, const std::array<double, 4>* rr) {
+  std::vector<at::Tensor> parts{window};
+  if (median.defined()) parts.push_back(window - median.to(window.dtype()));
+  if (rr) {
+    at::Tensor c = at::empty({4, window.size(-1)}, window.options());
+    for (int k = 0; k < 4; ++k) c[k].fill_((*rr)[k]);
+    parts.push_back(c);
+  }
+  return parts.size() == 1 ? window : at::cat(parts, 0);
+}
+
 namespace {
 
 const std::set<std::string> kPaced = {"102", "104", "107", "217"};
 const char* const kRrChannels[4] = {"RR_pre", "RR_post", "RR_local", "RR_irregularity"};
+
+// Shortest text that reads back to the same double (metadata carries the channel values).
+std::string exact(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
 
 std::vector<std::string> list_records(const fs::path& root) {
   std::vector<std::string> out;
@@ -107,14 +171,13 @@ class MitdbDataset : public detail::RecordDataset {
         const std::string fold = ds1.count(name) ? "DS1" : ds2.count(name) ? "DS2" : "";
         // 201 and 202 are the same subject (MIT-BIH directory notes).
         const std::string patient = name == "202" ? "201" : name;
-        // RR context of every beat: intervals to its neighbours among the classified beats, and
-        // the mean interval over rr_window beats on each side.
+        // RR context of every beat (mitdb_rr_context) and, for template_diff, the beat list.
         std::vector<int64_t> peaks;
         for (const auto& a : anns.annotations)
           if (aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
         if (o.template_diff) beats_[path] = peaks;
-        std::vector<double> rr(peaks.size() > 1 ? peaks.size() - 1 : 0);
-        for (size_t i = 0; i < rr.size(); ++i) rr[i] = static_cast<double>(peaks[i + 1] - peaks[i]) / h.fs;
+        const std::vector<std::array<double, 4>> rr =
+            o.rr_features ? mitdb_rr_context(peaks, h.fs, o.rr_window) : std::vector<std::array<double, 4>>{};
         size_t beat = 0;
         std::string rhythm;
         for (const auto& a : anns.annotations) {
@@ -139,29 +202,13 @@ class MitdbDataset : public detail::RecordDataset {
           e.meta = {{"record", name}, {"symbol", a.symbol}, {"sample", std::to_string(a.sample)}};
           if (!rhythm.empty()) e.meta["rhythm"] = rhythm;
           e.meta["n_samples"] = std::to_string(h.n_samples);
-          if (o.rr_features && !rr.empty()) {
-            const size_t i = beat;  // interval i-1 precedes beat i, interval i follows it
-            const double pre = i > 0 ? rr[i - 1] : rr[0];
-            const double post = i < rr.size() ? rr[i] : rr.back();
-            const size_t w = static_cast<size_t>(o.rr_window);
-            const size_t lo = i > w ? i - w : 0, hi = std::min(rr.size(), i + w);
-            double sum = 0;
-            for (size_t k = lo; k < hi; ++k) sum += rr[k];
-            const double local = hi > lo ? sum / static_cast<double>(hi - lo) : pre;
-            e.meta["rr_pre"] = str_cat(pre);
-            e.meta["rr_post"] = str_cat(post);
-            e.meta["rr_local"] = str_cat(local);
-            // Irregularity: the median successive difference over the local mean. Atrial
-            // fibrillation makes every interval "premature" (its beats are N), one ectopic beat
-            // moves two differences only, so the median separates the two contexts.
-            std::vector<double> d;
-            for (size_t k = lo; k + 1 < hi; ++k) d.push_back(std::abs(rr[k + 1] - rr[k]));
-            double irr = 0;
-            if (!d.empty()) {
-              std::nth_element(d.begin(), d.begin() + d.size() / 2, d.end());
-              irr = d[d.size() / 2] / local;
-            }
-            e.meta["rr_irregularity"] = str_cat(irr);
+          if (!rr.empty()) {
+            const auto& v = rr[beat];
+            e.meta["rr_pre"] = exact(v[0] * v[2]);  // seconds, for people reading the metadata
+            e.meta["rr_post"] = exact(v[1] * v[2]);
+            e.meta["rr_local"] = exact(v[2]);
+            e.meta["rr_irregularity"] = exact(v[3]);
+            for (int k = 0; k < 4; ++k) e.meta[str_cat("rr_channel", k)] = exact(v[k]);
           }
           ++beat;
           entries_.push_back(std::move(e));
@@ -203,23 +250,20 @@ class MitdbDataset : public detail::RecordDataset {
     s.meta = e.meta;
     s.meta.erase("n_samples");
     s.meta["fold"] = e.info.fold;
-    if (template_diff_) {
-      const at::Tensor t = median_beat(e, n, s.signal.size(1));
-      s.signal = at::cat({s.signal, s.signal - t}, 0);
+    if (template_diff_ || rr_features_) {
+      std::array<double, 4> rr{};
+      if (rr_features_) {
+        CT_CHECK(e.meta.count("rr_channel0"), DataError, e.record_path, ": beat ", e.info.record_id,
+                 " has no RR context (a record with a single beat?)");
+        for (int k = 0; k < 4; ++k) rr[k] = std::stod(e.meta.at(str_cat("rr_channel", k)));
+      }
+      const at::Tensor median = template_diff_ ? median_beat(e, n, s.signal.size(1)) : at::Tensor();
+      s.signal = mitdb_with_context(s.signal, median, rr_features_ ? &rr : nullptr);
       const size_t nl = s.leads.size();
-      for (size_t k = 0; k < nl; ++k) s.leads.push_back(s.leads[k] + "-median");
-    }
-    if (rr_features_) {
-      auto it = e.meta.find("rr_local");
-      CT_CHECK(it != e.meta.end(), DataError, e.record_path, ": beat ", e.info.record_id,
-               " has no RR context (a record with a single beat?)");
-      const double local = std::stod(it->second);
-      const double values[4] = {std::stod(e.meta.at("rr_pre")) / local, std::stod(e.meta.at("rr_post")) / local, local,
-                                std::stod(e.meta.at("rr_irregularity"))};
-      at::Tensor rr = at::empty({4, s.signal.size(1)}, s.signal.options());
-      for (int k = 0; k < 4; ++k) rr[k].fill_(values[k]);
-      s.signal = at::cat({s.signal, rr}, 0);
-      for (const char* n : kRrChannels) s.leads.push_back(n);
+      if (template_diff_)
+        for (size_t k = 0; k < nl; ++k) s.leads.push_back(s.leads[k] + "-median");
+      if (rr_features_)
+        for (const char* c : kRrChannels) s.leads.push_back(c);
     }
     return s;
   }
@@ -238,18 +282,7 @@ class MitdbDataset : public detail::RecordDataset {
     at::Tensor sig = r.signal;
     std::vector<std::string> leads = r.leads;
     detail::select_leads(sig, leads, common_.leads, e.record_path);
-    const std::vector<int64_t>& peaks = beats_.at(e.record_path);
-    CT_CHECK(!peaks.empty(), DataError, e.record_path, ": no beats to build a median beat from");
-    const int64_t len = sig.size(1);
-    at::Tensor padded = at::constant_pad_nd(sig, {width, width}, 0);
-    std::vector<at::Tensor> windows;
-    windows.reserve(peaks.size());
-    for (int64_t p : peaks) {
-      const int64_t from = p - before;
-      if (from < -width || from > len) continue;  // cannot happen for annotated beats; kept safe
-      windows.push_back(padded.narrow(1, from + width, width));
-    }
-    at::Tensor t = std::get<0>(at::stack(windows, 0).median(0)).contiguous();
+    at::Tensor t = mitdb_median_beat(sig, beats_.at(e.record_path), before, width);
     std::lock_guard<std::mutex> lock(mutex_);
     return templates_.emplace(e.record_path, t).first->second;
   }

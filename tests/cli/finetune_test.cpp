@@ -8,10 +8,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "cardiotorch/core/error.h"
+#include "cardiotorch/core/strings.h"
 #include "cardiotorch/io/npy.h"
 #include "cardiotorch/weights/save.h"
 #include "support/test_util.h"
@@ -240,6 +243,7 @@ finetune: {evaluate_best: false, sampling: balanced}
     fs::copy_file(ct::test::shared_data(std::string("wfdb-python/sample-data/100") + ext), other + "/100" + ext);
   const std::string best = dir + "/runs/mitdb_beats/checkpoints/best.safetensors";
   ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + other + " --threads 1", &out), 0) << out;
+  const std::string evaluated = out;
   EXPECT_NE(out.find("AAMI"), std::string::npos) << out;
   EXPECT_NE(out.find("Se"), std::string::npos) << out;
   EXPECT_NE(out.find("+P"), std::string::npos) << out;
@@ -252,8 +256,35 @@ finetune: {evaluate_best: false, sampling: balanced}
   std::getline(f, header);
   EXPECT_EQ(header, "record,unit,sample,end,time_s,windows,p_N,p_S,p_V,p_F,p_Q,decision,reference");
   int64_t rows = 0;
-  while (std::getline(f, line)) ++rows;
+  std::map<std::string, int64_t> support, predicted;
+  while (std::getline(f, line)) {
+    ++rows;
+    const std::vector<std::string> cells = ct::split(line, ',');
+    ASSERT_EQ(cells.size(), 13u) << line;
+    const std::string& ref = cells[12];
+    if (ref.size() == 1 && std::string("NSVFQ").find(ref) != std::string::npos) {
+      ++support[ref];
+      ++predicted[cells[11]];
+    }
+  }
   EXPECT_GT(rows, 2200);
+  // predict builds each beat's inputs itself (window, RR context, record template): on the
+  // annotated beats its decisions are the ones evaluate counted through the dataset adapter.
+  for (const char* c : {"N", "S", "V", "F", "Q"}) {
+    std::istringstream table(evaluated);
+    bool found = false;
+    while (std::getline(table, line)) {
+      std::istringstream cols(line);
+      std::string name;
+      int64_t sup = -1, pred = -1;
+      if (!(cols >> name >> sup >> pred) || name != c) continue;
+      EXPECT_EQ(support[c], sup) << c;
+      EXPECT_EQ(predicted[c], pred) << c;
+      found = true;
+      break;
+    }
+    EXPECT_TRUE(found) << c << " row missing in\n" << evaluated;
+  }
   ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + best + " --beats detector " + other + "/100", &out), 0) << out;
   const int64_t detected = std::count(out.begin(), out.end(), '\n') - 1;
   EXPECT_NEAR(static_cast<double>(detected), 2273.0, 30.0);

@@ -95,7 +95,7 @@ TEST_P(TaskModelInfoCli, PrintsTorchEcgsShapesAndParameterCounts) {
 INSTANTIATE_TEST_SUITE_P(
     Models, TaskModelInfoCli,
     ::testing::Values(std::make_pair("ecg_crnn --seq-len 2000 --num-classes 7", "parameters: 9559911"),
-                      std::make_pair("ecg_seq_lab_net --seq-len 2000 --num-classes 2", "output:   (2, 8, 2)"),
+                      std::make_pair("ecg_seq_lab_net --seq-len 2000 --num-classes 2", "output:   (2, 250, 2)"),
                       std::make_pair("ecg_unet --num-classes 4", "parameters: 206860"),
                       std::make_pair("ecg_subtract_unet --num-classes 4", "parameters: 361084"),
                       std::make_pair("ecg_fcn --num-classes 4", "output:   (2, 5000, 4)"),

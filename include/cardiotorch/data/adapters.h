@@ -2,6 +2,7 @@
 // Dataset adapters for the public ECG databases (each also registered in dataset_registry()
 // under the name in its comment). Option structs include CommonOptions' fields
 // (root, fs, leads, on_error, limit); unknown keys are ConfigErrors.
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -112,6 +113,18 @@ const std::vector<std::string>& mitdb_ds1();
 const std::vector<std::string>& mitdb_ds2();
 /// AAMI class index (0..4 = N S V F Q, see io::aami_class) of a beat symbol, or -1 when unmapped.
 int aami_index(const std::string& symbol);
+/// The RR context of each beat of `peaks` (ascending samples at `fs`), as the four channels
+/// MitdbOptions::rr_features appends: {RR_pre / RR_local, RR_post / RR_local, RR_local (s),
+/// RR_irregularity}, RR_local over `window` intervals on each side. Shared by the adapter and
+/// `predict`, so a beat model sees the same inputs on new records. Empty for fewer than 2 beats.
+std::vector<std::array<double, 4>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window);
+/// The median over the beat windows [p - before, p - before + width) of `signal` [leads, n]
+/// (zero-padded past the ends): the record template MitdbOptions::template_diff subtracts.
+at::Tensor mitdb_median_beat(const at::Tensor& signal, const std::vector<int64_t>& peaks, int64_t before,
+                             int64_t width);
+/// A beat window [leads, width] with the context channels appended in the adapter's order: each
+/// lead minus `median` (when defined), then the four RR channels (when `rr` is given).
+at::Tensor mitdb_with_context(const at::Tensor& window, const at::Tensor& median, const std::array<double, 4>* rr);
 
 /// "ludb": Lobachevsky University DB. Label: float32 [3, samples] masks (P, QRS, T) from the
 /// per-lead delineation files ('(' onset, peak p/N/t, ')' offset; inclusive); `mask_lead`
