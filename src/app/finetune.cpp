@@ -38,37 +38,6 @@ std::vector<int64_t> count_classes(const data::Dataset& ds, const std::vector<in
   return c;
 }
 
-// Drops metrics.jsonl records of steps after `step` (a killed run logged past its last
-// checkpoint; the resumed run logs those steps again).
-void truncate_metrics_log(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::ostringstream kept;
-  std::string line;
-  int64_t dropped = 0;
-  while (std::getline(in, line)) {
-    try {
-      const auto j = nlohmann::json::parse(line);
-      if (j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step) {
-        ++dropped;
-        continue;
-      }
-    } catch (const std::exception&) {
-      ++dropped;  // a line cut by the kill
-      continue;
-    }
-    kept << line << '\n';
-  }
-  in.close();
-  if (dropped == 0) return;
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << kept.str();
-  }
-  fs::rename(tmp, path);
-}
-
 }  // namespace
 
 FinetuneResult finetune(const FinetuneRequest& req) {

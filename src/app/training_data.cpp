@@ -2,6 +2,10 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/log.h"
@@ -88,5 +92,34 @@ TrainingData prepare_training_data_local(ConfigNode saved, const ExperimentOptio
 }
 
 }  // namespace
+
+void truncate_metrics_log(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::ostringstream kept;
+  std::string line;
+  int64_t dropped = 0;
+  while (std::getline(in, line)) {
+    try {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step) {
+        ++dropped;
+        continue;
+      }
+    } catch (const std::exception&) {
+      ++dropped;  // a line cut by the kill
+      continue;
+    }
+    kept << line << '\n';
+  }
+  in.close();
+  if (dropped == 0) return;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << kept.str();
+  }
+  std::filesystem::rename(tmp, path);
+}
 
 }  // namespace cardiotorch::app

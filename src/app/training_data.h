@@ -5,6 +5,7 @@
 #include <c10/core/Device.h>
 
 #include <memory>
+#include <string>
 
 #include "cardiotorch/app/experiment.h"
 #include "cardiotorch/core/config.h"
@@ -38,6 +39,10 @@ struct DistRun {
 /// share of the machine's cores (unless `threads:`, --threads or OMP_NUM_THREADS say otherwise)
 /// and keeps ranks other than 0 to warnings and errors, without progress bars.
 DistRun start_distributed(const ExperimentOptions& opts);
+
+/// Drops metrics.jsonl records of steps after `step` (a killed run logged past its last
+/// checkpoint; the resumed run logs those steps again), and lines the kill cut short.
+void truncate_metrics_log(const std::string& path, int64_t step);
 
 /// `saved` is the resolved experiment config; its data.dataset gains the dataset's full options
 /// (ConfigNode is a handle: the caller's config changes), so the run's config.yaml records them.
