@@ -44,7 +44,8 @@ std::vector<Wave> parse_waves(const io::AnnotationSet& set) {
 
 class LudbDataset : public detail::RecordDataset {
  public:
-  explicit LudbDataset(const LudbOptions& o) : RecordDataset(o, "ludb", to_config(o)) {
+  explicit LudbDataset(const LudbOptions& o)
+      : RecordDataset(o, "ludb", to_config(o)), ignore_unannotated_(o.unannotated == "ignore") {
     info_.class_names = {"P", "QRS", "T"};
     info_.label_kind = LabelKind::kMask;
     info_.fs = 500;
@@ -128,16 +129,26 @@ class LudbDataset : public detail::RecordDataset {
     const int64_t n = s.signal.size(1);
     s.label = at::zeros({3, n}, at::kFloat);
     float* m = s.label.data_ptr<float>();
+    int64_t first = n, last = -1;  // the annotated span: first onset .. last offset, any wave
     for (const auto& [cls, onset, offset] : e.regions) {
       const int64_t a = std::max<int64_t>(0, onset), b = std::min<int64_t>(n - 1, offset);
       for (int64_t k = a; k <= b; ++k) m[cls * n + k] = 1.0f;
+      first = std::min(first, a);
+      last = std::max(last, b);
     }
+    if (ignore_unannotated_)
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t k = 0; k < n; ++k)
+          if (k < first || k > last) m[c * n + k] = -1.0f;
     s.record_id = e.info.record_id;
     s.text = e.text;
     s.meta = e.meta;
     s.meta.erase("n_samples");
     return s;
   }
+
+ private:
+  bool ignore_unannotated_;
 };
 
 }  // namespace
@@ -147,6 +158,7 @@ void LudbOptions::validate() const {
   std::vector<std::string> allowed{"all"};
   allowed.insert(allowed.end(), kLeadExt.begin(), kLeadExt.end());
   check_choice("mask_lead", mask_lead, allowed);
+  check_choice("unannotated", unannotated, {"ignore", "background"});
 }
 
 std::shared_ptr<Dataset> make_ludb(const LudbOptions& o) { return std::make_shared<LudbDataset>(o); }

@@ -153,10 +153,15 @@ void MetricSet::update(const at::Tensor& outputs_in, const at::Tensor& targets_i
   // Label values are checked here, so the error points at the batch that holds them.
   if (ctx_.task == TaskKind::kMulticlass) {
     detail::to_labels(targets, c, "metrics (multiclass targets)");
-  } else if (ctx_.task == TaskKind::kMultilabel || ctx_.task == TaskKind::kSegmentation) {
+  } else if (ctx_.task == TaskKind::kMultilabel) {
     const bool binary = targets.eq(0).logical_or(targets.eq(1)).all().item<bool>();
     CT_CHECK(binary, DataError, "metrics (", task_name(ctx_.task),
              "): targets must be 0 or 1 (soft labels? compute metrics on the hard labels)");
+  } else if (ctx_.task == TaskKind::kSegmentation) {
+    const bool valid = targets.eq(0).logical_or(targets.eq(1)).logical_or(targets.eq(-1)).all().item<bool>();
+    CT_CHECK(valid, DataError,
+             "metrics (segmentation): mask targets must be 0 or 1 (-1: not annotated; soft labels? compute metrics "
+             "on the hard labels)");
   }
   for (const auto& m : metrics_)
     if (m->streaming()) m->update(outputs, targets, ctx_);

@@ -307,12 +307,23 @@ void DelineationAccumulator::add(const at::Tensor& predicted, const at::Tensor& 
   CT_CHECK(predicted.size(0) == static_cast<int64_t>(names_.size()), ShapeError,
            "delineation metric: ", predicted.size(0), " mask channels for ", names_.size(), " wave classes (",
            join(names_), ")");
+  // Reference label -1 marks samples nobody annotated (LUDB leaves about a cycle at each end):
+  // detections there are neither right nor wrong, so only those within the tolerance of the
+  // annotated span [first, last] are counted. A record with nothing annotated is skipped.
+  const int64_t t = predicted.size(1);
+  int64_t first = 0, last = t - 1;
+  const at::Tensor scored = reference.ge(0).all(0);
+  if (!scored.all().item<bool>()) {
+    const at::Tensor idx = scored.nonzero();
+    if (idx.numel() == 0) return;
+    first = idx.min().item<int64_t>();
+    last = idx.max().item<int64_t>();
+  }
   std::vector<std::vector<WaveSpan>> p, r;
   for (int64_t c = 0; c < predicted.size(0); ++c) {
     p.push_back(waves_from_mask(predicted[c], opt_.threshold));
     r.push_back(waves_from_mask(reference[c], opt_.threshold));
   }
-  const int64_t t = predicted.size(1);
   if (opt_.skip_edge_boundaries)
     for (auto* waves : {&p, &r})
       for (auto& list : *waves)
@@ -320,6 +331,15 @@ void DelineationAccumulator::add(const at::Tensor& predicted, const at::Tensor& 
           if (w.onset == 0) w.onset = -1;  // marked: no onset inside the window
           if (w.offset == t - 1) w.offset = -1;
         }
+  if (first > 0 || last < t - 1) {
+    const double tol = opt_.tolerance_ms * fs_ / 1000.0;
+    auto outside = [&](int64_t x) { return x < 0 || x < first - tol || x > last + tol; };
+    for (auto& list : p)
+      for (auto& w : list) {
+        if (outside(w.onset)) w.onset = -1;
+        if (outside(w.offset)) w.offset = -1;
+      }
+  }
   add_waves(p, r);
 }
 

@@ -219,7 +219,15 @@ class Segmentation final : public Objective {
     const at::Tensor y = b.y.to(at::kFloat);
     StepOutput r;
     const c10::optional<at::Tensor> pw = pos_weight_.defined() ? c10::optional<at::Tensor>(pos_weight_) : c10::nullopt;
-    r.loss = at::binary_cross_entropy_with_logits(out, y, c10::nullopt, pw, at::Reduction::Mean);
+    if (y.lt(0).any().item<bool>()) {
+      // Label -1 marks samples the reference does not annotate (LUDB's record ends): no loss
+      // there, and the mean runs over the annotated samples only.
+      const at::Tensor keep = y.ge(0).to(at::kFloat);
+      r.loss = at::binary_cross_entropy_with_logits(out, y.clamp_min(0), keep, pw, at::Reduction::Sum) /
+               keep.sum().clamp_min(1);
+    } else {
+      r.loss = at::binary_cross_entropy_with_logits(out, y, c10::nullopt, pw, at::Reduction::Mean);
+    }
     r.outputs = out.detach();
     r.targets = y;
     return r;

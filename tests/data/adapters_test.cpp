@@ -357,12 +357,26 @@ TEST(DataAdapters, LudbMasksAndWaveCounts) {
   int64_t runs = 0;
   const at::Tensor q = s.label[1];
   for (int64_t k = 0; k < 5000; ++k)
-    if (q[k].item<float>() > 0 && (k == 0 || q[k - 1].item<float>() == 0)) ++runs;
+    if (q[k].item<float>() > 0 && (k == 0 || q[k - 1].item<float>() <= 0)) ++runs;
   int64_t qrs = 0;
   for (const auto& a : anns.annotations) qrs += a.symbol == "N";
   EXPECT_EQ(runs, qrs);
   // P, QRS and T of one lead do not overlap.
   EXPECT_LE(s.label.sum(0).max().item<float>(), 1.0f);
+  // Outside the annotated span (first to last annotation of the lead) every channel is -1;
+  // inside it, 0 or 1.
+  int64_t first = 5000, last = -1;
+  for (const auto& a : anns.annotations) first = std::min(first, a.sample), last = std::max(last, a.sample);
+  ASSERT_GT(first, 0);
+  ASSERT_LT(last, 4999);
+  EXPECT_TRUE(s.label.slice(1, 0, first).eq(-1).all().item<bool>());
+  EXPECT_TRUE(s.label.slice(1, last + 1, 5000).eq(-1).all().item<bool>());
+  EXPECT_TRUE(s.label.slice(1, first, last + 1).ge(0).all().item<bool>());
+  EXPECT_EQ(s.label[1][first - 1].item<float>(), -1.0f);
+  const at::Tensor bg = build("{name: ludb, root: " + root + ", unannotated: background, limit: 1}")->get(0).label;
+  EXPECT_TRUE(bg.ge(0).all().item<bool>());
+  EXPECT_TRUE(bg.eq(s.label.clamp_min(0)).all().item<bool>());
+  EXPECT_THROW(build("{name: ludb, root: " + root + ", unannotated: zero}"), ct::ConfigError);
   auto all = build("{name: ludb, root: " + root + ", mask_lead: all, limit: 3}");
   EXPECT_EQ(all->size(), 3);
   EXPECT_GE(all->get(0).label.sum().item<float>(), s.label.sum().item<float>());

@@ -100,6 +100,23 @@ TEST(Losses, SegmentationAndRegression) {
               fx["smooth_l1"].get<double>(), 1e-6);
 }
 
+TEST(Losses, SegmentationSkipsUnannotatedSamples) {
+  // Label -1 (LUDB's unannotated record ends): the loss is the mean over the labelled samples
+  // only, and those samples get no gradient, whatever the model outputs there.
+  const auto c = classes(2);
+  at::Tensor out = at::randn({2, 2, 9}, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor y = at::randint(0, 2, {2, 2, 9}).to(at::kFloat);
+  y.slice(2, 0, 3).fill_(-1);
+  y[1].slice(1, 7, 9).fill_(-1);
+  const at::Tensor keep = y.ge(0);
+  const double want =
+      at::binary_cross_entropy_with_logits(out.masked_select(keep), y.masked_select(keep)).item<double>();
+  EXPECT_NEAR(loss_of("{name: segmentation}", c, out, y), want, 1e-6);
+  at::Tensor wild = out.clone();
+  wild.masked_fill_(keep.logical_not(), 50.0f);
+  EXPECT_NEAR(loss_of("{name: segmentation}", c, wild, y), want, 1e-6);
+}
+
 TEST(Losses, ShapeAndConfigErrors) {
   const auto c = classes(4);
   EXPECT_THROW(loss_of("{name: multiclass}", c, at::zeros({3, 5}), at::zeros({3}, at::kLong)), ct::ShapeError);

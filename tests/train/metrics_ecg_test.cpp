@@ -262,6 +262,36 @@ TEST(Delineation, WavesFromMasksAndPooledStatistics) {
   EXPECT_THROW(tr::DelineationAccumulator({"P"}, 0.0), ConfigError);
 }
 
+TEST(Delineation, DetectionsOutsideTheAnnotatedSpanAreNotCounted) {
+  // Reference annotated on [20, 79] only (-1 elsewhere), tolerance 5 samples at 100 Hz.
+  tr::DelineationOptions o;
+  o.tolerance_ms = 50;
+  tr::DelineationAccumulator acc({"QRS"}, 100.0, o);
+  at::Tensor ref = at::zeros({1, 100});
+  ref[0].slice(0, 0, 20).fill_(-1);
+  ref[0].slice(0, 80, 100).fill_(-1);
+  ref[0].slice(0, 30, 41).fill_(1);  // [30, 40]
+  at::Tensor pred = at::zeros({1, 100});
+  pred[0].slice(0, 2, 9).fill_(1);    // [2, 8]: before the span, beyond the tolerance: ignored
+  pred[0].slice(0, 16, 19).fill_(1);  // [16, 18]: within 5 samples of the span: counted (false)
+  pred[0].slice(0, 31, 41).fill_(1);  // [31, 40]: the true wave
+  pred[0].slice(0, 88, 95).fill_(1);  // after the span: ignored
+  acc.add(pred, ref);
+  EXPECT_EQ(acc.onset(0).n_reference, 1);
+  EXPECT_EQ(acc.onset(0).n_detected, 2);  // 16 and 31
+  EXPECT_EQ(acc.onset(0).tp, 1);
+  EXPECT_EQ(acc.onset(0).fp, 1);
+  EXPECT_EQ(acc.offset(0).n_detected, 2);  // 18 and 40
+  // The same prediction against a fully annotated reference counts every wave.
+  tr::DelineationAccumulator full({"QRS"}, 100.0, o);
+  full.add(pred, ref.clamp_min(0));
+  EXPECT_EQ(full.onset(0).n_detected, 4);
+  // A record nobody annotated is skipped.
+  acc.add(pred, at::full({1, 100}, -1.0));
+  EXPECT_EQ(acc.records(), 1);
+  EXPECT_EQ(acc.onset(0).n_detected, 2);
+}
+
 TEST(Delineation, LudbReferenceAgainstItselfAndShifted) {
   CT_REQUIRE_SHARED("ludb/data");
   cardiotorch::data::LudbOptions lo;

@@ -130,12 +130,20 @@ at::Tensor mitdb_with_context(const at::Tensor& window, const at::Tensor& median
 /// per-lead delineation files ('(' onset, peak p/N/t, ')' offset; inclusive); `mask_lead`
 /// picks the lead whose annotation is used ("all" = union over the 12 leads). label_counts
 /// are numbers of delineated waves. text = the header's diagnosis comments; meta: age, sex.
+/// LUDB's cardiologists delineated every record from its first to its last complete cycle
+/// (about 1.3 s are left unannotated at each end, waves included), so by default the samples
+/// before the first annotated boundary and after the last one are labelled -1 in every mask
+/// channel: the segmentation loss skips them and the delineation metric does not count
+/// detections there (`unannotated: background` labels them 0, as older tools did).
 struct LudbOptions : CommonOptions {
-  std::string mask_lead = "ii";  ///< annotation file extension (i, ii, ..., v6) or "all"
+  std::string mask_lead = "ii";        ///< annotation file extension (i, ii, ..., v6) or "all"
+  std::string unannotated = "ignore";  ///< ignore (label -1) | background (label 0)
   template <class V>
   void fields(V& v) {
     CommonOptions::fields(v);
     v("mask_lead", mask_lead, "lead whose delineation makes the masks (i..v6, or all)");
+    v("unannotated", unannotated,
+      "samples outside the annotated span: ignore (label -1, not trained on or scored) or background (label 0)");
   }
   void validate() const;
 };

@@ -10,7 +10,8 @@
 //   kMultiHot    float32 [n_classes], 1 for each positive class (cinc2020/2021, ptbxl).
 //                An all-zero vector means "no class of this label set" (counted as n_unlabelled).
 //   kClassIndex  int64 scalar (0-dim) in [0, n_classes) (cinc2017, mitdb beats, folder).
-//   kMask        float32 [n_classes, samples] per-sample masks aligned with the signal (ludb).
+//   kMask        float32 [n_classes, samples] per-sample masks aligned with the signal (ludb): 1 inside
+//                a wave, 0 outside, -1 where the record is not annotated (not trained on or scored).
 //
 // Adapters are registered by name and built from YAML:
 //   dataset: {name: ptbxl, root: /data/ptbxl, fs: 500, labels: superclass, on_error: skip}

@@ -141,7 +141,9 @@ struct DelineationOptions {
 /// Accumulates boundary matches over records: add (C, T) or (N, C, T) predicted and reference
 /// masks (channel c = wave class c, e.g. P, QRS, T), then read onset and offset statistics per
 /// class. Matching is per record and class; sums are pooled over records (as torch_ecg's
-/// WaveDelineationMetrics pools them).
+/// WaveDelineationMetrics pools them). Reference samples labelled -1 (in every channel) are not
+/// annotated: detected boundaries further than the tolerance from the annotated span are not
+/// counted, and a record with no annotated sample is skipped.
 class DelineationAccumulator {
  public:
   DelineationAccumulator(std::vector<std::string> class_names, double fs, DelineationOptions options = {});
