@@ -127,10 +127,15 @@ PretrainResult pretrain(const PretrainRequest& req) {
   std::function<data::Loader&(int64_t)> train_loader = [train_loader_ptr](int64_t) -> data::Loader& {
     return *train_loader_ptr;
   };
+  // Validation is sharded like training: each rank evaluates its share, rank 0 the metrics of
+  // the gathered outputs (train::evaluate).
+  data::LoaderOptions val_opts = eval_opts;
+  val_opts.rank = train_opts.rank;
+  val_opts.world_size = train_opts.world_size;
   std::unique_ptr<data::Loader> val_loader;
   if (!split.val.empty())
     val_loader =
-        std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
+        std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, val_opts);
 
   // An export that cannot happen is refused now, not after the training.
   if (opts.pretrain.export_encoder) {

@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "cardiotorch/core/error.h"
@@ -122,6 +123,106 @@ at::Tensor GradientSync::sync(const at::Tensor& extra) {
     }
   }
   return meta.narrow(0, 0, n_extra);
+}
+
+// ----------------------------------------------------------------------- uneven gathers
+
+namespace {
+
+// Where a backend's collectives take their tensors: NCCL moves CUDA tensors only.
+c10::Device comm_device(const ProcessGroup& group) {
+  return group.backend() == "nccl" ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
+}
+
+constexpr int64_t kMaxGatherDims = 8;
+
+}  // namespace
+
+std::vector<at::Tensor> gather_rows(const at::Tensor& x, ProcessGroup& group, int64_t root) {
+  const int64_t world = group.world_size();
+  CT_CHECK(!x.defined() || (x.dim() >= 1 && x.dim() <= kMaxGatherDims), ShapeError, "gather_rows: expected 1 to ",
+           kMaxGatherDims, " dimensions, got ", x.sizes());
+  if (world == 1) return {x};
+  at::NoGradGuard no_grad;
+  // Round 1: every rank's shape and dtype (defined, rows, dtype, dims, sizes...), so that each
+  // pads its rows to the longest and a rank without rows learns the shape.
+  at::Tensor header = at::zeros({4 + kMaxGatherDims}, at::kLong);
+  {
+    auto* h = header.data_ptr<int64_t>();
+    if (x.defined()) {
+      h[0] = 1;
+      h[1] = x.size(0);
+      h[2] = static_cast<int64_t>(x.scalar_type());
+      h[3] = x.dim();
+      for (int64_t d = 0; d < x.dim(); ++d) h[4 + d] = x.size(d);
+    }
+  }
+  const c10::Device dev = comm_device(group);
+  std::vector<at::Tensor> headers = group.all_gather(header.to(dev));
+  for (auto& h : headers) h = h.to(at::kCPU);
+  int64_t ref = -1, max_rows = 0;
+  for (int64_t r = 0; r < world; ++r) {
+    const auto* h = headers[static_cast<size_t>(r)].data_ptr<int64_t>();
+    if (h[0] == 0) continue;
+    max_rows = std::max(max_rows, h[1]);
+    if (ref < 0) {
+      ref = r;
+      continue;
+    }
+    const auto* f = headers[static_cast<size_t>(ref)].data_ptr<int64_t>();
+    bool same = h[2] == f[2] && h[3] == f[3];
+    for (int64_t d = 1; same && d < h[3]; ++d) same = h[4 + d] == f[4 + d];
+    CT_CHECK(same, ShapeError, "gather_rows: rank ", r, " gives ", c10::IntArrayRef(h + 4, static_cast<size_t>(h[3])),
+             " ", c10::toString(static_cast<at::ScalarType>(h[2])), ", rank ", ref, " ",
+             c10::IntArrayRef(f + 4, static_cast<size_t>(f[3])), " ", c10::toString(static_cast<at::ScalarType>(f[2])),
+             " (only the row count may differ)");
+  }
+  if (ref < 0)
+    return group.rank() == root ? std::vector<at::Tensor>(static_cast<size_t>(world)) : std::vector<at::Tensor>();
+  const auto* f = headers[static_cast<size_t>(ref)].data_ptr<int64_t>();
+  std::vector<int64_t> shape(f + 4, f + 4 + f[3]);
+  shape[0] = max_rows;
+  const auto dtype = static_cast<at::ScalarType>(f[2]);
+  // Round 2: the rows, padded to the longest shard.
+  at::Tensor padded = at::zeros(shape, at::TensorOptions().dtype(dtype).device(dev));
+  if (x.defined() && x.size(0) > 0) padded.narrow(0, 0, x.size(0)).copy_(x.detach());
+  std::vector<at::Tensor> parts = group.gather(padded, root);
+  if (group.rank() != root) return {};
+  std::vector<at::Tensor> out(static_cast<size_t>(world));
+  for (int64_t r = 0; r < world; ++r) {
+    const auto* h = headers[static_cast<size_t>(r)].data_ptr<int64_t>();
+    if (h[0] != 0) out[static_cast<size_t>(r)] = parts[static_cast<size_t>(r)].narrow(0, 0, h[1]);
+  }
+  return out;
+}
+
+std::vector<std::string> gather_strings(const std::string& s, ProcessGroup& group, int64_t root) {
+  if (group.world_size() == 1) return {s};
+  at::Tensor bytes = at::empty({static_cast<int64_t>(s.size())}, at::kByte);
+  if (!s.empty()) std::memcpy(bytes.data_ptr<uint8_t>(), s.data(), s.size());
+  std::vector<at::Tensor> parts = gather_rows(bytes, group, root);
+  std::vector<std::string> out;
+  for (const auto& p : parts) {
+    const at::Tensor c = p.defined() ? p.to(at::kCPU).contiguous() : at::Tensor();
+    if (!c.defined() || c.numel() == 0) out.emplace_back();
+    else out.emplace_back(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+  }
+  return out;
+}
+
+void broadcast_string(std::string& s, ProcessGroup& group, int64_t root) {
+  if (group.world_size() == 1) return;
+  const c10::Device dev = comm_device(group);
+  at::Tensor n = at::scalar_tensor(static_cast<int64_t>(s.size()), at::kLong).reshape({1}).to(dev);
+  group.broadcast_(n, root);
+  const int64_t len = n.to(at::kCPU).item<int64_t>();
+  at::Tensor bytes = at::zeros({len}, at::kByte);
+  if (group.rank() == root && len > 0) std::memcpy(bytes.data_ptr<uint8_t>(), s.data(), s.size());
+  bytes = bytes.to(dev);
+  if (len > 0) group.broadcast_(bytes, root);
+  bytes = bytes.to(at::kCPU).contiguous();
+  if (len == 0) s.clear();
+  else s.assign(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(len));
 }
 
 // --------------------------------------------------------------------- all-gather with grad

@@ -265,6 +265,23 @@ std::vector<at::Tensor> ProcessGroup::all_gather(const at::Tensor& tensor) {
   return out[0];
 }
 
+std::vector<at::Tensor> ProcessGroup::gather(const at::Tensor& tensor, int64_t root) {
+  if (world_ == 1) return {tensor};
+  CT_CHECK(root >= 0 && root < world_, ArgumentError, "dist: gather root ", root, " of world ", world_);
+  std::vector<at::Tensor> in{tensor.contiguous()};
+  // c10d wants one list of world tensors on the root and no list elsewhere.
+  std::vector<std::vector<at::Tensor>> out;
+  if (rank_ == root) {
+    out.emplace_back();
+    for (int64_t r = 0; r < world_; ++r) out[0].push_back(at::empty_like(in[0]));
+  }
+  c10d::GatherOptions go;
+  go.rootRank = root;
+  go.timeout = timeout_;
+  run_collective("gather", rank_, timeout_, [&] { impl_->pg->gather(out, in, go)->wait(timeout_); });
+  return rank_ == root ? out[0] : std::vector<at::Tensor>();
+}
+
 void ProcessGroup::barrier(std::chrono::milliseconds timeout) {
   if (world_ == 1) return;
   if (timeout.count() <= 0) timeout = timeout_;

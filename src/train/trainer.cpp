@@ -145,10 +145,119 @@ std::map<std::string, double> EvalResult::all() const {
 
 // ------------------------------------------------------------------------------ evaluate
 
+namespace {
+
+// What one rank of a sharded validation hands to rank 0: its loss and scalar sums and the rows
+// the metrics need, with the dataset index of each row.
+struct ShardOutputs {
+  std::vector<at::Tensor> outputs, targets;
+  std::vector<int64_t> indices;
+  bool indexed = true;  // one output row per sample (else the rows cannot be put in dataset order)
+};
+
+at::Tensor cat_or_undefined(const std::vector<at::Tensor>& parts) {
+  return parts.empty() ? at::Tensor() : at::cat(parts, 0);
+}
+
+// Rank 0 gathers every rank's sums and rows, computes the metrics on the rows in dataset order
+// (as one process would see them: every sample once, none padded) and sends the result to all
+// ranks, so every rank takes the same early-stopping and best-checkpoint decisions.
+void reduce_sharded_eval(EvalResult& r, double loss_sum, const std::map<std::string, double>& scalar_sums,
+                         ShardOutputs& shard, MetricSet* metrics, int64_t batch_size, dist::ProcessGroup& group) {
+  nlohmann::json mine{{"samples", r.samples}, {"loss_sum", number_or_null(loss_sum)}, {"indexed", shard.indexed}};
+  nlohmann::json sums = nlohmann::json::object();
+  for (const auto& [k, v] : scalar_sums) sums[k] = number_or_null(v);
+  mine["scalars"] = sums;
+  const std::vector<std::string> stats = dist::gather_strings(mine.dump(), group);
+  std::vector<at::Tensor> outputs, targets, indices;
+  if (metrics) {
+    outputs = dist::gather_rows(cat_or_undefined(shard.outputs), group);
+    targets = dist::gather_rows(cat_or_undefined(shard.targets), group);
+    at::Tensor idx;
+    if (!shard.indices.empty()) idx = at::tensor(at::ArrayRef<int64_t>(shard.indices), at::kLong);
+    indices = dist::gather_rows(idx, group);
+  }
+  std::string result;
+  if (group.is_main()) {
+    EvalResult g;
+    double loss_total = 0;
+    std::map<std::string, double> scalar_total;
+    bool indexed = true;
+    for (const auto& text : stats) {
+      const auto j = nlohmann::json::parse(text);
+      g.samples += j.at("samples").get<int64_t>();
+      loss_total += number_of(j.at("loss_sum"));
+      for (const auto& [k, v] : j.at("scalars").items()) scalar_total[k] += number_of(v);
+      indexed = indexed && j.at("indexed").get<bool>();
+    }
+    if (g.samples > 0) {
+      g.loss = loss_total / static_cast<double>(g.samples);
+      for (const auto& [k, v] : scalar_total) g.scalars[k] = v / static_cast<double>(g.samples);
+    }
+    if (metrics) {
+      metrics->reset();
+      std::vector<at::Tensor> o, t, i;
+      for (size_t k = 0; k < outputs.size(); ++k) {
+        if (!outputs[k].defined()) continue;
+        o.push_back(outputs[k].to(at::kCPU));
+        t.push_back(targets[k].to(at::kCPU));
+        if (indices[k].defined()) i.push_back(indices[k].to(at::kCPU));
+      }
+      if (!o.empty()) {
+        at::Tensor out = at::cat(o, 0), tgt = at::cat(t, 0);
+        if (indexed && !i.empty()) {
+          // Dataset order, as one process evaluates: the metrics see the same rows in the same
+          // order (streaming sums included), whatever the number of ranks.
+          const at::Tensor idx = at::cat(i, 0);
+          CT_CHECK(idx.size(0) == out.size(0), InternalError, "validation: ", idx.size(0), " indices for ", out.size(0),
+                   " output rows");
+          const at::Tensor order = std::get<1>(idx.sort(/*stable=*/true, 0, false));
+          const at::Tensor sorted = idx.index_select(0, order);
+          CT_CHECK(
+              sorted.size(0) < 2 || (sorted.narrow(0, 1, sorted.size(0) - 1) > sorted.narrow(0, 0, sorted.size(0) - 1))
+                                        .all()
+                                        .item<bool>(),
+              InternalError, "validation: the ranks' shards overlap (a sample was evaluated twice)");
+          out = out.index_select(0, order);
+          tgt = tgt.index_select(0, order);
+        }
+        const int64_t n = out.size(0), bs = std::max<int64_t>(1, batch_size);
+        for (int64_t a = 0; a < n; a += bs) {
+          const int64_t len = std::min(bs, n - a);
+          metrics->update(out.narrow(0, a, len), tgt.narrow(0, a, len));
+        }
+      }
+      g.metrics = metrics->compute();
+    }
+    nlohmann::json m = nlohmann::json::object(), sc = nlohmann::json::object();
+    for (const auto& [k, v] : g.metrics) m[k] = number_or_null(v);
+    for (const auto& [k, v] : g.scalars) sc[k] = number_or_null(v);
+    result = nlohmann::json{{"samples", g.samples}, {"loss", number_or_null(g.loss)}, {"metrics", m}, {"scalars", sc}}
+                 .dump();
+  }
+  // Every rank takes rank 0's numbers (JSON numbers round-trip doubles exactly).
+  dist::broadcast_string(result, group);
+  const auto j = nlohmann::json::parse(result);
+  r.samples = j.at("samples").get<int64_t>();
+  r.loss = number_of(j.at("loss"));
+  r.metrics.clear();
+  r.scalars.clear();
+  for (const auto& [k, v] : j.at("metrics").items()) r.metrics[k] = number_of(v);
+  for (const auto& [k, v] : j.at("scalars").items()) r.scalars[k] = number_of(v);
+}
+
+}  // namespace
+
 EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader& loader, MetricSet* metrics,
                     const c10::Device& device, at::ScalarType precision, const std::string& label, int64_t epoch,
-                    bool progress) {
+                    bool progress, const dist::ProcessGroupPtr& group) {
   const auto t0 = Clock::now();
+  const data::LoaderOptions& lo = loader.options();
+  const bool sharded = group && group->world_size() > 1 && lo.world_size > 1;
+  if (sharded)
+    CT_CHECK(lo.rank == group->rank() && lo.world_size == group->world_size(), InternalError,
+             "evaluate: the loader shards as rank ", lo.rank, " of ", lo.world_size, ", the process group is rank ",
+             group->rank(), " of ", group->world_size());
   const bool was_training = model.is_training(), obj_training = objective.is_training();
   model.eval();
   objective.eval();
@@ -157,6 +266,7 @@ EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader
   EvalResult r;
   double loss_sum = 0;
   std::map<std::string, double> scalar_sums;
+  ShardOutputs shard;
   loader.start_epoch(epoch);
   std::unique_ptr<ProgressBar> bar;
   if (progress && !label.empty()) bar = std::make_unique<ProgressBar>(label, loader.num_batches(), "batch");
@@ -169,16 +279,29 @@ EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader
     const double n = static_cast<double>(b->size());
     loss_sum += out.loss.to(at::kDouble).item<double>() * n;
     for (const auto& [k, v] : out.scalars) scalar_sums[k] += v.to(at::kDouble).item<double>() * n;
-    if (metrics && out.outputs.defined()) metrics->update(out.outputs.to(at::kCPU), out.targets.to(at::kCPU));
+    if (metrics && out.outputs.defined()) {
+      if (sharded) {
+        shard.outputs.push_back(out.outputs.detach().to(at::kCPU));
+        shard.targets.push_back(out.targets.detach().to(at::kCPU));
+        shard.indexed = shard.indexed && out.outputs.size(0) == b->size();
+        shard.indices.insert(shard.indices.end(), b->indices.begin(), b->indices.end());
+      } else {
+        metrics->update(out.outputs.to(at::kCPU), out.targets.to(at::kCPU));
+      }
+    }
     r.samples += b->size();
     if (bar) bar->tick();
   }
   if (bar) bar->finish();
-  if (r.samples > 0) {
-    r.loss = loss_sum / static_cast<double>(r.samples);
-    for (const auto& [k, v] : scalar_sums) r.scalars[k] = v / static_cast<double>(r.samples);
+  if (sharded) {
+    reduce_sharded_eval(r, loss_sum, scalar_sums, shard, metrics, lo.batch_size, *group);
+  } else {
+    if (r.samples > 0) {
+      r.loss = loss_sum / static_cast<double>(r.samples);
+      for (const auto& [k, v] : scalar_sums) r.scalars[k] = v / static_cast<double>(r.samples);
+    }
+    if (metrics) r.metrics = metrics->compute();
   }
-  if (metrics) r.metrics = metrics->compute();
   model.train(was_training);
   objective.train(obj_training);
   r.seconds = seconds_since(t0);
@@ -517,7 +640,7 @@ EvalResult Trainer::validate() {
   EvalResult r;
   try {
     r = evaluate(*ctx_.model, *ctx_.objective, *ctx_.val_loader, ctx_.val_metrics.get(), ctx_.device, precision_,
-                 ctx_.options.progress ? "validation" : "", 0, ctx_.options.progress);
+                 ctx_.options.progress ? "validation" : "", 0, ctx_.options.progress, ctx_.group);
   } catch (...) {
     if (swap) ema_->swap(*ctx_.model);
     throw;

@@ -196,6 +196,25 @@ TEST(LaunchCli, TwoRanksMatchOneRankWithTheGlobalBatch) {
   ASSERT_EQ(la.size(), 7u);
   ASSERT_EQ(la.size(), lb.size());
   for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-4 * std::abs(la[i]) + 1e-6) << "step " << i + 1;
+  // The validation at the end, sharded over the 2 ranks (5 records each) and computed by rank 0
+  // on the gathered outputs: the single process's values.
+  const auto validation = [](const std::string& path) {
+    nlohmann::json last;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.value("split", "") == "val") last = j;
+    }
+    return last;
+  };
+  const auto va = validation(dir + "/runs/one/metrics.jsonl"), vb = validation(dir + "/runs/two/metrics.jsonl");
+  ASSERT_FALSE(va.is_null());
+  ASSERT_FALSE(vb.is_null());
+  for (const char* k : {"loss", "auroc_macro", "auprc_macro", "f1_macro"}) {
+    ASSERT_TRUE(va.contains(k) && vb.contains(k)) << k;
+    EXPECT_NEAR(va[k].get<double>(), vb[k].get<double>(), 1e-4 * std::abs(va[k].get<double>()) + 1e-6) << k;
+  }
 
   // Resume on another world size: the 2-rank run's step-3 checkpoint continued by one process
   // with batch 8 (the same global batch) ends where the uninterrupted runs ended.

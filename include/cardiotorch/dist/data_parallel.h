@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cardiotorch/dist/process_group.h"
@@ -56,5 +57,16 @@ class GradientSync {
 /// rank's `x` receives the gradient of the sum of all ranks' losses (SimCLR/CLIP over the
 /// global batch; with gradients averaged over ranks, that is the gradient of the mean loss).
 at::Tensor all_gather_with_grad(const at::Tensor& x, const ProcessGroupPtr& group);
+
+/// Every rank's rows at `root`, in rank order; an empty vector on the other ranks. Unlike
+/// ProcessGroup::gather the row counts may differ (uneven shards: the tensors are padded to the
+/// longest for the collective and cut back); dtype and the other dimensions must agree. An
+/// undefined `x` is a rank with nothing to give (it stays undefined in the result), so a rank
+/// whose shard is empty needs no shape. ShapeError naming both ranks when they disagree.
+std::vector<at::Tensor> gather_rows(const at::Tensor& x, ProcessGroup& group, int64_t root = 0);
+/// Every rank's string at `root`, in rank order; an empty vector on the other ranks.
+std::vector<std::string> gather_strings(const std::string& s, ProcessGroup& group, int64_t root = 0);
+/// Replaces `s` on every rank by `root`'s.
+void broadcast_string(std::string& s, ProcessGroup& group, int64_t root = 0);
 
 }  // namespace cardiotorch::dist

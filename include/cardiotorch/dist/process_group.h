@@ -95,6 +95,8 @@ class ProcessGroup {
   void broadcast_(at::Tensor& tensor, int64_t root = 0);
   /// Every rank's tensor (same shape on all ranks), in rank order.
   std::vector<at::Tensor> all_gather(const at::Tensor& tensor);
+  /// Every rank's tensor (same shape on all ranks) at `root`, in rank order; empty on the others.
+  std::vector<at::Tensor> gather(const at::Tensor& tensor, int64_t root = 0);
   /// Waits until every rank arrives; a DataError after `timeout` (default: the group's).
   void barrier(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
