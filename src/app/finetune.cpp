@@ -61,6 +61,7 @@ FinetuneResult finetune(const FinetuneRequest& req) {
   // Several ranks (cardiotorch launch, torchrun, srun): only rank 0 writes the run directory.
   const DistRun dist = start_distributed(opts);
   const bool main_rank = dist.is_main();
+  result.main_rank = main_rank;
 
   // Data: the shared preamble of every training command (app/training_data.h).
   TrainingData td = prepare_training_data(saved, opts, dist);

@@ -238,6 +238,30 @@ TEST(LaunchCli, TwoRanksMatchOneRankWithTheGlobalBatch) {
   RecordProperty("max_abs_diff", std::to_string(max_diff));
 }
 
+TEST(LaunchCli, OnlyRankZeroPrints) {
+  if (!have_gloo()) GTEST_SKIP() << "this build has no Gloo backend";
+  // Info logs, progress bars and the command's summary come from rank 0 alone; the other ranks
+  // print warnings and errors only (none here).
+  const std::string dir = ct::test::make_temp_dir("launch_quiet");
+  std::string out;
+  ASSERT_EQ(
+      ct::test::run_cli(
+          "launch --nproc 2 -- finetune --config " + tiny_vit_config(dir, 4, 2) + " --set train.progress=true", &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("[rank 0] run directory: "), std::string::npos) << out;
+  EXPECT_NE(out.find("[rank 0] [I] validation at step 2"), std::string::npos) << out;
+  EXPECT_EQ(out.find("[rank 1]"), std::string::npos) << out;
+}
+
+TEST(LaunchCli, RunRefusesSeveralRanks) {
+  // `cardiotorch run` is one process; under a launcher it stops at once and says what to do.
+  std::string out;
+  EXPECT_EQ(ct::test::run_cli("launch --nproc 2 -- run " + ct::test::source_path("configs/demo.yaml"), &out), 2) << out;
+  EXPECT_NE(out.find("run: the main job runs in one process, not as rank "), std::string::npos) << out;
+  EXPECT_NE(out.find("cardiotorch launch --nproc N -- finetune --config F"), std::string::npos) << out;
+}
+
 TEST(LaunchCli, TorchrunNoPythonRunsTheBinary) {
   if (!have_gloo()) GTEST_SKIP() << "this build has no Gloo backend";
   // torchrun's agent serves the store (TORCHELASTIC_USE_AGENT_STORE=True): rank 0 must connect
