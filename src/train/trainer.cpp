@@ -14,6 +14,7 @@
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
+#include "cardiotorch/core/runtime.h"
 #include "cardiotorch/core/strings.h"
 #include "cardiotorch/dist/data_parallel.h"
 #include "cardiotorch/models/random_state.h"
@@ -65,6 +66,22 @@ std::vector<std::pair<std::string, at::Generator>> module_generators(torch::nn::
         out.emplace_back(str_cat(prefix, item.key().empty() ? "" : item.key() + ".", name), gen);
   return out;
 }
+
+// Every generator training draws from: the global CPU and CUDA ones (dropout, drop-path,
+// batch-level augmentation) and those modules own, under their checkpoint names.
+std::vector<std::pair<std::string, at::Generator>> training_generators(torch::nn::Module& model,
+                                                                       torch::nn::Module& objective) {
+  std::vector<std::pair<std::string, at::Generator>> out;
+  out.emplace_back("cpu", at::detail::getDefaultCPUGenerator());
+  for (int64_t i = 0; i < num_cuda_devices(); ++i)
+    out.emplace_back(str_cat("cuda.", i),
+                     at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i))));
+  for (auto& g : module_generators(model, "model:")) out.push_back(g);
+  for (auto& g : module_generators(objective, "objective:")) out.push_back(g);
+  return out;
+}
+
+constexpr uint64_t kRankStreamTag = 0x72616e6b;  // "rank"
 
 }  // namespace
 
@@ -346,6 +363,11 @@ Trainer::Trainer(TrainContext context, std::vector<CallbackPtr> callbacks)
     dist::broadcast_module(*ctx_.objective, *ctx_.group);
     sync_ = std::make_unique<dist::GradientSync>(ctx_.group, params_, ctx_.dist.bucket_mb);
     has_buffers_ = !ctx_.model->buffers().empty();
+    // Data order and per-sample augmentation are global (seeded by sample); what the model
+    // draws (dropout, drop-path, masks) is per rank unless pinned: otherwise every rank would
+    // draw rank 0's patterns, on other samples.
+    rank_streams_ = !ctx_.dist.same_seed_on_all_ranks;
+    if (rank_streams_) reseed_rank_streams(0);
   }
   const int64_t nb = epoch_batches(ctx_.train_loader(0));
   CT_CHECK(nb > 0, DataError, "train: the training loader has no batches (", ctx_.train_loader(0).shard_size(),
@@ -729,9 +751,48 @@ weights::CheckpointData Trainer::snapshot() const {
   return d;
 }
 
+void Trainer::reseed_rank_streams(int64_t step) {
+  const int64_t rank = ctx_.group->rank();
+  if (rank == 0) return;  // rank 0 keeps the seed's own streams (those of a single process)
+  for (auto& [name, gen] : training_generators(*ctx_.model, *ctx_.objective)) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(
+        derive_seed(gen.current_seed(), kRankStreamTag, static_cast<uint64_t>(rank), static_cast<uint64_t>(step)));
+  }
+}
+
+weights::NamedTensors Trainer::gather_rank_streams() {
+  // Every rank's generator states go into rank 0's checkpoint ("rank<r>/<name>"), so a resume on
+  // as many ranks continues every rank's draws exactly.
+  std::vector<at::Tensor> states;
+  std::vector<std::string> names;
+  for (auto& [name, gen] : training_generators(*ctx_.model, *ctx_.objective)) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    states.push_back(gen.get_state().reshape({-1}));
+    names.push_back(name);
+  }
+  const at::Tensor flat = at::cat(states);
+  const std::vector<at::Tensor> all = dist::gather_rows(flat, *ctx_.group);
+  weights::NamedTensors out;
+  for (size_t r = 1; r < all.size(); ++r) {
+    CT_CHECK(all[r].defined() && all[r].numel() == flat.numel(), InternalError, "checkpoint: rank ", r,
+             " has generator states of ", all[r].defined() ? all[r].numel() : 0, " bytes, rank 0 ", flat.numel());
+    int64_t off = 0;
+    for (size_t k = 0; k < states.size(); ++k) {
+      out.emplace_back(str_cat("rank", r, "/", names[k]), all[r].narrow(0, off, states[k].numel()).clone());
+      off += states[k].numel();
+    }
+  }
+  return out;
+}
+
 void Trainer::save_checkpoint() {
+  weights::NamedTensors rank_rng;
+  if (parallel() && rank_streams_) rank_rng = gather_rank_streams();  // a collective: every rank takes part
   if (!files_) return;
-  last_checkpoint_ = files_->save(snapshot(), state_.step, state_.improved);
+  weights::CheckpointData d = snapshot();
+  for (auto& kv : rank_rng) d.groups["rng"].push_back(std::move(kv));
+  last_checkpoint_ = files_->save(d, state_.step, state_.improved);
   last_checkpoint_step_ = state_.step;
   CT_LOG_DEBUG("checkpoint ", last_checkpoint_, state_.improved ? " (best)" : "");
 }
@@ -802,6 +863,30 @@ void Trainer::resume(const weights::CheckpointData& ck) {
         std::lock_guard<std::mutex> lock(gen.mutex());
         gen.set_state(t);
       }
+    }
+  }
+  if (parallel() && rank_streams_ && ctx_.group->rank() > 0) {
+    // This rank's own states when the checkpoint has them (written on at least as many
+    // ranks); else streams derived afresh from (seed, rank, step): a resume on more ranks than
+    // wrote the checkpoint continues those ranks' draws differently than any earlier run.
+    const std::string prefix = str_cat("rank", ctx_.group->rank(), "/");
+    std::map<std::string, const at::Tensor*> saved;
+    for (const auto& [name, t] : group("rng"))
+      if (starts_with(name, prefix)) saved[name.substr(prefix.size())] = &t;
+    bool all_found = true;
+    for (auto& [name, gen] : training_generators(*ctx_.model, *ctx_.objective)) {
+      auto it = saved.find(name);
+      if (it == saved.end()) {
+        all_found = false;
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(*it->second);
+    }
+    if (!all_found) {
+      CT_LOG_WARN("resume: the checkpoint has no generator states of rank ", ctx_.group->rank(),
+                  "; its dropout/mask streams are derived afresh from (seed, rank, step)");
+      reseed_rank_streams(s.step);
     }
   }
   ctx_.schedule->load_state(section("scheduler"));

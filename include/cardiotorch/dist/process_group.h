@@ -33,6 +33,9 @@ struct DistOptions {
   double setup_timeout_s = 1800;  ///< rendezvous and the wait while rank 0 builds the data cache
   double bucket_mb = 25;          ///< gradient all-reduce bucket size
   bool broadcast_buffers = true;  ///< after each step, copy rank 0's buffers (BatchNorm running stats) to all
+  /// false: ranks > 0 reseed their model-side generators (dropout, drop-path, masks) from
+  /// (seed, rank), so they draw other patterns than rank 0; true: every rank draws rank 0's.
+  bool same_seed_on_all_ranks = false;
 
   template <class V>
   void fields(V& v) {
@@ -43,6 +46,9 @@ struct DistOptions {
     v("bucket_mb", bucket_mb, "size of the flat gradient buckets that are all-reduced together (MB)");
     v("broadcast_buffers", broadcast_buffers,
       "after every optimizer step, copy rank 0's buffers (BatchNorm running statistics) to every rank");
+    v("same_seed_on_all_ranks", same_seed_on_all_ranks,
+      "every rank draws the same dropout / drop-path / mask patterns (false: each rank its own stream, derived from "
+      "the seed and the rank)");
   }
   void validate() const;
 };

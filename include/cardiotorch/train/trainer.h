@@ -19,8 +19,9 @@
 // weights are broadcast at construction; each batch's loss is weighted by its share of the
 // global window (all ranks' samples), gradients are summed over ranks in flat buckets before
 // the non-finite guard and clipping (so every rank decides alike), the window's loss and
-// scalars are summed with them, and rank 0's buffers are broadcast after each update. Validation
-// is sharded (evaluate()).
+// scalars are summed with them, and rank 0's buffers are broadcast after each update. Ranks
+// other than 0 draw from their own generator streams (dist.same_seed_on_all_ranks), which
+// checkpoints keep per rank; validation is sharded (evaluate()).
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
@@ -244,6 +245,8 @@ class Trainer {
   void reduce_window(Window& w);
   void inject_fault() const;
   bool parallel() const { return sync_ != nullptr; }
+  void reseed_rank_streams(int64_t step);
+  std::vector<std::pair<std::string, at::Tensor>> gather_rank_streams();
 
   TrainContext ctx_;
   std::vector<CallbackPtr> callbacks_;
@@ -264,6 +267,7 @@ class Trainer {
   std::unique_ptr<dist::GradientSync> sync_;  // data parallel only
   std::vector<std::string> scalar_keys_;      // the objective's scalars, in the order ranks reduce them
   bool has_buffers_ = false;
+  bool rank_streams_ = false;  // ranks draw from their own generator streams (dist.same_seed_on_all_ranks: false)
 };
 
 /// Copies `tensors` into `module`'s parameters and buffers by name; every name and shape must
