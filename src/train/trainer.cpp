@@ -17,6 +17,7 @@
 #include "cardiotorch/core/runtime.h"
 #include "cardiotorch/core/strings.h"
 #include "cardiotorch/dist/data_parallel.h"
+#include "cardiotorch/dist/sync_batchnorm.h"
 #include "cardiotorch/models/random_state.h"
 #include "cardiotorch/train/checkpoint.h"
 #include "cardiotorch/weights/loader.h"
@@ -368,6 +369,16 @@ Trainer::Trainer(TrainContext context, std::vector<CallbackPtr> callbacks)
     // draw rank 0's patterns, on other samples.
     rank_streams_ = !ctx_.dist.same_seed_on_all_ranks;
     if (rank_streams_) reseed_rank_streams(0);
+    if (ctx_.dist.sync_batchnorm) {
+      sync_bn_ = std::make_unique<dist::SyncBatchNorm>(
+          std::vector<torch::nn::Module*>{ctx_.model.get(), ctx_.objective.get()}, ctx_.group);
+      if (sync_bn_->num_layers() == 0) {
+        CT_LOG_WARN("dist.sync_batchnorm: the model has no BatchNorm layer to synchronise");
+        sync_bn_.reset();
+      } else {
+        CT_LOG_INFO("dist.sync_batchnorm: ", sync_bn_->num_layers(), " BatchNorm layer(s) normalise over all ranks");
+      }
+    }
   }
   const int64_t nb = epoch_batches(ctx_.train_loader(0));
   CT_CHECK(nb > 0, DataError, "train: the training loader has no batches (", ctx_.train_loader(0).shard_size(),
@@ -473,6 +484,11 @@ void Trainer::run_epoch() {
   // Resuming mid-epoch: the order is a function of (seed, epoch), so skipping is exact and the
   // skipped batches are never decoded.
   loader.start_epoch(epoch, std::min(state_.batch, loader.num_batches()));
+  if (sync_bn_ && !stand_in_ && state_.batch >= loader.num_batches() && loader.num_batches() > 0) {
+    // Resumed where this rank's shard has no batch left: its last batch stands in (join_step).
+    loader.start_epoch(epoch, loader.num_batches() - 1);
+    stand_in_ = loader.next();
+  }
   while (state_.epoch == epoch && !done()) {
     Window w;
     w.epoch = epoch;
@@ -489,9 +505,14 @@ void Trainer::train_window(data::Loader& loader, Window& w) {
   ctx_.optimizer->zero_grad();
   const int64_t local_nb = loader.num_batches();
   for (int64_t i = 0; i < w.n; ++i) {
-    if (w.first + i >= local_nb) break;  // this rank's shard ended one batch before rank 0's
+    if (w.first + i >= local_nb) {  // this rank's shard ended one batch before rank 0's
+      if (!sync_bn_) break;
+      join_step();
+      continue;
+    }
     std::optional<data::Batch> b = loader.next();
     CT_INTERNAL_ASSERT(b.has_value(), "the loader ended before batch ", w.first + i);
+    if (sync_bn_) stand_in_ = *b;
     StepOutput out;
     {
       AutocastScope ac(ctx_.device, precision_);
@@ -504,6 +525,9 @@ void Trainer::train_window(data::Loader& loader, Window& w) {
       // The rest of the window is still read (the data position stays exact) but not used.
       w.poisoned = true;
       w.bad_loss = value;
+      // Synchronised BatchNorm layers reduce in backward: every rank runs it (the gradients
+      // of a poisoned window are discarded on every rank).
+      if (sync_bn_) (loss * 0.0).backward();
       continue;
     }
     // Each batch's mean loss weighted by its share of the window's samples: the accumulated
@@ -518,6 +542,22 @@ void Trainer::train_window(data::Loader& loader, Window& w) {
       else it->second = it->second + s;
     }
   }
+}
+
+void Trainer::join_step() {
+  // Synchronised BatchNorm layers gather statistics in forward and reduce in backward, so this
+  // rank takes part in the peers' pass with its last batch, adding no samples to the
+  // statistics and no gradient (SyncBatchNorm::Join).
+  CT_CHECK(stand_in_.has_value(), DataError, "dist.sync_batchnorm: rank ", ctx_.group->rank(),
+           " has no training batch this epoch to join the other ranks' BatchNorm statistics with (its shard has "
+           "fewer samples than batch_size with drop_last: true); lower batch_size or set drop_last: false");
+  dist::SyncBatchNorm::Join join;
+  StepOutput out;
+  {
+    AutocastScope ac(ctx_.device, precision_);
+    out = ctx_.objective->step(*ctx_.model, *stand_in_, true);
+  }
+  (out.loss.to(at::kFloat) * 0.0).backward();
 }
 
 void Trainer::reduce_window(Window& w) {

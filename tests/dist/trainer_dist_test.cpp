@@ -1,7 +1,11 @@
 // The trainer over ranks that are threads of this process (Gloo over an in-memory store):
+// with dist.sync_batchnorm, 2 ranks x batch B train a BatchNorm model to the weights and running
+// statistics of 1 process x 2B, across uneven last batches (a rank joins without samples);
 // per-rank generator streams differ between ranks unless pinned, and a resume on as many ranks
 // restores every rank's stream exactly.
 #include <gtest/gtest.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
 #include <algorithm>
@@ -29,6 +33,26 @@ void init_from(torch::nn::Module& m, uint64_t seed) {
   at::NoGradGuard ng;
   for (auto& p : m.parameters()) p.copy_(at::randn(p.sizes(), g, at::kFloat) * 0.3);
 }
+
+// conv -> BatchNorm1d -> ReLU -> linear: the batch statistics shape every output.
+class ConvBn final : public ct::models::ModelImpl {
+ public:
+  ConvBn() {
+    in_channels_ = 2;
+    conv = register_module("conv", torch::nn::Conv1d(torch::nn::Conv1dOptions(2, 4, 3)));
+    bn = register_module("bn", torch::nn::BatchNorm1d(4));
+    fc = register_module("fc", torch::nn::Linear(4 * 14, 3));
+    init_from(*this, 3);
+  }
+  at::Tensor forward(const at::Tensor& x) override {
+    return fc->forward(at::relu(bn->forward(conv->forward(x))).flatten(1));
+  }
+  ct::models::Shape output_shape(const ct::models::Shape& in) const override { return {in[0], 3}; }
+  int64_t embed_dim() const override { return 56; }
+  torch::nn::Conv1d conv{nullptr};
+  torch::nn::BatchNorm1d bn{nullptr};
+  torch::nn::Linear fc{nullptr};
+};
 
 // A linear model with training noise from a generator of its own (as a ViT's token masking).
 class Noisy final : public ct::models::ModelImpl, public ct::models::GeneratorOwner {
@@ -108,20 +132,54 @@ at::Tensor flat_state(torch::nn::Module& m) {
   return at::cat(v);
 }
 
-ct::dist::DistOptions dist_options(bool same_seed) {
+ct::dist::DistOptions dist_options(bool sync_bn, bool same_seed) {
   ct::dist::DistOptions d = ct::test::gloo_options();
+  d.sync_batchnorm = sync_bn;
   d.same_seed_on_all_ranks = same_seed;
   return d;
 }
 
+// Trains ConvBn on 2 rank threads; every rank's final parameters and buffers.
+std::vector<at::Tensor> train_two_ranks(bool sync_bn, int64_t n, int64_t epochs) {
+  std::vector<at::Tensor> out(2);
+  ct::test::run_ranks(2, [&](const ct::dist::ProcessGroupPtr& g) {
+    at::set_num_threads(1);
+    TrainRun run = make_run(std::make_shared<ConvBn>(), n, 2, quiet(epochs), g, dist_options(sync_bn, true));
+    tr::Trainer t(run.ctx);
+    t.fit();
+    out[static_cast<size_t>(g->rank())] = flat_state(*run.model);
+  });
+  return out;
+}
+
 }  // namespace
+
+TEST(DataParallelTrainer, SyncBatchNormTwoRanksOfBMatchOneProcessOf2B) {
+  CT_SKIP_WITHOUT_GLOO();
+  // 13 samples, global batch 4: one process sees 4, 4, 4, 1 per epoch; rank 0 sees 2, 2, 2, 1 and
+  // rank 1 2, 2, 2 and then joins the last batch without samples. 2 epochs of SGD with momentum.
+  constexpr int64_t kN = 13, kEpochs = 2;
+  at::set_num_threads(1);
+  TrainRun one = make_run(std::make_shared<ConvBn>(), kN, 4, quiet(kEpochs), nullptr, ct::dist::DistOptions());
+  tr::Trainer t(one.ctx);
+  t.fit();
+  const at::Tensor single = flat_state(*one.model);
+
+  const auto synced = train_two_ranks(true, kN, kEpochs);
+  EXPECT_TRUE(at::equal(synced[0], synced[1])) << "ranks diverged";
+  EXPECT_TRUE(at::allclose(synced[0], single, 1e-4, 1e-5))
+      << "max |diff| " << (synced[0] - single).abs().max().item<double>();
+  // The control: per-rank batch statistics (the default) train other weights.
+  const auto local = train_two_ranks(false, kN, kEpochs);
+  EXPECT_GT((local[0] - single).abs().max().item<double>(), 1e-3);
+}
 
 TEST(DataParallelTrainer, RanksDrawTheirOwnStreamsUnlessPinned) {
   CT_SKIP_WITHOUT_GLOO();
   for (const bool same : {false, true}) {
     std::vector<at::Tensor> states(2);
     ct::test::run_ranks(2, [&](const ct::dist::ProcessGroupPtr& g) {
-      TrainRun run = make_run(std::make_shared<Noisy>(), 8, 2, quiet(1), g, dist_options(same));
+      TrainRun run = make_run(std::make_shared<Noisy>(), 8, 2, quiet(1), g, dist_options(false, same));
       tr::Trainer t(run.ctx);
       auto* noisy = static_cast<Noisy*>(run.model.get());
       states[static_cast<size_t>(g->rank())] = at::randn({4}, noisy->gen_);
@@ -142,7 +200,7 @@ TEST(DataParallelTrainer, ResumeRestoresEveryRanksStream) {
     std::vector<at::Tensor> out(2);
     ct::test::run_ranks(2, [&](const ct::dist::ProcessGroupPtr& g) {
       at::set_num_threads(1);
-      TrainRun run = make_run(std::make_shared<Noisy>(), 16, 2, o, g, dist_options(false));
+      TrainRun run = make_run(std::make_shared<Noisy>(), 16, 2, o, g, dist_options(false, false));
       if (g->rank() == 0) run.ctx.checkpoint_dir = ckdir;
       tr::Trainer t(run.ctx);
       if (from) t.resume(*from);

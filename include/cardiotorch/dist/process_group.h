@@ -36,6 +36,7 @@ struct DistOptions {
   /// false: ranks > 0 reseed their model-side generators (dropout, drop-path, masks) from
   /// (seed, rank), so they draw other patterns than rank 0; true: every rank draws rank 0's.
   bool same_seed_on_all_ranks = false;
+  bool sync_batchnorm = false;  ///< BatchNorm statistics over all ranks' samples in training (SyncBatchNorm)
 
   template <class V>
   void fields(V& v) {
@@ -49,6 +50,8 @@ struct DistOptions {
     v("same_seed_on_all_ranks", same_seed_on_all_ranks,
       "every rank draws the same dropout / drop-path / mask patterns (false: each rank its own stream, derived from "
       "the seed and the rank)");
+    v("sync_batchnorm", sync_batchnorm,
+      "BatchNorm layers normalise by the statistics of all ranks' samples in training (SyncBatchNorm)");
   }
   void validate() const;
 };

@@ -21,7 +21,9 @@
 // the non-finite guard and clipping (so every rank decides alike), the window's loss and
 // scalars are summed with them, and rank 0's buffers are broadcast after each update. Ranks
 // other than 0 draw from their own generator streams (dist.same_seed_on_all_ranks), which
-// checkpoints keep per rank; validation is sharded (evaluate()).
+// checkpoints keep per rank; validation is sharded (evaluate()); dist.sync_batchnorm
+// synchronises the BatchNorm layers (dist/sync_batchnorm.h), a rank without a batch joining
+// its peers' passes.
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
@@ -52,6 +54,7 @@ struct CheckpointData;
 }
 namespace cardiotorch::dist {
 class GradientSync;
+class SyncBatchNorm;
 }  // namespace cardiotorch::dist
 
 namespace cardiotorch::train {
@@ -246,6 +249,7 @@ class Trainer {
   void inject_fault() const;
   bool parallel() const { return sync_ != nullptr; }
   void reseed_rank_streams(int64_t step);
+  void join_step();
   std::vector<std::pair<std::string, at::Tensor>> gather_rank_streams();
 
   TrainContext ctx_;
@@ -268,6 +272,8 @@ class Trainer {
   std::vector<std::string> scalar_keys_;      // the objective's scalars, in the order ranks reduce them
   bool has_buffers_ = false;
   bool rank_streams_ = false;  // ranks draw from their own generator streams (dist.same_seed_on_all_ranks: false)
+  std::unique_ptr<dist::SyncBatchNorm> sync_bn_;  // dist.sync_batchnorm
+  std::optional<data::Batch> stand_in_;           // with sync_bn_: the batch a rank without one joins with
 };
 
 /// Copies `tensors` into `module`'s parameters and buffers by name; every name and shape must
