@@ -2,9 +2,13 @@
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 
 #include "cardiotorch/core/error.h"
@@ -50,13 +54,35 @@ void broadcast_buffers(torch::nn::Module& module, ProcessGroup& group, int64_t r
 
 // ------------------------------------------------------------------------ gradient sync
 
-GradientSync::GradientSync(ProcessGroupPtr group, std::vector<at::Tensor> params, double bucket_mb)
+// Tells the GradientSync that a parameter's gradient of this backward pass is accumulated. A
+// post hook of its AccumulateGrad node: it runs right after .grad was updated.
+class ReadyHook final : public torch::autograd::FunctionPostHook {
+ public:
+  explicit ReadyHook(std::function<void()> ready) : ready_(std::move(ready)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    ready_();
+    return outputs;
+  }
+
+ private:
+  std::function<void()> ready_;
+};
+
+struct GradientSync::Hooks {
+  // The nodes are held here: a parameter keeps only a weak reference to its AccumulateGrad, and
+  // a node freed with its graph would come back without the hook.
+  std::vector<std::shared_ptr<torch::autograd::Node>> nodes;
+  std::vector<uintptr_t> keys;
+};
+
+GradientSync::GradientSync(ProcessGroupPtr group, std::vector<at::Tensor> params, double bucket_mb, bool overlap)
     : group_(std::move(group)), params_(std::move(params)) {
   CT_CHECK(group_ != nullptr, ArgumentError, "GradientSync: no process group");
   CT_CHECK(bucket_mb > 0, ArgumentError, "GradientSync: bucket_mb must be > 0, got ", bucket_mb);
   const auto cap = static_cast<int64_t>(bucket_mb * 1024.0 * 1024.0);
-  // Reverse order: the last layers' gradients are ready first (the order DDP uses), so a
-  // later overlap with backward would keep these buckets.
+  // Reverse order: the last layers' gradients are ready first in backward (the order DDP
+  // uses), so with overlap the first buckets start while the early layers still compute.
   Bucket cur;
   int64_t cur_bytes = 0;
   auto flush = [&] {
@@ -77,15 +103,86 @@ GradientSync::GradientSync(ProcessGroupPtr group, std::vector<at::Tensor> params
     bytes_ += nbytes;
   }
   flush();
-  for (auto& b : buckets_) {
+  bucket_of_.assign(params_.size(), 0);
+  for (size_t b = 0; b < buckets_.size(); ++b) {
     int64_t n = 0;
-    for (size_t k : b.params) n += params_[k].numel();
-    b.flat = at::zeros({n}, params_[b.params.front()].options().requires_grad(false));
+    for (size_t k : buckets_[b].params) {
+      n += params_[k].numel();
+      bucket_of_[k] = b;
+    }
+    buckets_[b].flat = at::zeros({n}, params_[buckets_[b].params.front()].options().requires_grad(false));
   }
+  reset_readiness();
+  if (overlap && group_->world_size() > 1) {
+    hooks_ = std::make_unique<Hooks>();
+    for (size_t k = 0; k < params_.size(); ++k) {
+      CT_CHECK(params_[k].requires_grad() && params_[k].is_leaf(), ArgumentError, "GradientSync: parameter ", k,
+               " is not a leaf that requires grad");
+      auto node = torch::autograd::impl::grad_accumulator(params_[k]);
+      CT_CHECK(node != nullptr, InternalError, "GradientSync: parameter ", k, " has no gradient accumulator");
+      hooks_->keys.push_back(node->add_post_hook(std::make_unique<ReadyHook>([this, k] { on_ready(k); })));
+      hooks_->nodes.push_back(std::move(node));
+    }
+  }
+}
+
+GradientSync::~GradientSync() {
+  if (hooks_)
+    for (size_t i = 0; i < hooks_->nodes.size(); ++i) hooks_->nodes[i]->del_post_hook(hooks_->keys[i]);
+  // An all-reduce still in flight (an exception left the step) must end before its buffer goes;
+  // its error, if any, is the one that exception already carries.
+  for (auto& b : buckets_) {
+    if (!b.work) continue;
+    try {
+      b.work->wait();
+    } catch (const std::exception&) {
+    }
+  }
+}
+
+void GradientSync::reset_readiness() {
+  for (auto& b : buckets_) b.pending = b.params.size();
+  next_launch_ = 0;
+}
+
+void GradientSync::arm() {
+  if (!hooks_) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  reset_readiness();
+  launched_in_backward_ = 0;
+  armed_ = true;
+}
+
+void GradientSync::on_ready(size_t k) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!armed_) return;  // an earlier micro-batch of the window: its gradient is not final yet
+  Bucket& b = buckets_[bucket_of_[k]];
+  if (b.pending > 0) --b.pending;
+  // In bucket order on every rank: a ready bucket waits for the ones before it.
+  while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending == 0) {
+    launch(next_launch_++);
+    ++launched_in_backward_;
+  }
+}
+
+void GradientSync::launch(size_t bi) {
+  at::NoGradGuard no_grad;
+  Bucket& b = buckets_[bi];
+  int64_t off = 0;
+  for (size_t k : b.params) {
+    const at::Tensor& g = params_[k].grad();
+    at::Tensor slot = b.flat.narrow(0, off, params_[k].numel());
+    if (g.defined()) slot.copy_(g.reshape({-1}));
+    else slot.zero_();
+    off += params_[k].numel();
+  }
+  b.work = group_->allreduce_async(b.flat);
 }
 
 at::Tensor GradientSync::sync(const at::Tensor& extra) {
   at::NoGradGuard no_grad;
+  std::lock_guard<std::mutex> lock(mu_);
+  armed_ = false;
   const int64_t n_extra = extra.defined() ? extra.numel() : 0;
   const c10::Device dev = params_.empty() ? c10::Device(c10::kCPU) : params_.front().device();
   // One small float64 vector rides along: the caller's values, then a has-gradient flag per
@@ -94,22 +191,18 @@ at::Tensor GradientSync::sync(const at::Tensor& extra) {
   if (n_extra) meta.narrow(0, 0, n_extra).copy_(extra.detach().reshape({-1}).to(at::kCPU, at::kDouble));
   auto* flags = meta.data_ptr<double>() + n_extra;
   for (size_t k = 0; k < params_.size(); ++k) flags[k] = params_[k].grad().defined() ? 1.0 : 0.0;
-  for (auto& b : buckets_) {
-    int64_t off = 0;
-    for (size_t k : b.params) {
-      const at::Tensor& g = params_[k].grad();
-      at::Tensor slot = b.flat.narrow(0, off, params_[k].numel());
-      if (g.defined()) slot.copy_(g.reshape({-1}));
-      else slot.zero_();
-      off += params_[k].numel();
-    }
-  }
-  std::vector<at::Tensor> all;
-  for (auto& b : buckets_) all.push_back(b.flat);
+  // The buckets the backward pass did not start (all of them without overlap), in order, then
+  // the small vector; they overlap one another on the backend's threads.
+  while (next_launch_ < buckets_.size()) launch(next_launch_++);
   at::Tensor meta_dev = meta.to(dev);
-  all.push_back(meta_dev);
-  group_->allreduce_(all);
-  meta = all.back().to(at::kCPU);
+  auto meta_work = group_->allreduce_async(meta_dev);
+  for (auto& b : buckets_) {
+    b.work->wait();
+    b.work.reset();
+  }
+  meta_work->wait();
+  reset_readiness();
+  meta = meta_dev.to(at::kCPU);
   flags = meta.data_ptr<double>() + n_extra;
   for (auto& b : buckets_) {
     int64_t off = 0;

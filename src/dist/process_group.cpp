@@ -241,6 +241,36 @@ void ProcessGroup::allreduce_(std::vector<at::Tensor>& tensors, ReduceOp op) {
   });
 }
 
+struct ProcessGroup::Work::Impl {
+  WorkPtr work;
+  int64_t rank = 0;
+  std::chrono::milliseconds timeout{0};
+};
+
+ProcessGroup::Work::Work(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProcessGroup::Work::~Work() = default;
+
+void ProcessGroup::Work::wait() {
+  if (!impl_ || !impl_->work) return;
+  run_collective("all-reduce", impl_->rank, impl_->timeout, [&] { impl_->work->wait(impl_->timeout); });
+  impl_->work.reset();
+}
+
+std::unique_ptr<ProcessGroup::Work> ProcessGroup::allreduce_async(at::Tensor& tensor, ReduceOp op) {
+  auto impl = std::make_unique<Work::Impl>();
+  impl->rank = rank_;
+  impl->timeout = timeout_;
+  if (world_ > 1) {
+    CT_CHECK(tensor.is_contiguous(), ArgumentError, "dist: all-reduce needs contiguous tensors");
+    c10d::AllreduceOptions ao;
+    ao.reduceOp = to_c10d(op);
+    ao.timeout = timeout_;
+    std::vector<at::Tensor> one{tensor};
+    run_collective("all-reduce", rank_, timeout_, [&] { impl->work = impl_->pg->allreduce(one, ao); });
+  }
+  return std::make_unique<Work>(std::move(impl));
+}
+
 void ProcessGroup::broadcast_(at::Tensor& tensor, int64_t root) {
   if (world_ == 1) return;
   CT_CHECK(root >= 0 && root < world_, ArgumentError, "dist: broadcast root ", root, " of world ", world_);

@@ -6,6 +6,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <nlohmann/json.hpp>
@@ -362,7 +363,7 @@ Trainer::Trainer(TrainContext context, std::vector<CallbackPtr> callbacks)
     // also covers initialisers that draw from thread-local or unseeded sources).
     dist::broadcast_module(*ctx_.model, *ctx_.group);
     dist::broadcast_module(*ctx_.objective, *ctx_.group);
-    sync_ = std::make_unique<dist::GradientSync>(ctx_.group, params_, ctx_.dist.bucket_mb);
+    sync_ = std::make_unique<dist::GradientSync>(ctx_.group, params_, ctx_.dist.bucket_mb, ctx_.dist.overlap_backward);
     has_buffers_ = !ctx_.model->buffers().empty();
     // Data order and per-sample augmentation are global (seeded by sample); what the model
     // draws (dropout, drop-path, masks) is per rank unless pinned: otherwise every rank would
@@ -504,7 +505,12 @@ void Trainer::train_window(data::Loader& loader, Window& w) {
   w.total = static_cast<double>(window_samples(loader, w.first, w.n));
   ctx_.optimizer->zero_grad();
   const int64_t local_nb = loader.num_batches();
+  // The window's last backward pass on this rank (a rank whose shard ends early has fewer,
+  // unless it joins its peers' passes): its gradients are final, so with overlap their
+  // all-reduce may start as they become ready.
+  const int64_t last_backward = sync_bn_ ? w.n - 1 : std::clamp<int64_t>(local_nb - w.first, 0, w.n) - 1;
   for (int64_t i = 0; i < w.n; ++i) {
+    if (sync_ && i == last_backward) sync_->arm();
     if (w.first + i >= local_nb) {  // this rank's shard ended one batch before rank 0's
       if (!sync_bn_) break;
       join_step();
