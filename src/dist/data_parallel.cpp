@@ -112,18 +112,21 @@ GradientSync::GradientSync(ProcessGroupPtr group, std::vector<at::Tensor> params
     }
     buckets_[b].flat = at::zeros({n}, params_[buckets_[b].params.front()].options().requires_grad(false));
   }
-  reset_readiness();
+  hooked_.assign(params_.size(), false);
   if (overlap && group_->world_size() > 1) {
     hooks_ = std::make_unique<Hooks>();
     for (size_t k = 0; k < params_.size(); ++k) {
-      CT_CHECK(params_[k].requires_grad() && params_[k].is_leaf(), ArgumentError, "GradientSync: parameter ", k,
-               " is not a leaf that requires grad");
+      // A tensor that takes no gradient (frozen) never becomes ready: it does not hold its
+      // bucket back, and sync() sums whatever gradient it has (none).
+      if (!params_[k].requires_grad() || !params_[k].is_leaf()) continue;
       auto node = torch::autograd::impl::grad_accumulator(params_[k]);
-      CT_CHECK(node != nullptr, InternalError, "GradientSync: parameter ", k, " has no gradient accumulator");
+      if (!node) continue;
       hooks_->keys.push_back(node->add_post_hook(std::make_unique<ReadyHook>([this, k] { on_ready(k); })));
       hooks_->nodes.push_back(std::move(node));
+      hooked_[k] = true;
     }
   }
+  reset_readiness();
 }
 
 GradientSync::~GradientSync() {
@@ -141,7 +144,10 @@ GradientSync::~GradientSync() {
 }
 
 void GradientSync::reset_readiness() {
-  for (auto& b : buckets_) b.pending = b.params.size();
+  for (auto& b : buckets_) {
+    b.pending = 0;
+    for (size_t k : b.params) b.pending += hooked_[k] ? 1 : 0;
+  }
   next_launch_ = 0;
 }
 
@@ -158,7 +164,8 @@ void GradientSync::on_ready(size_t k) {
   if (!armed_) return;  // an earlier micro-batch of the window: its gradient is not final yet
   Bucket& b = buckets_[bucket_of_[k]];
   if (b.pending > 0) --b.pending;
-  // In bucket order on every rank: a ready bucket waits for the ones before it.
+  // In bucket order on every rank: a ready bucket waits for the ones before it. (A bucket of
+  // frozen tensors alone, pending 0 from the start, goes with the first hook that fires.)
   while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending == 0) {
     launch(next_launch_++);
     ++launched_in_backward_;

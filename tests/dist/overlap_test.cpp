@@ -29,8 +29,11 @@ torch::nn::Sequential make_net() {
 // the final pass, so its parameters' bucket waits for sync(). Returns the summed gradients and
 // how many buckets the backward pass started.
 std::pair<std::vector<at::Tensor>, int64_t> step_gradients(const dist::ProcessGroupPtr& g, bool overlap, int micro,
-                                                           bool skip_last_layer) {
+                                                           bool skip_last_layer, bool freeze_a_bias = false) {
   auto net = make_net();
+  // A frozen tensor among the parameters (the middle bias, in the first bucket) takes no
+  // gradient and must not hold its bucket back.
+  if (freeze_a_bias) net->parameters()[3].requires_grad_(false);
   // 0.0005 MB = 524 bytes: 3 buckets, {last layer, middle bias}, {16 x 16 weight}, {first layer}.
   dist::GradientSync sync(g, net->parameters(), 0.0005, overlap);
   EXPECT_EQ(sync.num_buckets(), 3);
@@ -89,6 +92,20 @@ TEST(OverlappedGradientSync, EqualsTheSyncAfterBackward) {
       EXPECT_EQ(launched[0], 0) << what;
     }
   }
+}
+
+TEST(OverlappedGradientSync, AFrozenParameterDoesNotHoldItsBucketBack) {
+  CT_SKIP_WITHOUT_GLOO();
+  std::vector<std::vector<at::Tensor>> after(2), overlapped(2);
+  std::vector<int64_t> launched(2);
+  ct::test::run_ranks(2, [&](const dist::ProcessGroupPtr& g) {
+    const size_t r = static_cast<size_t>(g->rank());
+    after[r] = step_gradients(g, false, 1, false, true).first;
+    std::tie(overlapped[r], launched[r]) = step_gradients(g, true, 1, false, true);
+  });
+  for (size_t r = 0; r < 2; ++r) expect_same(overlapped[r], after[r], ct::str_cat("rank ", r));
+  EXPECT_FALSE(after[0][3].defined());
+  EXPECT_EQ(launched[0], 3);
 }
 
 TEST(OverlappedGradientSync, SumsAcrossRanksMatchTheSingleProcessGradient) {

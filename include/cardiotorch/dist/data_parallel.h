@@ -74,6 +74,7 @@ class GradientSync {
   std::vector<at::Tensor> params_;
   std::vector<Bucket> buckets_;
   std::vector<size_t> bucket_of_;  // param index -> bucket
+  std::vector<bool> hooked_;       // overlap: the parameter's AccumulateGrad reports it ready
   int64_t bytes_ = 0;
   std::unique_ptr<Hooks> hooks_;
   std::mutex mu_;  // hooks run on the autograd engine's threads (CUDA)
