@@ -61,6 +61,7 @@ FinetuneResult finetune(const FinetuneRequest& req) {
   // Several ranks (cardiotorch launch, torchrun, srun): only rank 0 writes the run directory.
   const DistRun dist = start_distributed(opts);
   const bool main_rank = dist.is_main();
+  result.main_rank = main_rank;
 
   // Data: the shared preamble of every training command (app/training_data.h).
   TrainingData td = prepare_training_data(saved, opts, dist);
@@ -165,10 +166,15 @@ FinetuneResult finetune(const FinetuneRequest& req) {
         std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.train), augment, train_opts);
     train_loader = [=](int64_t) -> data::Loader& { return *holder->loader; };
   }
+  // Validation is sharded like training: each rank evaluates its share, rank 0 the metrics of
+  // the gathered outputs (train::evaluate).
+  data::LoaderOptions val_opts = eval_opts;
+  val_opts.rank = train_opts.rank;
+  val_opts.world_size = train_opts.world_size;
   std::unique_ptr<data::Loader> val_loader;
   if (!split.val.empty())
     val_loader =
-        std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
+        std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, val_opts);
 
   const int64_t nb = train::epoch_batches(train_loader(0));
   const int64_t spe = (nb + opts.train.accumulate - 1) / opts.train.accumulate;

@@ -72,6 +72,7 @@ PretrainResult pretrain(const PretrainRequest& req) {
   // Several ranks (cardiotorch launch, torchrun, srun): only rank 0 writes the run directory.
   const DistRun dist = start_distributed(opts);
   const bool main_rank = dist.is_main();
+  result.main_rank = main_rank;
   // Data: the shared preamble of every training command (app/training_data.h).
   TrainingData td = prepare_training_data(saved, opts, dist);
   const std::shared_ptr<const data::Dataset>& dataset = td.dataset;
@@ -127,10 +128,15 @@ PretrainResult pretrain(const PretrainRequest& req) {
   std::function<data::Loader&(int64_t)> train_loader = [train_loader_ptr](int64_t) -> data::Loader& {
     return *train_loader_ptr;
   };
+  // Validation is sharded like training: each rank evaluates its share, rank 0 the metrics of
+  // the gathered outputs (train::evaluate).
+  data::LoaderOptions val_opts = eval_opts;
+  val_opts.rank = train_opts.rank;
+  val_opts.world_size = train_opts.world_size;
   std::unique_ptr<data::Loader> val_loader;
   if (!split.val.empty())
     val_loader =
-        std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
+        std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, val_opts);
 
   // An export that cannot happen is refused now, not after the training.
   if (opts.pretrain.export_encoder) {

@@ -13,6 +13,7 @@
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/run_dir.h"
 #include "cardiotorch/core/runtime.h"
+#include "cardiotorch/dist/env.h"
 
 namespace fs = std::filesystem;
 
@@ -214,6 +215,15 @@ void check_stage_names(const ConfigNode& resolved, const ExperimentOptions& opts
 }  // namespace
 
 RunResult run_experiment(const RunOptions& ro) {
+  // The main job is one process: its data, baseline and report stages write the run directory
+  // and its stage records decide what the next session skips, which N copies would race on.
+  // Its training stages are the finetune/pretrain commands, and those run under a launcher.
+  const dist::DistEnv env = dist::env_from_process();
+  CT_CHECK(!env.distributed(), UsageError, "run: the main job runs in one process, not as rank ", env.rank, " of ",
+           env.world_size, " (", env.source,
+           " environment); train on several ranks with `cardiotorch launch --nproc N -- finetune --config F` or `... "
+           "-- pretrain "
+           "--config F` (torchrun and srun alike), then `cardiotorch run` the remaining stages in one process");
   ExperimentOptions opts;
   const ConfigNode resolved = resolve_experiment(ro.config_file, ro.overrides, &opts);
   check_stage_names(resolved, opts, ro);

@@ -27,6 +27,7 @@ class PretrainCommand : public Command {
   }
   int run() override {
     const app::PretrainResult r = app::pretrain(req_);
+    if (!r.main_rank) return 0;  // one summary per job: rank 0's
     std::printf("\nrun directory: %s\n", r.run_dir.c_str());
     std::printf("stopped: %s at step %lld (epoch %lld)\n", r.state.stop_reason.c_str(),
                 static_cast<long long>(r.state.step), static_cast<long long>(r.state.epoch));

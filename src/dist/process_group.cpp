@@ -241,6 +241,36 @@ void ProcessGroup::allreduce_(std::vector<at::Tensor>& tensors, ReduceOp op) {
   });
 }
 
+struct ProcessGroup::Work::Impl {
+  WorkPtr work;
+  int64_t rank = 0;
+  std::chrono::milliseconds timeout{0};
+};
+
+ProcessGroup::Work::Work(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProcessGroup::Work::~Work() = default;
+
+void ProcessGroup::Work::wait() {
+  if (!impl_ || !impl_->work) return;
+  run_collective("all-reduce", impl_->rank, impl_->timeout, [&] { impl_->work->wait(impl_->timeout); });
+  impl_->work.reset();
+}
+
+std::unique_ptr<ProcessGroup::Work> ProcessGroup::allreduce_async(at::Tensor& tensor, ReduceOp op) {
+  auto impl = std::make_unique<Work::Impl>();
+  impl->rank = rank_;
+  impl->timeout = timeout_;
+  if (world_ > 1) {
+    CT_CHECK(tensor.is_contiguous(), ArgumentError, "dist: all-reduce needs contiguous tensors");
+    c10d::AllreduceOptions ao;
+    ao.reduceOp = to_c10d(op);
+    ao.timeout = timeout_;
+    std::vector<at::Tensor> one{tensor};
+    run_collective("all-reduce", rank_, timeout_, [&] { impl->work = impl_->pg->allreduce(one, ao); });
+  }
+  return std::make_unique<Work>(std::move(impl));
+}
+
 void ProcessGroup::broadcast_(at::Tensor& tensor, int64_t root) {
   if (world_ == 1) return;
   CT_CHECK(root >= 0 && root < world_, ArgumentError, "dist: broadcast root ", root, " of world ", world_);
@@ -263,6 +293,23 @@ std::vector<at::Tensor> ProcessGroup::all_gather(const at::Tensor& tensor) {
   go.timeout = timeout_;
   run_collective("all-gather", rank_, timeout_, [&] { impl_->pg->allgather(out, in, go)->wait(timeout_); });
   return out[0];
+}
+
+std::vector<at::Tensor> ProcessGroup::gather(const at::Tensor& tensor, int64_t root) {
+  if (world_ == 1) return {tensor};
+  CT_CHECK(root >= 0 && root < world_, ArgumentError, "dist: gather root ", root, " of world ", world_);
+  std::vector<at::Tensor> in{tensor.contiguous()};
+  // c10d wants one list of world tensors on the root and no list elsewhere.
+  std::vector<std::vector<at::Tensor>> out;
+  if (rank_ == root) {
+    out.emplace_back();
+    for (int64_t r = 0; r < world_; ++r) out[0].push_back(at::empty_like(in[0]));
+  }
+  c10d::GatherOptions go;
+  go.rootRank = root;
+  go.timeout = timeout_;
+  run_collective("gather", rank_, timeout_, [&] { impl_->pg->gather(out, in, go)->wait(timeout_); });
+  return rank_ == root ? out[0] : std::vector<at::Tensor>();
 }
 
 void ProcessGroup::barrier(std::chrono::milliseconds timeout) {

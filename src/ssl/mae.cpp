@@ -51,11 +51,19 @@ train::StepOutput MaeObjective::step(models::ModelImpl& model, const data::Batch
     if (training) {
       noise = models::masking_noise(generator_, B, L, x.device());
     } else {
-      // Evaluation masks depend on the batch alone: every validation sees the same ones.
-      const uint64_t first = batch.indices.empty() ? 0 : static_cast<uint64_t>(batch.indices.front());
-      at::Generator g = models::make_cpu_generator(
-          derive_seed(static_cast<uint64_t>(std::max<int64_t>(0, options_.seed)), first, 0x6d6165 /* "mae" */));
-      noise = models::masking_noise(g, B, L, x.device());
+      // Evaluation masks depend on each sample alone (its dataset index): every validation sees
+      // the same ones, whatever batch or rank's shard the sample falls in, so a validation
+      // sharded over ranks gives the single process's loss.
+      std::vector<at::Tensor> rows;
+      rows.reserve(static_cast<size_t>(B));
+      for (int64_t i = 0; i < B; ++i) {
+        const uint64_t index =
+            i < batch.size() ? static_cast<uint64_t>(batch.indices[static_cast<size_t>(i)]) : static_cast<uint64_t>(i);
+        at::Generator g = models::make_cpu_generator(
+            derive_seed(static_cast<uint64_t>(std::max<int64_t>(0, options_.seed)), index, 0x6d6165 /* "mae" */));
+        rows.push_back(models::masking_noise(g, 1, L, x.device()));
+      }
+      noise = at::cat(rows, 0);
     }
   }
   models::MaeOutput o = m.forward_mae(x, ratio, noise);

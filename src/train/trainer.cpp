@@ -6,6 +6,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <nlohmann/json.hpp>
@@ -14,8 +15,10 @@
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
+#include "cardiotorch/core/runtime.h"
 #include "cardiotorch/core/strings.h"
 #include "cardiotorch/dist/data_parallel.h"
+#include "cardiotorch/dist/sync_batchnorm.h"
 #include "cardiotorch/models/random_state.h"
 #include "cardiotorch/train/checkpoint.h"
 #include "cardiotorch/weights/loader.h"
@@ -65,6 +68,22 @@ std::vector<std::pair<std::string, at::Generator>> module_generators(torch::nn::
         out.emplace_back(str_cat(prefix, item.key().empty() ? "" : item.key() + ".", name), gen);
   return out;
 }
+
+// Every generator training draws from: the global CPU and CUDA ones (dropout, drop-path,
+// batch-level augmentation) and those modules own, under their checkpoint names.
+std::vector<std::pair<std::string, at::Generator>> training_generators(torch::nn::Module& model,
+                                                                       torch::nn::Module& objective) {
+  std::vector<std::pair<std::string, at::Generator>> out;
+  out.emplace_back("cpu", at::detail::getDefaultCPUGenerator());
+  for (int64_t i = 0; i < num_cuda_devices(); ++i)
+    out.emplace_back(str_cat("cuda.", i),
+                     at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i))));
+  for (auto& g : module_generators(model, "model:")) out.push_back(g);
+  for (auto& g : module_generators(objective, "objective:")) out.push_back(g);
+  return out;
+}
+
+constexpr uint64_t kRankStreamTag = 0x72616e6b;  // "rank"
 
 }  // namespace
 
@@ -145,10 +164,119 @@ std::map<std::string, double> EvalResult::all() const {
 
 // ------------------------------------------------------------------------------ evaluate
 
+namespace {
+
+// What one rank of a sharded validation hands to rank 0: its loss and scalar sums and the rows
+// the metrics need, with the dataset index of each row.
+struct ShardOutputs {
+  std::vector<at::Tensor> outputs, targets;
+  std::vector<int64_t> indices;
+  bool indexed = true;  // one output row per sample (else the rows cannot be put in dataset order)
+};
+
+at::Tensor cat_or_undefined(const std::vector<at::Tensor>& parts) {
+  return parts.empty() ? at::Tensor() : at::cat(parts, 0);
+}
+
+// Rank 0 gathers every rank's sums and rows, computes the metrics on the rows in dataset order
+// (as one process would see them: every sample once, none padded) and sends the result to all
+// ranks, so every rank takes the same early-stopping and best-checkpoint decisions.
+void reduce_sharded_eval(EvalResult& r, double loss_sum, const std::map<std::string, double>& scalar_sums,
+                         ShardOutputs& shard, MetricSet* metrics, int64_t batch_size, dist::ProcessGroup& group) {
+  nlohmann::json mine{{"samples", r.samples}, {"loss_sum", number_or_null(loss_sum)}, {"indexed", shard.indexed}};
+  nlohmann::json sums = nlohmann::json::object();
+  for (const auto& [k, v] : scalar_sums) sums[k] = number_or_null(v);
+  mine["scalars"] = sums;
+  const std::vector<std::string> stats = dist::gather_strings(mine.dump(), group);
+  std::vector<at::Tensor> outputs, targets, indices;
+  if (metrics) {
+    outputs = dist::gather_rows(cat_or_undefined(shard.outputs), group);
+    targets = dist::gather_rows(cat_or_undefined(shard.targets), group);
+    at::Tensor idx;
+    if (!shard.indices.empty()) idx = at::tensor(at::ArrayRef<int64_t>(shard.indices), at::kLong);
+    indices = dist::gather_rows(idx, group);
+  }
+  std::string result;
+  if (group.is_main()) {
+    EvalResult g;
+    double loss_total = 0;
+    std::map<std::string, double> scalar_total;
+    bool indexed = true;
+    for (const auto& text : stats) {
+      const auto j = nlohmann::json::parse(text);
+      g.samples += j.at("samples").get<int64_t>();
+      loss_total += number_of(j.at("loss_sum"));
+      for (const auto& [k, v] : j.at("scalars").items()) scalar_total[k] += number_of(v);
+      indexed = indexed && j.at("indexed").get<bool>();
+    }
+    if (g.samples > 0) {
+      g.loss = loss_total / static_cast<double>(g.samples);
+      for (const auto& [k, v] : scalar_total) g.scalars[k] = v / static_cast<double>(g.samples);
+    }
+    if (metrics) {
+      metrics->reset();
+      std::vector<at::Tensor> o, t, i;
+      for (size_t k = 0; k < outputs.size(); ++k) {
+        if (!outputs[k].defined()) continue;
+        o.push_back(outputs[k].to(at::kCPU));
+        t.push_back(targets[k].to(at::kCPU));
+        if (indices[k].defined()) i.push_back(indices[k].to(at::kCPU));
+      }
+      if (!o.empty()) {
+        at::Tensor out = at::cat(o, 0), tgt = at::cat(t, 0);
+        if (indexed && !i.empty()) {
+          // Dataset order, as one process evaluates: the metrics see the same rows in the same
+          // order (streaming sums included), whatever the number of ranks.
+          const at::Tensor idx = at::cat(i, 0);
+          CT_CHECK(idx.size(0) == out.size(0), InternalError, "validation: ", idx.size(0), " indices for ", out.size(0),
+                   " output rows");
+          const at::Tensor order = std::get<1>(idx.sort(/*stable=*/true, 0, false));
+          const at::Tensor sorted = idx.index_select(0, order);
+          CT_CHECK(
+              sorted.size(0) < 2 || (sorted.narrow(0, 1, sorted.size(0) - 1) > sorted.narrow(0, 0, sorted.size(0) - 1))
+                                        .all()
+                                        .item<bool>(),
+              InternalError, "validation: the ranks' shards overlap (a sample was evaluated twice)");
+          out = out.index_select(0, order);
+          tgt = tgt.index_select(0, order);
+        }
+        const int64_t n = out.size(0), bs = std::max<int64_t>(1, batch_size);
+        for (int64_t a = 0; a < n; a += bs) {
+          const int64_t len = std::min(bs, n - a);
+          metrics->update(out.narrow(0, a, len), tgt.narrow(0, a, len));
+        }
+      }
+      g.metrics = metrics->compute();
+    }
+    nlohmann::json m = nlohmann::json::object(), sc = nlohmann::json::object();
+    for (const auto& [k, v] : g.metrics) m[k] = number_or_null(v);
+    for (const auto& [k, v] : g.scalars) sc[k] = number_or_null(v);
+    result = nlohmann::json{{"samples", g.samples}, {"loss", number_or_null(g.loss)}, {"metrics", m}, {"scalars", sc}}
+                 .dump();
+  }
+  // Every rank takes rank 0's numbers (JSON numbers round-trip doubles exactly).
+  dist::broadcast_string(result, group);
+  const auto j = nlohmann::json::parse(result);
+  r.samples = j.at("samples").get<int64_t>();
+  r.loss = number_of(j.at("loss"));
+  r.metrics.clear();
+  r.scalars.clear();
+  for (const auto& [k, v] : j.at("metrics").items()) r.metrics[k] = number_of(v);
+  for (const auto& [k, v] : j.at("scalars").items()) r.scalars[k] = number_of(v);
+}
+
+}  // namespace
+
 EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader& loader, MetricSet* metrics,
                     const c10::Device& device, at::ScalarType precision, const std::string& label, int64_t epoch,
-                    bool progress) {
+                    bool progress, const dist::ProcessGroupPtr& group) {
   const auto t0 = Clock::now();
+  const data::LoaderOptions& lo = loader.options();
+  const bool sharded = group && group->world_size() > 1 && lo.world_size > 1;
+  if (sharded)
+    CT_CHECK(lo.rank == group->rank() && lo.world_size == group->world_size(), InternalError,
+             "evaluate: the loader shards as rank ", lo.rank, " of ", lo.world_size, ", the process group is rank ",
+             group->rank(), " of ", group->world_size());
   const bool was_training = model.is_training(), obj_training = objective.is_training();
   model.eval();
   objective.eval();
@@ -157,6 +285,7 @@ EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader
   EvalResult r;
   double loss_sum = 0;
   std::map<std::string, double> scalar_sums;
+  ShardOutputs shard;
   loader.start_epoch(epoch);
   std::unique_ptr<ProgressBar> bar;
   if (progress && !label.empty()) bar = std::make_unique<ProgressBar>(label, loader.num_batches(), "batch");
@@ -169,16 +298,29 @@ EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader
     const double n = static_cast<double>(b->size());
     loss_sum += out.loss.to(at::kDouble).item<double>() * n;
     for (const auto& [k, v] : out.scalars) scalar_sums[k] += v.to(at::kDouble).item<double>() * n;
-    if (metrics && out.outputs.defined()) metrics->update(out.outputs.to(at::kCPU), out.targets.to(at::kCPU));
+    if (metrics && out.outputs.defined()) {
+      if (sharded) {
+        shard.outputs.push_back(out.outputs.detach().to(at::kCPU));
+        shard.targets.push_back(out.targets.detach().to(at::kCPU));
+        shard.indexed = shard.indexed && out.outputs.size(0) == b->size();
+        shard.indices.insert(shard.indices.end(), b->indices.begin(), b->indices.end());
+      } else {
+        metrics->update(out.outputs.to(at::kCPU), out.targets.to(at::kCPU));
+      }
+    }
     r.samples += b->size();
     if (bar) bar->tick();
   }
   if (bar) bar->finish();
-  if (r.samples > 0) {
-    r.loss = loss_sum / static_cast<double>(r.samples);
-    for (const auto& [k, v] : scalar_sums) r.scalars[k] = v / static_cast<double>(r.samples);
+  if (sharded) {
+    reduce_sharded_eval(r, loss_sum, scalar_sums, shard, metrics, lo.batch_size, *group);
+  } else {
+    if (r.samples > 0) {
+      r.loss = loss_sum / static_cast<double>(r.samples);
+      for (const auto& [k, v] : scalar_sums) r.scalars[k] = v / static_cast<double>(r.samples);
+    }
+    if (metrics) r.metrics = metrics->compute();
   }
-  if (metrics) r.metrics = metrics->compute();
   model.train(was_training);
   objective.train(obj_training);
   r.seconds = seconds_since(t0);
@@ -221,8 +363,23 @@ Trainer::Trainer(TrainContext context, std::vector<CallbackPtr> callbacks)
     // also covers initialisers that draw from thread-local or unseeded sources).
     dist::broadcast_module(*ctx_.model, *ctx_.group);
     dist::broadcast_module(*ctx_.objective, *ctx_.group);
-    sync_ = std::make_unique<dist::GradientSync>(ctx_.group, params_, ctx_.dist.bucket_mb);
+    sync_ = std::make_unique<dist::GradientSync>(ctx_.group, params_, ctx_.dist.bucket_mb, ctx_.dist.overlap_backward);
     has_buffers_ = !ctx_.model->buffers().empty();
+    // Data order and per-sample augmentation are global (seeded by sample); what the model
+    // draws (dropout, drop-path, masks) is per rank unless pinned: otherwise every rank would
+    // draw rank 0's patterns, on other samples.
+    rank_streams_ = !ctx_.dist.same_seed_on_all_ranks;
+    if (rank_streams_) reseed_rank_streams(0);
+    if (ctx_.dist.sync_batchnorm) {
+      sync_bn_ = std::make_unique<dist::SyncBatchNorm>(
+          std::vector<torch::nn::Module*>{ctx_.model.get(), ctx_.objective.get()}, ctx_.group);
+      if (sync_bn_->num_layers() == 0) {
+        CT_LOG_WARN("dist.sync_batchnorm: the model has no BatchNorm layer to synchronise");
+        sync_bn_.reset();
+      } else {
+        CT_LOG_INFO("dist.sync_batchnorm: ", sync_bn_->num_layers(), " BatchNorm layer(s) normalise over all ranks");
+      }
+    }
   }
   const int64_t nb = epoch_batches(ctx_.train_loader(0));
   CT_CHECK(nb > 0, DataError, "train: the training loader has no batches (", ctx_.train_loader(0).shard_size(),
@@ -328,6 +485,11 @@ void Trainer::run_epoch() {
   // Resuming mid-epoch: the order is a function of (seed, epoch), so skipping is exact and the
   // skipped batches are never decoded.
   loader.start_epoch(epoch, std::min(state_.batch, loader.num_batches()));
+  if (sync_bn_ && !stand_in_ && state_.batch >= loader.num_batches() && loader.num_batches() > 0) {
+    // Resumed where this rank's shard has no batch left: its last batch stands in (join_step).
+    loader.start_epoch(epoch, loader.num_batches() - 1);
+    stand_in_ = loader.next();
+  }
   while (state_.epoch == epoch && !done()) {
     Window w;
     w.epoch = epoch;
@@ -343,10 +505,20 @@ void Trainer::train_window(data::Loader& loader, Window& w) {
   w.total = static_cast<double>(window_samples(loader, w.first, w.n));
   ctx_.optimizer->zero_grad();
   const int64_t local_nb = loader.num_batches();
+  // The window's last backward pass on this rank (a rank whose shard ends early has fewer,
+  // unless it joins its peers' passes): its gradients are final, so with overlap their
+  // all-reduce may start as they become ready.
+  const int64_t last_backward = sync_bn_ ? w.n - 1 : std::clamp<int64_t>(local_nb - w.first, 0, w.n) - 1;
   for (int64_t i = 0; i < w.n; ++i) {
-    if (w.first + i >= local_nb) break;  // this rank's shard ended one batch before rank 0's
+    if (sync_ && i == last_backward) sync_->arm();
+    if (w.first + i >= local_nb) {  // this rank's shard ended one batch before rank 0's
+      if (!sync_bn_) break;
+      join_step();
+      continue;
+    }
     std::optional<data::Batch> b = loader.next();
     CT_INTERNAL_ASSERT(b.has_value(), "the loader ended before batch ", w.first + i);
+    if (sync_bn_) stand_in_ = *b;
     StepOutput out;
     {
       AutocastScope ac(ctx_.device, precision_);
@@ -359,6 +531,9 @@ void Trainer::train_window(data::Loader& loader, Window& w) {
       // The rest of the window is still read (the data position stays exact) but not used.
       w.poisoned = true;
       w.bad_loss = value;
+      // Synchronised BatchNorm layers reduce in backward: every rank runs it (the gradients
+      // of a poisoned window are discarded on every rank).
+      if (sync_bn_) (loss * 0.0).backward();
       continue;
     }
     // Each batch's mean loss weighted by its share of the window's samples: the accumulated
@@ -373,6 +548,22 @@ void Trainer::train_window(data::Loader& loader, Window& w) {
       else it->second = it->second + s;
     }
   }
+}
+
+void Trainer::join_step() {
+  // Synchronised BatchNorm layers gather statistics in forward and reduce in backward, so this
+  // rank takes part in the peers' pass with its last batch, adding no samples to the
+  // statistics and no gradient (SyncBatchNorm::Join).
+  CT_CHECK(stand_in_.has_value(), DataError, "dist.sync_batchnorm: rank ", ctx_.group->rank(),
+           " has no training batch this epoch to join the other ranks' BatchNorm statistics with (its shard has "
+           "fewer samples than batch_size with drop_last: true); lower batch_size or set drop_last: false");
+  dist::SyncBatchNorm::Join join;
+  StepOutput out;
+  {
+    AutocastScope ac(ctx_.device, precision_);
+    out = ctx_.objective->step(*ctx_.model, *stand_in_, true);
+  }
+  (out.loss.to(at::kFloat) * 0.0).backward();
 }
 
 void Trainer::reduce_window(Window& w) {
@@ -517,7 +708,7 @@ EvalResult Trainer::validate() {
   EvalResult r;
   try {
     r = evaluate(*ctx_.model, *ctx_.objective, *ctx_.val_loader, ctx_.val_metrics.get(), ctx_.device, precision_,
-                 ctx_.options.progress ? "validation" : "", 0, ctx_.options.progress);
+                 ctx_.options.progress ? "validation" : "", 0, ctx_.options.progress, ctx_.group);
   } catch (...) {
     if (swap) ema_->swap(*ctx_.model);
     throw;
@@ -606,9 +797,48 @@ weights::CheckpointData Trainer::snapshot() const {
   return d;
 }
 
+void Trainer::reseed_rank_streams(int64_t step) {
+  const int64_t rank = ctx_.group->rank();
+  if (rank == 0) return;  // rank 0 keeps the seed's own streams (those of a single process)
+  for (auto& [name, gen] : training_generators(*ctx_.model, *ctx_.objective)) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(
+        derive_seed(gen.current_seed(), kRankStreamTag, static_cast<uint64_t>(rank), static_cast<uint64_t>(step)));
+  }
+}
+
+weights::NamedTensors Trainer::gather_rank_streams() {
+  // Every rank's generator states go into rank 0's checkpoint ("rank<r>/<name>"), so a resume on
+  // as many ranks continues every rank's draws exactly.
+  std::vector<at::Tensor> states;
+  std::vector<std::string> names;
+  for (auto& [name, gen] : training_generators(*ctx_.model, *ctx_.objective)) {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    states.push_back(gen.get_state().reshape({-1}));
+    names.push_back(name);
+  }
+  const at::Tensor flat = at::cat(states);
+  const std::vector<at::Tensor> all = dist::gather_rows(flat, *ctx_.group);
+  weights::NamedTensors out;
+  for (size_t r = 1; r < all.size(); ++r) {
+    CT_CHECK(all[r].defined() && all[r].numel() == flat.numel(), InternalError, "checkpoint: rank ", r,
+             " has generator states of ", all[r].defined() ? all[r].numel() : 0, " bytes, rank 0 ", flat.numel());
+    int64_t off = 0;
+    for (size_t k = 0; k < states.size(); ++k) {
+      out.emplace_back(str_cat("rank", r, "/", names[k]), all[r].narrow(0, off, states[k].numel()).clone());
+      off += states[k].numel();
+    }
+  }
+  return out;
+}
+
 void Trainer::save_checkpoint() {
+  weights::NamedTensors rank_rng;
+  if (parallel() && rank_streams_) rank_rng = gather_rank_streams();  // a collective: every rank takes part
   if (!files_) return;
-  last_checkpoint_ = files_->save(snapshot(), state_.step, state_.improved);
+  weights::CheckpointData d = snapshot();
+  for (auto& kv : rank_rng) d.groups["rng"].push_back(std::move(kv));
+  last_checkpoint_ = files_->save(d, state_.step, state_.improved);
   last_checkpoint_step_ = state_.step;
   CT_LOG_DEBUG("checkpoint ", last_checkpoint_, state_.improved ? " (best)" : "");
 }
@@ -679,6 +909,30 @@ void Trainer::resume(const weights::CheckpointData& ck) {
         std::lock_guard<std::mutex> lock(gen.mutex());
         gen.set_state(t);
       }
+    }
+  }
+  if (parallel() && rank_streams_ && ctx_.group->rank() > 0) {
+    // This rank's own states when the checkpoint has them (written on at least as many
+    // ranks); else streams derived afresh from (seed, rank, step): a resume on more ranks than
+    // wrote the checkpoint continues those ranks' draws differently than any earlier run.
+    const std::string prefix = str_cat("rank", ctx_.group->rank(), "/");
+    std::map<std::string, const at::Tensor*> saved;
+    for (const auto& [name, t] : group("rng"))
+      if (starts_with(name, prefix)) saved[name.substr(prefix.size())] = &t;
+    bool all_found = true;
+    for (auto& [name, gen] : training_generators(*ctx_.model, *ctx_.objective)) {
+      auto it = saved.find(name);
+      if (it == saved.end()) {
+        all_found = false;
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(*it->second);
+    }
+    if (!all_found) {
+      CT_LOG_WARN("resume: the checkpoint has no generator states of rank ", ctx_.group->rank(),
+                  "; its dropout/mask streams are derived afresh from (seed, rank, step)");
+      reseed_rank_streams(s.step);
     }
   }
   ctx_.schedule->load_state(section("scheduler"));

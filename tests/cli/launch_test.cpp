@@ -196,6 +196,25 @@ TEST(LaunchCli, TwoRanksMatchOneRankWithTheGlobalBatch) {
   ASSERT_EQ(la.size(), 7u);
   ASSERT_EQ(la.size(), lb.size());
   for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-4 * std::abs(la[i]) + 1e-6) << "step " << i + 1;
+  // The validation at the end, sharded over the 2 ranks (5 records each) and computed by rank 0
+  // on the gathered outputs: the single process's values.
+  const auto validation = [](const std::string& path) {
+    nlohmann::json last;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.value("split", "") == "val") last = j;
+    }
+    return last;
+  };
+  const auto va = validation(dir + "/runs/one/metrics.jsonl"), vb = validation(dir + "/runs/two/metrics.jsonl");
+  ASSERT_FALSE(va.is_null());
+  ASSERT_FALSE(vb.is_null());
+  for (const char* k : {"loss", "auroc_macro", "auprc_macro", "f1_macro"}) {
+    ASSERT_TRUE(va.contains(k) && vb.contains(k)) << k;
+    EXPECT_NEAR(va[k].get<double>(), vb[k].get<double>(), 1e-4 * std::abs(va[k].get<double>()) + 1e-6) << k;
+  }
 
   // Resume on another world size: the 2-rank run's step-3 checkpoint continued by one process
   // with batch 8 (the same global batch) ends where the uninterrupted runs ended.
@@ -217,6 +236,30 @@ TEST(LaunchCli, TwoRanksMatchOneRankWithTheGlobalBatch) {
       << out;
   EXPECT_NE(out.find("global batch 8 (batch_size 4 x 2 ranks) vs 4 now"), std::string::npos) << out;
   RecordProperty("max_abs_diff", std::to_string(max_diff));
+}
+
+TEST(LaunchCli, OnlyRankZeroPrints) {
+  if (!have_gloo()) GTEST_SKIP() << "this build has no Gloo backend";
+  // Info logs, progress bars and the command's summary come from rank 0 alone; the other ranks
+  // print warnings and errors only (none here).
+  const std::string dir = ct::test::make_temp_dir("launch_quiet");
+  std::string out;
+  ASSERT_EQ(
+      ct::test::run_cli(
+          "launch --nproc 2 -- finetune --config " + tiny_vit_config(dir, 4, 2) + " --set train.progress=true", &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("[rank 0] run directory: "), std::string::npos) << out;
+  EXPECT_NE(out.find("[rank 0] [I] validation at step 2"), std::string::npos) << out;
+  EXPECT_EQ(out.find("[rank 1]"), std::string::npos) << out;
+}
+
+TEST(LaunchCli, RunRefusesSeveralRanks) {
+  // `cardiotorch run` is one process; under a launcher it stops at once and says what to do.
+  std::string out;
+  EXPECT_EQ(ct::test::run_cli("launch --nproc 2 -- run " + ct::test::source_path("configs/demo.yaml"), &out), 2) << out;
+  EXPECT_NE(out.find("run: the main job runs in one process, not as rank "), std::string::npos) << out;
+  EXPECT_NE(out.find("cardiotorch launch --nproc N -- finetune --config F"), std::string::npos) << out;
 }
 
 TEST(LaunchCli, TorchrunNoPythonRunsTheBinary) {

@@ -105,6 +105,31 @@ TEST(MaeObjective, TrainingMasksAdvanceEvaluationMasksAreFixedPerBatch) {
   EXPECT_EQ(objective->step(*model, b, true).loss.item<double>(), a);
 }
 
+TEST(MaeObjective, EvaluationMasksFollowTheSampleNotItsBatch) {
+  // A validation sharded over ranks (or batched otherwise) puts a sample in another batch: its
+  // mask, hence the sample-weighted loss, must not change. Batch {4, 5, 6, 7} against {4, 6}
+  // and {5, 7} (rank 0's and rank 1's shards of it).
+  auto model = tiny_mae();
+  model->eval();
+  auto objective = mae_objective(3);
+  at::NoGradGuard no_grad;
+  const ct::data::Batch whole = batch_of(4, /*first_index=*/4);
+  auto part = [&](std::vector<int64_t> rows) {
+    ct::data::Batch b;
+    b.x = whole.x.index_select(0, at::tensor(rows, at::kLong));
+    for (int64_t r : rows) b.indices.push_back(whole.indices[static_cast<size_t>(r)]);
+    return b;
+  };
+  const double all = objective->step(*model, whole, false).loss.item<double>();
+  const double even = objective->step(*model, part({0, 2}), false).loss.item<double>();
+  const double odd = objective->step(*model, part({1, 3}), false).loss.item<double>();
+  EXPECT_NEAR((even + odd) / 2, all, 1e-6 * std::abs(all));
+  // The control: the same rows under other dataset indices draw other masks.
+  ct::data::Batch moved = whole;
+  for (auto& i : moved.indices) i += 100;
+  EXPECT_GT(std::abs(objective->step(*model, moved, false).loss.item<double>() - all), 1e-6);
+}
+
 TEST(MaeObjective, RatioZeroLogsNoMaskedMse) {
   auto model = tiny_mae(", mask_ratio: 0.0");
   auto objective = mae_objective(0);

@@ -28,6 +28,9 @@ struct FinetuneRequest {
 
 struct FinetuneResult {
   std::string run_dir;
+  /// False on ranks other than 0 of a multi-process run: they train, rank 0 writes and reports
+  /// (the other fields are then left empty), so only rank 0 prints a summary.
+  bool main_rank = true;
   std::string best_checkpoint;  ///< "" when no validation ran
   std::string last_checkpoint;
   train::TrainState state;

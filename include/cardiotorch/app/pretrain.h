@@ -31,6 +31,9 @@ struct PretrainRequest {
 
 struct PretrainResult {
   std::string run_dir;
+  /// False on ranks other than 0 of a multi-process run: they train, rank 0 writes and reports
+  /// (the other fields are then left empty), so only rank 0 prints a summary.
+  bool main_rank = true;
   std::string last_checkpoint;
   /// A safetensors of the downstream encoder alone, names as `finetune --init` expects ("" when
   /// pretrain.export_encoder is off).

@@ -32,7 +32,12 @@ struct DistOptions {
   double timeout_s = 300;         ///< a collective waiting longer than this fails (dead or hung rank)
   double setup_timeout_s = 1800;  ///< rendezvous and the wait while rank 0 builds the data cache
   double bucket_mb = 25;          ///< gradient all-reduce bucket size
+  bool overlap_backward = true;   ///< start each bucket's all-reduce in backward as soon as its gradients are ready
   bool broadcast_buffers = true;  ///< after each step, copy rank 0's buffers (BatchNorm running stats) to all
+  /// false: ranks > 0 reseed their model-side generators (dropout, drop-path, masks) from
+  /// (seed, rank), so they draw other patterns than rank 0; true: every rank draws rank 0's.
+  bool same_seed_on_all_ranks = false;
+  bool sync_batchnorm = false;  ///< BatchNorm statistics over all ranks' samples in training (SyncBatchNorm)
 
   template <class V>
   void fields(V& v) {
@@ -41,8 +46,16 @@ struct DistOptions {
     v("setup_timeout_s", setup_timeout_s,
       "seconds to wait for all ranks at start-up and while rank 0 builds the preprocessed cache");
     v("bucket_mb", bucket_mb, "size of the flat gradient buckets that are all-reduced together (MB)");
+    v("overlap_backward", overlap_backward,
+      "start a bucket's all-reduce during the backward pass as soon as its gradients are ready (false: all "
+      "after backward)");
     v("broadcast_buffers", broadcast_buffers,
       "after every optimizer step, copy rank 0's buffers (BatchNorm running statistics) to every rank");
+    v("same_seed_on_all_ranks", same_seed_on_all_ranks,
+      "every rank draws the same dropout / drop-path / mask patterns (false: each rank its own stream, derived from "
+      "the seed and the rank)");
+    v("sync_batchnorm", sync_batchnorm,
+      "BatchNorm layers normalise by the statistics of all ranks' samples in training (SyncBatchNorm)");
   }
   void validate() const;
 };
@@ -91,10 +104,28 @@ class ProcessGroup {
   void allreduce_(at::Tensor& tensor, ReduceOp op = ReduceOp::kSum);
   /// Several tensors, started together and then awaited (they overlap on the backend's threads).
   void allreduce_(std::vector<at::Tensor>& tensors, ReduceOp op = ReduceOp::kSum);
+
+  /// A collective in flight.
+  class Work {
+   public:
+    struct Impl;
+    explicit Work(std::unique_ptr<Impl> impl);
+    ~Work();
+    /// Blocks until it is done; a DataError naming the operation on failure or timeout.
+    void wait();
+
+   private:
+    std::unique_ptr<Impl> impl_;
+  };
+  /// Starts an in-place all-reduce and returns at once; `tensor` must stay untouched until
+  /// wait(). Every rank must start its collectives in the same order.
+  std::unique_ptr<Work> allreduce_async(at::Tensor& tensor, ReduceOp op = ReduceOp::kSum);
   /// Copies `root`'s tensor into every rank's (in place).
   void broadcast_(at::Tensor& tensor, int64_t root = 0);
   /// Every rank's tensor (same shape on all ranks), in rank order.
   std::vector<at::Tensor> all_gather(const at::Tensor& tensor);
+  /// Every rank's tensor (same shape on all ranks) at `root`, in rank order; empty on the others.
+  std::vector<at::Tensor> gather(const at::Tensor& tensor, int64_t root = 0);
   /// Waits until every rank arrives; a DataError after `timeout` (default: the group's).
   void barrier(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 

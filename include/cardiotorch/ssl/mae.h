@@ -6,9 +6,10 @@
 //   model: {name: mae_vit_patchx, mask_ratio: 0.8, loss_mode: anchor, ncc_weight: 0.1}
 //
 // The objective owns the masking noise: a generator of its own (checkpointed with the run, so
-// a resumed run draws the same masks) in training, and a fresh generator per batch seeded from
-// the batch's first dataset index in evaluation, so validation losses of different epochs see
-// the same masks and compare. Logged values: mse (all patches), masked_mse, ncc.
+// a resumed run draws the same masks) in training, and in evaluation a fresh generator per
+// sample seeded from its dataset index, so validation losses of different epochs see the same
+// masks and compare, and a validation sharded over ranks (or batched otherwise) gives the same
+// loss. Logged values: mse (all patches), masked_mse, ncc.
 // The downstream encoder is the model's ViT encoder (cls_token, pos_embed, patch_embed.*,
 // blocks.*, norm.*): the names vit_patchx / ecg_classifier load by.
 #include <ATen/core/Generator.h>

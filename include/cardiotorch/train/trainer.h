@@ -19,7 +19,11 @@
 // weights are broadcast at construction; each batch's loss is weighted by its share of the
 // global window (all ranks' samples), gradients are summed over ranks in flat buckets before
 // the non-finite guard and clipping (so every rank decides alike), the window's loss and
-// scalars are summed with them, and rank 0's buffers are broadcast after each update.
+// scalars are summed with them, and rank 0's buffers are broadcast after each update. Ranks
+// other than 0 draw from their own generator streams (dist.same_seed_on_all_ranks), which
+// checkpoints keep per rank; validation is sharded (evaluate()); dist.sync_batchnorm
+// synchronises the BatchNorm layers (dist/sync_batchnorm.h), a rank without a batch joining
+// its peers' passes.
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
@@ -50,7 +54,8 @@ struct CheckpointData;
 }
 namespace cardiotorch::dist {
 class GradientSync;
-}
+class SyncBatchNorm;
+}  // namespace cardiotorch::dist
 
 namespace cardiotorch::train {
 
@@ -187,9 +192,10 @@ struct TrainContext {
   /// Where checkpoints go ("" = none are written).
   std::string checkpoint_dir;
   /// Data parallel (docs/distributed.md): this rank's group; null or a world of 1 = one
-  /// process. The train loader must shard by the group's rank and world size; the val loader
-  /// is the whole validation set on every rank (validation is replicated, so every rank
-  /// takes the same early-stopping and best-checkpoint decisions). Only the caller decides
+  /// process. The train loader must shard by the group's rank and world size. A val loader
+  /// that shards alike is validated sharded (evaluate(): the metrics of the whole set, computed
+  /// by rank 0 and shared, so every rank takes the same early-stopping and best-checkpoint
+  /// decisions); an unsharded one is validated whole on every rank. Only the caller decides
   /// who writes: give rank 0 alone a checkpoint_dir and the logging callbacks.
   dist::ProcessGroupPtr group;
   dist::DistOptions dist;
@@ -242,6 +248,9 @@ class Trainer {
   void reduce_window(Window& w);
   void inject_fault() const;
   bool parallel() const { return sync_ != nullptr; }
+  void reseed_rank_streams(int64_t step);
+  void join_step();
+  std::vector<std::pair<std::string, at::Tensor>> gather_rank_streams();
 
   TrainContext ctx_;
   std::vector<CallbackPtr> callbacks_;
@@ -262,6 +271,9 @@ class Trainer {
   std::unique_ptr<dist::GradientSync> sync_;  // data parallel only
   std::vector<std::string> scalar_keys_;      // the objective's scalars, in the order ranks reduce them
   bool has_buffers_ = false;
+  bool rank_streams_ = false;  // ranks draw from their own generator streams (dist.same_seed_on_all_ranks: false)
+  std::unique_ptr<dist::SyncBatchNorm> sync_bn_;  // dist.sync_batchnorm
+  std::optional<data::Batch> stand_in_;           // with sync_bn_: the batch a rank without one joins with
 };
 
 /// Copies `tensors` into `module`'s parameters and buffers by name; every name and shape must
@@ -271,9 +283,16 @@ void load_exact_state(torch::nn::Module& module, const std::vector<std::pair<std
                       const std::string& what);
 
 /// One pass over `loader` (eval mode, no grad, autocast as given): loss, metrics, scalars.
+///
+/// Sharded (a `group` of several ranks and a loader that shards by its rank): each rank
+/// evaluates its shard; rank 0 gathers the loss and scalar sums and the output and target rows
+/// (shards may differ by a sample), computes the metrics on the rows in dataset order, every
+/// sample once, and sends the result to every rank. So the values are those of one process
+/// over the whole loader (to float tolerance: the loss sums are added in another order), and
+/// every rank returns the same ones. Every rank must call it (it is a collective).
 EvalResult evaluate(models::ModelImpl& model, Objective& objective, data::Loader& loader, MetricSet* metrics,
                     const c10::Device& device, at::ScalarType precision = at::kFloat, const std::string& label = "",
-                    int64_t epoch = 0, bool progress = true);
+                    int64_t epoch = 0, bool progress = true, const dist::ProcessGroupPtr& group = nullptr);
 
 /// Batches per epoch that every rank steps through: those of the largest shard (rank 0's; a
 /// rank whose shard ends a batch earlier joins the last window without samples). With one
