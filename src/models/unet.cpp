@@ -38,10 +38,13 @@ std::string scales_text(const std::vector<int64_t>& scales) {
 }
 
 // The centre-padded (or cropped: negative padding) `x` to `len` samples (torch_ecg's F.pad rule).
+// Python's `diff // 2` floors: a map one sample too long loses its first sample, not its last
+// (C++'s `/` would truncate towards zero).
 at::Tensor centre_to(const at::Tensor& x, int64_t len) {
   const int64_t diff = len - x.size(-1);
   if (diff == 0) return x;
-  return at::constant_pad_nd(x, {diff / 2, diff - diff / 2}, 0.0);
+  const int64_t left = diff >= 0 ? diff / 2 : -((-diff + 1) / 2);
+  return at::constant_pad_nd(x, {left, diff - left}, 0.0);
 }
 
 // The bottom of the subtract U-Net (torch_ecg's DownBranchedDoubleConv): subsampling, then

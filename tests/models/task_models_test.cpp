@@ -1,7 +1,7 @@
 // torch_ecg's task models (ECG_CRNN, ECG_SEQ_LAB_NET, ECG_UNET, ECG_SUBTRACT_UNET, RR_LSTM):
 // output shapes and exact parameter counts of torch_ecg.md §1.6, numeric parity with
 // torch_ecg-style PyTorch built from torch_ecg model_configs (fixtures made by
-// tests/fixtures/models/make_task_fixtures.py; each goes through the config importer, so the
+// tests/fixtures/models/make_task_fixtures.py and make_unet_fixtures.py; each goes through the config importer, so the
 // importer and the model are checked together), the CRF head, and the composers' errors.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -162,7 +162,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, TaskParity,
                          ::testing::Values(std::string("crnn_lstm_se_max"), std::string("crnn_linear_gc_avg2"),
                                            std::string("crnn_none_nl_none"), std::string("seq_lab_lstm_se_recover"),
                                            std::string("rr_lstm_se_crf"), std::string("rr_lstm_gc_linear_max"),
-                                           std::string("rr_lstm_nl_linear")),
+                                           std::string("rr_lstm_nl_linear"), std::string("unet_nearest"),
+                                           std::string("unet_deconv"), std::string("subtract_unet")),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 TEST(TaskCrf, LikelihoodAndViterbiMatchPyTorch) {
