@@ -12,6 +12,7 @@
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/dist/data_parallel.h"
 #include "cardiotorch/dist/process_group.h"
+#include "dist/ranks.h"
 
 namespace ct = cardiotorch;
 namespace dist = cardiotorch::dist;
@@ -27,25 +28,16 @@ dist::DistOptions options(double timeout_s = 20, double bucket_mb = 25) {
   return o;
 }
 
-// Runs body(group) on `world` threads; rethrows the first rank's exception.
+// test::run_ranks with one intra-op thread per rank (two ranks share this machine's cores).
 void run_ranks(int world, const std::function<void(const dist::ProcessGroupPtr&)>& body,
                const dist::DistOptions& o = options()) {
-  auto store = dist::Store::in_memory();
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(world));
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r)
-    threads.emplace_back([&, r] {
-      try {
+  ct::test::run_ranks(
+      world,
+      [&](const dist::ProcessGroupPtr& g) {
         at::set_num_threads(1);
-        auto group = dist::ProcessGroup::create(store, r, world, o);
-        body(group);
-      } catch (...) {
-        errors[static_cast<size_t>(r)] = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+        body(g);
+      },
+      o);
 }
 
 bool have_gloo() { return dist::backend_available("gloo"); }
