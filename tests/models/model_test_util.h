@@ -49,6 +49,32 @@ inline std::set<std::string> load_state(torch::nn::Module& m, const std::map<std
   return used;
 }
 
+/// Loads a parity fixture's state dict into `m` by name (torch_ecg's state-dict names):
+/// every parameter and buffer of `m` needs an entry of its shape (a fatal failure otherwise), and
+/// every entry but the "__"-prefixed ones (the fixture's config, input, output) must be used.
+inline void load_exact_state_dict(torch::nn::Module& m, const std::map<std::string, at::Tensor>& arrays) {
+  std::set<std::string> used;
+  at::NoGradGuard no_grad;
+  auto load = [&](const std::string& key, at::Tensor& t) {
+    auto it = arrays.find(key);
+    ASSERT_NE(it, arrays.end()) << "the fixture lacks " << key;
+    ASSERT_EQ(t.sizes(), it->second.sizes()) << key;
+    t.copy_(it->second);
+    used.insert(key);
+  };
+  for (auto& p : m.named_parameters()) load(p.key(), p.value());
+  for (auto& b : m.named_buffers()) load(b.key(), b.value());
+  for (const auto& kv : arrays)
+    if (kv.first.rfind("__", 0) != 0) {
+      EXPECT_TRUE(used.count(kv.first)) << "the model lacks " << kv.first;
+    }
+}
+
+/// A text entry of a fixture (the Python scripts store strings as uint8 arrays).
+inline std::string fixture_text(const at::Tensor& t) {
+  return std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
+}
+
 /// max |a - b| (in double).
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   EXPECT_EQ(a.sizes(), b.sizes());
