@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "cardiotorch/io/npy.h"
 #include "support/test_util.h"
@@ -73,6 +74,22 @@ inline void load_exact_state_dict(torch::nn::Module& m, const std::map<std::stri
 /// A text entry of a fixture (the Python scripts store strings as uint8 arrays).
 inline std::string fixture_text(const at::Tensor& t) {
   return std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
+}
+
+/// Runs a parity fixture of tests/fixtures/models/make_*_parity.py on the model its __config__
+/// YAML describes, built by `build(yaml, in_channels)`, loaded exactly with its state dict and in
+/// eval mode; checks the output against the model's output_shape(). Returns {output, __output__}.
+template <class Build>
+std::pair<at::Tensor, at::Tensor> run_parity_fixture(const std::string& name, const Build& build) {
+  const auto arrays = model_fixture(name);
+  const at::Tensor x = arrays.at("__input__");
+  const auto m = build(fixture_text(arrays.at("__config__")), x.size(1));
+  load_exact_state_dict(*m, arrays);
+  m->eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor y = m->forward(x);
+  EXPECT_EQ(y.sizes().vec(), m->output_shape(x.sizes().vec()));
+  return {y, arrays.at("__output__")};
 }
 
 /// max |a - b| (in double).

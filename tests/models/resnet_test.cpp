@@ -113,17 +113,12 @@ TEST(ResNetPresets, RegNetGeneratedWidthsMatchTorchEcg) {
 class ResNetParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ResNetParity, MatchesTorchEcgStylePyTorch) {
-  const auto arrays = io::read_npz(test::source_path("tests/fixtures/models/resnet_parity_" + GetParam() + ".npz"));
-  const std::string yaml = test::fixture_text(arrays.at("__config__"));
-  const at::Tensor x = arrays.at("__input__"), expected = arrays.at("__output__");
-  ModelContext ctx;
-  ctx.in_channels = x.size(1);
-  const ModelPtr m = build(yaml, ctx);
-  test::load_exact_state_dict(*m, arrays);
-  m->eval();
-  at::NoGradGuard no_grad;
-  const at::Tensor y = m->forward(x);
-  EXPECT_EQ(Shape(y.sizes().vec()), m->output_shape(Shape(x.sizes().vec())));
+  const auto [y, expected] = test::run_parity_fixture("resnet_parity_" + GetParam() + ".npz",
+                                                      [](const std::string& yaml, int64_t in_channels) {
+                                                        ModelContext ctx;
+                                                        ctx.in_channels = in_channels;
+                                                        return build(yaml, ctx);
+                                                      });
   ASSERT_EQ(y.sizes(), expected.sizes());
   const double err = (y - expected).abs().max().item<double>();
   EXPECT_LT(err, 1e-5) << "max abs difference " << err;
