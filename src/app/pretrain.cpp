@@ -56,9 +56,7 @@ PretrainResult pretrain(const PretrainRequest& req) {
     ConfigNode t = saved["train"];
     t.set_scalar("steps", std::to_string(req.max_steps));
   }
-  if (opts.threads > 0) set_num_threads(static_cast<int>(opts.threads));
-  if (opts.deterministic) set_deterministic(true);
-  manual_seed(static_cast<uint64_t>(opts.seed));
+  apply_runtime_options(opts);
   CT_CHECK(!opts.data.dataset.is_null(), ConfigError, origin,
            ": data.dataset is required, e.g. data: {dataset: {name: cinc2021, root: data/sample/cinc2021}}");
   CT_CHECK(!opts.model.empty(), ConfigError, origin, ": model is required, e.g. model: {name: mae_vit_patchx}");
@@ -82,7 +80,6 @@ PretrainResult pretrain(const PretrainRequest& req) {
   std::shared_ptr<data::CachedDataset>& cached = td.cached;
   CT_LOG_INFO(dinfo.name, ": ", dataset->size(), " items; split train ", split.train.size(), " / val ",
               split.val.size(), " (test ", split.test.size(), " unused); cache ", cached->path());
-  const c10::Device device = td.device;
   data::LoaderOptions& train_opts = td.train_opts;
   data::LoaderOptions& eval_opts = td.eval_opts;
   eval_opts.views = 1;
@@ -128,15 +125,7 @@ PretrainResult pretrain(const PretrainRequest& req) {
   std::function<data::Loader&(int64_t)> train_loader = [train_loader_ptr](int64_t) -> data::Loader& {
     return *train_loader_ptr;
   };
-  // Validation is sharded like training: each rank evaluates its share, rank 0 the metrics of
-  // the gathered outputs (train::evaluate).
-  data::LoaderOptions val_opts = eval_opts;
-  val_opts.rank = train_opts.rank;
-  val_opts.world_size = train_opts.world_size;
-  std::unique_ptr<data::Loader> val_loader;
-  if (!split.val.empty())
-    val_loader =
-        std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(cached, split.val), augment, val_opts);
+  const std::unique_ptr<data::Loader> val_loader = make_val_loader(td);
 
   // An export that cannot happen is refused now, not after the training.
   if (opts.pretrain.export_encoder) {
@@ -149,84 +138,33 @@ PretrainResult pretrain(const PretrainRequest& req) {
   const int64_t nb = train::epoch_batches(*train_loader_ptr);
   CT_CHECK(nb > 0, ConfigError, "data.loader: no training batch (", split.train.size(), " items, batch_size ",
            train_opts.batch_size, train_opts.drop_last ? ", drop_last" : "", ")");
-  const int64_t spe = (nb + opts.train.accumulate - 1) / opts.train.accumulate;
-  const int64_t total = opts.train.steps > 0 ? opts.train.steps : opts.train.epochs * spe;
-  train::OptimizerContext octx;
-  octx.params = params;
-  octx.module = model.get();
-  octx.effective_batch = train_opts.batch_size * opts.train.accumulate * train_opts.world_size;
-  train::OptimizerPtr optimizer = train::optimizer_registry().build(opts.optimizer.node, octx);
-  train::SchedulerContext sctx;
-  sctx.base_lr = optimizer->base_lr();
-  sctx.steps_per_epoch = spe;
-  sctx.total_steps = std::max<int64_t>(1, total);
-  train::LrSchedulePtr schedule = train::scheduler_registry().build(opts.scheduler.node, sctx);
-  CT_LOG_INFO("optimizer: ", opts.optimizer.name(), " lr ", optimizer->base_lr(), " (effective batch ",
-              octx.effective_batch, "); ", total, " steps, ", spe, " per epoch");
+  const Optimization optim = build_optimization(opts, params, model.get(), nb, train_opts);
+  CT_LOG_INFO("optimizer: ", opts.optimizer.name(), " lr ", optim.optimizer->base_lr(), " (effective batch ",
+              optim.effective_batch, "); ", optim.total_steps, " steps, ", optim.steps_per_epoch, " per epoch");
 
-  // Resuming: the checkpoint is checked against this config before anything is written.
-  weights::CheckpointData resume_from;
-  std::string resume_path;
-  if (!req.resume.empty()) {
-    resume_path = train::find_resume_checkpoint(req.resume == "auto" ? result.run_dir : req.resume);
-    resume_from = weights::load_checkpoint(resume_path);
-    train::check_resume_compatible(resume_from, resume_path, saved, req.allow_version_mismatch);
-    const auto st = train::TrainState::from_json(resume_from.sections.at("trainer"));
-    if (main_rank) truncate_metrics_log((fs::path(result.run_dir) / "metrics.jsonl").string(), st.step);
-  }
-  // A fresh run never mixes with an old one in the same directory.
-  if (resume_path.empty()) {
-    const fs::path ckdir = fs::path(result.run_dir) / "checkpoints";
-    bool old_run = false;
-    if (fs::is_directory(ckdir))
-      for (const auto& e : fs::directory_iterator(ckdir)) old_run = old_run || e.path().extension() == ".safetensors";
-    if (old_run && req.overwrite) {
-      if (main_rank)
-        for (const char* p : {"checkpoints", "tensorboard", "plots", "encoder.safetensors", "metrics.jsonl", "run.log"})
-          fs::remove_all(fs::path(result.run_dir) / p);
-      CT_LOG_INFO("removed the previous run in ", result.run_dir, " (--overwrite)");
-    } else {
-      CT_CHECK(
-          !old_run, UsageError, result.run_dir, " already holds a run (", ckdir.string(),
-          "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
-    }
-  }
+  const ResumePoint resume =
+      resume_or_start(req.resume, req.allow_version_mismatch, req.overwrite, result.run_dir, saved, main_rank,
+                      {"checkpoints", "tensorboard", "plots", "encoder.safetensors", "metrics.jsonl", "run.log"});
   std::optional<RunDir> run;
   if (main_rank) run.emplace(result.run_dir, saved);
   CT_LOG_INFO(build_summary());
 
-  train::TrainContext ctx;
+  RunDir* const run_ptr = run ? &*run : nullptr;
+  train::TrainContext ctx = make_train_context(opts, saved, td, dist, run_ptr);
   ctx.model = model;
   ctx.objective = objective;
-  ctx.optimizer = optimizer;
-  ctx.schedule = schedule;
+  ctx.optimizer = optim.optimizer;
+  ctx.schedule = optim.schedule;
   ctx.train_loader = train_loader;
   ctx.val_loader = val_loader.get();
-  ctx.options = opts.train;
-  ctx.device = device;
-  ctx.config_yaml = saved.to_yaml();
-  ctx.registry = {{"model", opts.model.name()}, {"dataset", dinfo.name}};
   ctx.sections["pretrain"] = nlohmann::json{
       {"objective", objective->objective_name()},
       {"fs", mctx.fs},
       {"leads", s0.leads},
       {"in_channels", mctx.in_channels},
       {"seq_len", mctx.seq_len}}.dump();
-  ctx.checkpoint_dir = main_rank ? run->file("checkpoints") : "";
-  ctx.options.progress = opts.train.progress && main_rank;
-  ctx.group = dist.group;
-  ctx.dist = opts.dist;
 
-  std::vector<train::CallbackPtr> callbacks;
-  if (opts.train.patience > 0 && val_loader)
-    callbacks.push_back(std::make_shared<train::EarlyStopping>(opts.train.patience, opts.train.min_delta));
-  if (main_rank) {
-    train::RunLoggerOptions lo;
-    lo.run_dir = result.run_dir;
-    lo.metrics = &run->metrics();
-    lo.progress = opts.train.progress;
-    callbacks.push_back(std::make_shared<train::RunLogger>(lo));
-  }
+  std::vector<train::CallbackPtr> callbacks = standard_callbacks(opts, val_loader != nullptr, result.run_dir, run_ptr);
   if (main_rank && opts.pretrain.plot_every > 0 && !opts.pretrain.plot_formats.empty()) {
     ssl::ReconstructionPlotOptions po;
     po.dir = run->file("plots");
@@ -242,7 +180,7 @@ PretrainResult pretrain(const PretrainRequest& req) {
   callbacks.push_back(final_values);
 
   train::Trainer trainer(ctx, callbacks);
-  if (!resume_path.empty()) trainer.resume(resume_from);
+  if (!resume.path.empty()) trainer.resume(resume.checkpoint);
   result.state = trainer.fit();
   result.final = final_values->values;
   if (!main_rank) return result;  // rank 0 exports and reports

@@ -1,5 +1,6 @@
 #include "app/training_data.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
 #include "cardiotorch/core/runtime.h"
+#include "cardiotorch/train/checkpoint.h"
 #include "cardiotorch/train/trainer.h"
 
 namespace cardiotorch::app {
@@ -92,6 +94,98 @@ TrainingData prepare_training_data_local(ConfigNode saved, const ExperimentOptio
 }
 
 }  // namespace
+
+void apply_runtime_options(const ExperimentOptions& opts) {
+  if (opts.threads > 0) set_num_threads(static_cast<int>(opts.threads));
+  if (opts.deterministic) set_deterministic(true);
+  manual_seed(static_cast<uint64_t>(opts.seed));
+}
+
+std::unique_ptr<data::Loader> make_val_loader(const TrainingData& td) {
+  if (td.split.val.empty()) return nullptr;
+  data::LoaderOptions val_opts = td.eval_opts;
+  val_opts.rank = td.train_opts.rank;
+  val_opts.world_size = td.train_opts.world_size;
+  return std::make_unique<data::Loader>(std::make_shared<data::SubsetDataset>(td.cached, td.split.val), td.augment,
+                                        val_opts);
+}
+
+Optimization build_optimization(const ExperimentOptions& opts, const std::vector<train::NamedParam>& params,
+                                const torch::nn::Module* model, int64_t batches_per_epoch,
+                                const data::LoaderOptions& train_opts) {
+  Optimization o;
+  o.steps_per_epoch = (batches_per_epoch + opts.train.accumulate - 1) / opts.train.accumulate;
+  o.total_steps = opts.train.steps > 0 ? opts.train.steps : opts.train.epochs * o.steps_per_epoch;
+  o.effective_batch = train_opts.batch_size * opts.train.accumulate * train_opts.world_size;
+  train::OptimizerContext octx;
+  octx.params = params;
+  octx.module = model;
+  octx.effective_batch = o.effective_batch;
+  o.optimizer = train::optimizer_registry().build(opts.optimizer.node, octx);
+  train::SchedulerContext sctx;
+  sctx.base_lr = o.optimizer->base_lr();
+  sctx.steps_per_epoch = o.steps_per_epoch;
+  sctx.total_steps = std::max<int64_t>(1, o.total_steps);
+  o.schedule = train::scheduler_registry().build(opts.scheduler.node, sctx);
+  return o;
+}
+
+ResumePoint resume_or_start(const std::string& resume, bool allow_version_mismatch, bool overwrite,
+                            const std::string& run_dir, const ConfigNode& saved, bool main_rank,
+                            const std::vector<std::string>& outputs) {
+  namespace fs = std::filesystem;
+  ResumePoint rp;
+  if (!resume.empty()) {
+    rp.path = train::find_resume_checkpoint(resume == "auto" ? run_dir : resume);
+    rp.checkpoint = weights::load_checkpoint(rp.path);
+    train::check_resume_compatible(rp.checkpoint, rp.path, saved, allow_version_mismatch);
+    const auto st = train::TrainState::from_json(rp.checkpoint.sections.at("trainer"));
+    if (main_rank) truncate_metrics_log((fs::path(run_dir) / "metrics.jsonl").string(), st.step);
+    return rp;
+  }
+  const fs::path ckdir = fs::path(run_dir) / "checkpoints";
+  bool old_run = false;
+  if (fs::is_directory(ckdir))
+    for (const auto& e : fs::directory_iterator(ckdir)) old_run = old_run || e.path().extension() == ".safetensors";
+  if (old_run && overwrite) {
+    if (main_rank)
+      for (const std::string& p : outputs) fs::remove_all(fs::path(run_dir) / p);
+    CT_LOG_INFO("removed the previous run in ", run_dir, " (--overwrite)");
+  } else {
+    CT_CHECK(!old_run, UsageError, run_dir, " already holds a run (", ckdir.string(),
+             "); continue it with --resume, start another with --set name=<new name>, or replace it with --overwrite");
+  }
+  return rp;
+}
+
+train::TrainContext make_train_context(const ExperimentOptions& opts, const ConfigNode& saved, const TrainingData& td,
+                                       const DistRun& dist, RunDir* run) {
+  train::TrainContext ctx;
+  ctx.options = opts.train;
+  ctx.device = td.device;
+  ctx.config_yaml = saved.to_yaml();
+  ctx.registry = {{"model", opts.model.name()}, {"dataset", td.dataset->info().name}};
+  ctx.checkpoint_dir = run ? run->file("checkpoints") : "";
+  ctx.options.progress = opts.train.progress && run != nullptr;
+  ctx.group = dist.group;
+  ctx.dist = opts.dist;
+  return ctx;
+}
+
+std::vector<train::CallbackPtr> standard_callbacks(const ExperimentOptions& opts, bool has_val,
+                                                   const std::string& run_dir, RunDir* run) {
+  std::vector<train::CallbackPtr> callbacks;
+  if (opts.train.patience > 0 && has_val)
+    callbacks.push_back(std::make_shared<train::EarlyStopping>(opts.train.patience, opts.train.min_delta));
+  if (run) {
+    train::RunLoggerOptions lo;
+    lo.run_dir = run_dir;
+    lo.metrics = &run->metrics();
+    lo.progress = opts.train.progress;
+    callbacks.push_back(std::make_shared<train::RunLogger>(lo));
+  }
+  return callbacks;
+}
 
 void truncate_metrics_log(const std::string& path, int64_t step) {
   std::ifstream in(path);

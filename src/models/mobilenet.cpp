@@ -242,6 +242,23 @@ void MobileNetExitOptions::validate() const {
   detail::per_item(subsample_lengths, num_filters.size(), "subsample_lengths", "convolution");
 }
 
+template <class InvRes>
+void MobileNetInvResNetOptions<InvRes>::validate_common(bool one_stem_kernel) const {
+  CT_CHECK(groups >= 1, ConfigError, "groups must be >= 1, got ", groups);
+  detail::check_batch_norm(batch_norm, "batch_norm");
+  check_activation("activation", activation);
+  CT_CHECK(width_multiplier > 0, ConfigError, "width_multiplier must be positive, got ", width_multiplier);
+  stem.validate();
+  CT_CHECK(!one_stem_kernel || (stem.filter_lengths.size() == 1 && stem.subsample_lengths.size() == 1), ConfigError,
+           "stem: MobileNetV3 takes one filter length and one subsample length");
+  inv_res.validate();
+  exit_flow.validate();
+  CT_CHECK(base_fs >= 0, ConfigError, "base_fs must be >= 0 (0 = never rescale kernels), got ", base_fs);
+}
+
+template struct MobileNetInvResNetOptions<MobileNetV2InvResOptions>;
+template struct MobileNetInvResNetOptions<MobileNetV3InvResOptions>;
+
 namespace {
 
 BlockPtr exit_stage(int64_t in, const MobileNetExitOptions& e, int64_t groups, const std::string& norm,
@@ -270,17 +287,6 @@ void MobileNetV2InvResOptions::validate() const {
   check_positive_list(strides, "strides");
   detail::per_item(filter_lengths, n, "filter_lengths");
   check_positive_list(filter_lengths, "filter_lengths");
-}
-
-void MobileNetV2Options::validate() const {
-  CT_CHECK(groups >= 1, ConfigError, "groups must be >= 1, got ", groups);
-  detail::check_batch_norm(batch_norm, "batch_norm");
-  check_activation("activation", activation);
-  CT_CHECK(width_multiplier > 0, ConfigError, "width_multiplier must be positive, got ", width_multiplier);
-  stem.validate();
-  inv_res.validate();
-  exit_flow.validate();
-  CT_CHECK(base_fs >= 0, ConfigError, "base_fs must be >= 0 (0 = never rescale kernels), got ", base_fs);
 }
 
 MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Options& o, const ModelContext& ctx)
@@ -349,19 +355,6 @@ void MobileNetV3InvResOptions::validate() const {
   if (!attns.empty()) detail::per_item(attns, n, "attns");
   detail::per_item(attn_pos, n, "attn_pos");
   for (int64_t p : attn_pos) CT_CHECK(p >= -1, ConfigError, "attn_pos must be >= -1, got ", p);
-}
-
-void MobileNetV3Options::validate() const {
-  CT_CHECK(groups >= 1, ConfigError, "groups must be >= 1, got ", groups);
-  detail::check_batch_norm(batch_norm, "batch_norm");
-  check_activation("activation", activation);
-  CT_CHECK(width_multiplier > 0, ConfigError, "width_multiplier must be positive, got ", width_multiplier);
-  stem.validate();
-  CT_CHECK(stem.filter_lengths.size() == 1 && stem.subsample_lengths.size() == 1, ConfigError,
-           "stem: MobileNetV3 takes one filter length and one subsample length");
-  inv_res.validate();
-  exit_flow.validate();
-  CT_CHECK(base_fs >= 0, ConfigError, "base_fs must be >= 0 (0 = never rescale kernels), got ", base_fs);
 }
 
 MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Options& o, const ModelContext& ctx)

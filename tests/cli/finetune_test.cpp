@@ -17,6 +17,7 @@
 #include "cardiotorch/core/strings.h"
 #include "cardiotorch/io/npy.h"
 #include "cardiotorch/weights/save.h"
+#include "support/sample_config.h"
 #include "support/test_util.h"
 
 namespace ct = cardiotorch;
@@ -28,25 +29,16 @@ namespace {
 // 256-sample crops, with augmentation and dropout so that every random source matters.
 std::string tiny_config(const std::string& dir, int64_t steps, int64_t checkpoint_every) {
   const std::string path = dir + "/tiny.yaml";
-  ct::test::write_file(path, ct::str_cat(R"(name: tiny
-output_dir: )",
-                                         dir, R"(/runs
-seed: 3
-data:
-  dataset: {name: cinc2021, root: )",
-                                         ct::test::source_path("data/sample/cinc2021"), R"(}
-  split: {val: 0.2, test: 0.0}
-  cache: {dir: )",
-                                         dir, R"(/cache, progress: false}
-  loader: {batch_size: 8, num_workers: 2, crop: 256}
-preprocess: [{name: zscore}]
+  ct::test::write_file(
+      path, ct::str_cat(ct::test::sample_experiment_head("tiny", dir, 3, "{batch_size: 8, num_workers: 2, crop: 256}"),
+                        R"(preprocess: [{name: zscore}]
 augment: [{name: jitter, p: 0.5}, {name: rescaling, p: 0.5}]
 model: {name: plain_cnn, channels: [8, 16], kernels: [5, 3], dropout: 0.2}
 optimizer: {name: adamw, lr: 0.003, weight_decay: 0.01}
 scheduler: {name: warmup_cosine, unit: step, warmup: 5}
 train: {steps: )",
-                                         steps, R"(, checkpoint_every_steps: )", checkpoint_every,
-                                         R"(, keep_last: 100, val_every_steps: 15, log_every: 5, progress: false}
+                        steps, R"(, checkpoint_every_steps: )", checkpoint_every,
+                        R"(, keep_last: 100, val_every_steps: 15, log_every: 5, progress: false}
 finetune: {evaluate_best: false}
 )"));
   return path;

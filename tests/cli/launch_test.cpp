@@ -14,6 +14,7 @@
 #include "cardiotorch/dist/launcher.h"
 #include "cardiotorch/dist/process_group.h"
 #include "cardiotorch/weights/save.h"
+#include "support/sample_config.h"
 #include "support/test_util.h"
 
 namespace ct = cardiotorch;
@@ -39,19 +40,9 @@ std::string tiny_vit_config(const std::string& dir, int64_t batch_size, int64_t 
   const std::string path = ct::str_cat(dir, "/tiny_b", batch_size, ".yaml");
   ct::test::write_file(
       path,
-      ct::str_cat(R"(name: tiny
-output_dir: )",
-                  dir, R"(/runs
-seed: 3
-data:
-  dataset: {name: cinc2021, root: )",
-                  ct::test::source_path("data/sample/cinc2021"), R"(}
-  split: {val: 0.2, test: 0.0}
-  cache: {dir: )",
-                  dir, R"(/cache, progress: false}
-  loader: {batch_size: )",
-                  batch_size, R"(, num_workers: 1, crop: 256}
-preprocess: [{name: zscore}]
+      ct::str_cat(ct::test::sample_experiment_head(
+                      "tiny", dir, 3, ct::str_cat("{batch_size: ", batch_size, ", num_workers: 1, crop: 256}")),
+                  R"(preprocess: [{name: zscore}]
 augment: [{name: jitter, p: 0.5}, {name: rescaling, p: 0.5}]
 model: {name: ecg_classifier, samples: 0, patch_size: [1, 32], embed_dim: 16, depth: 1, num_heads: 2, drop_path_rate: 0.0}
 optimizer: {name: adamw, lr: 0.003, weight_decay: 0.01}

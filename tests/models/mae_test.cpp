@@ -14,21 +14,7 @@ namespace {
 using test::all_close;
 using test::expected;
 
-MaeOptions fixture_options() {
-  MaeOptions o;
-  o.patch_size = {1, test::kFxPatch};
-  o.embed_dim = test::kFxDim;
-  o.depth = test::kFxDepth;
-  o.num_heads = test::kFxHeads;
-  o.decoder_embed_dim = test::kFxDecDim;
-  o.decoder_depth = test::kFxDecDepth;
-  o.decoder_num_heads = test::kFxDecHeads;
-  o.leads = test::kFxLeads;
-  o.samples = test::kFxSamples;
-  return o;
-}
-
-std::shared_ptr<MaskedAutoencoderViTImpl> fixture_mae(const MaeOptions& o = fixture_options()) {
+std::shared_ptr<MaskedAutoencoderViTImpl> fixture_mae(const MaeOptions& o = test::fixture_mae_options()) {
   auto m = std::make_shared<MaskedAutoencoderViTImpl>(o);
   test::load_by_name(*m, test::vit_weights());
   m->eval();
@@ -73,7 +59,7 @@ TEST(Mae, ParityAtRatio0AndTheFullTokenForward) {
 }
 
 TEST(Mae, MaskedLossModeWithAndWithoutNormPix) {
-  MaeOptions o = fixture_options();
+  MaeOptions o = test::fixture_mae_options();
   o.loss_mode = "masked";
   at::NoGradGuard no_grad;
   const MaeOutput plain = fixture_mae(o)->forward_mae(test::vit_input(), 0.8, fixture_noise());
@@ -140,7 +126,7 @@ TEST(Mae, ForwardMaeShapesAtTheSeedSize) {
 }
 
 TEST(Mae, GeneratorMakesTrainingMasksReproducible) {
-  MaeOptions o = fixture_options();
+  MaeOptions o = test::fixture_mae_options();
   o.mask_seed = 5;
   auto a = fixture_mae(o), b = fixture_mae(o);
   const at::Tensor x = test::vit_input();
@@ -172,7 +158,7 @@ TEST(Mae, GradientsReachEveryTrainableParameter) {
 }
 
 TEST(Mae, PatchifyIsLeadMajorAndInvertible) {
-  MaeOptions o = fixture_options();
+  MaeOptions o = test::fixture_mae_options();
   MaskedAutoencoderViTImpl m(o);
   const at::Tensor x = at::randn({2, 12, 250});
   const at::Tensor p = m.patchify(x);

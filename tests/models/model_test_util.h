@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "cardiotorch/io/npy.h"
 #include "support/test_util.h"
@@ -47,6 +48,48 @@ inline std::set<std::string> load_state(torch::nn::Module& m, const std::map<std
     used.insert(it->first);
   }
   return used;
+}
+
+/// Loads a parity fixture's state dict into `m` by name (torch_ecg's state-dict names):
+/// every parameter and buffer of `m` needs an entry of its shape (a fatal failure otherwise), and
+/// every entry but the "__"-prefixed ones (the fixture's config, input, output) must be used.
+inline void load_exact_state_dict(torch::nn::Module& m, const std::map<std::string, at::Tensor>& arrays) {
+  std::set<std::string> used;
+  at::NoGradGuard no_grad;
+  auto load = [&](const std::string& key, at::Tensor& t) {
+    auto it = arrays.find(key);
+    ASSERT_NE(it, arrays.end()) << "the fixture lacks " << key;
+    ASSERT_EQ(t.sizes(), it->second.sizes()) << key;
+    t.copy_(it->second);
+    used.insert(key);
+  };
+  for (auto& p : m.named_parameters()) load(p.key(), p.value());
+  for (auto& b : m.named_buffers()) load(b.key(), b.value());
+  for (const auto& kv : arrays)
+    if (kv.first.rfind("__", 0) != 0) {
+      EXPECT_TRUE(used.count(kv.first)) << "the model lacks " << kv.first;
+    }
+}
+
+/// A text entry of a fixture (the Python scripts store strings as uint8 arrays).
+inline std::string fixture_text(const at::Tensor& t) {
+  return std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
+}
+
+/// Runs a parity fixture of tests/fixtures/models/make_*_parity.py on the model its __config__
+/// YAML describes, built by `build(yaml, in_channels)`, loaded exactly with its state dict and in
+/// eval mode; checks the output against the model's output_shape(). Returns {output, __output__}.
+template <class Build>
+std::pair<at::Tensor, at::Tensor> run_parity_fixture(const std::string& name, const Build& build) {
+  const auto arrays = model_fixture(name);
+  const at::Tensor x = arrays.at("__input__");
+  const auto m = build(fixture_text(arrays.at("__config__")), x.size(1));
+  load_exact_state_dict(*m, arrays);
+  m->eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor y = m->forward(x);
+  EXPECT_EQ(y.sizes().vec(), m->output_shape(x.sizes().vec()));
+  return {y, arrays.at("__output__")};
 }
 
 /// max |a - b| (in double).

@@ -13,6 +13,7 @@
 #include "cardiotorch/core/runtime.h"
 #include "cardiotorch/io/npy.h"
 #include "cardiotorch/models/resnet.h"
+#include "models/model_test_util.h"
 #include "support/test_util.h"
 
 namespace cardiotorch::models {
@@ -109,40 +110,15 @@ TEST(ResNetPresets, RegNetGeneratedWidthsMatchTorchEcg) {
 
 // --- parity with PyTorch ------------------------------------------------------------------
 
-// Loads `arrays` into `m` by torch_ecg's state-dict names; every entry on both sides must match.
-void load_state_dict(ModelImpl& m, const std::map<std::string, at::Tensor>& arrays) {
-  std::set<std::string> used;
-  at::NoGradGuard no_grad;
-  auto load = [&](const std::string& key, at::Tensor& t) {
-    auto it = arrays.find(key);
-    ASSERT_NE(it, arrays.end()) << "the fixture lacks " << key;
-    ASSERT_EQ(t.sizes(), it->second.sizes()) << key;
-    t.copy_(it->second);
-    used.insert(key);
-  };
-  for (auto& p : m.named_parameters()) load(p.key(), p.value());
-  for (auto& b : m.named_buffers()) load(b.key(), b.value());
-  for (const auto& kv : arrays)
-    if (kv.first.rfind("__", 0) != 0) {
-      EXPECT_TRUE(used.count(kv.first)) << "the model lacks " << kv.first;
-    }
-}
-
 class ResNetParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ResNetParity, MatchesTorchEcgStylePyTorch) {
-  const auto arrays = io::read_npz(test::source_path("tests/fixtures/models/resnet_parity_" + GetParam() + ".npz"));
-  const at::Tensor cfg = arrays.at("__config__");
-  const std::string yaml(static_cast<const char*>(cfg.data_ptr()), static_cast<size_t>(cfg.numel()));
-  const at::Tensor x = arrays.at("__input__"), expected = arrays.at("__output__");
-  ModelContext ctx;
-  ctx.in_channels = x.size(1);
-  const ModelPtr m = build(yaml, ctx);
-  load_state_dict(*m, arrays);
-  m->eval();
-  at::NoGradGuard no_grad;
-  const at::Tensor y = m->forward(x);
-  EXPECT_EQ(Shape(y.sizes().vec()), m->output_shape(Shape(x.sizes().vec())));
+  const auto [y, expected] = test::run_parity_fixture("resnet_parity_" + GetParam() + ".npz",
+                                                      [](const std::string& yaml, int64_t in_channels) {
+                                                        ModelContext ctx;
+                                                        ctx.in_channels = in_channels;
+                                                        return build(yaml, ctx);
+                                                      });
   ASSERT_EQ(y.sizes(), expected.sizes());
   const double err = (y - expected).abs().max().item<double>();
   EXPECT_LT(err, 1e-5) << "max abs difference " << err;

@@ -18,6 +18,7 @@
 #include "cardiotorch/models/ecg_crnn.h"
 #include "cardiotorch/models/rr_lstm.h"
 #include "cardiotorch/models/torch_ecg_import.h"
+#include "models/model_test_util.h"
 #include "support/test_util.h"
 
 namespace cardiotorch::models {
@@ -92,29 +93,6 @@ TEST(TaskPresets, RrLstmConfigsMatchTorchEcg) {
 
 // --- parity with PyTorch through the importer ------------------------------------------------------
 
-std::string text_of(const at::Tensor& t) {
-  return std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel()));
-}
-
-// Loads `arrays` into `m` by torch_ecg's state-dict names; every entry on both sides must match.
-void load_state_dict(ModelImpl& m, const std::map<std::string, at::Tensor>& arrays) {
-  std::set<std::string> used;
-  at::NoGradGuard no_grad;
-  auto load = [&](const std::string& key, at::Tensor& t) {
-    auto it = arrays.find(key);
-    ASSERT_NE(it, arrays.end()) << "the fixture lacks " << key;
-    ASSERT_EQ(t.sizes(), it->second.sizes()) << key;
-    t.copy_(it->second);
-    used.insert(key);
-  };
-  for (auto& p : m.named_parameters()) load(p.key(), p.value());
-  for (auto& b : m.named_buffers()) load(b.key(), b.value());
-  for (const auto& kv : arrays)
-    if (kv.first.rfind("__", 0) != 0) {
-      EXPECT_TRUE(used.count(kv.first)) << "the model lacks " << kv.first;
-    }
-}
-
 struct Loaded {
   std::map<std::string, at::Tensor> arrays;
   TorchEcgImport imp;
@@ -124,21 +102,21 @@ struct Loaded {
 Loaded load_fixture(const std::string& name) {
   Loaded l;
   l.arrays = io::read_npz(test::source_path("tests/fixtures/models/task_" + name + ".npz"));
-  const ConfigNode config = ConfigNode::parse(text_of(l.arrays.at("__torch_ecg_config__")), name + ".json");
+  const ConfigNode config = ConfigNode::parse(test::fixture_text(l.arrays.at("__torch_ecg_config__")), name + ".json");
   ConfigNode train = ConfigNode::map();
   ConfigNode classes = ConfigNode::sequence();
-  std::string c = text_of(l.arrays.at("__classes__"));
+  std::string c = test::fixture_text(l.arrays.at("__classes__"));
   for (size_t start = 0; start <= c.size();) {
     const size_t end = std::min(c.find('\n', start), c.size());
     classes.push_back(ConfigNode::string(c.substr(start, end - start)));
     start = end + 1;
   }
   train.set("classes", classes);
-  l.imp = import_torch_ecg_config(text_of(l.arrays.at("__model__")), config, train);
+  l.imp = import_torch_ecg_config(test::fixture_text(l.arrays.at("__model__")), config, train);
   const at::Tensor x = l.arrays.at("__input__");
   manual_seed(0);
   l.model = build_model(l.imp.model, context(x.size(1), 0));
-  load_state_dict(*l.model, l.arrays);
+  test::load_exact_state_dict(*l.model, l.arrays);
   l.model->eval();
   return l;
 }

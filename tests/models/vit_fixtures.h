@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cardiotorch/io/npy.h"
+#include "cardiotorch/models/mae.h"
 #include "support/test_util.h"
 
 namespace cardiotorch::test {
@@ -18,6 +19,21 @@ namespace cardiotorch::test {
 /// (12 x 10 = 120 tokens), D 32, 2 blocks, 4 heads; MAE decoder 16-d x 2 blocks, 2 heads.
 constexpr int64_t kFxLeads = 12, kFxSamples = 250, kFxPatch = 25, kFxDim = 32, kFxDepth = 2, kFxHeads = 4;
 constexpr int64_t kFxDecDim = 16, kFxDecDepth = 2, kFxDecHeads = 2, kFxClasses = 5, kFxTokens = 120;
+
+/// The MAE of the fixtures (its encoder is the fixtures' ViT).
+inline models::MaeOptions fixture_mae_options() {
+  models::MaeOptions o;
+  o.patch_size = {1, kFxPatch};
+  o.embed_dim = kFxDim;
+  o.depth = kFxDepth;
+  o.num_heads = kFxHeads;
+  o.decoder_embed_dim = kFxDecDim;
+  o.decoder_depth = kFxDecDepth;
+  o.decoder_num_heads = kFxDecHeads;
+  o.leads = kFxLeads;
+  o.samples = kFxSamples;
+  return o;
+}
 
 inline std::string vit_fixture(const std::string& name) { return source_path("tests/fixtures/models/" + name); }
 

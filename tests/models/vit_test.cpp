@@ -308,17 +308,7 @@ TEST(Vit, OetuTrainingCheckpointLoadsThroughTheMatcher) {
 TEST(Vit, MaeCheckpointLoadsIntoTheEncoderByName) {
   // A whole MAE state_dict (decoder, mask token and all) -> the cls-pooling encoder: every encoder
   // tensor found, the MAE-only keys expected and unused; the cls feature is the MAE's latent cls token.
-  MaeOptions mo;
-  mo.patch_size = {1, test::kFxPatch};
-  mo.embed_dim = test::kFxDim;
-  mo.depth = test::kFxDepth;
-  mo.num_heads = test::kFxHeads;
-  mo.decoder_embed_dim = test::kFxDecDim;
-  mo.decoder_depth = test::kFxDecDepth;
-  mo.decoder_num_heads = test::kFxDecHeads;
-  mo.leads = test::kFxLeads;
-  mo.samples = test::kFxSamples;
-  MaskedAutoencoderViTImpl mae(mo);
+  MaskedAutoencoderViTImpl mae(test::fixture_mae_options());
   test::load_by_name(mae, test::vit_weights());
   const std::string path = test::make_temp_dir("vit_mae_ckpt") + "/mae.safetensors";
   weights::save_safetensors(path, weights::module_state_dict(mae));

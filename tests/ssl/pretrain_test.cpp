@@ -16,6 +16,7 @@
 #include "cardiotorch/weights/archive.h"
 #include "cardiotorch/weights/loader.h"
 #include "cardiotorch/weights/save.h"
+#include "support/sample_config.h"
 #include "support/test_util.h"
 
 namespace ct = cardiotorch;
@@ -30,29 +31,20 @@ const char* kTinyMae =
 // A tiny MAE pretraining run: z-scored records, random 300-sample crops, 5 batches of 8 per epoch.
 std::string tiny_config(const std::string& dir, const std::string& extra = "") {
   const std::string path = dir + "/pretrain.yaml";
-  ct::test::write_file(path, ct::str_cat(R"(name: tiny
-output_dir: )",
-                                         dir, R"(/runs
-seed: 5
-threads: 2
-data:
-  dataset: {name: cinc2021, root: )",
-                                         ct::test::source_path("data/sample/cinc2021"), R"(}
-  split: {val: 0.2, test: 0.0}
-  cache: {dir: )",
-                                         dir, R"(/cache, progress: false}
-  loader: {batch_size: 8, num_workers: 1, crop: 300}
+  ct::test::write_file(
+      path, ct::str_cat(ct::test::sample_experiment_head("tiny", dir, 5, "{batch_size: 8, num_workers: 1, crop: 300}"),
+                        R"(threads: 2
 preprocess: [{name: nan_to_num}, {name: zscore}]
 augment: [{name: jitter, p: 0.5}, {name: rescaling, p: 0.5}]
 model: )",
-                                         kTinyMae, R"(
+                        kTinyMae, R"(
 objective: {name: mae}
 optimizer: {name: adamw, lr: 0.003, betas: [0.9, 0.95], weight_decay: 0.05}
 scheduler: {name: warmup_cosine, unit: step, warmup: 3}
 train: {steps: 20, log_every: 1, progress: false, val_every: 2}
 pretrain: {plot_every: 2}
 )",
-                                         extra));
+                        extra));
   return path;
 }
 
@@ -139,18 +131,9 @@ TEST(Pretrain, EncoderFeedsFinetuneInitCompletelyAndUnchanged) {
 
   // A linear probe keeps the encoder frozen: its weights after fine-tuning are the loaded ones.
   const std::string ft = dir + "/finetune.yaml";
-  ct::test::write_file(ft, ct::str_cat(R"(name: probe
-output_dir: )",
-                                       dir, R"(/runs
-seed: 1
-data:
-  dataset: {name: cinc2021, root: )",
-                                       ct::test::source_path("data/sample/cinc2021"), R"(}
-  split: {val: 0.2, test: 0.0}
-  cache: {dir: )",
-                                       dir, R"(/cache, progress: false}
-  loader: {batch_size: 8, num_workers: 1, crop: 300}
-preprocess: [{name: nan_to_num}, {name: zscore}]
+  ct::test::write_file(
+      ft, ct::str_cat(ct::test::sample_experiment_head("probe", dir, 1, "{batch_size: 8, num_workers: 1, crop: 300}"),
+                      R"(preprocess: [{name: nan_to_num}, {name: zscore}]
 model: {name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, samples: 300}
 objective: {name: multilabel}
 train: {steps: 2, progress: false}

@@ -30,6 +30,7 @@
 //    the stage (torch_ecg does so for an int; a one-element list gave <stage>.cba_0).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cardiotorch/core/config.h"
@@ -133,6 +134,38 @@ struct MobileNetExitOptions {
   void validate() const;
 };
 
+/// The top level of V2 and V3 (stem -> inverted residual stages `InvRes` -> exit flow): the same
+/// keys in the same order; the default activation and two help texts differ.
+template <class InvRes>
+struct MobileNetInvResNetOptions {
+  int64_t groups = 1;
+  std::string batch_norm = "true";
+  std::string activation;
+  double width_multiplier = 1.0;
+  bool bias = true;
+  MobileNetStemOptions stem;
+  InvRes inv_res;
+  MobileNetExitOptions exit_flow;
+  double base_fs = 500.0;
+
+ protected:
+  explicit MobileNetInvResNetOptions(std::string default_activation) : activation(std::move(default_activation)) {}
+  template <class V>
+  void fields(V& v, const char* groups_doc, const char* activation_doc) {
+    v("groups", groups, groups_doc);
+    v("batch_norm", batch_norm, "normalisation: true, false or a norm name");
+    v("activation", activation, activation_doc);
+    v("width_multiplier", width_multiplier, "scales the stem and the projections (the exit flow by at least 1)");
+    v("bias", bias, "stem and exit convolutions with bias");
+    v("stem", stem, "the stem");
+    v("inv_res", inv_res, "the inverted residual stages");
+    v("exit_flow", exit_flow, "the exit convolution(s)");
+    v("base_fs", base_fs, "sampling rate the kernel lengths are given at; 0 = never rescale");
+  }
+  /// `one_stem_kernel`: V3's stem takes one filter length and one subsample length.
+  void validate_common(bool one_stem_kernel) const;
+};
+
 /// What one inverted residual block needs (MobileNetV2/V3's InvertedResidual).
 struct InvertedResidualArgs {
   int64_t in_channels = 0;
@@ -186,29 +219,14 @@ struct MobileNetV2InvResOptions {
   void validate() const;
 };
 
-struct MobileNetV2Options {
-  int64_t groups = 1;
-  std::string batch_norm = "true";
-  std::string activation = "relu6";
-  double width_multiplier = 1.0;
-  bool bias = true;
-  MobileNetStemOptions stem;
-  MobileNetV2InvResOptions inv_res;
-  MobileNetExitOptions exit_flow;
-  double base_fs = 500.0;
+struct MobileNetV2Options : MobileNetInvResNetOptions<MobileNetV2InvResOptions> {
+  MobileNetV2Options() : MobileNetInvResNetOptions("relu6") {}
   template <class V>
   void fields(V& v) {
-    v("groups", groups, "groups of the stem, the 1x1 convolutions and the exit flow");
-    v("batch_norm", batch_norm, "normalisation: true, false or a norm name");
-    v("activation", activation, "activation of every convolution but the projections");
-    v("width_multiplier", width_multiplier, "scales the stem and the projections (the exit flow by at least 1)");
-    v("bias", bias, "stem and exit convolutions with bias");
-    v("stem", stem, "the stem");
-    v("inv_res", inv_res, "the inverted residual stages");
-    v("exit_flow", exit_flow, "the exit convolution(s)");
-    v("base_fs", base_fs, "sampling rate the kernel lengths are given at; 0 = never rescale");
+    MobileNetInvResNetOptions::fields(v, "groups of the stem, the 1x1 convolutions and the exit flow",
+                                      "activation of every convolution but the projections");
   }
-  void validate() const;
+  void validate() const { validate_common(/*one_stem_kernel=*/false); }
   static MobileNetV2Options mobilenet_v2();
 };
 
@@ -250,29 +268,14 @@ struct MobileNetV3InvResOptions {
   void validate() const;
 };
 
-struct MobileNetV3Options {
-  int64_t groups = 1;
-  std::string batch_norm = "true";
-  std::string activation = "relu";
-  double width_multiplier = 1.0;
-  bool bias = true;
-  MobileNetStemOptions stem;
-  MobileNetV3InvResOptions inv_res;
-  MobileNetExitOptions exit_flow;
-  double base_fs = 500.0;
+struct MobileNetV3Options : MobileNetInvResNetOptions<MobileNetV3InvResOptions> {
+  MobileNetV3Options() : MobileNetInvResNetOptions("relu") {}
   template <class V>
   void fields(V& v) {
-    v("groups", groups, "groups of the stem and the exit flow");
-    v("batch_norm", batch_norm, "normalisation: true, false or a norm name");
-    v("activation", activation, "activation of the stem and the exit flow");
-    v("width_multiplier", width_multiplier, "scales the stem and the projections (the exit flow by at least 1)");
-    v("bias", bias, "stem and exit convolutions with bias");
-    v("stem", stem, "the stem");
-    v("inv_res", inv_res, "the inverted residual stages");
-    v("exit_flow", exit_flow, "the exit convolution(s)");
-    v("base_fs", base_fs, "sampling rate the kernel lengths are given at; 0 = never rescale");
+    MobileNetInvResNetOptions::fields(v, "groups of the stem and the exit flow",
+                                      "activation of the stem and the exit flow");
   }
-  void validate() const;
+  void validate() const { validate_common(/*one_stem_kernel=*/true); }
   static MobileNetV3Options mobilenet_v3();
 };
 
