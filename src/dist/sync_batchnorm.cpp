@@ -146,7 +146,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
 };
 
 // aten::batch_norm at the autograd level: the registered layers in training mode go through
-// sync_batch_norm, everything else to ATen's own implementation (what the composite kernel
+// sync_batch_norm, everything else to ATen's native batch_norm (what the composite kernel
 // this one stands in front of does).
 at::Tensor batch_norm_kernel(const at::Tensor& input, const c10::optional<at::Tensor>& weight,
                              const c10::optional<at::Tensor>& bias, const c10::optional<at::Tensor>& running_mean,
