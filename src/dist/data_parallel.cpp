@@ -81,6 +81,11 @@ GradientSync::GradientSync(ProcessGroupPtr group, std::vector<at::Tensor> params
   CT_CHECK(group_ != nullptr, ArgumentError, "GradientSync: no process group");
   CT_CHECK(bucket_mb > 0, ArgumentError, "GradientSync: bucket_mb must be > 0, got ", bucket_mb);
   const auto cap = static_cast<int64_t>(bucket_mb * 1024.0 * 1024.0);
+  // With overlap the first bucket holds at most 1 MiB (DDP's first-bucket size): the last
+  // layers' gradients, ready first, then go out while the rest of backward computes. Otherwise a
+  // model smaller than bucket_mb (the 24 MB ViT in 25 MB buckets) is one bucket, which can only
+  // start when backward has finished.
+  const int64_t first_cap = overlap ? std::min<int64_t>(cap, int64_t{1} << 20) : cap;
   // Reverse order: the last layers' gradients are ready first in backward (the order DDP
   // uses), so with overlap the first buckets start while the early layers still compute.
   Bucket cur;
@@ -96,7 +101,8 @@ GradientSync::GradientSync(ProcessGroupPtr group, std::vector<at::Tensor> params
     const int64_t nbytes = p.numel() * static_cast<int64_t>(p.element_size());
     if (!cur.params.empty()) {
       const at::Tensor& first = params_[cur.params.front()];
-      if (first.scalar_type() != p.scalar_type() || first.device() != p.device() || cur_bytes + nbytes > cap) flush();
+      const int64_t limit = buckets_.empty() ? first_cap : cap;
+      if (first.scalar_type() != p.scalar_type() || first.device() != p.device() || cur_bytes + nbytes > limit) flush();
     }
     cur.params.push_back(k);
     cur_bytes += nbytes;

@@ -128,3 +128,25 @@ TEST(OverlappedGradientSync, SumsAcrossRanksMatchTheSingleProcessGradient) {
   ASSERT_EQ(got.size(), params.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(at::allclose(got[i], params[i].grad(), 1e-5, 1e-6)) << i;
 }
+
+TEST(OverlappedGradientSync, TheFirstBucketIsSmallSoItCanStartEarly) {
+  CT_SKIP_WITHOUT_GLOO();
+  // 1.125 MiB of float parameters (768 + 256 + 128 KiB) in 25 MB buckets: after backward that is
+  // one bucket; with overlap the first bucket (the last parameters, ready first) stops before
+  // 1 MiB, as in DDP: {128 + 256 KiB}, then {768 KiB}.
+  std::vector<at::Tensor> params = {at::zeros({3 * 65536}), at::zeros({65536}), at::zeros({32768})};
+  std::vector<int64_t> plain(2), overlapped(2);
+  ct::test::run_ranks(2, [&](const dist::ProcessGroupPtr& g) {
+    const size_t r = static_cast<size_t>(g->rank());
+    plain[r] = dist::GradientSync(g, params, 25, false).num_buckets();
+    overlapped[r] = dist::GradientSync(g, params, 25, true).num_buckets();
+  });
+  EXPECT_EQ(plain[0], 1);
+  EXPECT_EQ(overlapped[0], 2);
+  // A bucket size under 1 MiB is the cap for the first bucket too.
+  std::vector<int64_t> small(2);
+  ct::test::run_ranks(2, [&](const dist::ProcessGroupPtr& g) {
+    small[static_cast<size_t>(g->rank())] = dist::GradientSync(g, params, 0.2, true).num_buckets();
+  });
+  EXPECT_EQ(small[0], 3);
+}
