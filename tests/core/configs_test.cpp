@@ -42,8 +42,12 @@ TEST(ShippedConfigs, FinetuneConfigsResolve) {
     EXPECT_NO_THROW(ct::resolve_experiment(e.path().string(), {}, &o));
     EXPECT_FALSE(o.model.empty());
     // Step names are only looked up when the pipelines are built: build them too.
-    if (!o.preprocess.is_null()) EXPECT_NO_THROW(ct::signal::Pipeline::from_config(o.preprocess));
-    if (!o.augment.is_null()) EXPECT_NO_THROW(ct::signal::Pipeline::from_config(o.augment));
+    if (!o.preprocess.is_null()) {
+      EXPECT_NO_THROW(ct::signal::Pipeline::from_config(o.preprocess));
+    }
+    if (!o.augment.is_null()) {
+      EXPECT_NO_THROW(ct::signal::Pipeline::from_config(o.augment));
+    }
     ++n;
   }
   EXPECT_GE(n, 5);
