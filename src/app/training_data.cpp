@@ -24,7 +24,10 @@ TrainingData prepare_training_data_local(ConfigNode saved, const ExperimentOptio
 DistRun start_distributed(const ExperimentOptions& opts) {
   DistRun d;
   d.env = dist::env_from_process();
-  if (!d.env.distributed()) return d;
+  if (!d.env.distributed()) {
+    if (!d.env.note.empty()) CT_LOG_WARN(d.env.note);
+    return d;
+  }
   // Ranks on one machine share its cores: each takes its share unless told otherwise
   // (torchrun exports OMP_NUM_THREADS=1).
   const char* omp = std::getenv("OMP_NUM_THREADS");

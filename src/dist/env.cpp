@@ -143,26 +143,42 @@ DistEnv parse_env(const EnvLookup& lookup) {
     }
     return e;
   }
+  // srun exports SLURM_STEP_NUM_TASKS to every task of a job step; a batch script (sbatch
+  // --ntasks=4 without srun) has SLURM_NTASKS=4 but no step variables, and is one process: taking
+  // SLURM_NTASKS there would make it wait for ranks nobody starts. The step's own counts also
+  // describe `srun -n 2` inside a larger allocation, which SLURM_NTASKS may not.
+  const auto step_tasks = r.get("SLURM_STEP_NUM_TASKS");
   const auto ntasks = r.get("SLURM_NTASKS");
-  if (ntasks && parse_int("SLURM_NTASKS", *ntasks) > 1) {
+  if (!step_tasks) {
+    if (ntasks && parse_int("SLURM_NTASKS", *ntasks) > 1)
+      e.note = str_cat("SLURM_NTASKS=", *ntasks,
+                       " but no srun job step (SLURM_STEP_NUM_TASKS is unset): running as one process; start "
+                       "the ranks with `srun cardiotorch ...` inside the batch script");
+    return e;
+  }
+  if (parse_int("SLURM_STEP_NUM_TASKS", *step_tasks) > 1) {
     e.source = "slurm";
-    const std::string why = str_cat("SLURM_NTASKS=", *ntasks, ": one rank per srun task");
-    e.world_size = parse_int("SLURM_NTASKS", *ntasks);
+    const std::string why = str_cat("SLURM_STEP_NUM_TASKS=", *step_tasks, ": one rank per srun task");
+    e.world_size = parse_int("SLURM_STEP_NUM_TASKS", *step_tasks);
     e.rank = r.required_int("SLURM_PROCID", why);
     e.local_rank = r.required_int("SLURM_LOCALID", why);
-    if (auto v = r.get("SLURM_NTASKS_PER_NODE")) e.local_world_size = first_count("SLURM_NTASKS_PER_NODE", *v);
-    else if (auto t = r.get("SLURM_TASKS_PER_NODE")) e.local_world_size = first_count("SLURM_TASKS_PER_NODE", *t);
+    std::string local_var = "SLURM_STEP_TASKS_PER_NODE";
+    if (auto s = r.get("SLURM_STEP_TASKS_PER_NODE")) e.local_world_size = first_count(local_var, *s);
+    else if (auto v = r.get(local_var = "SLURM_NTASKS_PER_NODE")) e.local_world_size = first_count(local_var, *v);
+    else if (auto t = r.get(local_var = "SLURM_TASKS_PER_NODE")) e.local_world_size = first_count(local_var, *t);
     else e.local_world_size = e.world_size;
     // Nodes may hold different task counts ("2(x3),1"): the first node's count bounds no one else.
     e.local_world_size = std::max(e.local_world_size, e.local_rank + 1);
-    check_ranks(e, "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE");
+    check_ranks(e, "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", local_var);
     if (auto addr = r.get("MASTER_ADDR")) {
       e.master_addr = *addr;
     } else {
-      auto list = r.get("SLURM_JOB_NODELIST");
+      // The step may run on a subset of the allocation: rank 0 sits on the step's first node.
+      auto list = r.get("SLURM_STEP_NODELIST");
+      if (!list) list = r.get("SLURM_JOB_NODELIST");
       if (!list) list = r.get("SLURM_NODELIST");
-      CT_CHECK(list.has_value(), ConfigError, "environment: neither MASTER_ADDR nor SLURM_JOB_NODELIST is set (", why,
-               ")");
+      CT_CHECK(list.has_value(), ConfigError,
+               "environment: neither MASTER_ADDR nor SLURM_STEP_NODELIST / SLURM_JOB_NODELIST is set (", why, ")");
       e.master_addr = slurm_first_host(*list);
     }
     if (auto port = r.get("MASTER_PORT")) {

@@ -38,8 +38,11 @@ const std::map<std::string, std::string> kTorchrun = {{"RANK", "3"},
                                                       {"MASTER_PORT", "29611"},
                                                       {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
 
+// One task of `srun` inside an sbatch allocation of 2 nodes x 4 tasks.
 const std::map<std::string, std::string> kSlurm = {{"SLURM_PROCID", "5"},
                                                    {"SLURM_NTASKS", "8"},
+                                                   {"SLURM_STEP_NUM_TASKS", "8"},
+                                                   {"SLURM_STEP_ID", "0"},
                                                    {"SLURM_LOCALID", "1"},
                                                    {"SLURM_NTASKS_PER_NODE", "4"},
                                                    {"SLURM_JOB_NODELIST", "gpu[07-08,12],login1"},
@@ -65,6 +68,35 @@ TEST(DistEnv, NoVariablesIsOneProcess) {
   EXPECT_EQ(e.source, "single");
   // One SLURM task is not a distributed job either.
   EXPECT_FALSE(parse({{"SLURM_NTASKS", "1"}, {"SLURM_PROCID", "0"}}).distributed());
+  EXPECT_FALSE(parse({{"SLURM_NTASKS", "1"}, {"SLURM_STEP_NUM_TASKS", "1"}, {"SLURM_PROCID", "0"}}).distributed());
+  EXPECT_TRUE(e.note.empty());
+}
+
+TEST(DistEnv, SlurmBatchScriptWithoutSrunIsOneProcess) {
+  // The batch script of `sbatch --ntasks=8` runs once, as task 0, with the job's variables but
+  // no step: waiting for 7 more ranks would hang until the store timed out.
+  auto batch = without(without(kSlurm, "SLURM_STEP_NUM_TASKS"), "SLURM_STEP_ID");
+  batch["SLURM_PROCID"] = "0";
+  batch["SLURM_LOCALID"] = "0";
+  const DistEnv e = parse(batch);
+  EXPECT_FALSE(e.distributed());
+  EXPECT_EQ(e.source, "single");
+  EXPECT_NE(e.note.find("SLURM_NTASKS=8"), std::string::npos) << e.note;
+  EXPECT_NE(e.note.find("srun"), std::string::npos) << e.note;
+}
+
+TEST(DistEnv, SlurmStepSmallerThanTheAllocation) {
+  // `srun -n 2 --nodes 1` inside the 8-task allocation: the step's counts and nodes, not the job's.
+  auto step = with(with(kSlurm, "SLURM_STEP_NUM_TASKS", "2"), "SLURM_STEP_TASKS_PER_NODE", "2");
+  step = with(with(step, "SLURM_STEP_NODELIST", "gpu12"), "SLURM_PROCID", "1");
+  const DistEnv e = parse(step);
+  EXPECT_EQ(e.source, "slurm");
+  EXPECT_EQ(e.world_size, 2);
+  EXPECT_EQ(e.rank, 1);
+  EXPECT_EQ(e.local_world_size, 2);
+  EXPECT_EQ(e.master_addr, "gpu12");
+  EXPECT_NE(error_of(with(step, "SLURM_PROCID", "2")).find("SLURM_PROCID=2 is outside [0, SLURM_STEP_NUM_TASKS=2)"),
+            std::string::npos);
 }
 
 TEST(DistEnv, Torchrun) {
@@ -135,11 +167,12 @@ TEST(DistEnv, Slurm) {
 TEST(DistEnv, SlurmErrorsNameTheVariable) {
   EXPECT_NE(error_of(without(kSlurm, "SLURM_PROCID")).find("SLURM_PROCID is not set"), std::string::npos);
   EXPECT_NE(error_of(without(kSlurm, "SLURM_LOCALID")).find("SLURM_LOCALID is not set"), std::string::npos);
-  EXPECT_NE(error_of(with(kSlurm, "SLURM_PROCID", "8")).find("SLURM_PROCID=8 is outside [0, SLURM_NTASKS=8)"),
+  EXPECT_NE(error_of(with(kSlurm, "SLURM_PROCID", "8")).find("SLURM_PROCID=8 is outside [0, SLURM_STEP_NUM_TASKS=8)"),
             std::string::npos);
   EXPECT_NE(error_of(without(kSlurm, "SLURM_JOB_NODELIST")).find("SLURM_JOB_NODELIST"), std::string::npos);
   EXPECT_NE(error_of(with(kSlurm, "SLURM_JOB_NODELIST", "gpu[07-08")).find("unbalanced"), std::string::npos);
-  EXPECT_NE(error_of(with(kSlurm, "SLURM_NTASKS", "many")).find("SLURM_NTASKS='many'"), std::string::npos);
+  EXPECT_NE(error_of(with(kSlurm, "SLURM_STEP_NUM_TASKS", "many")).find("SLURM_STEP_NUM_TASKS='many'"),
+            std::string::npos);
 }
 
 TEST(DistEnv, SlurmFirstHost) {

@@ -2,11 +2,12 @@
 // Where this process sits in a multi-process job, read from the environment that a launcher
 // set: `cardiotorch launch` and torchrun (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
 // MASTER_ADDR, MASTER_PORT, TORCHELASTIC_USE_AGENT_STORE) or SLURM's srun (SLURM_PROCID,
-// SLURM_NTASKS, SLURM_LOCALID, SLURM_NTASKS_PER_NODE, SLURM_JOB_NODELIST). No flags: the same
-// config trains on one process or many.
+// SLURM_STEP_NUM_TASKS, SLURM_LOCALID, SLURM_STEP_TASKS_PER_NODE, SLURM_STEP_NODELIST). No flags:
+// the same config trains on one process or many.
 //
 // Precedence: WORLD_SIZE set -> the torchrun variables (a torchrun inside an allocation wins
-// over SLURM's); else SLURM_NTASKS > 1 -> SLURM's; else a single process. Every missing or
+// over SLURM's); else SLURM_STEP_NUM_TASKS > 1 (an srun step) -> SLURM's; else a single process
+// (a batch script with SLURM_NTASKS > 1 but no srun gets a `note` saying so). Every missing or
 // inconsistent variable is a ConfigError naming it.
 #include <cstdint>
 #include <functional>
@@ -25,6 +26,8 @@ struct DistEnv {
   /// torchrun's agent already serves the TCPStore on MASTER_PORT: rank 0 must not start one.
   bool agent_store = false;
   std::string source = "single";  ///< single | torchrun | slurm
+  /// Why a job that looks distributed runs as one process ("" when nothing to say); logged as a warning.
+  std::string note;
 
   bool distributed() const { return world_size > 1; }
   bool is_main() const { return rank == 0; }
