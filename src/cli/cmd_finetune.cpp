@@ -10,6 +10,8 @@ namespace {
 
 class FinetuneCommand : public Command {
  public:
+  // One rank of a data-parallel job under launch / torchrun / srun.
+  bool runs_on_ranks() const override { return true; }
   void setup(CLI::App& app) override {
     app.add_option("-c,--config", req_.config_file,
                    "experiment YAML (data, model, objective, optimizer, scheduler, train)")

@@ -9,6 +9,8 @@ namespace {
 
 class PretrainCommand : public Command {
  public:
+  // One rank of a data-parallel job under launch / torchrun / srun.
+  bool runs_on_ranks() const override { return true; }
   void setup(CLI::App& app) override {
     app.add_option(
            "-c,--config", req_.config_file,

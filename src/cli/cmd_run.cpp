@@ -10,6 +10,8 @@ namespace {
 
 class RunCommand : public Command {
  public:
+  // app::run_experiment refuses a launcher itself, with advice specific to the main job.
+  bool runs_on_ranks() const override { return true; }
   void setup(CLI::App& app) override {
     app.add_option("config", opts_.config_file, "experiment YAML file with a `stages:` list")
         ->required()

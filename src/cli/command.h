@@ -21,6 +21,9 @@ class Command {
   virtual void setup(CLI::App& app) = 0;
   /// Runs after a successful parse; returns the exit code.
   virtual int run() = 0;
+  /// Whether the command may run as one rank of several (launch / torchrun / srun). The others
+  /// would do the whole job on every rank, writing the same outputs: main() refuses them there.
+  virtual bool runs_on_ranks() const { return false; }
 };
 
 struct CommandEntry {

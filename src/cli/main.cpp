@@ -13,6 +13,7 @@
 #include "cardiotorch/core/progress.h"
 #include "cardiotorch/core/runtime.h"
 #include "cardiotorch/core/strings.h"
+#include "cardiotorch/dist/env.h"
 #include "cli/command.h"
 
 namespace cardiotorch::cli {
@@ -26,6 +27,23 @@ bool register_command(CommandEntry entry) {
   command_table().push_back(std::move(entry));
   return true;
 }
+
+namespace {
+
+// A single-process command started by a launcher: one line that says what to do instead.
+void refuse_ranks(const std::string& name) {
+  dist::DistEnv env;
+  try {
+    env = dist::env_from_process();
+  } catch (const ConfigError&) {
+    return;  // malformed launcher variables concern the commands that use them
+  }
+  CT_CHECK(!env.distributed(), UsageError, name, ": runs in one process, not as rank ", env.rank, " of ",
+           env.world_size, " (", env.source, " environment): every rank would do the whole job and write the same ",
+           "outputs; run it without a launcher (only finetune and pretrain train on several ranks)");
+}
+
+}  // namespace
 
 }  // namespace cardiotorch::cli
 
@@ -90,8 +108,11 @@ int main(int argc, char** argv) {
   try {
     set_thread_budget(threads);
     if (deterministic) set_deterministic(true);
-    for (auto& [sub, cmd] : commands)
-      if (sub->parsed()) return cmd->run();
+    for (auto& [sub, cmd] : commands) {
+      if (!sub->parsed()) continue;
+      if (!cmd->runs_on_ranks()) cli::refuse_ranks(sub->get_name());
+      return cmd->run();
+    }
   } catch (const UsageError& e) {
     std::fprintf(stderr, "cardiotorch: error: %s\n", e.what());
     return 2;

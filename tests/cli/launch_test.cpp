@@ -253,6 +253,22 @@ TEST(LaunchCli, RunRefusesSeveralRanks) {
   EXPECT_NE(out.find("cardiotorch launch --nproc N -- finetune --config F"), std::string::npos) << out;
 }
 
+TEST(LaunchCli, SingleProcessCommandsRefuseSeveralRanks) {
+  // evaluate / predict / embed ... under a launcher would each do the whole job on every rank and
+  // write the same outputs; they stop before reading anything (the checkpoint need not exist).
+  std::string out;
+  EXPECT_EQ(ct::test::run_cli("launch --nproc 2 -- model-info ecg_crnn", &out), 2) << out;
+  EXPECT_NE(out.find("model-info: runs in one process, not as rank "), std::string::npos) << out;
+  EXPECT_NE(out.find("only finetune and pretrain train on several ranks"), std::string::npos) << out;
+  // In an sbatch script with --ntasks=4 but no srun (the child inherits these) the same command runs.
+  ::setenv("SLURM_NTASKS", "4", 1);
+  ::setenv("SLURM_PROCID", "0", 1);
+  const int rc = ct::test::run_cli("model-info ecg_crnn --num-classes 2", &out);
+  ::unsetenv("SLURM_NTASKS");
+  ::unsetenv("SLURM_PROCID");
+  EXPECT_EQ(rc, 0) << out;
+}
+
 TEST(LaunchCli, TorchrunNoPythonRunsTheBinary) {
   if (!have_gloo()) GTEST_SKIP() << "this build has no Gloo backend";
   // torchrun's agent serves the store (TORCHELASTIC_USE_AGENT_STORE=True): rank 0 must connect
