@@ -95,7 +95,7 @@ GlobalStats global_stats(const at::Tensor& x, bool join, ProcessGroup& group) {
 // y = (x - mean) * invstd * weight + bias with the global mean and invstd (given, not
 // differentiated: they are functions of every rank's input); the backward adds their terms
 // through two per-channel sums all-reduced over the ranks. Undefined weight / bias arrive as
-// empty placeholders (custom functions take defined tensors only).
+// empty (numel 0) tensors: custom autograd functions take defined tensors only.
 class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
