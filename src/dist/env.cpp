@@ -162,13 +162,19 @@ DistEnv parse_env(const EnvLookup& lookup) {
     e.world_size = parse_int("SLURM_STEP_NUM_TASKS", *step_tasks);
     e.rank = r.required_int("SLURM_PROCID", why);
     e.local_rank = r.required_int("SLURM_LOCALID", why);
-    std::string local_var = "SLURM_STEP_TASKS_PER_NODE";
-    if (auto s = r.get("SLURM_STEP_TASKS_PER_NODE")) e.local_world_size = first_count(local_var, *s);
-    else if (auto v = r.get(local_var = "SLURM_NTASKS_PER_NODE")) e.local_world_size = first_count(local_var, *v);
-    else if (auto t = r.get(local_var = "SLURM_TASKS_PER_NODE")) e.local_world_size = first_count(local_var, *t);
-    else e.local_world_size = e.world_size;
+    // Tasks per node: the step's own count first, then the job's; the first one set is named in errors.
+    std::string local_var = "SLURM_STEP_NUM_TASKS";
+    e.local_world_size = e.world_size;
+    for (const char* name : {"SLURM_STEP_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE", "SLURM_TASKS_PER_NODE"}) {
+      if (auto v = r.get(name)) {
+        local_var = name;
+        e.local_world_size = first_count(local_var, *v);
+        break;
+      }
+    }
     // Nodes may hold different task counts ("2(x3),1"): the first node's count bounds no one else.
-    e.local_world_size = std::max(e.local_world_size, e.local_rank + 1);
+    // (A local rank past the step's size is an error check_ranks names, not a larger node.)
+    if (e.local_rank < e.world_size) e.local_world_size = std::max(e.local_world_size, e.local_rank + 1);
     check_ranks(e, "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", local_var);
     if (auto addr = r.get("MASTER_ADDR")) {
       e.master_addr = *addr;

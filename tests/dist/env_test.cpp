@@ -173,6 +173,15 @@ TEST(DistEnv, SlurmErrorsNameTheVariable) {
   EXPECT_NE(error_of(with(kSlurm, "SLURM_JOB_NODELIST", "gpu[07-08")).find("unbalanced"), std::string::npos);
   EXPECT_NE(error_of(with(kSlurm, "SLURM_STEP_NUM_TASKS", "many")).find("SLURM_STEP_NUM_TASKS='many'"),
             std::string::npos);
+  // The tasks-per-node count named is the one read: the step's before the job's; none set
+  // means every task on one node, bounded by the step's task count.
+  EXPECT_NE(error_of(with(kSlurm, "SLURM_NTASKS_PER_NODE", "x")).find("SLURM_NTASKS_PER_NODE='x'"), std::string::npos);
+  EXPECT_EQ(parse(with(with(kSlurm, "SLURM_STEP_TASKS_PER_NODE", "2"), "SLURM_NTASKS_PER_NODE", "x")).local_world_size,
+            2);
+  EXPECT_EQ(parse(without(kSlurm, "SLURM_NTASKS_PER_NODE")).local_world_size, 8);
+  EXPECT_NE(error_of(with(without(kSlurm, "SLURM_NTASKS_PER_NODE"), "SLURM_LOCALID", "9"))
+                .find("SLURM_LOCALID=9 is outside [0, SLURM_STEP_NUM_TASKS=8)"),
+            std::string::npos);
 }
 
 TEST(DistEnv, SlurmFirstHost) {
