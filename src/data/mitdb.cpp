@@ -44,12 +44,16 @@ int aami_index(const std::string& symbol) {
   }
 }
 
-std::vector<std::array<double, 4>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window) {
-  std::vector<std::array<double, 4>> out;
+std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window,
+                                                  double reference_s) {
+  std::vector<std::vector<double>> out;
   if (peaks.size() < 2) return out;
   std::vector<double> rr(peaks.size() - 1);
   for (size_t i = 0; i < rr.size(); ++i) rr[i] = static_cast<double>(peaks[i + 1] - peaks[i]) / fs;
   const size_t w = static_cast<size_t>(std::max<int64_t>(1, window));
+  const auto ref_span = static_cast<int64_t>(std::llround(reference_s * fs));
+  size_t ref_lo = 0, ref_hi = 0;  // intervals ending within +-reference_s of the beat: [ref_lo, ref_hi)
+  std::vector<double> d, ref;
   out.reserve(peaks.size());
   for (size_t i = 0; i < peaks.size(); ++i) {  // interval i-1 precedes beat i, interval i follows it
     const double pre = i > 0 ? rr[i - 1] : rr[0];
@@ -61,16 +65,35 @@ std::vector<std::array<double, 4>> mitdb_rr_context(const std::vector<int64_t>& 
     // Irregularity: the median successive difference over the local mean. Atrial fibrillation
     // makes every interval "premature" (its beats are N); one ectopic beat moves two
     // differences only, so the median separates the two contexts.
-    std::vector<double> d;
+    d.clear();
     for (size_t k = lo; k + 1 < hi; ++k) d.push_back(std::abs(rr[k + 1] - rr[k]));
     double irr = 0;
     if (!d.empty()) {
       std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
       irr = d[d.size() / 2] / local;
     }
-    out.push_back({pre / local, post / local, local, irr});
+    std::vector<double> v{pre / local, post / local, local, irr};
+    if (ref_span > 0) {
+      // A median, not a mean: ectopic beats and pauses inside the span do not move it, and a
+      // tachycardia run shorter than half the span stays premature against it.
+      while (ref_lo < rr.size() && peaks[ref_lo + 1] < peaks[i] - ref_span) ++ref_lo;
+      while (ref_hi < rr.size() && peaks[ref_hi + 1] <= peaks[i] + ref_span) ++ref_hi;
+      ref.assign(rr.begin() + static_cast<std::ptrdiff_t>(ref_lo),
+                 rr.begin() + static_cast<std::ptrdiff_t>(std::max(ref_hi, ref_lo)));
+      if (ref.empty()) ref = {pre, post};  // a span shorter than the beat's own intervals
+      std::nth_element(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(ref.size() / 2), ref.end());
+      const double r = ref[ref.size() / 2];
+      v.insert(v.end(), {pre / r, post / r, local / r});
+    }
+    out.push_back(std::move(v));
   }
   return out;
+}
+
+std::vector<std::string> mitdb_rr_channels(bool reference) {
+  std::vector<std::string> n = {"RR_pre", "RR_post", "RR_local", "RR_irregularity"};
+  if (reference) n.insert(n.end(), {"RR_pre_ref", "RR_post_ref", "RR_local_ref"});
+  return n;
 }
 
 at::Tensor mitdb_median_beat(const at::Tensor& signal, const std::vector<int64_t>& peaks, int64_t before,
@@ -89,12 +112,13 @@ at::Tensor mitdb_median_beat(const at::Tensor& signal, const std::vector<int64_t
   return std::get<0>(at::stack(windows, 0).median(0)).contiguous();
 }
 
-at::Tensor mitdb_with_context(const at::Tensor& window, const at::Tensor& median, const std::array<double, 4>* rr) {
+at::Tensor mitdb_with_context(const at::Tensor& window, const at::Tensor& median, const std::vector<double>* rr) {
   std::vector<at::Tensor> parts{window};
   if (median.defined()) parts.push_back(window - median.to(window.dtype()));
   if (rr) {
-    at::Tensor c = at::empty({4, window.size(-1)}, window.options());
-    for (int k = 0; k < 4; ++k) c[k].fill_((*rr)[k]);
+    const auto n = static_cast<int64_t>(rr->size());
+    at::Tensor c = at::empty({n, window.size(-1)}, window.options());
+    for (int64_t k = 0; k < n; ++k) c[k].fill_((*rr)[static_cast<size_t>(k)]);
     parts.push_back(c);
   }
   return parts.size() == 1 ? window : at::cat(parts, 0);
@@ -103,7 +127,6 @@ at::Tensor mitdb_with_context(const at::Tensor& window, const at::Tensor& median
 namespace {
 
 const std::set<std::string> kPaced = {"102", "104", "107", "217"};
-const char* const kRrChannels[4] = {"RR_pre", "RR_post", "RR_local", "RR_irregularity"};
 
 // Shortest text that reads back to the same double (metadata carries the channel values).
 std::string exact(double v) {
@@ -131,7 +154,10 @@ std::vector<std::string> list_records(const fs::path& root) {
 class MitdbDataset : public detail::RecordDataset {
  public:
   explicit MitdbDataset(const MitdbOptions& o)
-      : RecordDataset(o, "mitdb", to_config(o)), rr_features_(o.rr_features), template_diff_(o.template_diff) {
+      : RecordDataset(o, "mitdb", to_config(o)),
+        rr_features_(o.rr_features),
+        template_diff_(o.template_diff),
+        rr_channels_(o.rr_features ? mitdb_rr_channels(o.rr_reference > 0) : std::vector<std::string>{}) {
     info_.class_names = {"N", "S", "V", "F", "Q"};
     info_.label_kind = LabelKind::kClassIndex;
     const fs::path root(o.root);
@@ -176,8 +202,9 @@ class MitdbDataset : public detail::RecordDataset {
         for (const auto& a : anns.annotations)
           if (aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
         if (o.template_diff) beats_[path] = peaks;
-        const std::vector<std::array<double, 4>> rr =
-            o.rr_features ? mitdb_rr_context(peaks, h.fs, o.rr_window) : std::vector<std::array<double, 4>>{};
+        const std::vector<std::vector<double>> rr = o.rr_features
+                                                        ? mitdb_rr_context(peaks, h.fs, o.rr_window, o.rr_reference)
+                                                        : std::vector<std::vector<double>>{};
         size_t beat = 0;
         std::string rhythm;
         for (const auto& a : anns.annotations) {
@@ -208,7 +235,7 @@ class MitdbDataset : public detail::RecordDataset {
             e.meta["rr_post"] = exact(v[1] * v[2]);
             e.meta["rr_local"] = exact(v[2]);
             e.meta["rr_irregularity"] = exact(v[3]);
-            for (int k = 0; k < 4; ++k) e.meta[str_cat("rr_channel", k)] = exact(v[k]);
+            for (size_t k = 0; k < v.size(); ++k) e.meta[str_cat("rr_channel", k)] = exact(v[k]);
           }
           ++beat;
           entries_.push_back(std::move(e));
@@ -226,7 +253,7 @@ class MitdbDataset : public detail::RecordDataset {
       for (size_t k = 0; k < n; ++k) info_.leads.push_back(info_.leads[k] + "-median");
     }
     if (o.rr_features && !info_.leads.empty())
-      for (const char* n : kRrChannels) info_.leads.push_back(n);
+      for (const auto& n : rr_channels_) info_.leads.push_back(n);
     finish();
   }
 
@@ -251,19 +278,18 @@ class MitdbDataset : public detail::RecordDataset {
     s.meta.erase("n_samples");
     s.meta["fold"] = e.info.fold;
     if (template_diff_ || rr_features_) {
-      std::array<double, 4> rr{};
+      std::vector<double> rr;
       if (rr_features_) {
         CT_CHECK(e.meta.count("rr_channel0"), DataError, e.record_path, ": beat ", e.info.record_id,
                  " has no RR context (a record with a single beat?)");
-        for (int k = 0; k < 4; ++k) rr[k] = std::stod(e.meta.at(str_cat("rr_channel", k)));
+        for (size_t k = 0; k < rr_channels_.size(); ++k) rr.push_back(std::stod(e.meta.at(str_cat("rr_channel", k))));
       }
       const at::Tensor median = template_diff_ ? median_beat(e, n, s.signal.size(1)) : at::Tensor();
       s.signal = mitdb_with_context(s.signal, median, rr_features_ ? &rr : nullptr);
       const size_t nl = s.leads.size();
       if (template_diff_)
         for (size_t k = 0; k < nl; ++k) s.leads.push_back(s.leads[k] + "-median");
-      if (rr_features_)
-        for (const char* c : kRrChannels) s.leads.push_back(c);
+      if (rr_features_) s.leads.insert(s.leads.end(), rr_channels_.begin(), rr_channels_.end());
     }
     return s;
   }
@@ -289,6 +315,7 @@ class MitdbDataset : public detail::RecordDataset {
 
   bool rr_features_ = false;
   bool template_diff_ = false;
+  std::vector<std::string> rr_channels_;
   std::map<std::string, std::vector<int64_t>> beats_;  // record path -> classified beat samples
   mutable std::mutex mutex_;
   mutable std::map<std::string, at::Tensor> templates_;
@@ -302,6 +329,10 @@ void MitdbOptions::validate() const {
            after);
   CT_CHECK(!annotator.empty(), ConfigError, "annotator must not be empty (e.g. atr)");
   CT_CHECK(rr_window >= 1, ConfigError, "rr_window must be >= 1 beat, got ", rr_window);
+  CT_CHECK(std::isfinite(rr_reference) && rr_reference >= 0, ConfigError,
+           "rr_reference must be >= 0 seconds (0 = off), got ", rr_reference);
+  CT_CHECK(rr_reference == 0 || rr_features, ConfigError, "rr_reference: ", rr_reference,
+           " needs rr_features: true (its channels follow the RR channels)");
 }
 
 std::shared_ptr<Dataset> make_mitdb(const MitdbOptions& o) { return std::make_shared<MitdbDataset>(o); }

@@ -2,7 +2,6 @@
 // Dataset adapters for the public ECG databases (each also registered in dataset_registry()
 // under the name in its comment). Option structs include CommonOptions' fields
 // (root, fs, leads, on_error, limit); unknown keys are ConfigErrors.
-#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +86,11 @@ struct MitdbOptions : CommonOptions {
   /// Normalise only the ECG leads (groupwise_zscore groups [[0, n]]).
   bool rr_features = false;
   int64_t rr_window = 10;  ///< beats on each side averaged into the local RR
+  /// With rr_features, seconds > 0 append three more channels: RR_pre, RR_post and RR_local over
+  /// the reference RR, the median RR within +-rr_reference s of the beat (de Chazal's 5-minute
+  /// average, as a median). A run of supraventricular tachycardia is premature against the
+  /// patient's usual rhythm but not against its own local mean; 0 = not appended.
+  double rr_reference = 0;
   /// Appends, after the ECG leads, each lead minus the record's median beat (the median over
   /// all its beat windows): a patient's own normal morphology subtracted, so what is left is
   /// how this beat differs from that patient's usual beat, which carries over to unseen patients.
@@ -102,6 +106,9 @@ struct MitdbOptions : CommonOptions {
     v("rr_features", rr_features,
       "append channels RR_pre/RR_local, RR_post/RR_local, RR_local (s) and RR_irregularity, constant over the window");
     v("rr_window", rr_window, "beats on each side averaged into RR_local");
+    v("rr_reference", rr_reference,
+      "seconds each side for the median reference RR; > 0 appends RR_pre/RR_ref, RR_post/RR_ref and RR_local/RR_ref "
+      "(needs rr_features; 0 = off)");
     v("template_diff", template_diff,
       "append each lead minus the record's median beat (channels '<lead>-median'), before the RR channels");
   }
@@ -113,18 +120,23 @@ const std::vector<std::string>& mitdb_ds1();
 const std::vector<std::string>& mitdb_ds2();
 /// AAMI class index (0..4 = N S V F Q, see io::aami_class) of a beat symbol, or -1 when unmapped.
 int aami_index(const std::string& symbol);
-/// The RR context of each beat of `peaks` (ascending samples at `fs`), as the four channels
+/// The RR context of each beat of `peaks` (ascending samples at `fs`), as the channels
 /// MitdbOptions::rr_features appends: {RR_pre / RR_local, RR_post / RR_local, RR_local (s),
-/// RR_irregularity}, RR_local over `window` intervals on each side. Shared by the adapter and
-/// `predict`, so a beat model sees the same inputs on new records. Empty for fewer than 2 beats.
-std::vector<std::array<double, 4>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window);
+/// RR_irregularity}, RR_local over `window` intervals on each side; with `reference_s` > 0 also
+/// {RR_pre, RR_post, RR_local} over the median RR within +-reference_s seconds. Shared by the
+/// adapter and `predict`, so a beat model sees the same inputs on new records. Empty for fewer
+/// than 2 beats.
+std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window,
+                                                  double reference_s = 0);
+/// The names of the channels mitdb_rr_context gives (4, or 7 with a reference).
+std::vector<std::string> mitdb_rr_channels(bool reference);
 /// The median over the beat windows [p - before, p - before + width) of `signal` [leads, n]
 /// (zero-padded past the ends): the record template MitdbOptions::template_diff subtracts.
 at::Tensor mitdb_median_beat(const at::Tensor& signal, const std::vector<int64_t>& peaks, int64_t before,
                              int64_t width);
 /// A beat window [leads, width] with the context channels appended in the adapter's order: each
-/// lead minus `median` (when defined), then the four RR channels (when `rr` is given).
-at::Tensor mitdb_with_context(const at::Tensor& window, const at::Tensor& median, const std::array<double, 4>* rr);
+/// lead minus `median` (when defined), then the RR channels (when `rr` is given).
+at::Tensor mitdb_with_context(const at::Tensor& window, const at::Tensor& median, const std::vector<double>* rr);
 
 /// "ludb": Lobachevsky University DB. Label: float32 [3, samples] masks (P, QRS, T) from the
 /// per-lead delineation files ('(' onset, peak p/N/t, ')' offset; inclusive); `mask_lead`
