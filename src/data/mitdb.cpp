@@ -45,7 +45,7 @@ int aami_index(const std::string& symbol) {
 }
 
 std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window,
-                                                  double reference_s) {
+                                                  double reference_s, bool reference_median) {
   std::vector<std::vector<double>> out;
   if (peaks.size() < 2) return out;
   std::vector<double> rr(peaks.size() - 1);
@@ -74,15 +74,19 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
     }
     std::vector<double> v{pre / local, post / local, local, irr};
     if (ref_span > 0) {
-      // A median, not a mean: ectopic beats and pauses inside the span do not move it, and a
-      // tachycardia run shorter than half the span stays premature against it.
       while (ref_lo < rr.size() && peaks[ref_lo + 1] < peaks[i] - ref_span) ++ref_lo;
       while (ref_hi < rr.size() && peaks[ref_hi + 1] <= peaks[i] + ref_span) ++ref_hi;
       ref.assign(rr.begin() + static_cast<std::ptrdiff_t>(ref_lo),
                  rr.begin() + static_cast<std::ptrdiff_t>(std::max(ref_hi, ref_lo)));
       if (ref.empty()) ref = {pre, post};  // a span shorter than the beat's own intervals
-      std::nth_element(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(ref.size() / 2), ref.end());
-      const double r = ref[ref.size() / 2];
+      double r = 0;
+      if (reference_median) {
+        std::nth_element(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(ref.size() / 2), ref.end());
+        r = ref[ref.size() / 2];
+      } else {
+        for (double x : ref) r += x;
+        r /= static_cast<double>(ref.size());
+      }
       v.insert(v.end(), {pre / r, post / r, local / r});
     }
     out.push_back(std::move(v));
@@ -202,9 +206,10 @@ class MitdbDataset : public detail::RecordDataset {
         for (const auto& a : anns.annotations)
           if (aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
         if (o.template_diff) beats_[path] = peaks;
-        const std::vector<std::vector<double>> rr = o.rr_features
-                                                        ? mitdb_rr_context(peaks, h.fs, o.rr_window, o.rr_reference)
-                                                        : std::vector<std::vector<double>>{};
+        const std::vector<std::vector<double>> rr =
+            o.rr_features
+                ? mitdb_rr_context(peaks, h.fs, o.rr_window, o.rr_reference, o.rr_reference_average == "median")
+                : std::vector<std::vector<double>>{};
         size_t beat = 0;
         std::string rhythm;
         for (const auto& a : anns.annotations) {
@@ -331,6 +336,8 @@ void MitdbOptions::validate() const {
   CT_CHECK(rr_window >= 1, ConfigError, "rr_window must be >= 1 beat, got ", rr_window);
   CT_CHECK(std::isfinite(rr_reference) && rr_reference >= 0, ConfigError,
            "rr_reference must be >= 0 seconds (0 = off), got ", rr_reference);
+  CT_CHECK(rr_reference_average == "mean" || rr_reference_average == "median", ConfigError,
+           "rr_reference_average must be mean or median, got '", rr_reference_average, "'");
   CT_CHECK(rr_reference == 0 || rr_features, ConfigError, "rr_reference: ", rr_reference,
            " needs rr_features: true (its channels follow the RR channels)");
 }

@@ -314,54 +314,62 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
   EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_window: 0}"), ct::ConfigError);
 }
 
-// rr_reference: three more channels, the beat's intervals over the median RR of the intervals
-// ending within +-rr_reference seconds, recomputed here from the annotation file.
-TEST(DataAdapters, MitdbRrReferenceChannelsUseTheMedianRrAroundTheBeat) {
+// rr_reference: three more channels, the beat's intervals over the mean (or median) RR of the
+// intervals ending within +-rr_reference seconds, recomputed here from the annotation file.
+TEST(DataAdapters, MitdbRrReferenceChannelsUseTheAverageRrAroundTheBeat) {
   CT_REQUIRE_SHARED("mitdb/209.atr");
   const std::string root = ct::test::shared_data("mitdb");
   // 209 has runs of supraventricular tachycardia: premature against the usual rhythm, not
   // against the run's own local mean.
-  auto ds = build("{name: mitdb, root: " + root +
-                  ", records: [209], leads: [MLII], rr_features: true, rr_window: 3, rr_reference: 60}");
-  EXPECT_EQ(ds->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local", "RR_irregularity",
-                                                        "RR_pre_ref", "RR_post_ref", "RR_local_ref"}));
+  const std::string base =
+      "{name: mitdb, root: " + root + ", records: [209], leads: [MLII], rr_features: true, rr_window: 3";
+  auto mean = build(base + ", rr_reference: 60}");
+  auto median = build(base + ", rr_reference: 60, rr_reference_average: median}");
+  EXPECT_EQ(mean->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local", "RR_irregularity",
+                                                          "RR_pre_ref", "RR_post_ref", "RR_local_ref"}));
   std::vector<int64_t> peaks;
   for (const auto& a : ct::io::read_annotations(root + "/209", "atr").annotations)
     if (cd::aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
-  ASSERT_EQ(static_cast<int64_t>(peaks.size()), ds->size());
+  ASSERT_EQ(static_cast<int64_t>(peaks.size()), mean->size());
   const size_t n = peaks.size() - 1;  // intervals
   auto rr = [&](size_t k) { return static_cast<double>(peaks[k + 1] - peaks[k]) / 360.0; };
-  auto reference = [&](size_t i) {
+  auto span = [&](size_t i) {
     std::vector<double> v;
     for (size_t k = 0; k < n; ++k)
       if (std::abs(static_cast<double>(peaks[k + 1] - peaks[i])) <= 60 * 360) v.push_back(rr(k));
     std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
+    return v;
   };
   // Beats at both ends (a one-sided span) and the first S beat of the record.
   size_t first_s = 0;
-  while (first_s < n && ds->get(static_cast<int64_t>(first_s)).label.item<int64_t>() != 1) ++first_s;
+  while (first_s < n && mean->get(static_cast<int64_t>(first_s)).label.item<int64_t>() != 1) ++first_s;
   ASSERT_LT(first_s, n);
   for (size_t i : {size_t{0}, size_t{200}, first_s, n}) {
-    const cd::Sample s = ds->get(static_cast<int64_t>(i));
-    ASSERT_EQ(s.signal.size(0), 8);
-    const double local = s.signal[3][0].item<double>(), ref = reference(i);
-    const double pre = i > 0 ? rr(i - 1) : rr(0), post = i < n ? rr(i) : rr(n - 1);
-    const double expected[3] = {pre / ref, post / ref, local / ref};
-    for (int c = 0; c < 3; ++c) {
-      EXPECT_NEAR(s.signal[c + 5].min().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
-      EXPECT_NEAR(s.signal[c + 5].max().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
+    const std::vector<double> v = span(i);
+    double sum = 0;
+    for (double x : v) sum += x;
+    for (const auto& [ds, ref] :
+         {std::pair{mean, sum / static_cast<double>(v.size())}, std::pair{median, v[v.size() / 2]}}) {
+      const cd::Sample s = ds->get(static_cast<int64_t>(i));
+      ASSERT_EQ(s.signal.size(0), 8);
+      const double local = s.signal[3][0].item<double>();
+      const double pre = i > 0 ? rr(i - 1) : rr(0), post = i < n ? rr(i) : rr(n - 1);
+      const double expected[3] = {pre / ref, post / ref, local / ref};
+      for (int c = 0; c < 3; ++c) {
+        EXPECT_NEAR(s.signal[c + 5].min().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
+        EXPECT_NEAR(s.signal[c + 5].max().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
+      }
     }
   }
-  auto without =
-      build("{name: mitdb, root: " + root + ", records: [209], leads: [MLII], rr_features: true, rr_window: 3}");
+  // The first four RR channels are those without a reference.
+  auto without = build(base + "}");
   EXPECT_TRUE(at::equal(without->get(static_cast<int64_t>(first_s)).signal,
-                        ds->get(static_cast<int64_t>(first_s)).signal.narrow(0, 0, 5)));
+                        mean->get(static_cast<int64_t>(first_s)).signal.narrow(0, 0, 5)));
   // The S beats of 209 are clearly premature against the reference (median below 0.8) while
   // their local ratio is not: the reason the channels exist.
   std::vector<double> pre_ref, pre_local;
-  for (int64_t i = 0; i < ds->size(); ++i) {
-    const cd::Sample s = ds->get(i);
+  for (int64_t i = 0; i < mean->size(); ++i) {
+    const cd::Sample s = mean->get(i);
     if (s.label.item<int64_t>() != 1) continue;
     pre_ref.push_back(s.signal[5][0].item<double>());
     pre_local.push_back(s.signal[1][0].item<double>());
@@ -373,6 +381,7 @@ TEST(DataAdapters, MitdbRrReferenceChannelsUseTheMedianRrAroundTheBeat) {
   EXPECT_GT(pre_local[pre_local.size() / 2], 0.8);
   EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_reference: 300}"), ct::ConfigError);  // no rr_features
   EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_features: true, rr_reference: -1}"), ct::ConfigError);
+  EXPECT_THROW(build(base + ", rr_reference: 60, rr_reference_average: mode}"), ct::ConfigError);
 }
 
 // template_diff: the lead minus the record's median beat, the median recomputed here over

@@ -87,10 +87,13 @@ struct MitdbOptions : CommonOptions {
   bool rr_features = false;
   int64_t rr_window = 10;  ///< beats on each side averaged into the local RR
   /// With rr_features, seconds > 0 append three more channels: RR_pre, RR_post and RR_local over
-  /// the reference RR, the median RR within +-rr_reference s of the beat (de Chazal's 5-minute
-  /// average, as a median). A run of supraventricular tachycardia is premature against the
-  /// patient's usual rhythm but not against its own local mean; 0 = not appended.
+  /// the reference RR, the average RR within +-rr_reference s of the beat (de Chazal's 5-minute
+  /// average RR). A run of supraventricular tachycardia is premature against the patient's usual
+  /// rhythm but not against its own local mean; 0 = not appended.
   double rr_reference = 0;
+  /// "mean" (de Chazal's) or "median" (not moved by ectopic beats and pauses, but it is the
+  /// ectopic rhythm's RR when ectopic intervals are the majority).
+  std::string rr_reference_average = "mean";
   /// Appends, after the ECG leads, each lead minus the record's median beat (the median over
   /// all its beat windows): a patient's own normal morphology subtracted, so what is left is
   /// how this beat differs from that patient's usual beat, which carries over to unseen patients.
@@ -107,8 +110,10 @@ struct MitdbOptions : CommonOptions {
       "append channels RR_pre/RR_local, RR_post/RR_local, RR_local (s) and RR_irregularity, constant over the window");
     v("rr_window", rr_window, "beats on each side averaged into RR_local");
     v("rr_reference", rr_reference,
-      "seconds each side for the median reference RR; > 0 appends RR_pre/RR_ref, RR_post/RR_ref and RR_local/RR_ref "
+      "seconds each side for the reference RR; > 0 appends RR_pre/RR_ref, RR_post/RR_ref and RR_local/RR_ref "
       "(needs rr_features; 0 = off)");
+    v("rr_reference_average", rr_reference_average,
+      "the reference RR is the mean or the median of the span's intervals");
     v("template_diff", template_diff,
       "append each lead minus the record's median beat (channels '<lead>-median'), before the RR channels");
   }
@@ -123,11 +128,12 @@ int aami_index(const std::string& symbol);
 /// The RR context of each beat of `peaks` (ascending samples at `fs`), as the channels
 /// MitdbOptions::rr_features appends: {RR_pre / RR_local, RR_post / RR_local, RR_local (s),
 /// RR_irregularity}, RR_local over `window` intervals on each side; with `reference_s` > 0 also
-/// {RR_pre, RR_post, RR_local} over the median RR within +-reference_s seconds. Shared by the
+/// {RR_pre, RR_post, RR_local} over the mean (median with `reference_median`) RR of the intervals
+/// ending within +-reference_s seconds. Shared by the
 /// adapter and `predict`, so a beat model sees the same inputs on new records. Empty for fewer
 /// than 2 beats.
 std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window,
-                                                  double reference_s = 0);
+                                                  double reference_s = 0, bool reference_median = false);
 /// The names of the channels mitdb_rr_context gives (4, or 7 with a reference).
 std::vector<std::string> mitdb_rr_channels(bool reference);
 /// The median over the beat windows [p - before, p - before + width) of `signal` [leads, n]
