@@ -207,9 +207,8 @@ class MitdbDataset : public detail::RecordDataset {
           if (aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
         if (o.template_diff) beats_[path] = peaks;
         const std::vector<std::vector<double>> rr =
-            o.rr_features
-                ? mitdb_rr_context(peaks, h.fs, o.rr_window, o.rr_reference, o.rr_reference_average == "median")
-                : std::vector<std::vector<double>>{};
+            o.rr_features ? mitdb_rr_context(peaks, h.fs, o.rr_window, o.rr_reference, o.rr_reference_average != "mean")
+                          : std::vector<std::vector<double>>{};
         size_t beat = 0;
         std::string rhythm;
         for (const auto& a : anns.annotations) {

@@ -323,8 +323,8 @@ TEST(DataAdapters, MitdbRrReferenceChannelsUseTheAverageRrAroundTheBeat) {
   // against the run's own local mean.
   const std::string base =
       "{name: mitdb, root: " + root + ", records: [209], leads: [MLII], rr_features: true, rr_window: 3";
-  auto mean = build(base + ", rr_reference: 60}");
-  auto median = build(base + ", rr_reference: 60, rr_reference_average: median}");
+  auto mean = build(base + ", rr_reference: 60, rr_reference_average: mean}");
+  auto median = build(base + ", rr_reference: 60}");
   EXPECT_EQ(mean->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local", "RR_irregularity",
                                                           "RR_pre_ref", "RR_post_ref", "RR_local_ref"}));
   std::vector<int64_t> peaks;
