@@ -362,7 +362,10 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
           rr_features ? data::mitdb_rr_context(
                             peaks, rec.fs, ds.has("rr_window") ? ds["rr_window"].as_int() : 10,
                             ds.has("rr_reference") ? ds["rr_reference"].as_double() : 0.0,
-                            !ds.has("rr_reference_average") || ds["rr_reference_average"].as_string() != "mean")
+                            // a checkpoint from before the key: the median, its only reference then
+                            data::mitdb_reference_quantile(ds.has("rr_reference_average")
+                                                               ? ds["rr_reference_average"].as_string()
+                                                               : std::string("median")))
                       : std::vector<std::vector<double>>{};
       CT_CHECK(!rr_features || !rr.empty(), DataError, path, ": ", peaks.size(),
                " beats; the model needs the RR context of at least 2");

@@ -44,8 +44,20 @@ int aami_index(const std::string& symbol) {
   }
 }
 
+double mitdb_reference_quantile(const std::string& average) {
+  if (average == "mean") return -1.0;
+  if (average == "median") return 0.5;
+  // "p75": the 75th percentile. Digits only, 1-99: "p7.5" or "p100" are typos, not quantiles.
+  const bool digits = average.size() >= 2 && average.size() <= 3 && average[0] == 'p' &&
+                      std::all_of(average.begin() + 1, average.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const int q = digits ? std::stoi(average.substr(1)) : 0;
+  CT_CHECK(q >= 1 && q <= 99, ConfigError, "rr_reference_average must be mean, median or a percentile p1..p99 (p75), got '",
+           average, "'");
+  return q / 100.0;
+}
+
 std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window,
-                                                  double reference_s, bool reference_median) {
+                                                  double reference_s, double reference_quantile) {
   std::vector<std::vector<double>> out;
   if (peaks.size() < 2) return out;
   std::vector<double> rr(peaks.size() - 1);
@@ -80,9 +92,10 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
                  rr.begin() + static_cast<std::ptrdiff_t>(std::max(ref_hi, ref_lo)));
       if (ref.empty()) ref = {pre, post};  // a span shorter than the beat's own intervals
       double r = 0;
-      if (reference_median) {
-        std::nth_element(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(ref.size() / 2), ref.end());
-        r = ref[ref.size() / 2];
+      if (reference_quantile > 0) {  // the element of rank floor(q n): the median is ref[n / 2]
+        const auto k = std::min(ref.size() - 1, static_cast<size_t>(reference_quantile * static_cast<double>(ref.size())));
+        std::nth_element(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(k), ref.end());
+        r = ref[k];
       } else {
         for (double x : ref) r += x;
         r /= static_cast<double>(ref.size());
@@ -207,7 +220,8 @@ class MitdbDataset : public detail::RecordDataset {
           if (aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
         if (o.template_diff) beats_[path] = peaks;
         const std::vector<std::vector<double>> rr =
-            o.rr_features ? mitdb_rr_context(peaks, h.fs, o.rr_window, o.rr_reference, o.rr_reference_average != "mean")
+            o.rr_features ? mitdb_rr_context(peaks, h.fs, o.rr_window, o.rr_reference,
+                                             mitdb_reference_quantile(o.rr_reference_average))
                           : std::vector<std::vector<double>>{};
         size_t beat = 0;
         std::string rhythm;
@@ -335,8 +349,7 @@ void MitdbOptions::validate() const {
   CT_CHECK(rr_window >= 1, ConfigError, "rr_window must be >= 1 beat, got ", rr_window);
   CT_CHECK(std::isfinite(rr_reference) && rr_reference >= 0, ConfigError,
            "rr_reference must be >= 0 seconds (0 = off), got ", rr_reference);
-  CT_CHECK(rr_reference_average == "mean" || rr_reference_average == "median", ConfigError,
-           "rr_reference_average must be mean or median, got '", rr_reference_average, "'");
+  mitdb_reference_quantile(rr_reference_average);  // mean, median or pNN
   CT_CHECK(rr_reference == 0 || rr_features, ConfigError, "rr_reference: ", rr_reference,
            " needs rr_features: true (its channels follow the RR channels)");
 }

@@ -325,6 +325,7 @@ TEST(DataAdapters, MitdbRrReferenceChannelsUseTheAverageRrAroundTheBeat) {
       "{name: mitdb, root: " + root + ", records: [209], leads: [MLII], rr_features: true, rr_window: 3";
   auto mean = build(base + ", rr_reference: 60, rr_reference_average: mean}");
   auto median = build(base + ", rr_reference: 60}");
+  auto p75 = build(base + ", rr_reference: 60, rr_reference_average: p75}");
   EXPECT_EQ(mean->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local", "RR_irregularity",
                                                           "RR_pre_ref", "RR_post_ref", "RR_local_ref"}));
   std::vector<int64_t> peaks;
@@ -348,8 +349,9 @@ TEST(DataAdapters, MitdbRrReferenceChannelsUseTheAverageRrAroundTheBeat) {
     const std::vector<double> v = span(i);
     double sum = 0;
     for (double x : v) sum += x;
-    for (const auto& [ds, ref] :
-         {std::pair{mean, sum / static_cast<double>(v.size())}, std::pair{median, v[v.size() / 2]}}) {
+    const size_t k75 = std::min(v.size() - 1, static_cast<size_t>(0.75 * static_cast<double>(v.size())));
+    for (const auto& [ds, ref] : {std::pair{mean, sum / static_cast<double>(v.size())},
+                                  std::pair{median, v[v.size() / 2]}, std::pair{p75, v[k75]}}) {
       const cd::Sample s = ds->get(static_cast<int64_t>(i));
       ASSERT_EQ(s.signal.size(0), 8);
       const double local = s.signal[3][0].item<double>();
@@ -381,7 +383,11 @@ TEST(DataAdapters, MitdbRrReferenceChannelsUseTheAverageRrAroundTheBeat) {
   EXPECT_GT(pre_local[pre_local.size() / 2], 0.8);
   EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_reference: 300}"), ct::ConfigError);  // no rr_features
   EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_features: true, rr_reference: -1}"), ct::ConfigError);
-  EXPECT_THROW(build(base + ", rr_reference: 60, rr_reference_average: mode}"), ct::ConfigError);
+  for (const char* bad : {"mode", "p", "p0", "p100", "p7.5", "p-5", "P75", "p075x"})
+    EXPECT_THROW(build(base + ", rr_reference: 60, rr_reference_average: " + bad + "}"), ct::ConfigError) << bad;
+  EXPECT_DOUBLE_EQ(cd::mitdb_reference_quantile("p90"), 0.9);
+  EXPECT_DOUBLE_EQ(cd::mitdb_reference_quantile("median"), 0.5);
+  EXPECT_LT(cd::mitdb_reference_quantile("mean"), 0.0);
 }
 
 // template_diff: the lead minus the record's median beat, the median recomputed here over

@@ -92,9 +92,12 @@ struct MitdbOptions : CommonOptions {
   /// rhythm but not against its own local mean; 0 = not appended.
   double rr_reference = 0;
   /// "median" (not moved by ectopic beats, pauses or a tachycardia run shorter than half the
-  /// span; but where ectopic intervals are the majority it is the ectopic rhythm's RR) or "mean"
-  /// (de Chazal's). In a 5-fold patient cross-validation within DS1 the median found 70-72 % of
-  /// the S beats against the mean's 45-53 % (two seeds; 209's tachycardia runs pull the mean).
+  /// span; but where ectopic intervals are the majority it is the ectopic rhythm's RR), "mean"
+  /// (de Chazal's), or a percentile "p75": premature beats shorten intervals, so the patient's
+  /// own rhythm sits in the upper part of the distribution, and a high percentile stays there
+  /// while ectopic intervals are fewer than 1 - q of them. In a 5-fold patient cross-validation
+  /// within DS1 the median found 70-72 % of the S beats against the mean's 45-53 % (two seeds;
+  /// 209's tachycardia runs pull the mean).
   std::string rr_reference_average = "median";
   /// Appends, after the ECG leads, each lead minus the record's median beat (the median over
   /// all its beat windows): a patient's own normal morphology subtracted, so what is left is
@@ -115,7 +118,7 @@ struct MitdbOptions : CommonOptions {
       "seconds each side for the reference RR; > 0 appends RR_pre/RR_ref, RR_post/RR_ref and RR_local/RR_ref "
       "(needs rr_features; 0 = off)");
     v("rr_reference_average", rr_reference_average,
-      "median or mean: how the span's intervals are averaged into the reference RR");
+      "median, mean or a percentile p1..p99 (p75): how the span's intervals make the reference RR");
     v("template_diff", template_diff,
       "append each lead minus the record's median beat (channels '<lead>-median'), before the RR channels");
   }
@@ -130,12 +133,16 @@ int aami_index(const std::string& symbol);
 /// The RR context of each beat of `peaks` (ascending samples at `fs`), as the channels
 /// MitdbOptions::rr_features appends: {RR_pre / RR_local, RR_post / RR_local, RR_local (s),
 /// RR_irregularity}, RR_local over `window` intervals on each side; with `reference_s` > 0 also
-/// {RR_pre, RR_post, RR_local} over the median (mean without `reference_median`) RR of the intervals
-/// ending within +-reference_s seconds. Shared by the
+/// {RR_pre, RR_post, RR_local} over the reference RR of the intervals ending within
+/// +-reference_s seconds: their `reference_quantile` quantile (0.5 = the median; the element of
+/// rank floor(q n)), or their mean for a quantile <= 0. Shared by the
 /// adapter and `predict`, so a beat model sees the same inputs on new records. Empty for fewer
 /// than 2 beats.
 std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window,
-                                                  double reference_s = 0, bool reference_median = true);
+                                                  double reference_s = 0, double reference_quantile = 0.5);
+/// rr_reference_average as mitdb_rr_context's quantile: mean -1, median 0.5, "p75" 0.75;
+/// ConfigError for anything else.
+double mitdb_reference_quantile(const std::string& average);
 /// The names of the channels mitdb_rr_context gives (4, or 7 with a reference).
 std::vector<std::string> mitdb_rr_channels(bool reference);
 /// The median over the beat windows [p - before, p - before + width) of `signal` [leads, n]
