@@ -228,7 +228,7 @@ EvaluationReport write_evaluation(const train::EvalResult& r, const train::Metri
 }
 
 EvaluationReport evaluate_checkpoint(const EvaluateRequest& req) {
-  TrainedModel t = load_trained(req.checkpoint, req.weights);
+  TrainedModel t = load_ensemble(req.checkpoints, req.weights);
   auto ds = open_task_dataset(t, req.data, req.data_set);
   CT_CHECK(ds->info().label_kind == t.info.kind(), DataError, "evaluate: the data has ",
            data::label_kind_name(ds->info().label_kind), " labels, the model was trained on ", t.info.label_kind);
@@ -250,15 +250,23 @@ EvaluationReport evaluate_checkpoint(const EvaluateRequest& req) {
   t.objective->to(device);
   const train::EvalResult r =
       train::evaluate(*t.model, *t.objective, loader, ms.get(), device, at::kFloat, "evaluate", 0, true);
+  const std::string& first = req.checkpoints.front();
+  const size_t n = req.checkpoints.size();
   std::string out = req.out_dir;
   if (out.empty()) {
     const std::string tag = req.data.empty() ? part : fs::path(req.data).filename().string();
-    out = (fs::path(req.checkpoint).parent_path().parent_path() / ("eval_" + tag)).string();
+    out = (fs::path(first).parent_path().parent_path() / ("eval_" + tag + (n > 1 ? "_ensemble" : ""))).string();
   }
-  return write_evaluation(
-      r, *ms, t.info, out,
-      str_cat(fs::path(req.checkpoint).filename().string(), " on ", req.data.empty() ? t.info.data_root : req.data,
-              " (", part, ", ", idx.size(), " items)"));
+  const std::string what = n > 1 ? str_cat("ensemble of ", n, " (", first, ", ...)") : fs::path(first).filename().string();
+  EvaluationReport rep = write_evaluation(r, *ms, t.info, out,
+                                          str_cat(what, " on ", req.data.empty() ? t.info.data_root : req.data, " (",
+                                                  part, ", ", idx.size(), " items)"));
+  if (n > 1) {
+    std::ofstream f(out + "/members.txt");
+    for (const auto& p : req.checkpoints) f << p << '\n';
+    rep.files.push_back(out + "/members.txt");
+  }
+  return rep;
 }
 
 // -------------------------------------------------------------------------------- predict
@@ -311,7 +319,7 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
   CT_CHECK(!req.records.empty(), UsageError, "predict: give at least one record");
   check_choice("aggregate", req.aggregate, {"mean", "max"});
   check_choice("beats", req.beats, {"auto", "annotations", "detector"});
-  TrainedModel t = load_trained(req.checkpoint, req.weights);
+  TrainedModel t = load_ensemble(req.checkpoints, req.weights);
   if (class_names) *class_names = t.info.class_names;
   const ConfigNode ds = t.config["data"]["dataset"];
   const bool beat_model = ds.has("before") && ds.has("after");

@@ -10,7 +10,9 @@
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/log.h"
+#include "cardiotorch/core/strings.h"
 #include "cardiotorch/data/split.h"
+#include "cardiotorch/train/checkpoint.h"
 #include "cardiotorch/train/downstream.h"
 #include "cardiotorch/weights/save.h"
 
@@ -175,6 +177,104 @@ TrainedModel load_trained(const std::string& path, const std::string& which) {
   t.model->eval();
   t.objective->eval();
   t.preprocess = signal::Pipeline::from_config(t.config["preprocess"]);
+  t.members = {path};
+  return t;
+}
+
+namespace {
+
+// The members' mean probability, as outputs of the objective's kind (see load_ensemble).
+class EnsembleModelImpl : public models::ModelImpl {
+ public:
+  EnsembleModelImpl(std::vector<models::ModelPtr> members, std::vector<std::string> paths,
+                    train::ObjectivePtr objective, train::TaskKind task)
+      : members_(std::move(members)), paths_(std::move(paths)), objective_(std::move(objective)), task_(task) {
+    for (size_t i = 0; i < members_.size(); ++i) register_module("member" + std::to_string(i), members_[i]);
+    in_channels_ = members_.front()->in_channels();
+    set_model_name("ensemble");
+  }
+
+  at::Tensor forward(const at::Tensor& x) override {
+    at::Tensor mean;
+    for (size_t i = 0; i < members_.size(); ++i) {
+      const at::Tensor p = objective_->probabilities(members_[i]->forward(x)).to(at::kFloat);
+      if (!mean.defined()) {
+        mean = p.clone();
+        continue;
+      }
+      CT_CHECK(p.sizes() == mean.sizes(), ShapeError, "ensemble: ", paths_[i], " outputs ", p.sizes(), ", ",
+               paths_[0], " outputs ", mean.sizes());
+      mean.add_(p);
+    }
+    mean.div_(static_cast<double>(members_.size()));
+    switch (task_) {
+      // softmax(log p) = p: the log-probabilities are logits of the mean distribution.
+      case train::TaskKind::kMulticlass: return mean.clamp_min(1e-12).log();
+      case train::TaskKind::kMultilabel:
+      case train::TaskKind::kSegmentation: {
+        const at::Tensor q = mean.clamp(1e-6, 1.0 - 1e-6);
+        return q.log() - (1.0 - q).log();  // sigmoid(logit q) = q
+      }
+      case train::TaskKind::kRegression: return mean;
+    }
+    return mean;
+  }
+  models::Shape output_shape(const models::Shape& input) const override {
+    return members_.front()->output_shape(input);
+  }
+  int64_t embed_dim() const override { return members_.front()->embed_dim(); }
+  models::Shape input_shape() const override { return members_.front()->input_shape(); }
+  std::string summary() const override {
+    return str_cat("ensemble of ", members_.size(), " checkpoints: ", join(paths_, ", "));
+  }
+
+ private:
+  std::vector<models::ModelPtr> members_;
+  std::vector<std::string> paths_;
+  train::ObjectivePtr objective_;
+  train::TaskKind task_;
+};
+
+}  // namespace
+
+TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::string& which) {
+  CT_CHECK(!paths.empty(), UsageError, "no checkpoint given");
+  if (paths.size() == 1) return load_trained(paths[0], which);
+  TrainedModel first = load_trained(paths[0], which);
+  const auto task = first.objective->task();
+  CT_CHECK(task.has_value(), ConfigError, paths[0], ": objective ", first.objective->objective_name(),
+           " has no per-sample predictions to average");
+  std::vector<models::ModelPtr> models = {first.model};
+  for (size_t i = 1; i < paths.size(); ++i) {
+    TrainedModel m = load_trained(paths[i], which);
+    const TaskInfo &a = first.info, &b = m.info;
+    std::vector<std::string> d;
+    auto same = [&](const char* what, const auto& x, const auto& y) {
+      if (x != y) d.push_back(what);
+    };
+    same("objective", a.objective, b.objective);
+    same("classes", a.class_names, b.class_names);
+    same("label kind", a.label_kind, b.label_kind);
+    same("dataset", a.dataset, b.dataset);
+    same("sampling rate", a.fs, b.fs);
+    same("leads", a.leads, b.leads);
+    same("input channels", a.in_channels, b.in_channels);
+    same("input length", a.seq_len, b.seq_len);
+    // The members read the same windows: dataset options (but where the data was) and the
+    // preprocessing must agree; the model, the training and the split may differ.
+    for (const auto& line : train::config_differences(first.config["data"]["dataset"], m.config["data"]["dataset"],
+                                                      {"root", "records", "limit", "on_error"}))
+      d.push_back("data.dataset." + line);
+    for (const auto& line : train::config_differences(first.config["preprocess"], m.config["preprocess"]))
+      d.push_back(line.rfind("(root)", 0) == 0 ? "preprocess" + line.substr(6) : "preprocess." + line);
+    CT_CHECK(d.empty(), ConfigError, "ensemble: ", paths[i], " does not predict the same task from the same input as ",
+             paths[0], ": they differ in ", join(d, "; "));
+    models.push_back(m.model);
+  }
+  TrainedModel t = std::move(first);
+  t.model = std::make_shared<EnsembleModelImpl>(models, paths, t.objective, *task);
+  t.model->eval();
+  t.members = paths;
   return t;
 }
 

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cardiotorch/app/task.h"
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/strings.h"
 #include "cardiotorch/io/npy.h"
@@ -203,6 +204,68 @@ TEST(FinetuneCli, FinetuneEvaluatePredictEmbed) {
   EXPECT_NE(out.find("prefix 'encoder.' -> ''"), std::string::npos) << out;
 }
 
+// Several runs of one task evaluated as one model: the ensemble's probabilities are the
+// members' mean, evaluate and predict take --checkpoint more than once, and a member that reads
+// other inputs is refused with the keys that differ.
+TEST(FinetuneCli, EnsembleAveragesTheMembersProbabilities) {
+  const std::string dir = ct::test::make_temp_dir("ensemble");
+  const std::string cfg = tiny_config(dir, 6, 0);
+  std::string out;
+  for (const char* seed : {"1", "2"})
+    ASSERT_EQ(ct::test::run_cli(ct::str_cat("finetune --config ", cfg, " --set name=s", seed, " --set seed=", seed,
+                                            " -q --threads 1"),
+                                &out),
+              0)
+        << out;
+  const std::string a = dir + "/runs/s1/checkpoints/best.safetensors", b = dir + "/runs/s2/checkpoints/best.safetensors";
+
+  const ct::app::TrainedModel ma = ct::app::load_trained(a), mb = ct::app::load_trained(b),
+                              ens = ct::app::load_ensemble({a, b});
+  EXPECT_EQ(ens.members, (std::vector<std::string>{a, b}));
+  const at::Tensor x = at::randn({3, 12, 256}, at::TensorOptions().dtype(at::kFloat));
+  at::NoGradGuard no_grad;
+  const at::Tensor pa = at::sigmoid(ma.model->forward(x)), pb = at::sigmoid(mb.model->forward(x));
+  ASSERT_FALSE(at::allclose(pa, pb)) << "two seeds gave the same model";
+  const at::Tensor pe = at::sigmoid(ens.model->forward(x));  // multilabel: the ensemble's outputs are logits
+  EXPECT_TRUE(at::allclose(pe, (pa + pb) / 2, 1e-5, 1e-6)) << pe << (pa + pb) / 2;
+  // One path is the checkpoint itself.
+  EXPECT_TRUE(at::equal(ct::app::load_ensemble({a}).model->forward(x), ma.model->forward(x)));
+
+  const std::string data = ct::test::source_path("data/sample/cinc2021");
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + a + " --checkpoint " + b + " --data " + data + " -o " + dir +
+                                  "/eval --threads 1",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("50 samples"), std::string::npos) << out;
+  std::ifstream members(dir + "/eval/members.txt");
+  std::string first, second;
+  std::getline(members, first);
+  std::getline(members, second);
+  EXPECT_EQ(first, a);
+  EXPECT_EQ(second, b);
+  // --checkpoint takes one path each time: the record after it stays a record.
+  const std::string rec = ct::test::source_path("data/sample/cinc2021/E07500");
+  ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + a + " --checkpoint " + b + " " + rec + " -o " + dir +
+                                  "/pred.json",
+                              &out),
+            0)
+      << out;
+  std::ifstream pj(dir + "/pred.json");
+  const auto preds = nlohmann::json::parse(pj);
+  ASSERT_EQ(preds["predictions"].size(), 1u);
+  EXPECT_EQ(preds["predictions"][0]["record"], "E07500");
+
+  // A member with other preprocessing reads other inputs: refused, naming it and the key.
+  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set name=other --set preprocess=[] -q --threads 1", &out),
+            0)
+      << out;
+  const std::string c = dir + "/runs/other/checkpoints/best.safetensors";
+  EXPECT_EQ(ct::test::run_cli("evaluate --checkpoint " + a + " --checkpoint " + c + " --data " + data, &out), 2);
+  EXPECT_NE(out.find("ensemble: " + c), std::string::npos) << out;
+  EXPECT_NE(out.find("preprocess"), std::string::npos) << out;
+}
+
 TEST(FinetuneCli, MitdbBeatsTrainEvaluateAndPredict) {
   CT_REQUIRE_SHARED("mitdb/101.hea");
   CT_REQUIRE_SHARED("wfdb-python/sample-data/100.atr");
@@ -236,6 +299,19 @@ finetune: {evaluate_best: false, sampling: balanced}
   const std::string best = dir + "/runs/mitdb_beats/checkpoints/best.safetensors";
   ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + other + " --threads 1", &out), 0) << out;
   const std::string evaluated = out;
+  // The same checkpoint twice as an ensemble: the mean of equal softmaxes, as log-probabilities,
+  // decides every beat as the model does (multiclass path of load_ensemble).
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --checkpoint " + best + " --data " + other +
+                                  " -o " + dir + "/twice --threads 1",
+                              &out),
+            0)
+      << out;
+  auto aami_table = [](const std::string& s) {
+    const size_t a = s.find("AAMI");
+    return a == std::string::npos ? std::string() : s.substr(a, s.find("\n\n", a) - a);
+  };
+  EXPECT_FALSE(aami_table(evaluated).empty()) << evaluated;
+  EXPECT_EQ(aami_table(out), aami_table(evaluated));
   EXPECT_NE(out.find("AAMI"), std::string::npos) << out;
   EXPECT_NE(out.find("Se"), std::string::npos) << out;
   EXPECT_NE(out.find("+P"), std::string::npos) << out;

@@ -19,7 +19,8 @@ namespace cardiotorch::app {
 // ------------------------------------------------------------------------------- evaluate
 
 struct EvaluateRequest {
-  std::string checkpoint;
+  /// A fine-tuning checkpoint, or several of one task evaluated as an ensemble (load_ensemble).
+  std::vector<std::string> checkpoints;
   std::string data;                   ///< a directory an adapter reads ("" = the training dataset)
   std::vector<std::string> data_set;  ///< dataset option overrides "key=value"
   std::string split = "";             ///< all | train | val | test ("" = all for --data, else test)
@@ -48,7 +49,7 @@ EvaluationReport evaluate_checkpoint(const EvaluateRequest& request);
 // -------------------------------------------------------------------------------- predict
 
 struct PredictRequest {
-  std::string checkpoint;
+  std::vector<std::string> checkpoints;  ///< one, or several averaged as an ensemble
   std::vector<std::string> records;
   std::string output;  ///< .csv or .json ("" = CSV on stdout)
   std::string weights = "auto";

@@ -68,12 +68,24 @@ struct TrainedModel {
   train::ObjectivePtr objective;
   signal::Pipeline preprocess;
   std::string weights;  ///< "model" or "ema": the group that was loaded
+  std::vector<std::string> members;  ///< the checkpoints of an ensemble (load_ensemble); one path otherwise
 };
 
 /// Loads a fine-tuning checkpoint: config, task, model (EMA weights when the run validated
 /// with them, unless `weights` says "model"), objective and preprocessing. DataError naming the
 /// file when it is not a cardiotorch training checkpoint.
 TrainedModel load_trained(const std::string& path, const std::string& weights = "auto");
+
+/// Several checkpoints of one task (seeds, folds, other architectures) as one model: each
+/// member's outputs become probabilities (the objective's softmax or sigmoid), these are
+/// averaged and turned back into outputs of the same kind (log-probabilities, logits), so that
+/// the loss, the metrics and the decisions read the ensemble as they read a single model.
+/// Averaging probabilities, not logits: members whose logits differ in scale (other seeds,
+/// other epochs) then count equally. The members must agree on what they predict and on what
+/// they read: objective, classes, input channels, length and sampling rate, the dataset options
+/// and the preprocessing; ConfigError naming the checkpoint and the keys that differ. The
+/// config, task and split are the first checkpoint's. One path: load_trained.
+TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::string& weights = "auto");
 
 /// The dataset to evaluate or embed: `dir` read by the training adapter (its options, root
 /// replaced, `overrides` "key=value" applied) when the directory has that layout, else by the
