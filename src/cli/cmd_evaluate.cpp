@@ -1,4 +1,4 @@
-// cardiotorch evaluate --checkpoint C [--checkpoint C2 ...] [--data DIR] [--split S] [-o OUT]
+// cardiotorch evaluate --checkpoint C [C2 ...] [--data DIR] [--split S] [-o OUT]
 #include <cstdio>
 #include <iostream>
 
@@ -12,9 +12,8 @@ class EvaluateCommand : public Command {
  public:
   void setup(CLI::App& app) override {
     app.add_option("--checkpoint", req_.checkpoints,
-                   "a fine-tuning checkpoint (its config is inside); repeat it to average the probabilities of "
-                   "several runs of one task (an ensemble of seeds or folds)")
-        ->allow_extra_args(false)  // one path per --checkpoint: predict's records follow it
+                   "a fine-tuning checkpoint (its config is inside); several (--checkpoint A B C) average the "
+                   "probabilities of runs of one task: an ensemble of seeds or folds")
         ->required()
         ->check(CLI::ExistingFile);
     app.add_option("--data", req_.data, "a directory a dataset adapter reads (default: the training dataset)")

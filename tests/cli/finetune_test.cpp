@@ -232,7 +232,7 @@ TEST(FinetuneCli, EnsembleAveragesTheMembersProbabilities) {
   EXPECT_TRUE(at::equal(ct::app::load_ensemble({a}).model->forward(x), ma.model->forward(x)));
 
   const std::string data = ct::test::source_path("data/sample/cinc2021");
-  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + a + " --checkpoint " + b + " --data " + data + " -o " + dir +
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + a + " " + b + " --data " + data + " -o " + dir +
                                   "/eval --threads 1",
                               &out),
             0)
