@@ -257,10 +257,11 @@ EvaluationReport evaluate_checkpoint(const EvaluateRequest& req) {
     const std::string tag = req.data.empty() ? part : fs::path(req.data).filename().string();
     out = (fs::path(first).parent_path().parent_path() / ("eval_" + tag + (n > 1 ? "_ensemble" : ""))).string();
   }
-  const std::string what = n > 1 ? str_cat("ensemble of ", n, " (", first, ", ...)") : fs::path(first).filename().string();
-  EvaluationReport rep = write_evaluation(r, *ms, t.info, out,
-                                          str_cat(what, " on ", req.data.empty() ? t.info.data_root : req.data, " (",
-                                                  part, ", ", idx.size(), " items)"));
+  const std::string what =
+      n > 1 ? str_cat("ensemble of ", n, " (", first, ", ...)") : fs::path(first).filename().string();
+  EvaluationReport rep = write_evaluation(
+      r, *ms, t.info, out,
+      str_cat(what, " on ", req.data.empty() ? t.info.data_root : req.data, " (", part, ", ", idx.size(), " items)"));
   if (n > 1) {
     std::ofstream f(out + "/members.txt");
     for (const auto& p : req.checkpoints) f << p << '\n';
@@ -367,14 +368,14 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
       const bool rr_features = ds.has("rr_features") && ds["rr_features"].as_bool();
       const bool template_diff = ds.has("template_diff") && ds["template_diff"].as_bool();
       const std::vector<std::vector<double>> rr =
-          rr_features ? data::mitdb_rr_context(
-                            peaks, rec.fs, ds.has("rr_window") ? ds["rr_window"].as_int() : 10,
-                            ds.has("rr_reference") ? ds["rr_reference"].as_double() : 0.0,
-                            // a checkpoint from before the key: the median, its only reference then
-                            data::mitdb_reference_quantile(ds.has("rr_reference_average")
-                                                               ? ds["rr_reference_average"].as_string()
-                                                               : std::string("median")))
-                      : std::vector<std::vector<double>>{};
+          rr_features
+              ? data::mitdb_rr_context(peaks, rec.fs, ds.has("rr_window") ? ds["rr_window"].as_int() : 10,
+                                       ds.has("rr_reference") ? ds["rr_reference"].as_double() : 0.0,
+                                       // a checkpoint from before the key: the median, its only reference then
+                                       data::mitdb_reference_quantile(ds.has("rr_reference_average")
+                                                                          ? ds["rr_reference_average"].as_string()
+                                                                          : std::string("median")))
+              : std::vector<std::vector<double>>{};
       CT_CHECK(!rr_features || !rr.empty(), DataError, path, ": ", peaks.size(),
                " beats; the model needs the RR context of at least 2");
       const at::Tensor median =

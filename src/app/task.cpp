@@ -202,8 +202,8 @@ class EnsembleModelImpl : public models::ModelImpl {
         mean = p.clone();
         continue;
       }
-      CT_CHECK(p.sizes() == mean.sizes(), ShapeError, "ensemble: ", paths_[i], " outputs ", p.sizes(), ", ",
-               paths_[0], " outputs ", mean.sizes());
+      CT_CHECK(p.sizes() == mean.sizes(), ShapeError, "ensemble: ", paths_[i], " outputs ", p.sizes(), ", ", paths_[0],
+               " outputs ", mean.sizes());
       mean.add_(p);
     }
     mean.div_(static_cast<double>(members_.size()));

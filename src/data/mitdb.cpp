@@ -51,8 +51,8 @@ double mitdb_reference_quantile(const std::string& average) {
   const bool digits = average.size() >= 2 && average.size() <= 3 && average[0] == 'p' &&
                       std::all_of(average.begin() + 1, average.end(), [](char c) { return c >= '0' && c <= '9'; });
   const int q = digits ? std::stoi(average.substr(1)) : 0;
-  CT_CHECK(q >= 1 && q <= 99, ConfigError, "rr_reference_average must be mean, median or a percentile p1..p99 (p75), got '",
-           average, "'");
+  CT_CHECK(q >= 1 && q <= 99, ConfigError,
+           "rr_reference_average must be mean, median or a percentile p1..p99 (p75), got '", average, "'");
   return q / 100.0;
 }
 
@@ -93,7 +93,8 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
       if (ref.empty()) ref = {pre, post};  // a span shorter than the beat's own intervals
       double r = 0;
       if (reference_quantile > 0) {  // the element of rank floor(q n): the median is ref[n / 2]
-        const auto k = std::min(ref.size() - 1, static_cast<size_t>(reference_quantile * static_cast<double>(ref.size())));
+        const auto k =
+            std::min(ref.size() - 1, static_cast<size_t>(reference_quantile * static_cast<double>(ref.size())));
         std::nth_element(ref.begin(), ref.begin() + static_cast<std::ptrdiff_t>(k), ref.end());
         r = ref[k];
       } else {

@@ -217,7 +217,8 @@ TEST(FinetuneCli, EnsembleAveragesTheMembersProbabilities) {
                                 &out),
               0)
         << out;
-  const std::string a = dir + "/runs/s1/checkpoints/best.safetensors", b = dir + "/runs/s2/checkpoints/best.safetensors";
+  const std::string a = dir + "/runs/s1/checkpoints/best.safetensors",
+                    b = dir + "/runs/s2/checkpoints/best.safetensors";
 
   const ct::app::TrainedModel ma = ct::app::load_trained(a), mb = ct::app::load_trained(b),
                               ens = ct::app::load_ensemble({a, b});
@@ -232,9 +233,8 @@ TEST(FinetuneCli, EnsembleAveragesTheMembersProbabilities) {
   EXPECT_TRUE(at::equal(ct::app::load_ensemble({a}).model->forward(x), ma.model->forward(x)));
 
   const std::string data = ct::test::source_path("data/sample/cinc2021");
-  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + a + " " + b + " --data " + data + " -o " + dir +
-                                  "/eval --threads 1",
-                              &out),
+  ASSERT_EQ(ct::test::run_cli(
+                "evaluate --checkpoint " + a + " " + b + " --data " + data + " -o " + dir + "/eval --threads 1", &out),
             0)
       << out;
   EXPECT_NE(out.find("50 samples"), std::string::npos) << out;
@@ -246,9 +246,8 @@ TEST(FinetuneCli, EnsembleAveragesTheMembersProbabilities) {
   EXPECT_EQ(second, b);
   // --checkpoint takes one path each time: the record after it stays a record.
   const std::string rec = ct::test::source_path("data/sample/cinc2021/E07500");
-  ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + a + " --checkpoint " + b + " " + rec + " -o " + dir +
-                                  "/pred.json",
-                              &out),
+  ASSERT_EQ(ct::test::run_cli(
+                "predict --checkpoint " + a + " --checkpoint " + b + " " + rec + " -o " + dir + "/pred.json", &out),
             0)
       << out;
   std::ifstream pj(dir + "/pred.json");
@@ -257,8 +256,8 @@ TEST(FinetuneCli, EnsembleAveragesTheMembersProbabilities) {
   EXPECT_EQ(preds["predictions"][0]["record"], "E07500");
 
   // A member with other preprocessing reads other inputs: refused, naming it and the key.
-  ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " --set name=other --set preprocess=[] -q --threads 1", &out),
-            0)
+  ASSERT_EQ(
+      ct::test::run_cli("finetune --config " + cfg + " --set name=other --set preprocess=[] -q --threads 1", &out), 0)
       << out;
   const std::string c = dir + "/runs/other/checkpoints/best.safetensors";
   EXPECT_EQ(ct::test::run_cli("evaluate --checkpoint " + a + " --checkpoint " + c + " --data " + data, &out), 2);
@@ -301,8 +300,8 @@ finetune: {evaluate_best: false, sampling: balanced}
   const std::string evaluated = out;
   // The same checkpoint twice as an ensemble: the mean of equal softmaxes, as log-probabilities,
   // decides every beat as the model does (multiclass path of load_ensemble).
-  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --checkpoint " + best + " --data " + other +
-                                  " -o " + dir + "/twice --threads 1",
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --checkpoint " + best + " --data " + other + " -o " +
+                                  dir + "/twice --threads 1",
                               &out),
             0)
       << out;

@@ -67,7 +67,7 @@ struct TrainedModel {
   models::ModelPtr model;  ///< eval mode, on the CPU
   train::ObjectivePtr objective;
   signal::Pipeline preprocess;
-  std::string weights;  ///< "model" or "ema": the group that was loaded
+  std::string weights;               ///< "model" or "ema": the group that was loaded
   std::vector<std::string> members;  ///< the checkpoints of an ensemble (load_ensemble); one path otherwise
 };
 
