@@ -323,7 +323,11 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
   TrainedModel t = load_ensemble(req.checkpoints, req.weights);
   if (class_names) *class_names = t.info.class_names;
   const ConfigNode ds = t.config["data"]["dataset"];
-  const bool beat_model = ds.has("before") && ds.has("after");
+  // A beat model reads windows around R peaks with the context the adapter gave them in
+  // training; the stored dataset options say which (older checkpoints lack newer keys: their
+  // defaults reproduce what those versions did).
+  const bool beat_model = ds.has("name") && ds["name"].as_string() == "mitdb";
+  const data::MitdbOptions mitdb = beat_model ? from_config<data::MitdbOptions>(ds) : data::MitdbOptions{};
   const bool segmentation = t.objective->task() == train::TaskKind::kSegmentation;
   const int64_t win = t.info.seq_len;
   io::ReadOptions ro;
@@ -336,13 +340,10 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
     CT_CHECK(rec.fs > 0, UsageError, path, ": no sampling rate; pass --fs");
     const std::string name = rec.name.empty() ? fs::path(path).stem().string() : rec.name;
     if (beat_model) {
-      const double before = ds["before"].as_double(), after = ds["after"].as_double();
-      const int64_t b = std::llround(before * rec.fs), a = std::llround(after * rec.fs);
+      const int64_t b = std::llround(mitdb.before * rec.fs), a = std::llround(mitdb.after * rec.fs);
       std::vector<int64_t> peaks;
       std::vector<std::string> refs;
-      const std::string annotator = !req.annotator.empty() ? req.annotator
-                                    : ds.has("annotator")  ? ds["annotator"].as_string()
-                                                           : "atr";
+      const std::string annotator = !req.annotator.empty() ? req.annotator : mitdb.annotator;
       const bool have_ann =
           fs::exists(path + "." + annotator) ||
           fs::exists((fs::path(path).parent_path() / fs::path(path).stem()).string() + "." + annotator);
@@ -365,21 +366,11 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
       }
       const int64_t n = rec.n_samples();
       // The context channels the adapter appended in training (data::mitdb_with_context).
-      const bool rr_features = ds.has("rr_features") && ds["rr_features"].as_bool();
-      const bool template_diff = ds.has("template_diff") && ds["template_diff"].as_bool();
-      const std::vector<std::vector<double>> rr =
-          rr_features
-              ? data::mitdb_rr_context(peaks, rec.fs, ds.has("rr_window") ? ds["rr_window"].as_int() : 10,
-                                       ds.has("rr_reference") ? ds["rr_reference"].as_double() : 0.0,
-                                       // a checkpoint from before the key: the median, its only reference then
-                                       data::mitdb_reference_quantile(ds.has("rr_reference_average")
-                                                                          ? ds["rr_reference_average"].as_string()
-                                                                          : std::string("median")))
-              : std::vector<std::vector<double>>{};
-      CT_CHECK(!rr_features || !rr.empty(), DataError, path, ": ", peaks.size(),
+      const std::vector<std::vector<double>> rr = data::mitdb_rr_context(peaks, rec.fs, mitdb);
+      CT_CHECK(!mitdb.rr_features || !rr.empty(), DataError, path, ": ", peaks.size(),
                " beats; the model needs the RR context of at least 2");
       const at::Tensor median =
-          template_diff && !peaks.empty() ? data::mitdb_median_beat(rec.signal, peaks, b, b + a) : at::Tensor();
+          mitdb.template_diff && !peaks.empty() ? data::mitdb_median_beat(rec.signal, peaks, b, b + a) : at::Tensor();
       std::vector<at::Tensor> windows;
       std::vector<size_t> which;
       auto flush = [&] {
@@ -411,7 +402,7 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
         if (e <= f) continue;
         at::Tensor w = rec.signal.narrow(1, f, e - f);
         if (f > from || e < to) w = at::constant_pad_nd(w, {f - from, to - e}, 0);  // as the adapter pads
-        windows.push_back(data::mitdb_with_context(w, median, rr_features ? &rr[k] : nullptr));
+        windows.push_back(data::mitdb_with_context(w, median, mitdb.rr_features ? &rr[k] : nullptr));
         which.push_back(k);
         if (windows.size() == 256) flush();
       }

@@ -56,13 +56,16 @@ double mitdb_reference_quantile(const std::string& average) {
   return q / 100.0;
 }
 
-std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window,
-                                                  double reference_s, double reference_quantile) {
+std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, const MitdbOptions& o) {
   std::vector<std::vector<double>> out;
-  if (peaks.size() < 2) return out;
+  if (!o.rr_features || peaks.size() < 2) return out;
+  const int64_t window = o.rr_window;
+  const double reference_s = o.rr_reference;
+  const double reference_quantile = mitdb_reference_quantile(o.rr_reference_average);
   std::vector<double> rr(peaks.size() - 1);
   for (size_t i = 0; i < rr.size(); ++i) rr[i] = static_cast<double>(peaks[i + 1] - peaks[i]) / fs;
   const size_t w = static_cast<size_t>(std::max<int64_t>(1, window));
+  const size_t wi = o.rr_irregularity_window > 0 ? static_cast<size_t>(o.rr_irregularity_window) : w;
   const auto ref_span = static_cast<int64_t>(std::llround(reference_s * fs));
   size_t ref_lo = 0, ref_hi = 0;  // intervals ending within +-reference_s of the beat: [ref_lo, ref_hi)
   std::vector<double> d, ref;
@@ -74,15 +77,20 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
     double sum = 0;
     for (size_t k = lo; k < hi; ++k) sum += rr[k];
     const double local = hi > lo ? sum / static_cast<double>(hi - lo) : pre;
-    // Irregularity: the median successive difference over the local mean. Atrial fibrillation
-    // makes every interval "premature" (its beats are N); one ectopic beat moves two
-    // differences only, so the median separates the two contexts.
+    // Irregularity: the median successive difference over the mean RR of its span (wi
+    // intervals each side). Atrial fibrillation makes every interval "premature" (its beats
+    // are N); one ectopic beat moves two differences only, so the median separates the two
+    // contexts.
+    const size_t ilo = i > wi ? i - wi : 0, ihi = std::min(rr.size(), i + wi);
+    double isum = 0;
+    for (size_t k = ilo; k < ihi; ++k) isum += rr[k];
+    const double imean = ihi > ilo ? isum / static_cast<double>(ihi - ilo) : pre;
     d.clear();
-    for (size_t k = lo; k + 1 < hi; ++k) d.push_back(std::abs(rr[k + 1] - rr[k]));
+    for (size_t k = ilo; k + 1 < ihi; ++k) d.push_back(std::abs(rr[k + 1] - rr[k]));
     double irr = 0;
     if (!d.empty()) {
       std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
-      irr = d[d.size() / 2] / local;
+      irr = d[d.size() / 2] / imean;
     }
     std::vector<double> v{pre / local, post / local, local, irr};
     if (ref_span > 0) {
@@ -108,9 +116,10 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
   return out;
 }
 
-std::vector<std::string> mitdb_rr_channels(bool reference) {
+std::vector<std::string> mitdb_rr_channels(const MitdbOptions& o) {
+  if (!o.rr_features) return {};
   std::vector<std::string> n = {"RR_pre", "RR_post", "RR_local", "RR_irregularity"};
-  if (reference) n.insert(n.end(), {"RR_pre_ref", "RR_post_ref", "RR_local_ref"});
+  if (o.rr_reference > 0) n.insert(n.end(), {"RR_pre_ref", "RR_post_ref", "RR_local_ref"});
   return n;
 }
 
@@ -175,7 +184,7 @@ class MitdbDataset : public detail::RecordDataset {
       : RecordDataset(o, "mitdb", to_config(o)),
         rr_features_(o.rr_features),
         template_diff_(o.template_diff),
-        rr_channels_(o.rr_features ? mitdb_rr_channels(o.rr_reference > 0) : std::vector<std::string>{}) {
+        rr_channels_(mitdb_rr_channels(o)) {
     info_.class_names = {"N", "S", "V", "F", "Q"};
     info_.label_kind = LabelKind::kClassIndex;
     const fs::path root(o.root);
@@ -220,10 +229,7 @@ class MitdbDataset : public detail::RecordDataset {
         for (const auto& a : anns.annotations)
           if (aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
         if (o.template_diff) beats_[path] = peaks;
-        const std::vector<std::vector<double>> rr =
-            o.rr_features ? mitdb_rr_context(peaks, h.fs, o.rr_window, o.rr_reference,
-                                             mitdb_reference_quantile(o.rr_reference_average))
-                          : std::vector<std::vector<double>>{};
+        const std::vector<std::vector<double>> rr = mitdb_rr_context(peaks, h.fs, o);
         size_t beat = 0;
         std::string rhythm;
         for (const auto& a : anns.annotations) {
@@ -348,6 +354,8 @@ void MitdbOptions::validate() const {
            after);
   CT_CHECK(!annotator.empty(), ConfigError, "annotator must not be empty (e.g. atr)");
   CT_CHECK(rr_window >= 1, ConfigError, "rr_window must be >= 1 beat, got ", rr_window);
+  CT_CHECK(rr_irregularity_window >= 0, ConfigError,
+           "rr_irregularity_window must be >= 1 beat, or 0 for rr_window's span, got ", rr_irregularity_window);
   CT_CHECK(std::isfinite(rr_reference) && rr_reference >= 0, ConfigError,
            "rr_reference must be >= 0 seconds (0 = off), got ", rr_reference);
   mitdb_reference_quantile(rr_reference_average);  // mean, median or pNN

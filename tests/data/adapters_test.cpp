@@ -283,6 +283,8 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
   CT_REQUIRE_SHARED("mitdb/101.atr");
   const std::string root = ct::test::shared_data("mitdb");
   auto ds = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII], rr_features: true, rr_window: 3}");
+  auto longer = build("{name: mitdb, root: " + root +
+                      ", records: [101], leads: [MLII], rr_features: true, rr_window: 3, rr_irregularity_window: 12}");
   EXPECT_EQ(ds->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local", "RR_irregularity"}));
   std::vector<double> peaks;
   for (const auto& a : ct::io::read_annotations(root + "/101", "atr").annotations)
@@ -298,20 +300,32 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
     const size_t lo = i > 3 ? i - 3 : 0, hi = std::min(n, i + 3);
     for (size_t k = lo; k < hi; ++k) sum += rr(k);
     const double local = sum / static_cast<double>(hi - lo);
-    std::vector<double> diffs;
-    for (size_t k = lo; k + 1 < hi; ++k) diffs.push_back(std::abs(rr(k + 1) - rr(k)));
-    std::sort(diffs.begin(), diffs.end());
-    const double irregularity = diffs[diffs.size() / 2] / local;  // the upper median
-    const double expected[4] = {pre / local, post / local, local, irregularity};
+    // The median successive difference over the mean interval, within w intervals each side.
+    auto irregularity = [&](size_t w) {
+      const size_t a = i > w ? i - w : 0, b = std::min(n, i + w);
+      std::vector<double> diffs;
+      double span = 0;
+      for (size_t k = a; k < b; ++k) span += rr(k);
+      for (size_t k = a; k + 1 < b; ++k) diffs.push_back(std::abs(rr(k + 1) - rr(k)));
+      std::sort(diffs.begin(), diffs.end());
+      return diffs[diffs.size() / 2] / (span / static_cast<double>(b - a));  // the upper median
+    };
+    const double expected[4] = {pre / local, post / local, local, irregularity(3)};
     for (int c = 0; c < 4; ++c) {
       EXPECT_NEAR(s.signal[c + 1].min().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
       EXPECT_NEAR(s.signal[c + 1].max().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
     }
+    // rr_irregularity_window: only RR_irregularity reads the longer span.
+    const cd::Sample l = longer->get(static_cast<int64_t>(i));
+    EXPECT_TRUE(at::equal(l.signal.narrow(0, 0, 4), s.signal.narrow(0, 0, 4))) << "beat " << i;
+    EXPECT_NEAR(l.signal[4][0].item<double>(), irregularity(12), 1e-4) << "beat " << i;
+    if (i == 10) EXPECT_NE(irregularity(12), irregularity(3));  // the check can tell them apart
   }
   // The ECG lead itself is the plain window.
   auto plain = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII]}");
   EXPECT_TRUE(at::equal(plain->get(10).signal[0], ds->get(10).signal[0]));
   EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_window: 0}"), ct::ConfigError);
+  EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_irregularity_window: -1}"), ct::ConfigError);
 }
 
 // rr_reference: three more channels, the beat's intervals over the mean (or median) RR of the

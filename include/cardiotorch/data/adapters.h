@@ -86,6 +86,9 @@ struct MitdbOptions : CommonOptions {
   /// Normalise only the ECG leads (groupwise_zscore groups [[0, n]]).
   bool rr_features = false;
   int64_t rr_window = 10;  ///< beats on each side averaged into the local RR
+  /// Intervals on each side RR_irregularity reads (0 = rr_window's): atrial fibrillation is
+  /// told from a run of ectopic beats over a longer span than the local rhythm's.
+  int64_t rr_irregularity_window = 0;
   /// With rr_features, seconds > 0 append three more channels: RR_pre, RR_post and RR_local over
   /// the reference RR, the average RR within +-rr_reference s of the beat (de Chazal's 5-minute
   /// average RR). A run of supraventricular tachycardia is premature against the patient's usual
@@ -114,6 +117,7 @@ struct MitdbOptions : CommonOptions {
     v("rr_features", rr_features,
       "append channels RR_pre/RR_local, RR_post/RR_local, RR_local (s) and RR_irregularity, constant over the window");
     v("rr_window", rr_window, "beats on each side averaged into RR_local");
+    v("rr_irregularity_window", rr_irregularity_window, "intervals on each side RR_irregularity reads (0 = rr_window)");
     v("rr_reference", rr_reference,
       "seconds each side for the reference RR; > 0 appends RR_pre/RR_ref, RR_post/RR_ref and RR_local/RR_ref "
       "(needs rr_features; 0 = off)");
@@ -130,21 +134,21 @@ const std::vector<std::string>& mitdb_ds1();
 const std::vector<std::string>& mitdb_ds2();
 /// AAMI class index (0..4 = N S V F Q, see io::aami_class) of a beat symbol, or -1 when unmapped.
 int aami_index(const std::string& symbol);
-/// The RR context of each beat of `peaks` (ascending samples at `fs`), as the channels
-/// MitdbOptions::rr_features appends: {RR_pre / RR_local, RR_post / RR_local, RR_local (s),
-/// RR_irregularity}, RR_local over `window` intervals on each side; with `reference_s` > 0 also
-/// {RR_pre, RR_post, RR_local} over the reference RR of the intervals ending within
-/// +-reference_s seconds: their `reference_quantile` quantile (0.5 = the median; the element of
-/// rank floor(q n)), or their mean for a quantile <= 0. Shared by the
-/// adapter and `predict`, so a beat model sees the same inputs on new records. Empty for fewer
-/// than 2 beats.
-std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, int64_t window,
-                                                  double reference_s = 0, double reference_quantile = 0.5);
+/// The RR context of each beat of `peaks` (ascending samples at `fs`): the channels
+/// MitdbOptions::rr_features appends, {RR_pre / RR_local, RR_post / RR_local, RR_local (s),
+/// RR_irregularity}, RR_local over `rr_window` intervals on each side, RR_irregularity the
+/// median successive difference over the mean interval within `rr_irregularity_window`; with
+/// `rr_reference` > 0 also {RR_pre, RR_post, RR_local} over the reference RR of the intervals
+/// ending within +-rr_reference seconds: their quantile (mitdb_reference_quantile; the element
+/// of rank floor(q n)) or their mean. Shared by the adapter and `predict` (which reads the
+/// options from the checkpoint's config), so a beat model sees the same inputs on new records.
+/// Empty without rr_features or for fewer than 2 beats.
+std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& peaks, double fs, const MitdbOptions& o);
 /// rr_reference_average as mitdb_rr_context's quantile: mean -1, median 0.5, "p75" 0.75;
 /// ConfigError for anything else.
 double mitdb_reference_quantile(const std::string& average);
-/// The names of the channels mitdb_rr_context gives (4, or 7 with a reference).
-std::vector<std::string> mitdb_rr_channels(bool reference);
+/// The names of the channels mitdb_rr_context gives (none, 4, or 7 with a reference).
+std::vector<std::string> mitdb_rr_channels(const MitdbOptions& o);
 /// The median over the beat windows [p - before, p - before + width) of `signal` [leads, n]
 /// (zero-padded past the ends): the record template MitdbOptions::template_diff subtracts.
 at::Tensor mitdb_median_beat(const at::Tensor& signal, const std::vector<int64_t>& peaks, int64_t before,
