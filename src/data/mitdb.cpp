@@ -65,7 +65,9 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
   std::vector<double> rr(peaks.size() - 1);
   for (size_t i = 0; i < rr.size(); ++i) rr[i] = static_cast<double>(peaks[i + 1] - peaks[i]) / fs;
   const size_t w = static_cast<size_t>(std::max<int64_t>(1, window));
-  const size_t wi = o.rr_irregularity_window > 0 ? static_cast<size_t>(o.rr_irregularity_window) : w;
+  std::vector<size_t> spans;  // of the RR_irregularity channels
+  for (int64_t x : o.rr_irregularity_windows) spans.push_back(static_cast<size_t>(x));
+  if (spans.empty()) spans.push_back(w);
   const auto ref_span = static_cast<int64_t>(std::llround(reference_s * fs));
   size_t ref_lo = 0, ref_hi = 0;  // intervals ending within +-reference_s of the beat: [ref_lo, ref_hi)
   std::vector<double> d, ref;
@@ -77,22 +79,25 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
     double sum = 0;
     for (size_t k = lo; k < hi; ++k) sum += rr[k];
     const double local = hi > lo ? sum / static_cast<double>(hi - lo) : pre;
+    std::vector<double> v{pre / local, post / local, local};
     // Irregularity: the median successive difference over the mean RR of its span (wi
     // intervals each side). Atrial fibrillation makes every interval "premature" (its beats
     // are N); one ectopic beat moves two differences only, so the median separates the two
     // contexts.
-    const size_t ilo = i > wi ? i - wi : 0, ihi = std::min(rr.size(), i + wi);
-    double isum = 0;
-    for (size_t k = ilo; k < ihi; ++k) isum += rr[k];
-    const double imean = ihi > ilo ? isum / static_cast<double>(ihi - ilo) : pre;
-    d.clear();
-    for (size_t k = ilo; k + 1 < ihi; ++k) d.push_back(std::abs(rr[k + 1] - rr[k]));
-    double irr = 0;
-    if (!d.empty()) {
-      std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
-      irr = d[d.size() / 2] / imean;
+    for (size_t wi : spans) {
+      const size_t ilo = i > wi ? i - wi : 0, ihi = std::min(rr.size(), i + wi);
+      double isum = 0;
+      for (size_t k = ilo; k < ihi; ++k) isum += rr[k];
+      const double imean = ihi > ilo ? isum / static_cast<double>(ihi - ilo) : pre;
+      d.clear();
+      for (size_t k = ilo; k + 1 < ihi; ++k) d.push_back(std::abs(rr[k + 1] - rr[k]));
+      double irr = 0;
+      if (!d.empty()) {
+        std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
+        irr = d[d.size() / 2] / imean;
+      }
+      v.push_back(irr);
     }
-    std::vector<double> v{pre / local, post / local, local, irr};
     if (ref_span > 0) {
       while (ref_lo < rr.size() && peaks[ref_lo + 1] < peaks[i] - ref_span) ++ref_lo;
       while (ref_hi < rr.size() && peaks[ref_hi + 1] <= peaks[i] + ref_span) ++ref_hi;
@@ -119,6 +124,8 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
 std::vector<std::string> mitdb_rr_channels(const MitdbOptions& o) {
   if (!o.rr_features) return {};
   std::vector<std::string> n = {"RR_pre", "RR_post", "RR_local", "RR_irregularity"};
+  for (size_t k = 1; k < o.rr_irregularity_windows.size(); ++k)
+    n.push_back(str_cat("RR_irregularity_", o.rr_irregularity_windows[k]));
   if (o.rr_reference > 0) n.insert(n.end(), {"RR_pre_ref", "RR_post_ref", "RR_local_ref"});
   return n;
 }
@@ -354,8 +361,11 @@ void MitdbOptions::validate() const {
            after);
   CT_CHECK(!annotator.empty(), ConfigError, "annotator must not be empty (e.g. atr)");
   CT_CHECK(rr_window >= 1, ConfigError, "rr_window must be >= 1 beat, got ", rr_window);
-  CT_CHECK(rr_irregularity_window >= 0, ConfigError,
-           "rr_irregularity_window must be >= 1 beat, or 0 for rr_window's span, got ", rr_irregularity_window);
+  for (int64_t x : rr_irregularity_windows)
+    CT_CHECK(x >= 1, ConfigError, "rr_irregularity_windows: each span must be >= 1 interval, got ", x);
+  CT_CHECK(std::set<int64_t>(rr_irregularity_windows.begin(), rr_irregularity_windows.end()).size() ==
+               rr_irregularity_windows.size(),
+           ConfigError, "rr_irregularity_windows: a span is repeated");
   CT_CHECK(std::isfinite(rr_reference) && rr_reference >= 0, ConfigError,
            "rr_reference must be >= 0 seconds (0 = off), got ", rr_reference);
   mitdb_reference_quantile(rr_reference_average);  // mean, median or pNN

@@ -274,7 +274,7 @@ TEST(FinetuneCli, MitdbBeatsTrainEvaluateAndPredict) {
 output_dir: )",
                                         dir, R"(/runs
 data:
-  dataset: {limit: 2, rr_irregularity_window: 15}
+  dataset: {limit: 2, rr_irregularity_windows: [10, 15]}
   split: {val: 0.5}
   cache: {dir: )",
                                         dir, R"(/cache, progress: false}
@@ -336,7 +336,7 @@ finetune: {evaluate_best: false, sampling: balanced}
   }
   EXPECT_GT(rows, 2200);
   // predict builds each beat's inputs itself (window, RR context, record template) from the
-  // dataset options stored in the checkpoint (rr_irregularity_window: 15 among them): on the
+  // dataset options stored in the checkpoint (a second RR_irregularity span among them): on the
   // annotated beats its decisions are the ones evaluate counted through the dataset adapter.
   for (const char* c : {"N", "S", "V", "F", "Q"}) {
     std::istringstream table(evaluated);

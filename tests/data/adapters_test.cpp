@@ -283,8 +283,14 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
   CT_REQUIRE_SHARED("mitdb/101.atr");
   const std::string root = ct::test::shared_data("mitdb");
   auto ds = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII], rr_features: true, rr_window: 3}");
-  auto longer = build("{name: mitdb, root: " + root +
-                      ", records: [101], leads: [MLII], rr_features: true, rr_window: 3, rr_irregularity_window: 12}");
+  auto longer =
+      build("{name: mitdb, root: " + root +
+            ", records: [101], leads: [MLII], rr_features: true, rr_window: 3, rr_irregularity_windows: [12]}");
+  auto both =
+      build("{name: mitdb, root: " + root +
+            ", records: [101], leads: [MLII], rr_features: true, rr_window: 3, rr_irregularity_windows: [3, 12]}");
+  EXPECT_EQ(both->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local", "RR_irregularity",
+                                                          "RR_irregularity_12"}));
   EXPECT_EQ(ds->info().leads, (std::vector<std::string>{"MLII", "RR_pre", "RR_post", "RR_local", "RR_irregularity"}));
   std::vector<double> peaks;
   for (const auto& a : ct::io::read_annotations(root + "/101", "atr").annotations)
@@ -315,17 +321,24 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
       EXPECT_NEAR(s.signal[c + 1].min().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
       EXPECT_NEAR(s.signal[c + 1].max().item<double>(), expected[c], 1e-4) << "beat " << i << " channel " << c;
     }
-    // rr_irregularity_window: only RR_irregularity reads the longer span.
+    // rr_irregularity_windows: only RR_irregularity reads the longer span; with two spans, a
+    // channel each.
     const cd::Sample l = longer->get(static_cast<int64_t>(i));
     EXPECT_TRUE(at::equal(l.signal.narrow(0, 0, 4), s.signal.narrow(0, 0, 4))) << "beat " << i;
     EXPECT_NEAR(l.signal[4][0].item<double>(), irregularity(12), 1e-4) << "beat " << i;
+    const cd::Sample b = both->get(static_cast<int64_t>(i));
+    EXPECT_TRUE(at::equal(b.signal.narrow(0, 0, 5), s.signal)) << "beat " << i;
+    EXPECT_TRUE(at::equal(b.signal[5], l.signal[4])) << "beat " << i;
     if (i == 10) EXPECT_NE(irregularity(12), irregularity(3));  // the check can tell them apart
   }
   // The ECG lead itself is the plain window.
   auto plain = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII]}");
   EXPECT_TRUE(at::equal(plain->get(10).signal[0], ds->get(10).signal[0]));
   EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_window: 0}"), ct::ConfigError);
-  EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_irregularity_window: -1}"), ct::ConfigError);
+  for (const char* bad : {"[0]", "[-1]", "[3, 3]"})
+    EXPECT_THROW(build("{name: mitdb, root: " + root + ", rr_features: true, rr_irregularity_windows: " + bad + "}"),
+                 ct::ConfigError)
+        << bad;
 }
 
 // rr_reference: three more channels, the beat's intervals over the mean (or median) RR of the

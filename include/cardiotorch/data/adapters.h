@@ -86,9 +86,10 @@ struct MitdbOptions : CommonOptions {
   /// Normalise only the ECG leads (groupwise_zscore groups [[0, n]]).
   bool rr_features = false;
   int64_t rr_window = 10;  ///< beats on each side averaged into the local RR
-  /// Intervals on each side RR_irregularity reads (0 = rr_window's): atrial fibrillation is
-  /// told from a run of ectopic beats over a longer span than the local rhythm's.
-  int64_t rr_irregularity_window = 0;
+  /// Intervals on each side the RR_irregularity channel reads ([] = rr_window's span); each
+  /// further span appends a channel RR_irregularity_<span>. Atrial fibrillation is told from a
+  /// run of ectopic beats over a longer span than the local rhythm's.
+  std::vector<int64_t> rr_irregularity_windows;
   /// With rr_features, seconds > 0 append three more channels: RR_pre, RR_post and RR_local over
   /// the reference RR, the average RR within +-rr_reference s of the beat (de Chazal's 5-minute
   /// average RR). A run of supraventricular tachycardia is premature against the patient's usual
@@ -117,7 +118,8 @@ struct MitdbOptions : CommonOptions {
     v("rr_features", rr_features,
       "append channels RR_pre/RR_local, RR_post/RR_local, RR_local (s) and RR_irregularity, constant over the window");
     v("rr_window", rr_window, "beats on each side averaged into RR_local");
-    v("rr_irregularity_window", rr_irregularity_window, "intervals on each side RR_irregularity reads (0 = rr_window)");
+    v("rr_irregularity_windows", rr_irregularity_windows,
+      "intervals on each side RR_irregularity reads ([] = rr_window); more spans append RR_irregularity_<span>");
     v("rr_reference", rr_reference,
       "seconds each side for the reference RR; > 0 appends RR_pre/RR_ref, RR_post/RR_ref and RR_local/RR_ref "
       "(needs rr_features; 0 = off)");
@@ -137,7 +139,8 @@ int aami_index(const std::string& symbol);
 /// The RR context of each beat of `peaks` (ascending samples at `fs`): the channels
 /// MitdbOptions::rr_features appends, {RR_pre / RR_local, RR_post / RR_local, RR_local (s),
 /// RR_irregularity}, RR_local over `rr_window` intervals on each side, RR_irregularity the
-/// median successive difference over the mean interval within `rr_irregularity_window`; with
+/// median successive difference over the mean interval within each of `rr_irregularity_windows`
+/// (one channel each, default rr_window's span); with
 /// `rr_reference` > 0 also {RR_pre, RR_post, RR_local} over the reference RR of the intervals
 /// ending within +-rr_reference seconds: their quantile (mitdb_reference_quantile; the element
 /// of rank floor(q n)) or their mean. Shared by the adapter and `predict` (which reads the
@@ -147,7 +150,7 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
 /// rr_reference_average as mitdb_rr_context's quantile: mean -1, median 0.5, "p75" 0.75;
 /// ConfigError for anything else.
 double mitdb_reference_quantile(const std::string& average);
-/// The names of the channels mitdb_rr_context gives (none, 4, or 7 with a reference).
+/// The names of the channels mitdb_rr_context gives (none without rr_features).
 std::vector<std::string> mitdb_rr_channels(const MitdbOptions& o);
 /// The median over the beat windows [p - before, p - before + width) of `signal` [leads, n]
 /// (zero-padded past the ends): the record template MitdbOptions::template_diff subtracts.
