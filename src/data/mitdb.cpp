@@ -68,6 +68,7 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
   std::vector<size_t> spans;  // of the RR_irregularity channels
   for (int64_t x : o.rr_irregularity_windows) spans.push_back(static_cast<size_t>(x));
   if (spans.empty()) spans.push_back(w);
+  const auto lags = static_cast<size_t>(std::max<int64_t>(1, o.rr_irregularity_lags));
   const auto ref_span = static_cast<int64_t>(std::llround(reference_s * fs));
   size_t ref_lo = 0, ref_hi = 0;  // intervals ending within +-reference_s of the beat: [ref_lo, ref_hi)
   std::vector<double> d, ref;
@@ -83,14 +84,19 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
     // Irregularity: the median successive difference over the mean RR of its span (wi
     // intervals each side). Atrial fibrillation makes every interval "premature" (its beats
     // are N); one ectopic beat moves two differences only, so the median separates the two
-    // contexts.
+    // contexts. With lags > 1 each difference is the smallest to the next `lags` intervals:
+    // bigeminy and trigeminy repeat at lag 2 and 3 and read as regular, fibrillation does not.
     for (size_t wi : spans) {
       const size_t ilo = i > wi ? i - wi : 0, ihi = std::min(rr.size(), i + wi);
       double isum = 0;
       for (size_t k = ilo; k < ihi; ++k) isum += rr[k];
       const double imean = ihi > ilo ? isum / static_cast<double>(ihi - ilo) : pre;
       d.clear();
-      for (size_t k = ilo; k + 1 < ihi; ++k) d.push_back(std::abs(rr[k + 1] - rr[k]));
+      for (size_t k = ilo; k + 1 < ihi; ++k) {
+        double m = std::abs(rr[k + 1] - rr[k]);
+        for (size_t lag = 2; lag <= lags && k + lag < ihi; ++lag) m = std::min(m, std::abs(rr[k + lag] - rr[k]));
+        d.push_back(m);
+      }
       double irr = 0;
       if (!d.empty()) {
         std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
@@ -366,6 +372,8 @@ void MitdbOptions::validate() const {
   CT_CHECK(std::set<int64_t>(rr_irregularity_windows.begin(), rr_irregularity_windows.end()).size() ==
                rr_irregularity_windows.size(),
            ConfigError, "rr_irregularity_windows: a span is repeated");
+  CT_CHECK(rr_irregularity_lags >= 1, ConfigError,
+           "rr_irregularity_lags must be >= 1 (1 = successive differences), got ", rr_irregularity_lags);
   CT_CHECK(std::isfinite(rr_reference) && rr_reference >= 0, ConfigError,
            "rr_reference must be >= 0 seconds (0 = off), got ", rr_reference);
   mitdb_reference_quantile(rr_reference_average);  // mean, median or pNN

@@ -341,6 +341,33 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
         << bad;
 }
 
+// rr_irregularity_lags: bigeminy (intervals alternating 0.6 / 1.0 s) has large successive
+// differences but repeats at lag 2; an irregular rhythm does not repeat at any lag.
+TEST(DataAdapters, MitdbRrIrregularityLagsReadRepeatingEctopyAsRegular) {
+  cd::MitdbOptions o;
+  o.root = "unused";
+  o.rr_features = true;
+  o.rr_window = 6;
+  std::vector<int64_t> bigeminy{0}, irregular{0};
+  const std::vector<double> pattern{0.61, 0.93, 0.72, 1.12, 0.55, 0.87, 1.03, 0.66, 0.79, 0.98};
+  for (int k = 0; k < 40; ++k) {
+    bigeminy.push_back(bigeminy.back() + (k % 2 ? 360 : 216));
+    irregular.push_back(irregular.back() + static_cast<int64_t>(360 * pattern[k % pattern.size()]));
+  }
+  auto irregularity = [&](const std::vector<int64_t>& peaks, int64_t lags) {
+    o.rr_irregularity_lags = lags;
+    return cd::mitdb_rr_context(peaks, 360, o)[20][3];  // a beat with full spans on both sides
+  };
+  EXPECT_NEAR(irregularity(bigeminy, 1), 0.4 / 0.8, 1e-9);  // |0.6 - 1.0| over the mean 0.8
+  EXPECT_NEAR(irregularity(bigeminy, 2), 0.0, 1e-9);
+  EXPECT_NEAR(irregularity(bigeminy, 3), 0.0, 1e-9);
+  EXPECT_GT(irregularity(irregular, 1), 0.2);
+  EXPECT_GT(irregularity(irregular, 3), 0.05);
+  EXPECT_LE(irregularity(irregular, 3), irregularity(irregular, 1));  // a min over more lags
+  o.rr_irregularity_lags = 0;
+  EXPECT_THROW(o.validate(), ct::ConfigError);
+}
+
 // rr_reference: three more channels, the beat's intervals over the mean (or median) RR of the
 // intervals ending within +-rr_reference seconds, recomputed here from the annotation file.
 TEST(DataAdapters, MitdbRrReferenceChannelsUseTheAverageRrAroundTheBeat) {

@@ -90,6 +90,10 @@ struct MitdbOptions : CommonOptions {
   /// further span appends a channel RR_irregularity_<span>. Atrial fibrillation is told from a
   /// run of ectopic beats over a longer span than the local rhythm's.
   std::vector<int64_t> rr_irregularity_windows;
+  /// 1: RR_irregularity reads successive differences |RR[k+1] - RR[k]|; L > 1: the smallest
+  /// difference to any of the next L intervals, so a repeating pattern of ectopic beats
+  /// (bigeminy at lag 2, trigeminy at 3) reads as regular while fibrillation stays irregular.
+  int64_t rr_irregularity_lags = 1;
   /// With rr_features, seconds > 0 append three more channels: RR_pre, RR_post and RR_local over
   /// the reference RR, the average RR within +-rr_reference s of the beat (de Chazal's 5-minute
   /// average RR). A run of supraventricular tachycardia is premature against the patient's usual
@@ -120,6 +124,9 @@ struct MitdbOptions : CommonOptions {
     v("rr_window", rr_window, "beats on each side averaged into RR_local");
     v("rr_irregularity_windows", rr_irregularity_windows,
       "intervals on each side RR_irregularity reads ([] = rr_window); more spans append RR_irregularity_<span>");
+    v("rr_irregularity_lags", rr_irregularity_lags,
+      "RR_irregularity's differences: the smallest to the next N intervals (1 = successive; 3 reads bigeminy and "
+      "trigeminy as regular)");
     v("rr_reference", rr_reference,
       "seconds each side for the reference RR; > 0 appends RR_pre/RR_ref, RR_post/RR_ref and RR_local/RR_ref "
       "(needs rr_features; 0 = off)");
