@@ -329,7 +329,9 @@ TEST(DataAdapters, MitdbRrFeaturesFromTheAnnotations) {
     const cd::Sample b = both->get(static_cast<int64_t>(i));
     EXPECT_TRUE(at::equal(b.signal.narrow(0, 0, 5), s.signal)) << "beat " << i;
     EXPECT_TRUE(at::equal(b.signal[5], l.signal[4])) << "beat " << i;
-    if (i == 10) EXPECT_NE(irregularity(12), irregularity(3));  // the check can tell them apart
+    if (i == 10) {
+      EXPECT_NE(irregularity(12), irregularity(3));  // the check can tell them apart
+    }
   }
   // The ECG lead itself is the plain window.
   auto plain = build("{name: mitdb, root: " + root + ", records: [101], leads: [MLII]}");
