@@ -194,10 +194,7 @@ std::vector<std::string> list_records(const fs::path& root) {
 class MitdbDataset : public detail::RecordDataset {
  public:
   explicit MitdbDataset(const MitdbOptions& o)
-      : RecordDataset(o, "mitdb", to_config(o)),
-        rr_features_(o.rr_features),
-        template_diff_(o.template_diff),
-        rr_channels_(mitdb_rr_channels(o)) {
+      : RecordDataset(o, "mitdb", to_config(o)), template_diff_(o.template_diff), rr_channels_(mitdb_rr_channels(o)) {
     info_.class_names = {"N", "S", "V", "F", "Q"};
     info_.label_kind = LabelKind::kClassIndex;
     const fs::path root(o.root);
@@ -315,19 +312,20 @@ class MitdbDataset : public detail::RecordDataset {
     s.meta = e.meta;
     s.meta.erase("n_samples");
     s.meta["fold"] = e.info.fold;
-    if (template_diff_ || rr_features_) {
+    const bool rr_features = !rr_channels_.empty();  // mitdb_rr_channels is empty without rr_features
+    if (template_diff_ || rr_features) {
       std::vector<double> rr;
-      if (rr_features_) {
+      if (rr_features) {
         CT_CHECK(e.meta.count("rr_channel0"), DataError, e.record_path, ": beat ", e.info.record_id,
                  " has no RR context (a record with a single beat?)");
         for (size_t k = 0; k < rr_channels_.size(); ++k) rr.push_back(std::stod(e.meta.at(str_cat("rr_channel", k))));
       }
       const at::Tensor median = template_diff_ ? median_beat(e, n, s.signal.size(1)) : at::Tensor();
-      s.signal = mitdb_with_context(s.signal, median, rr_features_ ? &rr : nullptr);
+      s.signal = mitdb_with_context(s.signal, median, rr_features ? &rr : nullptr);
       const size_t nl = s.leads.size();
       if (template_diff_)
         for (size_t k = 0; k < nl; ++k) s.leads.push_back(s.leads[k] + "-median");
-      if (rr_features_) s.leads.insert(s.leads.end(), rr_channels_.begin(), rr_channels_.end());
+      if (rr_features) s.leads.insert(s.leads.end(), rr_channels_.begin(), rr_channels_.end());
     }
     return s;
   }
@@ -351,7 +349,6 @@ class MitdbDataset : public detail::RecordDataset {
     return templates_.emplace(e.record_path, t).first->second;
   }
 
-  bool rr_features_ = false;
   bool template_diff_ = false;
   std::vector<std::string> rr_channels_;
   std::map<std::string, std::vector<int64_t>> beats_;  // record path -> classified beat samples
