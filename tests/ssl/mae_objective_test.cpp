@@ -210,8 +210,11 @@ TEST(MaeObjective, EncoderStateLoadsIntoTheVitBackboneByName) {
   EXPECT_EQ(rep.matched, static_cast<int64_t>(enc.size()) - 2);
   const auto loaded = ct::weights::module_state_dict(*vit);
   std::map<std::string, at::Tensor> by_name(loaded.begin(), loaded.end());
-  for (const auto& [k, t] : enc)
-    if (!ct::starts_with(k, "norm.")) EXPECT_TRUE(at::equal(by_name.at(k), t)) << k;
+  for (const auto& [k, t] : enc) {
+    if (!ct::starts_with(k, "norm.")) {
+      EXPECT_TRUE(at::equal(by_name.at(k), t)) << k;
+    }
+  }
   auto cls_vit = ct::models::build_model(
       ct::ConfigNode::parse(ct::str_cat(
           "{name: vit_patchx, embed_dim: 32, depth: 1, num_heads: 2, global_pool: cls, samples: ", kSamples, "}")),

@@ -207,8 +207,9 @@ TEST(Pretrain, MonitorsValNccAndExportsTheBestOrTheAveragedWeights) {
   auto e = encoder();
   ASSERT_EQ(e.size(), 18u);
   for (const auto& [k, t] : e) EXPECT_TRUE(at::equal(best_model.at(k), t)) << k;
-  if (best_step != r.state.step)
+  if (best_step != r.state.step) {
     EXPECT_FALSE(at::equal(last_model.at("blocks.0.mlp.fc1.weight"), e.at("blocks.0.mlp.fc1.weight")));
+  }
 
   // ema: the final averages, which differ from the final weights.
   req.overrides.back() = "train.ema={enabled: true, decay: 0.5, validate: false}";
