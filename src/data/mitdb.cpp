@@ -68,7 +68,9 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
   std::vector<size_t> spans;  // of the RR_irregularity channels
   for (int64_t x : o.rr_irregularity_windows) spans.push_back(static_cast<size_t>(x));
   if (spans.empty()) spans.push_back(w);
-  const auto lags = static_cast<size_t>(std::max<int64_t>(1, o.rr_irregularity_lags));
+  std::vector<size_t> lags;  // each span gives one channel per lag
+  for (int64_t x : o.rr_irregularity_lags) lags.push_back(static_cast<size_t>(std::max<int64_t>(1, x)));
+  if (lags.empty()) lags.push_back(1);
   const auto ref_span = static_cast<int64_t>(std::llround(reference_s * fs));
   size_t ref_lo = 0, ref_hi = 0;  // intervals ending within +-reference_s of the beat: [ref_lo, ref_hi)
   std::vector<double> d, ref;
@@ -91,18 +93,20 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
       double isum = 0;
       for (size_t k = ilo; k < ihi; ++k) isum += rr[k];
       const double imean = ihi > ilo ? isum / static_cast<double>(ihi - ilo) : pre;
-      d.clear();
-      for (size_t k = ilo; k + 1 < ihi; ++k) {
-        double m = std::abs(rr[k + 1] - rr[k]);
-        for (size_t lag = 2; lag <= lags && k + lag < ihi; ++lag) m = std::min(m, std::abs(rr[k + lag] - rr[k]));
-        d.push_back(m);
+      for (size_t max_lag : lags) {
+        d.clear();
+        for (size_t k = ilo; k + 1 < ihi; ++k) {
+          double m = std::abs(rr[k + 1] - rr[k]);
+          for (size_t lag = 2; lag <= max_lag && k + lag < ihi; ++lag) m = std::min(m, std::abs(rr[k + lag] - rr[k]));
+          d.push_back(m);
+        }
+        double irr = 0;
+        if (!d.empty()) {
+          std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
+          irr = d[d.size() / 2] / imean;
+        }
+        v.push_back(irr);
       }
-      double irr = 0;
-      if (!d.empty()) {
-        std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
-        irr = d[d.size() / 2] / imean;
-      }
-      v.push_back(irr);
     }
     if (ref_span > 0) {
       while (ref_lo < rr.size() && peaks[ref_lo + 1] < peaks[i] - ref_span) ++ref_lo;
@@ -129,9 +133,14 @@ std::vector<std::vector<double>> mitdb_rr_context(const std::vector<int64_t>& pe
 
 std::vector<std::string> mitdb_rr_channels(const MitdbOptions& o) {
   if (!o.rr_features) return {};
-  std::vector<std::string> n = {"RR_pre", "RR_post", "RR_local", "RR_irregularity"};
-  for (size_t k = 1; k < o.rr_irregularity_windows.size(); ++k)
-    n.push_back(str_cat("RR_irregularity_", o.rr_irregularity_windows[k]));
+  std::vector<std::string> n = {"RR_pre", "RR_post", "RR_local"};
+  const size_t spans = std::max<size_t>(1, o.rr_irregularity_windows.size());
+  const size_t lags = std::max<size_t>(1, o.rr_irregularity_lags.size());
+  for (size_t k = 0; k < spans; ++k) {  // the order mitdb_rr_context appends them in
+    const std::string base =
+        k == 0 ? std::string("RR_irregularity") : str_cat("RR_irregularity_", o.rr_irregularity_windows[k]);
+    for (size_t l = 0; l < lags; ++l) n.push_back(l == 0 ? base : str_cat(base, "_lag", o.rr_irregularity_lags[l]));
+  }
   if (o.rr_reference > 0) n.insert(n.end(), {"RR_pre_ref", "RR_post_ref", "RR_local_ref"});
   return n;
 }
@@ -369,8 +378,13 @@ void MitdbOptions::validate() const {
   CT_CHECK(std::set<int64_t>(rr_irregularity_windows.begin(), rr_irregularity_windows.end()).size() ==
                rr_irregularity_windows.size(),
            ConfigError, "rr_irregularity_windows: a span is repeated");
-  CT_CHECK(rr_irregularity_lags >= 1, ConfigError,
-           "rr_irregularity_lags must be >= 1 (1 = successive differences), got ", rr_irregularity_lags);
+  CT_CHECK(!rr_irregularity_lags.empty(), ConfigError,
+           "rr_irregularity_lags: give at least one lag (1 = successive differences)");
+  for (int64_t x : rr_irregularity_lags)
+    CT_CHECK(x >= 1, ConfigError, "rr_irregularity_lags: each lag must be >= 1 (1 = successive differences), got ", x);
+  CT_CHECK(
+      std::set<int64_t>(rr_irregularity_lags.begin(), rr_irregularity_lags.end()).size() == rr_irregularity_lags.size(),
+      ConfigError, "rr_irregularity_lags: a lag is repeated");
   CT_CHECK(std::isfinite(rr_reference) && rr_reference >= 0, ConfigError,
            "rr_reference must be >= 0 seconds (0 = off), got ", rr_reference);
   mitdb_reference_quantile(rr_reference_average);  // mean, median or pNN

@@ -357,7 +357,7 @@ TEST(DataAdapters, MitdbRrIrregularityLagsReadRepeatingEctopyAsRegular) {
     irregular.push_back(irregular.back() + static_cast<int64_t>(360 * pattern[k % pattern.size()]));
   }
   auto irregularity = [&](const std::vector<int64_t>& peaks, int64_t lags) {
-    o.rr_irregularity_lags = lags;
+    o.rr_irregularity_lags = {lags};
     return cd::mitdb_rr_context(peaks, 360, o)[20][3];  // a beat with full spans on both sides
   };
   EXPECT_NEAR(irregularity(bigeminy, 1), 0.4 / 0.8, 1e-9);  // |0.6 - 1.0| over the mean 0.8
@@ -366,8 +366,35 @@ TEST(DataAdapters, MitdbRrIrregularityLagsReadRepeatingEctopyAsRegular) {
   EXPECT_GT(irregularity(irregular, 1), 0.2);
   EXPECT_GT(irregularity(irregular, 3), 0.05);
   EXPECT_LE(irregularity(irregular, 3), irregularity(irregular, 1));  // a min over more lags
-  o.rr_irregularity_lags = 0;
-  EXPECT_THROW(o.validate(), ct::ConfigError);
+
+  // A list: one channel per span and lag, spans outer, each equal to the single-lag value.
+  o.rr_irregularity_windows = {6, 12};
+  o.rr_irregularity_lags = {1, 3};
+  EXPECT_EQ(cd::mitdb_rr_channels(o),
+            (std::vector<std::string>{"RR_pre", "RR_post", "RR_local", "RR_irregularity", "RR_irregularity_lag3",
+                                      "RR_irregularity_12", "RR_irregularity_12_lag3"}));
+  const auto both = cd::mitdb_rr_context(bigeminy, 360, o)[20];
+  ASSERT_EQ(both.size(), 7u);
+  EXPECT_NEAR(both[3], 0.5, 1e-9);  // span 6, lag 1: bigeminy is irregular
+  EXPECT_NEAR(both[4], 0.0, 1e-9);  // span 6, lags 1-3: it repeats
+  for (int64_t lag : {1, 3}) {
+    cd::MitdbOptions one = o;
+    one.rr_irregularity_lags = {lag};
+    const auto single = cd::mitdb_rr_context(irregular, 360, one)[20];
+    const auto pair = cd::mitdb_rr_context(irregular, 360, o)[20];
+    EXPECT_EQ(single[3], pair[lag == 1 ? 3 : 4]) << lag;  // span 6
+    EXPECT_EQ(single[4], pair[lag == 1 ? 5 : 6]) << lag;  // span 12
+  }
+  // Checkpoints from before the list form store a scalar; it reads as a list of one.
+  EXPECT_EQ(ct::from_config<cd::MitdbOptions>(ct::ConfigNode::parse("{root: r, rr_irregularity_lags: 3}"))
+                .rr_irregularity_lags,
+            (std::vector<int64_t>{3}));
+  EXPECT_EQ(ct::from_config<cd::MitdbOptions>(ct::ConfigNode::parse("{root: r}")).rr_irregularity_lags,
+            (std::vector<int64_t>{1}));
+  for (const std::vector<int64_t>& bad : {std::vector<int64_t>{0}, {}, {1, 1}, {3, -1}}) {
+    o.rr_irregularity_lags = bad;
+    EXPECT_THROW(o.validate(), ct::ConfigError) << bad.size();
+  }
 }
 
 // rr_reference: three more channels, the beat's intervals over the mean (or median) RR of the

@@ -93,7 +93,10 @@ struct MitdbOptions : CommonOptions {
   /// 1: RR_irregularity reads successive differences |RR[k+1] - RR[k]|; L > 1: the smallest
   /// difference to any of the next L intervals, so a repeating pattern of ectopic beats
   /// (bigeminy at lag 2, trigeminy at 3) reads as regular while fibrillation stays irregular.
-  int64_t rr_irregularity_lags = 1;
+  /// Each further L appends, for every span, a channel <name>_lag<L> (e.g. [1, 3]: fibrillation
+  /// is irregular at both, bigeminy only at lag 1, a regular rhythm at neither). A scalar is a
+  /// list of one, as checkpoints before the list form stored it.
+  std::vector<int64_t> rr_irregularity_lags{1};
   /// With rr_features, seconds > 0 append three more channels: RR_pre, RR_post and RR_local over
   /// the reference RR, the average RR within +-rr_reference s of the beat (de Chazal's 5-minute
   /// average RR). A run of supraventricular tachycardia is premature against the patient's usual
@@ -125,8 +128,8 @@ struct MitdbOptions : CommonOptions {
     v("rr_irregularity_windows", rr_irregularity_windows,
       "intervals on each side RR_irregularity reads ([] = rr_window); more spans append RR_irregularity_<span>");
     v("rr_irregularity_lags", rr_irregularity_lags,
-      "RR_irregularity's differences: the smallest to the next N intervals (1 = successive; 3 reads bigeminy and "
-      "trigeminy as regular)");
+      "RR_irregularity's differences: the smallest to the next L intervals (1 = successive; 3 reads bigeminy and "
+      "trigeminy as regular); more Ls append RR_irregularity*_lag<L>");
     v("rr_reference", rr_reference,
       "seconds each side for the reference RR; > 0 appends RR_pre/RR_ref, RR_post/RR_ref and RR_local/RR_ref "
       "(needs rr_features; 0 = off)");
@@ -147,7 +150,8 @@ int aami_index(const std::string& symbol);
 /// MitdbOptions::rr_features appends, {RR_pre / RR_local, RR_post / RR_local, RR_local (s),
 /// RR_irregularity}, RR_local over `rr_window` intervals on each side, RR_irregularity the
 /// median successive difference over the mean interval within each of `rr_irregularity_windows`
-/// (one channel each, default rr_window's span); with
+/// (default rr_window's span), one channel per span and `rr_irregularity_lags` entry (spans
+/// outer; mitdb_rr_channels names them); with
 /// `rr_reference` > 0 also {RR_pre, RR_post, RR_local} over the reference RR of the intervals
 /// ending within +-rr_reference seconds: their quantile (mitdb_reference_quantile; the element
 /// of rank floor(q n)) or their mean. Shared by the adapter and `predict` (which reads the
