@@ -367,24 +367,26 @@ class MitdbDataset : public detail::RecordDataset {
 
 }  // namespace
 
+namespace {
+// rr_irregularity_windows and rr_irregularity_lags: each entry >= 1, none repeated (one channel
+// per entry, named by it).
+void check_distinct_positive(const std::vector<int64_t>& list, const char* key, const char* entry, const char* unit) {
+  for (int64_t x : list) CT_CHECK(x >= 1, ConfigError, key, ": each ", entry, " must be >= 1 ", unit, ", got ", x);
+  CT_CHECK(std::set<int64_t>(list.begin(), list.end()).size() == list.size(), ConfigError, key, ": a ", entry,
+           " is repeated");
+}
+}  // namespace
+
 void MitdbOptions::validate() const {
   CommonOptions::validate();
   CT_CHECK(before >= 0 && after > 0, ConfigError, "before must be >= 0 and after > 0 seconds, got ", before, " and ",
            after);
   CT_CHECK(!annotator.empty(), ConfigError, "annotator must not be empty (e.g. atr)");
   CT_CHECK(rr_window >= 1, ConfigError, "rr_window must be >= 1 beat, got ", rr_window);
-  for (int64_t x : rr_irregularity_windows)
-    CT_CHECK(x >= 1, ConfigError, "rr_irregularity_windows: each span must be >= 1 interval, got ", x);
-  CT_CHECK(std::set<int64_t>(rr_irregularity_windows.begin(), rr_irregularity_windows.end()).size() ==
-               rr_irregularity_windows.size(),
-           ConfigError, "rr_irregularity_windows: a span is repeated");
+  check_distinct_positive(rr_irregularity_windows, "rr_irregularity_windows", "span", "interval");
   CT_CHECK(!rr_irregularity_lags.empty(), ConfigError,
            "rr_irregularity_lags: give at least one lag (1 = successive differences)");
-  for (int64_t x : rr_irregularity_lags)
-    CT_CHECK(x >= 1, ConfigError, "rr_irregularity_lags: each lag must be >= 1 (1 = successive differences), got ", x);
-  CT_CHECK(
-      std::set<int64_t>(rr_irregularity_lags.begin(), rr_irregularity_lags.end()).size() == rr_irregularity_lags.size(),
-      ConfigError, "rr_irregularity_lags: a lag is repeated");
+  check_distinct_positive(rr_irregularity_lags, "rr_irregularity_lags", "lag", "(1 = successive differences)");
   CT_CHECK(std::isfinite(rr_reference) && rr_reference >= 0, ConfigError,
            "rr_reference must be >= 0 seconds (0 = off), got ", rr_reference);
   mitdb_reference_quantile(rr_reference_average);  // mean, median or pNN

@@ -377,11 +377,11 @@ TEST(DataAdapters, MitdbRrIrregularityLagsReadRepeatingEctopyAsRegular) {
   ASSERT_EQ(both.size(), 7u);
   EXPECT_NEAR(both[3], 0.5, 1e-9);  // span 6, lag 1: bigeminy is irregular
   EXPECT_NEAR(both[4], 0.0, 1e-9);  // span 6, lags 1-3: it repeats
+  const auto pair = cd::mitdb_rr_context(irregular, 360, o)[20];
   for (int64_t lag : {1, 3}) {
     cd::MitdbOptions one = o;
     one.rr_irregularity_lags = {lag};
     const auto single = cd::mitdb_rr_context(irregular, 360, one)[20];
-    const auto pair = cd::mitdb_rr_context(irregular, 360, o)[20];
     EXPECT_EQ(single[3], pair[lag == 1 ? 3 : 4]) << lag;  // span 6
     EXPECT_EQ(single[4], pair[lag == 1 ? 5 : 6]) << lag;  // span 12
   }
@@ -393,7 +393,7 @@ TEST(DataAdapters, MitdbRrIrregularityLagsReadRepeatingEctopyAsRegular) {
             (std::vector<int64_t>{1}));
   for (const std::vector<int64_t>& bad : {std::vector<int64_t>{0}, {}, {1, 1}, {3, -1}}) {
     o.rr_irregularity_lags = bad;
-    EXPECT_THROW(o.validate(), ct::ConfigError) << bad.size();
+    EXPECT_THROW(o.validate(), ct::ConfigError) << "lags " << ::testing::PrintToString(bad);
   }
 }
 
