@@ -23,12 +23,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-std::string fixed(double v, int digits) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", digits, v);
-  return b;
-}
-
 struct PassStats {
   int64_t batches = 0, samples = 0;
   double seconds = 0;
@@ -102,7 +96,7 @@ class DataStage : public Stage {
     const data::DatasetInfo& info = dataset->info();
     const double t_index = seconds_since(t0);
     CT_LOG_INFO("dataset ", info.name, ": ", dataset->size(), " items from ", info.n_records, " records (",
-                fixed(t_index, 2), " s)");
+                format_fixed(t_index, 2), " s)");
     const data::Split& split = ctx.split();
     const int64_t ptr = count_patients(*dataset, split.train), pva = count_patients(*dataset, split.val),
                   pte = count_patients(*dataset, split.test);
@@ -117,7 +111,7 @@ class DataStage : public Stage {
     const char* status = cached->status() == data::CachedDataset::Status::kHit     ? "hit"
                          : cached->status() == data::CachedDataset::Status::kBuilt ? "built"
                                                                                    : "rebuilt";
-    CT_LOG_INFO("cache ", status, ": ", cached->path(), " (", fixed(t_cache, 2), " s)");
+    CT_LOG_INFO("cache ", status, ": ", cached->path(), " (", format_fixed(t_cache, 2), " s)");
 
     // Augmented training batches, then evaluation batches: the data path the trainers use.
     const signal::Pipeline augment = signal::Pipeline::from_config(ctx.config()["augment"]);
@@ -159,7 +153,7 @@ class DataStage : public Stage {
     r.summary = str_cat(info.name, ": ", dataset->size(), " items, ", info.class_names.size(), " classes; split ",
                         split.train.size(), "/", split.val.size(), "/", split.test.size(), " (", ptr, "/", pva, "/",
                         pte, " patients); cache ", status, "; train batches [", join(dims, ", "), "] at ",
-                        fixed(r.values["train_loader/samples_per_s"], 0), " samples/s");
+                        format_fixed(r.values["train_loader/samples_per_s"], 0), " samples/s");
 
     // Figures: one record raw, after preprocessing, and as the training loader delivers it.
     if (report::plot_supported()) {

@@ -24,13 +24,6 @@ namespace {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string fixed(double v, int digits) {
-  if (!std::isfinite(v)) return "n/a";
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", digits, v);
-  return b;
-}
-
 double value(const StageResult& r, const std::string& key) {
   auto it = r.values.find(key);
   return it == r.values.end() ? kNaN : it->second;
@@ -81,12 +74,12 @@ Table comparison(const RunContext& ctx) {
   if (part == "test") t.header.push_back("val macro AUROC");
   t.header.insert(t.header.end(), {"steps", "train time"});
   for (const auto& c : runs) {
-    std::vector<std::string> row{c.label, fixed(value(*c.result, part + "/auroc_macro"), 3),
-                                 fixed(value(*c.result, part + "/auprc_macro"), 3),
-                                 fixed(value(*c.result, part + "/f1_macro"), 3)};
-    if (part == "test") row.push_back(fixed(value(*c.result, "val/auroc_macro"), 3));
-    row.push_back(fixed(value(*c.result, "steps"), 0));
-    row.push_back(fixed(value(*c.result, "train_seconds"), 0) + " s");
+    std::vector<std::string> row{c.label, format_fixed(value(*c.result, part + "/auroc_macro"), 3),
+                                 format_fixed(value(*c.result, part + "/auprc_macro"), 3),
+                                 format_fixed(value(*c.result, part + "/f1_macro"), 3)};
+    if (part == "test") row.push_back(format_fixed(value(*c.result, "val/auroc_macro"), 3));
+    row.push_back(format_fixed(value(*c.result, "steps"), 0));
+    row.push_back(format_fixed(value(*c.result, "train_seconds"), 0) + " s");
     t.rows.push_back(row);
   }
   return t;
@@ -95,7 +88,7 @@ Table comparison(const RunContext& ctx) {
 std::string split_line(const RunContext& ctx) {
   const StageResult* d = ctx.result("data");
   if (!d) return "";
-  auto n = [&](const char* k) { return fixed(value(*d, k), 0); };
+  auto n = [&](const char* k) { return format_fixed(value(*d, k), 0); };
   return str_cat("split by patient: train ", n("train/items"), " / val ", n("val/items"), " / test ", n("test/items"),
                  " records (", n("train/patients"), " / ", n("val/patients"), " / ", n("test/patients"), " patients)");
 }
@@ -148,7 +141,7 @@ class ReportStage : public Stage {
       if (dataset->size() < 1000)
         caveat +=
             str_cat(" (", dataset->size(), " records in all, ",
-                    fixed(value(data_result ? *data_result : StageResult{}, "train/items"), 0),
+                    format_fixed(value(data_result ? *data_result : StageResult{}, "train/items"), 0),
                     " for training): the table shows that pretraining, fine-tuning, probing and evaluation run end "
                     "to end on real ECGs, not that pretraining helps. Point the same stages at a full dataset "
                     "(e.g. configs/demo_ptbxl.yaml) and pretrain for hours for a comparison that means something.");
@@ -175,7 +168,7 @@ class ReportStage : public Stage {
     for (const std::string& s : opts.stages) {
       const StageResult* r = ctx.result(s);
       if (!r) continue;
-      rows.push_back({s, s == "report" ? "-" : fixed(r->seconds, 1) + " s",
+      rows.push_back({s, s == "report" ? "-" : format_fixed(r->seconds, 1) + " s",
                       r->resumed ? "earlier session" : "this session", r->summary});
     }
     html.table({"stage", "time", "finished in", "result"}, rows);
@@ -254,8 +247,8 @@ class ReportStage : public Stage {
       const int64_t n_eval = count(eval_idx, cls);
       if (n_eval == 0) continue;  // no positive: AUROC undefined and F1 meaningless; counted in the caveat
       std::vector<std::string> row{cls, std::to_string(count(split.train, cls)), std::to_string(n_eval)};
-      for (const auto& c : runs) row.push_back(fixed(value(*c.result, part + "/auroc/" + cls), 3));
-      for (const auto& c : runs) row.push_back(fixed(value(*c.result, part + "/f1/" + cls), 3));
+      for (const auto& c : runs) row.push_back(format_fixed(value(*c.result, part + "/auroc/" + cls), 3));
+      for (const auto& c : runs) row.push_back(format_fixed(value(*c.result, part + "/f1/" + cls), 3));
       rows.push_back(row);
     }
     html.heading(str_cat("Per class (", part, " split)"), 3);
@@ -272,7 +265,7 @@ class ReportStage : public Stage {
     for (const auto& [k, v] : p.values) {
       if (k == "lr" || k == "nonfinite_total" || k == "samples_per_s") continue;
       const bool integral = std::isfinite(v) && v == std::round(v) && std::fabs(v) >= 1;
-      rows.push_back({k, fixed(v, integral ? 0 : (std::fabs(v) >= 100 ? 1 : 4))});
+      rows.push_back({k, format_fixed(v, integral ? 0 : (std::fabs(v) >= 100 ? 1 : 4))});
     }
     html.table({"at the end", "value"}, rows);
     const std::string log_path = (fs::path(file_of(p, "run_dir")) / "metrics.jsonl").string();

@@ -23,13 +23,6 @@ namespace fs = std::filesystem;
 namespace cardiotorch::app {
 namespace {
 
-std::string fixed(double v, int digits) {
-  if (!std::isfinite(v)) return "n/a";
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", digits, v);
-  return b;
-}
-
 bool has_last_checkpoint(const std::string& dir) {
   return fs::exists(fs::path(dir) / "checkpoints" / "last.safetensors");
 }
@@ -121,8 +114,8 @@ StageResult train_classifier(RunContext& ctx, const std::string& run_name, const
     return it == m.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
   };
   r.summary = str_cat(describe(probe, pretrained), ": ", has_test ? "test" : "val", " macro AUROC ",
-                      fixed(get("auroc_macro"), 3), ", macro F1 ", fixed(get("f1_macro"), 3), " (", fr.state.step,
-                      " steps, ", fixed(fr.state.elapsed_s, 0), " s)");
+                      format_fixed(get("auroc_macro"), 3), ", macro F1 ", format_fixed(get("f1_macro"), 3), " (",
+                      fr.state.step, " steps, ", format_fixed(fr.state.elapsed_s, 0), " s)");
   return r;
 }
 
@@ -234,8 +227,9 @@ class PretrainStage : public Stage {
       auto it = pr.final.find(k);
       return it == pr.final.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
     };
-    r.summary = str_cat(c["model"]["name"].as_string(), ": ", pr.state.step, " steps, loss ", fixed(get("loss"), 4),
-                        ", val NCC ", fixed(get("val/ncc"), 3), "; encoder ", pr.encoder_checkpoint);
+    r.summary =
+        str_cat(c["model"]["name"].as_string(), ": ", pr.state.step, " steps, loss ", format_fixed(get("loss"), 4),
+                ", val NCC ", format_fixed(get("val/ncc"), 3), "; encoder ", pr.encoder_checkpoint);
     return r;
   }
 };

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
 
 namespace cardiotorch {
 
@@ -45,6 +47,13 @@ std::string nearest_match(const std::string& name, const std::vector<std::string
 std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates) {
   const std::string m = nearest_match(name, candidates);
   return m.empty() ? std::string() : " (did you mean '" + m + "'?)";
+}
+
+std::string format_fixed(double v, int digits, const std::string& non_finite) {
+  if (!std::isfinite(v)) return non_finite;
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
 }
 
 std::string join(const std::vector<std::string>& parts, const std::string& sep) {

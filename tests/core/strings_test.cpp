@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace ct = cardiotorch;
 
 TEST(Strings, EditDistance) {
@@ -28,4 +30,12 @@ TEST(Strings, SplitTrimJoin) {
   EXPECT_EQ(ct::join({"a", "b"}, "-"), "a-b");
   EXPECT_TRUE(ct::starts_with("record.hea", "rec"));
   EXPECT_TRUE(ct::ends_with("record.hea", ".hea"));
+}
+
+TEST(Strings, FormatFixed) {
+  EXPECT_EQ(ct::format_fixed(0.256, 2), "0.26");
+  EXPECT_EQ(ct::format_fixed(-1.5, 0), "-2");  // printf rounds half to even: -1.5 -> -2
+  EXPECT_EQ(ct::format_fixed(3.0, 3), "3.000");
+  EXPECT_EQ(ct::format_fixed(std::nan(""), 2), "n/a");
+  EXPECT_EQ(ct::format_fixed(-INFINITY, 2, "-"), "-");
 }

@@ -27,5 +27,7 @@ std::string trim(const std::string& s);
 std::string to_lower(std::string s);
 bool starts_with(const std::string& s, const std::string& prefix);
 bool ends_with(const std::string& s, const std::string& suffix);
+/// "%.*f" of v ("0.25" for (0.25, 2)); `non_finite` for NaN and infinities.
+std::string format_fixed(double v, int digits, const std::string& non_finite = "n/a");
 
 }  // namespace cardiotorch
