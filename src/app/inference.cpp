@@ -113,6 +113,11 @@ EvaluationReport write_evaluation(const train::EvalResult& r, const train::Metri
   for (const auto& [k, v] : r.metrics) mj[k] = num(v);
   j["metrics"] = mj;
   j["class_names"] = info.class_names;
+  // The decision rule behind every count below (AUROC and AP do not depend on it).
+  nlohmann::json dj{{"rule", info.decisions.empty() ? "default" : info.decisions}};
+  if (!info.thresholds.empty()) dj["thresholds"] = info.thresholds;
+  if (!info.class_offsets.empty()) dj["class_offsets"] = info.class_offsets;
+  j["decisions"] = dj;
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
   const train::TaskKind task = ms.context().task;
@@ -229,6 +234,12 @@ EvaluationReport write_evaluation(const train::EvalResult& r, const train::Metri
 
 EvaluationReport evaluate_checkpoint(const EvaluateRequest& req) {
   TrainedModel t = load_ensemble(req.checkpoints, req.weights);
+  check_choice("--decisions", req.decisions, {"stored", "default"});
+  if (req.decisions == "default") {
+    t.info.thresholds.clear();
+    t.info.class_offsets.clear();
+    t.info.decisions.clear();
+  }
   auto ds = open_task_dataset(t, req.data, req.data_set);
   CT_CHECK(ds->info().label_kind == t.info.kind(), DataError, "evaluate: the data has ",
            data::label_kind_name(ds->info().label_kind), " labels, the model was trained on ", t.info.label_kind);
@@ -304,7 +315,10 @@ std::string decide(const TrainedModel& t, const std::vector<double>& p) {
     }
     return join(pos, "|");
   }
-  const size_t k = static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+  // The rule evaluate's metrics use: argmax, or argmax of log p + the offsets tuned on validation.
+  const auto k = static_cast<size_t>(
+      train::offset_argmax_predictions(at::tensor(p, at::kDouble).unsqueeze(0), t.info.class_offsets)[0]
+          .item<int64_t>());
   return k < names.size() ? names[k] : std::to_string(k);
 }
 

@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -31,7 +32,9 @@ std::string TaskInfo::to_json() const {
                         {"seq_len", seq_len},
                         {"train_label_counts", train_label_counts},
                         {"train_size", train_size},
-                        {"thresholds", thresholds}}
+                        {"thresholds", thresholds},
+                        {"class_offsets", class_offsets},
+                        {"decisions", decisions}}
       .dump();
 }
 
@@ -51,6 +54,15 @@ TaskInfo TaskInfo::from_json(const std::string& text) {
   t.train_label_counts = j.at("train_label_counts").get<std::vector<int64_t>>();
   t.train_size = j.at("train_size").get<int64_t>();
   t.thresholds = j.at("thresholds").get<std::vector<double>>();
+  // Checkpoints written before decisions were tuned lack these keys: argmax.
+  t.class_offsets = j.value("class_offsets", std::vector<double>{});
+  t.decisions = j.value("decisions", std::string{});
+  for (const auto* rule : {&t.thresholds, &t.class_offsets}) {
+    CT_CHECK(rule->empty() || rule->size() == t.class_names.size(), DataError, "task section: ", rule->size(),
+             " per-class decision values (", rule == &t.thresholds ? "thresholds" : "class_offsets", ") for ",
+             t.class_names.size(), " classes");
+    for (double x : *rule) CT_CHECK(std::isfinite(x), DataError, "task section: a decision value is not finite: ", x);
+  }
   return t;
 }
 
@@ -122,6 +134,7 @@ std::shared_ptr<train::MetricSet> make_metric_set(const ConfigNode& metrics, tra
   ctx.data_dir = info.data_root;
   ctx.fs = info.fs;
   ctx.thresholds = info.thresholds;
+  ctx.class_offsets = info.class_offsets;
   if (metrics.is_null()) return std::make_shared<train::MetricSet>(ctx, default_metrics(task, info.class_names));
   return std::make_shared<train::MetricSet>(ctx, metrics);
 }
@@ -162,7 +175,11 @@ TrainedModel load_trained(const std::string& path, const std::string& which) {
   t.path = path;
   t.config = ConfigNode::parse(ck.config_yaml, path + " [config]");
   t.options = from_config<ExperimentOptions>(t.config, {});
-  t.info = TaskInfo::from_json(task->second);
+  try {
+    t.info = TaskInfo::from_json(task->second);
+  } catch (const DataError& e) {
+    throw DataError(str_cat(path, ": ", e.what()));
+  }
   t.objective = train::objective_registry().build(t.options.objective.node, t.info.objective_context());
   const bool seg = t.objective->task() == train::TaskKind::kSegmentation;
   t.model = build_task_model(t.options, t.info, t.objective->num_outputs(), seg);
@@ -235,6 +252,24 @@ class EnsembleModelImpl : public models::ModelImpl {
   train::TaskKind task_;
 };
 
+// The members' per-class decision rules averaged (thresholds, or offsets in log-probability
+// units), a member without one counting as the default; empty when no member has one. The
+// ensemble's probabilities are the members' mean, so its rule is the members' central one.
+// (TaskInfo::from_json has checked each rule's length against the classes, which agree.)
+std::vector<double> mean_rule(const std::vector<TaskInfo>& infos, std::vector<double> TaskInfo::*rule,
+                              double default_value) {
+  size_t n = 0;
+  for (const auto& i : infos) n = std::max(n, (i.*rule).size());
+  if (n == 0) return {};
+  std::vector<double> mean(n, 0.0);
+  for (const auto& i : infos) {
+    const std::vector<double>& r = i.*rule;
+    for (size_t c = 0; c < n; ++c) mean[c] += r.empty() ? default_value : r.at(c);
+  }
+  for (double& x : mean) x /= static_cast<double>(infos.size());
+  return mean;
+}
+
 }  // namespace
 
 TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::string& which) {
@@ -245,6 +280,7 @@ TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::str
   CT_CHECK(task.has_value(), ConfigError, paths[0], ": objective ", first.objective->objective_name(),
            " has no per-sample predictions to average");
   std::vector<models::ModelPtr> models = {first.model};
+  std::vector<TaskInfo> infos = {first.info};
   for (size_t i = 1; i < paths.size(); ++i) {
     TrainedModel m = load_trained(paths[i], which);
     const TaskInfo &a = first.info, &b = m.info;
@@ -270,8 +306,13 @@ TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::str
     CT_CHECK(d.empty(), ConfigError, "ensemble: ", paths[i], " does not predict the same task from the same input as ",
              paths[0], ": they differ in ", join(d, "; "));
     models.push_back(m.model);
+    infos.push_back(m.info);
   }
   TrainedModel t = std::move(first);
+  t.info.thresholds = mean_rule(infos, &TaskInfo::thresholds, 0.5);
+  t.info.class_offsets = mean_rule(infos, &TaskInfo::class_offsets, 0.0);
+  if (!t.info.thresholds.empty() || !t.info.class_offsets.empty())
+    t.info.decisions = str_cat("the mean of the members' tuned rules (", paths.size(), " members)");
   t.model = std::make_shared<EnsembleModelImpl>(models, paths, t.objective, *task);
   t.model->eval();
   t.members = paths;

@@ -25,6 +25,10 @@ class EvaluateCommand : public Command {
     app.add_option("--batch-size", req_.batch_size, "batch size (default: the training loader's)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--workers", req_.num_workers, "loader threads (default: the training loader's)");
+    app.add_option("--decisions", req_.decisions,
+                   "stored: the checkpoint's decision rule (tuned on validation by finetune.decisions, else the "
+                   "default) | default: argmax (multiclass), 0.5 (multilabel)")
+        ->check(CLI::IsMember({"stored", "default"}));
   }
   int run() override {
     const app::EvaluationReport r = app::evaluate_checkpoint(req_);

@@ -63,7 +63,9 @@ const std::vector<std::string>& resumable_config_keys() {
       // the trainer checks batch_size x ranks: a run resumes on
       // another number of ranks with the same global batch
       "data.loader.batch_size", "dist*", "data.loader.prefetch", "data.loader.device", "data.loader.pin_memory",
-      "data.cache.*", "data.dataset.root", "init*"};
+      "data.cache.*", "data.dataset.root", "init*",
+      // after training: the decision rule tuned on validation
+      "finetune.decisions*"};
   return keys;
 }
 

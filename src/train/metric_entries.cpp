@@ -212,7 +212,8 @@ const bool kFamilies = [] {
             return std::make_shared<CountMetric>(score, avg, from_config<ZeroDivisionOptions>(n));
           },
           str_cat(sc[1], ", ", avg_help[a],
-                  " (multiclass: argmax; multilabel: score >= threshold); option zero_division"),
+                  " (multiclass: argmax, plus any tuned class offsets; multilabel: score >= threshold); option "
+                  "zero_division"),
           __FILE__, __LINE__);
     }
   const char* ranks[][2] = {{"auroc", "area under the ROC curve (sklearn roc_auc_score; undefined classes skipped)"},

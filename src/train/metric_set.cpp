@@ -185,7 +185,7 @@ EpochOutputs MetricSet::epoch() const {
     e.probabilities = ctx_.from_logits ? at::softmax(out, 1) : out;
     e.labels = tgt;
     e.targets = train::one_hot(tgt, c);
-    e.predictions = argmax_predictions(e.probabilities);
+    e.predictions = offset_argmax_predictions(e.probabilities, ctx_.class_offsets);
     e.confusion = confusion_matrix(e.labels, e.predictions, c);
     e.counts = one_vs_rest_counts(e.confusion);
   } else {
@@ -224,6 +224,79 @@ void MetricSet::set_thresholds(std::vector<double> thresholds) {
   CT_CHECK(thresholds.empty() || static_cast<int64_t>(thresholds.size()) == ctx_.n_classes(), ConfigError,
            "metrics: ", thresholds.size(), " thresholds for ", ctx_.n_classes(), " classes");
   ctx_.thresholds = std::move(thresholds);
+}
+
+void MetricSet::set_class_offsets(std::vector<double> offsets) {
+  CT_CHECK(offsets.empty() || static_cast<int64_t>(offsets.size()) == ctx_.n_classes(), ConfigError,
+           "metrics: ", offsets.size(), " class offsets for ", ctx_.n_classes(), " classes");
+  for (double x : offsets) CT_CHECK(std::isfinite(x), ConfigError, "metrics: class offsets must be finite, got ", x);
+  ctx_.class_offsets = std::move(offsets);
+}
+
+void DecisionTuning::validate() const {
+  check_choice("decisions.tune", tune, {"none", "f1", "youden"});
+  CT_CHECK(min_positives >= 1, ConfigError, "decisions.min_positives must be >= 1, got ", min_positives);
+  CT_CHECK(std::isfinite(max_offset) && max_offset > 0 && max_offset <= 20, ConfigError,
+           "decisions.max_offset must be in (0, 20], got ", max_offset);
+  CT_CHECK(std::set<std::string>(classes.begin(), classes.end()).size() == classes.size(), ConfigError,
+           "decisions.classes: a class is listed twice");
+}
+
+TunedDecisions MetricSet::tune_decisions(const DecisionTuning& tuning) const {
+  tuning.validate();
+  CT_CHECK(tuning.enabled(), ConfigError, "metrics: decisions.tune is none");
+  CT_CHECK(ctx_.task == TaskKind::kMulticlass || ctx_.task == TaskKind::kMultilabel, ConfigError,
+           "metrics: decisions are tuned for multiclass and multilabel tasks, not ", task_name(ctx_.task));
+  CT_CHECK(store_ && count_ > 0, ConfigError,
+           "metrics: no stored outputs to tune decisions on (list a classification metric and update() first)");
+  const ThresholdObjective objective = parse_threshold_objective(tuning.tune);
+  std::vector<int64_t> classes;
+  std::vector<bool> listed(static_cast<size_t>(ctx_.n_classes()), tuning.classes.empty());
+  for (const auto& name : tuning.classes) {
+    const auto it = std::find(ctx_.class_names.begin(), ctx_.class_names.end(), name);
+    CT_CHECK(it != ctx_.class_names.end(), ConfigError, "decisions.classes: '", name, "' is not a class (",
+             join(ctx_.class_names), ")");
+    classes.push_back(it - ctx_.class_names.begin());
+    listed[static_cast<size_t>(classes.back())] = true;
+  }
+  const EpochOutputs e = epoch();
+  TunedDecisions out;
+  if (ctx_.task == TaskKind::kMulticlass) {
+    ClassOffsetSearch search;
+    search.objective = objective;
+    search.min_positives = tuning.min_positives;
+    search.classes = classes;
+    search.max_offset = tuning.max_offset;
+    const TunedOffsets t = tune_class_offsets(e.probabilities, e.labels, search);
+    out.offsets = t.offsets;
+    out.tuned = t.tuned;
+    out.reference = t.reference;
+    out.before = t.before;
+    out.after = t.after;
+    return out;
+  }
+  // Multilabel: each class's threshold on its own; classes with too few positives keep the default.
+  const std::vector<TunedThreshold> t = train::tune_thresholds(e.probabilities, e.targets, objective, ctx_.threshold);
+  const std::vector<double> defaults = ctx_.thresholds_for(ctx_.n_classes());
+  const std::vector<BinaryCounts> at_default =
+      multilabel_counts(e.targets, threshold_predictions(e.probabilities, defaults));
+  double before = 0, after = 0;
+  int64_t n = 0;
+  for (size_t c = 0; c < t.size(); ++c) {
+    const BinaryCounts& k = at_default[c];
+    const bool ok = listed[c] && k.support() >= tuning.min_positives && !t[c].fallback;
+    out.tuned.push_back(ok);
+    out.thresholds.push_back(ok ? t[c].threshold : defaults[c]);
+    if (!ok) continue;
+    const double tp = static_cast<double>(k.tp), fp = static_cast<double>(k.fp), fn = static_cast<double>(k.fn),
+                 tn = static_cast<double>(k.tn);
+    before += objective == ThresholdObjective::kF1 ? 2 * tp / (2 * tp + fp + fn) : tp / (tp + fn) - fp / (fp + tn);
+    after += t[c].value;
+    ++n;
+  }
+  out.before = n ? before / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+  out.after = n ? after / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+  return out;
 }
 
 bool MetricSet::higher_is_better(const std::string& key) const {

@@ -533,6 +533,130 @@ std::vector<TunedThreshold> tune_thresholds(const at::Tensor& scores, const at::
   return out;
 }
 
+namespace {
+
+// log p per cell; p = 0 gives -inf (never chosen over a class with p > 0, whatever the offset).
+std::vector<double> log_probabilities(const at::Tensor& p) {
+  std::vector<double> v = detail::to_doubles(p);
+  for (double& x : v) x = std::log(x);
+  return v;
+}
+
+int64_t offset_argmax_row(const double* logp, const double* off, int64_t cols) {
+  int64_t best = 0;
+  double best_v = logp[0] + off[0];
+  for (int64_t c = 1; c < cols; ++c) {
+    const double v = logp[c] + off[c];
+    if (v > best_v || (std::isnan(v) && !std::isnan(best_v))) {
+      best = c;
+      best_v = v;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+at::Tensor offset_argmax_predictions(const at::Tensor& probabilities, const std::vector<double>& offsets) {
+  if (offsets.empty()) return argmax_predictions(probabilities);
+  CT_CHECK(probabilities.defined() && probabilities.dim() == 2 &&
+               probabilities.size(1) == static_cast<int64_t>(offsets.size()),
+           ShapeError, "offset_argmax_predictions: probabilities must be (N, ", offsets.size(), "), got ",
+           detail::shape_str(probabilities));
+  const int64_t n = probabilities.size(0), cols = probabilities.size(1);
+  const std::vector<double> lp = log_probabilities(probabilities);
+  at::Tensor out = at::empty({n}, at::kLong);
+  int64_t* o = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) o[i] = offset_argmax_row(lp.data() + i * cols, offsets.data(), cols);
+  return out;
+}
+
+TunedOffsets tune_class_offsets(const at::Tensor& probabilities, const at::Tensor& labels,
+                                const ClassOffsetSearch& search) {
+  CT_CHECK(probabilities.defined() && probabilities.dim() == 2 && probabilities.size(1) > 0, ShapeError,
+           "tune_class_offsets: probabilities must be (N, C), got ", detail::shape_str(probabilities));
+  CT_CHECK(labels.defined() && labels.dim() == 1 && labels.size(0) == probabilities.size(0), ShapeError,
+           "tune_class_offsets: labels must be (", probabilities.size(0), "), got ", detail::shape_str(labels));
+  CT_CHECK(search.max_offset > 0 && search.step > 0 && search.step <= search.max_offset && search.sweeps >= 1 &&
+               search.min_positives >= 1,
+           ConfigError, "tune_class_offsets: needs max_offset > 0, 0 < step <= max_offset, sweeps >= 1, ",
+           "min_positives >= 1");
+  const int64_t n = probabilities.size(0), cols = probabilities.size(1);
+  const std::vector<int64_t> y = detail::to_labels(labels, cols, "tune_class_offsets (labels)");
+  const std::vector<double> lp = log_probabilities(probabilities);
+  std::vector<int64_t> positives(static_cast<size_t>(cols), 0);
+  for (int64_t i = 0; i < n; ++i) ++positives[static_cast<size_t>(y[i])];
+  TunedOffsets out;
+  out.offsets.assign(static_cast<size_t>(cols), 0.0);
+  out.tuned.assign(static_cast<size_t>(cols), false);
+  std::vector<bool> allowed(static_cast<size_t>(cols), search.classes.empty());
+  for (int64_t c : search.classes) {
+    CT_CHECK(c >= 0 && c < cols, ConfigError, "tune_class_offsets: class index ", c, " is not in [0, ", cols, ")");
+    allowed[static_cast<size_t>(c)] = true;
+  }
+  std::vector<int64_t> scored;
+  for (int64_t c = 0; c < cols; ++c)
+    if (allowed[static_cast<size_t>(c)] && positives[static_cast<size_t>(c)] >= search.min_positives) {
+      scored.push_back(c);
+      out.tuned[static_cast<size_t>(c)] = true;
+      if (out.reference < 0 || positives[static_cast<size_t>(c)] > positives[static_cast<size_t>(out.reference)])
+        out.reference = c;
+    }
+  out.before = out.after = std::numeric_limits<double>::quiet_NaN();
+  if (scored.empty()) return out;
+
+  std::vector<int64_t> tp(static_cast<size_t>(cols)), predicted(static_cast<size_t>(cols));
+  auto objective = [&](const std::vector<double>& off) {
+    std::fill(tp.begin(), tp.end(), 0);
+    std::fill(predicted.begin(), predicted.end(), 0);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t k = offset_argmax_row(lp.data() + i * cols, off.data(), cols);
+      ++predicted[static_cast<size_t>(k)];
+      if (k == y[i]) ++tp[static_cast<size_t>(k)];
+    }
+    double sum = 0;
+    for (int64_t c : scored) {
+      const auto u = static_cast<size_t>(c);
+      const double t = static_cast<double>(tp[u]), p = static_cast<double>(positives[u]);
+      const double fp = static_cast<double>(predicted[u]) - t;
+      sum += search.objective == ThresholdObjective::kF1
+                 ? 2 * t / (2 * t + fp + (p - t))
+                 : t / p - (n > positives[u] ? fp / static_cast<double>(n - positives[u]) : 0.0);
+    }
+    return sum / static_cast<double>(scored.size());
+  };
+  // The grid holds 0 exactly (k = half), so "no change" is always a candidate.
+  const auto half = static_cast<int64_t>(std::floor(search.max_offset / search.step + 1e-9));
+  out.before = objective(out.offsets);
+  double current = out.before;
+  for (int64_t sweep = 0; sweep < search.sweeps; ++sweep) {
+    bool moved = false;
+    for (int64_t c : scored) {
+      if (c == out.reference) continue;
+      const auto u = static_cast<size_t>(c);
+      std::vector<double> trial = out.offsets;
+      double best_x = out.offsets[u], best_v = current;
+      for (int64_t k = -half; k <= half; ++k) {
+        const double x = static_cast<double>(k) * search.step;
+        trial[u] = x;
+        const double v = objective(trial);
+        if (v > best_v + 1e-12 || (std::abs(v - best_v) <= 1e-12 && std::abs(x) < std::abs(best_x))) {
+          best_v = v;
+          best_x = x;
+        }
+      }
+      if (best_x != out.offsets[u]) {
+        out.offsets[u] = best_x;
+        current = best_v;
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  out.after = current;
+  return out;
+}
+
 // ------------------------------------------------------------------------------ regression
 
 void RegressionAccumulator::reset() {

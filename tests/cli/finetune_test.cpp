@@ -280,7 +280,7 @@ data:
                                         dir, R"(/cache, progress: false}
   loader: {batch_size: 64}
 train: {epochs: 1, steps: 8, progress: false}
-finetune: {evaluate_best: false, sampling: balanced}
+finetune: {evaluate_best: false, sampling: balanced, decisions: {tune: f1, min_positives: 1}}
 )"));
   std::string out;
   ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg +
@@ -290,14 +290,65 @@ finetune: {evaluate_best: false, sampling: balanced}
       << out;
   // Class-balanced sampling: the epoch's draw is logged with its class counts.
   EXPECT_NE(out.find("epoch 0: class-balanced draw of "), std::string::npos) << out;
+  // finetune.decisions: class offsets tuned on the val record, stored in the best checkpoint
+  // (predict below must decide with them as evaluate counts with them).
+  EXPECT_NE(out.find("decisions tuned on the val split"), std::string::npos) << out;
+  const std::string best = dir + "/runs/mitdb_beats/checkpoints/best.safetensors";
+  const ct::app::TrainedModel tuned = ct::app::load_trained(best);
+  ASSERT_EQ(tuned.info.class_offsets.size(), 5u);
+  EXPECT_NE(tuned.info.decisions.find("f1 on the val split"), std::string::npos) << tuned.info.decisions;
+  // A checkpoint written before decisions were tuned has neither key: argmax; in an ensemble its
+  // rule counts as zero offsets.
+  {
+    ct::weights::CheckpointData ck = ct::weights::load_checkpoint(best);
+    auto task = nlohmann::json::parse(ck.sections.at("task"));
+    task.erase("class_offsets");
+    task.erase("decisions");
+    ck.sections["task"] = task.dump();
+    const std::string old = dir + "/untuned.safetensors";
+    ct::weights::save_checkpoint(old, ck);
+    EXPECT_TRUE(ct::app::load_trained(old).info.class_offsets.empty());
+    const ct::app::TrainedModel ens = ct::app::load_ensemble({best, old});
+    ASSERT_EQ(ens.info.class_offsets.size(), 5u);
+    for (size_t c = 0; c < 5; ++c) EXPECT_DOUBLE_EQ(ens.info.class_offsets[c], tuned.info.class_offsets[c] / 2) << c;
+    // A rule that does not fit the classes is refused, naming the file.
+    task["class_offsets"] = std::vector<double>{1.0, 2.0};
+    ck.sections["task"] = task.dump();
+    const std::string bad = dir + "/bad_rule.safetensors";
+    ct::weights::save_checkpoint(bad, ck);
+    try {
+      ct::app::load_trained(bad);
+      ADD_FAILURE() << "a 2-value rule for 5 classes was accepted";
+    } catch (const ct::DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("2 per-class decision values (class_offsets) for 5 classes"),
+                std::string::npos)
+          << e.what();
+    }
+  }
   // Another MIT-BIH folder (record 100, DS2): per-class Se and +P.
   const std::string other = dir + "/ds2";
   fs::create_directories(other);
   for (const char* ext : {".hea", ".dat", ".atr"})
     fs::copy_file(ct::test::shared_data(std::string("wfdb-python/sample-data/100") + ext), other + "/100" + ext);
-  const std::string best = dir + "/runs/mitdb_beats/checkpoints/best.safetensors";
-  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + other + " --threads 1", &out), 0) << out;
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + other + " -o " + dir + "/e100 --threads 1",
+                              &out),
+            0)
+      << out;
   const std::string evaluated = out;
+  auto rule_of = [](const std::string& report) {
+    std::ifstream in(report + "/metrics.json");
+    return nlohmann::json::parse(in)["decisions"];
+  };
+  EXPECT_EQ(rule_of(dir + "/e100")["rule"], tuned.info.decisions);
+  EXPECT_EQ(rule_of(dir + "/e100")["class_offsets"].get<std::vector<double>>(), tuned.info.class_offsets);
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + other + " -o " + dir +
+                                  "/e100_default --decisions default --threads 1",
+                              &out),
+            0)
+      << out;
+  EXPECT_EQ(rule_of(dir + "/e100_default")["rule"], "default");
+  EXPECT_FALSE(rule_of(dir + "/e100_default").contains("class_offsets"));
   // The same checkpoint twice as an ensemble: the mean of equal softmaxes, as log-probabilities,
   // decides every beat as the model does (multiclass path of load_ensemble).
   ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --checkpoint " + best + " --data " + other + " -o " +

@@ -2,6 +2,8 @@
 // sklearn), registry errors, monitors, thresholds, and the dataset-bound ECG metrics.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/data/adapters.h"
 #include "cardiotorch/data/dataset.h"
@@ -146,6 +148,135 @@ TEST(MetricSet, ThresholdsTunedOnValidationApplyToTest) {
   for (int k = 0; k < 4; ++k) EXPECT_NEAR(v.at("f1/c" + std::to_string(k)), best[static_cast<size_t>(k)], 1e-12);
   EXPECT_GE(v.at("f1_macro"), val.compute().at("f1_macro"));
   EXPECT_THROW(test.set_thresholds({0.5}), ConfigError);
+}
+
+// Multiclass decisions: offsets on log p tuned on validation. A model that never calls class 1
+// (its class-1 rows have p = 0.4 against 0.6, the others 0.1 against 0.9) gets the offset gap
+// that separates them: the smallest on the grid, so p1 / p0 = 0.4 / 0.6 must just win.
+TEST(MetricSet, ClassOffsetsTunedOnValidationFindTheMissedClass) {
+  const int64_t n0 = 100, n1 = 50;
+  at::Tensor p = at::empty({n0 + n1, 2}, at::kDouble), y = at::zeros({n0 + n1}, at::kLong);
+  p.slice(0, 0, n0).select(1, 1).fill_(0.1);
+  p.slice(0, n0).select(1, 1).fill_(0.4);
+  p.select(1, 0).copy_(1 - p.select(1, 1));
+  y.slice(0, n0).fill_(1);
+  tr::MetricContext ctx = ctx_of(tr::TaskKind::kMulticlass, 2);
+  ctx.from_logits = false;
+  tr::MetricSet val(ctx, std::vector<std::string>{"f1_macro", "accuracy"});
+  feed(val, p, y, 32);
+  EXPECT_NEAR(val.compute().at("f1_macro"), (2.0 * 100 / (2 * 100 + 50)) / 2, 1e-12);  // class 1 never predicted
+  const tr::TunedDecisions d = val.tune_decisions(tr::DecisionTuning{"f1", 10, {}, 3.0});
+  ASSERT_EQ(d.offsets.size(), 2u);
+  EXPECT_TRUE(d.thresholds.empty());
+  EXPECT_EQ(d.tuned, (std::vector<bool>{true, true}));
+  EXPECT_EQ(d.reference, 0);  // the most frequent class anchors the offsets
+  EXPECT_EQ(d.offsets[0], 0.0);
+  const double gap = d.offsets[1] - d.offsets[0];
+  EXPECT_GT(gap, std::log(0.6 / 0.4));
+  EXPECT_LT(gap, std::log(0.6 / 0.4) + 0.05 + 1e-9);  // the nearest grid point: the smallest change
+  EXPECT_DOUBLE_EQ(d.after, 1.0);
+  EXPECT_LT(d.before, 0.5);
+  // Applied: every row decided right; AUROC-type metrics would not change, accuracy does.
+  val.set_class_offsets(d.offsets);
+  EXPECT_DOUBLE_EQ(val.compute().at("accuracy"), 1.0);
+  EXPECT_TRUE(at::equal(tr::offset_argmax_predictions(p, d.offsets), y));
+  EXPECT_TRUE(at::equal(tr::offset_argmax_predictions(p, {}), at::zeros({n0 + n1}, at::kLong)));
+  EXPECT_THROW(val.set_class_offsets({0.0}), ConfigError);
+  EXPECT_THROW(val.set_class_offsets({0.0, std::nan("")}), ConfigError);
+  EXPECT_THROW(tr::offset_argmax_predictions(p, {0.0, 0.0, 0.0}), ShapeError);
+
+  // A class with too few validation positives is neither tuned nor scored.
+  const tr::TunedDecisions few = val.tune_decisions(tr::DecisionTuning{"f1", 60, {}, 3.0});
+  EXPECT_EQ(few.tuned, (std::vector<bool>{true, false}));
+  EXPECT_EQ(few.offsets, (std::vector<double>{0.0, 0.0}));  // the reference alone: nothing to move
+  EXPECT_EQ(few.after, few.before);
+  // Only the listed classes are tuned; an unknown name is refused with the class list.
+  const tr::TunedDecisions listed = val.tune_decisions(tr::DecisionTuning{"f1", 10, {"c1", "c0"}, 3.0});
+  EXPECT_EQ(listed.offsets, d.offsets);
+  EXPECT_EQ(val.tune_decisions(tr::DecisionTuning{"f1", 10, {"c1"}, 3.0}).offsets, (std::vector<double>{0.0, 0.0}));
+  try {
+    val.tune_decisions(tr::DecisionTuning{"f1", 10, {"c7"}, 3.0});
+    ADD_FAILURE() << "an unknown class was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'c7' is not a class (c0, c1)"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(val.tune_decisions(tr::DecisionTuning{"f1", 10, {"c0", "c0"}, 3.0}), ConfigError);
+  // Decisions already optimal: nothing moves.
+  tr::MetricSet right(ctx, std::vector<std::string>{"f1_macro"});
+  feed(right, tr::one_hot(y, 2).to(at::kDouble) * 0.8 + 0.1, y, 64);
+  const tr::TunedDecisions none = right.tune_decisions(tr::DecisionTuning{"youden", 10, {}, 3.0});
+  EXPECT_EQ(none.offsets, (std::vector<double>{0.0, 0.0}));
+  EXPECT_DOUBLE_EQ(none.before, 1.0);
+  EXPECT_DOUBLE_EQ(none.after, 1.0);
+  EXPECT_THROW(right.tune_decisions(tr::DecisionTuning{"none", 10, {}, 3.0}), ConfigError);
+  EXPECT_THROW(right.tune_decisions(tr::DecisionTuning{"f2", 10, {}, 3.0}), ConfigError);
+}
+
+// On random 4-class outputs the search never ends below where it starts, and the value it
+// reports is the f1_macro (sklearn's) of the decisions it chose.
+TEST(MetricSet, ClassOffsetsReportTheMacroF1TheyReach) {
+  at::manual_seed(3);
+  const int64_t n = 400;
+  const at::Tensor y = at::randint(4, {n}, at::kLong);
+  // Informative but miscalibrated: the true class gets a boost, class 3 is scaled down.
+  at::Tensor logits = at::randn({n, 4}, at::kDouble) + 1.5 * tr::one_hot(y, 4).to(at::kDouble);
+  logits.select(1, 3).sub_(1.0);
+  const at::Tensor p = at::softmax(logits, 1);
+  tr::MetricContext ctx = ctx_of(tr::TaskKind::kMulticlass, 4);
+  ctx.from_logits = false;
+  for (const char* objective : {"f1", "youden"}) {
+    tr::MetricSet val(ctx, std::vector<std::string>{"f1_macro", "recall_per_class", "specificity_per_class"});
+    feed(val, p, y, 100);
+    const double f1_before = val.compute().at("f1_macro");
+    const tr::TunedDecisions d = val.tune_decisions(tr::DecisionTuning{objective, 10, {}, 3.0});
+    EXPECT_GE(d.after, d.before) << objective;
+    val.set_class_offsets(d.offsets);
+    const tr::MetricValues v = val.compute();
+    if (std::string(objective) == "f1") {
+      EXPECT_NEAR(d.before, f1_before, 1e-12);
+      EXPECT_NEAR(d.after, v.at("f1_macro"), 1e-12);
+      EXPECT_GT(d.after, d.before + 0.01);  // class 3 was under-called
+      EXPECT_GT(d.offsets[3] - d.offsets[0], 0.0);
+    } else {
+      double j = 0;
+      for (int k = 0; k < 4; ++k)
+        j += v.at("recall/c" + std::to_string(k)) + v.at("specificity/c" + std::to_string(k)) - 1;
+      EXPECT_NEAR(d.after, j / 4, 1e-12);
+    }
+    for (double x : d.offsets) EXPECT_LE(std::abs(x), 3.0 + 1e-12);
+  }
+}
+
+// Multilabel: the per-class thresholds of tune_thresholds, but a class with too few positives
+// keeps the default.
+TEST(MetricSet, DecisionTuningForMultilabelIsPerClassThresholds) {
+  const auto c = find_case(load_json_fixture("multilabel.json")["multilabel"], "l4_random");
+  const at::Tensor s = tensor_of(c["s"]), y = tensor_of(c["y"]);
+  tr::MetricContext ctx = ctx_of(tr::TaskKind::kMultilabel, 4);
+  ctx.from_logits = false;
+  tr::MetricSet val(ctx, std::vector<std::string>{"f1_macro"});
+  feed(val, s, y, 10);
+  const auto tuned = val.tune_thresholds(tr::ThresholdObjective::kF1);
+  const tr::TunedDecisions d = val.tune_decisions(tr::DecisionTuning{"f1", 1, {}, 3.0});
+  ASSERT_EQ(d.thresholds.size(), 4u);
+  EXPECT_TRUE(d.offsets.empty());
+  double mean = 0;
+  for (size_t k = 0; k < 4; ++k) {
+    EXPECT_EQ(d.thresholds[k], tuned[k].threshold) << k;
+    mean += tuned[k].value / 4;
+  }
+  EXPECT_NEAR(d.after, mean, 1e-12);
+  EXPECT_GE(d.after, d.before);
+  const at::Tensor positives = y.sum(0);
+  const int64_t fewest = positives.min().item<int64_t>();
+  const tr::TunedDecisions strict = val.tune_decisions(tr::DecisionTuning{"f1", fewest + 1, {}, 3.0});
+  for (int64_t k = 0; k < 4; ++k) {
+    const bool keep = positives[k].item<int64_t>() <= fewest;
+    EXPECT_EQ(strict.tuned[static_cast<size_t>(k)], !keep) << k;
+    if (keep) {
+      EXPECT_EQ(strict.thresholds[static_cast<size_t>(k)], 0.5) << k;
+    }
+  }
 }
 
 TEST(MetricSet, ConfigErrorsNameTheProblem) {

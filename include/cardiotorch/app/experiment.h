@@ -11,6 +11,7 @@
 #include "cardiotorch/data/split.h"
 #include "cardiotorch/dist/process_group.h"
 #include "cardiotorch/models/model.h"
+#include "cardiotorch/train/metric_set.h"
 #include "cardiotorch/train/objective.h"
 #include "cardiotorch/train/optim.h"
 #include "cardiotorch/train/schedule.h"
@@ -43,6 +44,7 @@ struct FinetuneSection {
   std::string sampling = "shuffle";  ///< shuffle | balanced (class-balanced draws with replacement, per epoch)
   double head_dropout = 0.0;         ///< dropout before a new head (backbones, linear probes)
   bool evaluate_best = true;         ///< evaluate the best checkpoint on the val and test splits at the end
+  train::DecisionTuning decisions;   ///< per-class decision rules tuned on the val split after training
 
   template <class V>
   void fields(V& v) {
@@ -52,6 +54,9 @@ struct FinetuneSection {
     v("sampling", sampling, "shuffle | balanced: class-balanced sampling with replacement (single-label data)");
     v("head_dropout", head_dropout, "dropout before a new head");
     v("evaluate_best", evaluate_best, "evaluate the best checkpoint on the val and test splits after training");
+    v("decisions", decisions,
+      "decision rules tuned on the val split after training and stored in the best checkpoint: "
+      "{tune: none | f1 | youden, min_positives, max_offset}");
   }
   void validate() const;
 };

@@ -28,6 +28,9 @@ struct EvaluateRequest {
   std::string weights = "auto";       ///< auto | model | ema
   int64_t batch_size = 0;             ///< 0 = the training loader's
   int64_t num_workers = -1;           ///< -1 = the training loader's
+  /// stored: the checkpoint's decision rule (tuned thresholds / class offsets, when it has
+  /// them) | default: argmax (multiclass), 0.5 (multilabel)
+  std::string decisions = "stored";
 };
 
 struct EvaluationReport {

@@ -35,6 +35,11 @@ struct TaskInfo {
   std::vector<int64_t> train_label_counts;
   int64_t train_size = 0;
   std::vector<double> thresholds;  ///< multilabel decision thresholds (empty = 0.5)
+  /// Multiclass decisions: argmax of log p + class_offsets (empty = argmax); see
+  /// train::offset_argmax_predictions.
+  std::vector<double> class_offsets;
+  /// How thresholds / class_offsets were set ("f1 on the val split, 10234 items"); empty = defaults.
+  std::string decisions;
 
   std::string to_json() const;
   static TaskInfo from_json(const std::string& text);

@@ -54,6 +54,9 @@ struct MetricContext {
   bool from_logits = true;
   double threshold = 0.5;          ///< multilabel / segmentation decision threshold: p >= threshold
   std::vector<double> thresholds;  ///< per-class thresholds (multilabel), e.g. tuned on validation
+  /// Per-class log-probability offsets of multiclass decisions (offset_argmax_predictions), e.g.
+  /// tuned on validation; empty = argmax.
+  std::vector<double> class_offsets;
   int64_t n_classes() const { return static_cast<int64_t>(class_names.size()); }
   /// thresholds when set, else `threshold` for each of n columns.
   std::vector<double> thresholds_for(int64_t n) const;
@@ -100,6 +103,41 @@ class Metric {
 /// Category "metric".
 Registry<Metric>& metric_registry();
 
+/// Decision rules tuned on validation outputs (`finetune.decisions`): per-class thresholds for
+/// multilabel tasks (tune_thresholds), per-class log-probability offsets for multiclass ones
+/// (tune_class_offsets). Rank metrics (AUROC, AP) do not change; every decision-based one does.
+struct DecisionTuning {
+  std::string tune = "none";         ///< none | f1 | youden
+  int64_t min_positives = 10;        ///< classes with fewer validation positives keep the default rule
+  std::vector<std::string> classes;  ///< the classes tuned and scored (empty = all); the others keep the default
+  double max_offset = 3.0;           ///< multiclass: offsets within +-max_offset (a probability ratio of e^3 = 20)
+
+  template <class V>
+  void fields(V& v) {
+    v("tune", tune,
+      "none | f1 | youden: tune per-class decisions on the validation split after training, maximising the "
+      "mean F1 (or one-vs-rest Youden's J) of the classes; multilabel: thresholds, multiclass: log-probability "
+      "offsets");
+    v("min_positives", min_positives, "classes with fewer positives in the validation split keep the default rule");
+    v("classes", classes,
+      "class names tuned and scored (empty = all); the others keep the default rule, e.g. [N, S, V] where the "
+      "validation split holds another class in one or two patients only");
+    v("max_offset", max_offset, "multiclass: the largest offset (natural log of a probability ratio)");
+  }
+  void validate() const;
+  bool enabled() const { return tune != "none"; }
+};
+
+/// What MetricSet::tune_decisions found.
+struct TunedDecisions {
+  std::vector<double> thresholds;  ///< multilabel: per class (the default threshold where not tuned)
+  std::vector<double> offsets;     ///< multiclass: per class (0 where not tuned)
+  std::vector<bool> tuned;         ///< whether the class was tuned (listed, with min_positives)
+  int64_t reference = -1;          ///< multiclass: the tuned class kept at offset 0 (the most frequent)
+  double before = 0.0;             ///< the objective over the tuned classes with the default rule
+  double after = 0.0;              ///< ... with the tuned rule (NaN both when no class qualifies)
+};
+
 class MetricSet {
  public:
   /// `metrics`: a sequence of names or {name: ..., options} mappings (a single name is a list of
@@ -124,6 +162,11 @@ class MetricSet {
   /// tune on validation, then set_thresholds() on the test set's MetricSet.
   std::vector<TunedThreshold> tune_thresholds(ThresholdObjective objective) const;
   void set_thresholds(std::vector<double> thresholds);
+  /// Thresholds (multilabel) or class offsets (multiclass) maximising `tuning.tune` on the
+  /// stored outputs (the validation split); set_decisions() applies them.
+  TunedDecisions tune_decisions(const DecisionTuning& tuning) const;
+  /// Multiclass: per-class offsets (empty = argmax); see MetricContext::class_offsets.
+  void set_class_offsets(std::vector<double> offsets);
 
   const MetricContext& context() const { return ctx_; }
   std::vector<std::string> names() const;

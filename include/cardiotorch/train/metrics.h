@@ -154,6 +154,42 @@ TunedThreshold tune_threshold(const at::Tensor& scores, const at::Tensor& target
 std::vector<TunedThreshold> tune_thresholds(const at::Tensor& scores, const at::Tensor& targets,
                                             ThresholdObjective objective, double fallback_threshold = 0.5);
 
+/// Multiclass decisions with per-class offsets: argmax_c (log p_c + offsets[c]) per row of (N, C)
+/// probabilities (empty offsets: plain argmax; ties to the first class, as argmax). An offset of
+/// log 2 lets a class win wherever its probability is at least half the largest other one.
+at::Tensor offset_argmax_predictions(const at::Tensor& probabilities, const std::vector<double>& offsets);
+
+/// How tune_class_offsets searches.
+struct ClassOffsetSearch {
+  /// kF1: the mean F1 of the scored classes; kYouden: their mean one-vs-rest TPR - FPR.
+  ThresholdObjective objective = ThresholdObjective::kF1;
+  /// Classes with fewer positives in the tuning data keep offset 0 and are not scored (a few
+  /// beats of a class would otherwise set its offset).
+  int64_t min_positives = 10;
+  /// Classes that may be tuned and scored (indices; empty = all). The others keep offset 0.
+  std::vector<int64_t> classes;
+  double max_offset = 3.0;  ///< offsets lie on a grid over [-max_offset, max_offset]
+  double step = 0.05;       ///< the grid's spacing
+  int64_t sweeps = 4;       ///< coordinate-ascent passes over the classes (stops early when none moves)
+};
+
+struct TunedOffsets {
+  std::vector<double> offsets;  ///< per class; 0 for classes not tuned
+  std::vector<bool> tuned;      ///< whether the class was scored (the reference among them)
+  int64_t reference = -1;       ///< the scored class with the most positives, kept at 0 (-1: none)
+  double before = 0.0;          ///< the objective with no offsets (NaN when no class is scored)
+  double after = 0.0;           ///< with the tuned offsets
+};
+/// Per-class log-probability offsets for offset_argmax_predictions that maximise the objective
+/// over (N, C) probabilities and (N) labels. The scored class with the most positives is the
+/// reference and keeps 0 (offsets are only defined up to a common shift; anchoring them keeps
+/// the classes that are not scored where the model put them against it); the other scored
+/// classes are searched by coordinate ascent, one at a time over the grid, among equally good
+/// offsets the one nearest 0 (the smallest change to the model's own decisions), so a class
+/// whose decisions are already optimal keeps 0. Deterministic.
+TunedOffsets tune_class_offsets(const at::Tensor& probabilities, const at::Tensor& labels,
+                                const ClassOffsetSearch& search = {});
+
 // -------------------------------------------------------------------------------- regression
 
 /// sklearn mean_squared_error / mean_absolute_error (uniform average over outputs) and r2_score
