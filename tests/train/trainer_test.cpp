@@ -384,6 +384,18 @@ TEST(Checkpoints, RefusesOtherConfigOrVersionWithTheDifferences) {
   EXPECT_NO_THROW(tr::check_resume_compatible(
       ck, "x",
       ct::ConfigNode::parse("seed: 1\noptimizer: {name: adamw, lr: 0.001}\ntrain: {epochs: 30, accumulate: 1}\n")));
+  // The decision rule is tuned after training: a finished run may be resumed to re-tune it, also
+  // one written before the key existed.
+  {
+    ct::weights::CheckpointData old = ck;
+    old.config_yaml += "finetune: {mode: full}\n";
+    for (const char* now : {"finetune: {mode: full, decisions: {tune: f1, classes: [N, S, V]}}\n",
+                            "finetune: {mode: full, decisions: {tune: youden}}\n"})
+      EXPECT_NO_THROW(tr::check_resume_compatible(old, "x", ct::ConfigNode::parse(ck.config_yaml + now))) << now;
+    EXPECT_THROW(
+        tr::check_resume_compatible(old, "x", ct::ConfigNode::parse(ck.config_yaml + "finetune: {mode: partial}\n")),
+        ct::ConfigError);
+  }
   ck.library_version = "0.0.1";
   try {
     tr::check_resume_compatible(ck, "x.safetensors", ct::ConfigNode::parse(ck.config_yaml));
