@@ -38,6 +38,40 @@ std::vector<int64_t> count_classes(const data::Dataset& ds, const std::vector<in
   return c;
 }
 
+// finetune.decisions: the checkpoint's per-class decision rule tuned on the validation loader's
+// items, set in `task` and written into the checkpoint's task section.
+void tune_decisions_into(const std::string& checkpoint, data::Loader& val_loader, const train::DecisionTuning& tuning,
+                         train::TaskKind task_kind, const c10::Device& device, at::ScalarType precision, bool progress,
+                         TaskInfo& task) {
+  TrainedModel tm = load_trained(checkpoint);
+  tm.model->to(device);
+  tm.objective->to(device);
+  // f1_macro stores the outputs the tuning reads, whatever the configured metrics are.
+  auto ms = make_metric_set(ConfigNode::string("f1_macro"), task_kind, task);
+  train::evaluate(*tm.model, *tm.objective, val_loader, ms.get(), device, precision, "val", 0, progress);
+  const train::TunedDecisions d = ms->tune_decisions(tuning);
+  const bool multiclass = task_kind == train::TaskKind::kMulticlass;
+  std::string rule;
+  for (size_t c = 0; c < d.tuned.size(); ++c)
+    rule += str_cat(c ? ", " : "", c < task.class_names.size() ? task.class_names[c] : std::to_string(c), " ",
+                    !d.tuned[c] ? "(kept)"
+                    : static_cast<int64_t>(c) == d.reference
+                        ? "0 (reference)"
+                        : format_fixed(multiclass ? d.offsets[c] : d.thresholds[c], 2));
+  if (multiclass) task.class_offsets = d.offsets;
+  else task.thresholds = d.thresholds;
+  const int64_t n = val_loader.dataset().size();
+  task.decisions = str_cat(tuning.tune, " on the val split (", n, " items)");
+  // Rewritten atomically (temp file + rename): best.safetensors then holds the tuned rule and
+  // no longer shares its file with the step checkpoint, which keeps the training-time rule.
+  weights::CheckpointData ck = weights::load_checkpoint(checkpoint);
+  ck.sections["task"] = task.to_json();
+  weights::save_checkpoint(checkpoint, ck);
+  CT_LOG_INFO("decisions tuned on the val split (", n, " items, mean ", tuning.tune, " of the tuned classes ",
+              format_fixed(d.before, 4), " -> ", format_fixed(d.after, 4),
+              "): ", multiclass ? "log-probability offsets " : "thresholds ", rule, "; written to ", checkpoint);
+}
+
 }  // namespace
 
 FinetuneResult finetune(const FinetuneRequest& req) {
@@ -204,35 +238,9 @@ FinetuneResult finetune(const FinetuneRequest& req) {
              task_kind ? train::task_name(*task_kind) : objective->objective_name().c_str());
     CT_CHECK(!split.val.empty(), ConfigError,
              "finetune.decisions.tune: needs a validation split to tune on (data.split gives none)");
-    TrainedModel tm = load_trained(final_ckpt);
-    tm.model->to(device);
-    tm.objective->to(device);
     data::Loader loader(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
-    // f1_macro stores the outputs the tuning reads, whatever the configured metrics are.
-    auto ms = make_metric_set(ConfigNode::string("f1_macro"), *task_kind, task);
-    train::evaluate(*tm.model, *tm.objective, loader, ms.get(), device, trainer.precision(), "val", 0,
-                    opts.train.progress);
-    const train::TunedDecisions d = ms->tune_decisions(ft.decisions);
-    std::string rule;
-    for (size_t c = 0; c < d.tuned.size(); ++c) {
-      const double v = task_kind == train::TaskKind::kMulticlass ? d.offsets[c] : d.thresholds[c];
-      rule += str_cat(c ? ", " : "", c < task.class_names.size() ? task.class_names[c] : std::to_string(c), " ",
-                      !d.tuned[c]                              ? "(kept)"
-                      : static_cast<int64_t>(c) == d.reference ? "0 (reference)"
-                                                               : format_fixed(v, 2));
-    }
-    if (task_kind == train::TaskKind::kMulticlass) task.class_offsets = d.offsets;
-    else task.thresholds = d.thresholds;
-    task.decisions = str_cat(ft.decisions.tune, " on the val split (", split.val.size(), " items)");
-    // Rewritten atomically (temp file + rename): best.safetensors then holds the tuned rule and
-    // no longer shares its file with the step checkpoint, which keeps the training-time rule.
-    weights::CheckpointData ck = weights::load_checkpoint(final_ckpt);
-    ck.sections["task"] = task.to_json();
-    weights::save_checkpoint(final_ckpt, ck);
-    CT_LOG_INFO("decisions tuned on the val split (", split.val.size(), " items, mean ", ft.decisions.tune,
-                " of the tuned classes ", format_fixed(d.before, 4), " -> ", format_fixed(d.after, 4),
-                "): ", task_kind == train::TaskKind::kMulticlass ? "log-probability offsets " : "thresholds ", rule,
-                "; written to ", final_ckpt);
+    tune_decisions_into(final_ckpt, loader, ft.decisions, *task_kind, device, trainer.precision(), opts.train.progress,
+                        task);
   }
   if (!final_ckpt.empty() && task_kind && ft.evaluate_best) {
     TrainedModel tm = load_trained(final_ckpt);

@@ -288,9 +288,8 @@ TunedDecisions MetricSet::tune_decisions(const DecisionTuning& tuning) const {
     out.tuned.push_back(ok);
     out.thresholds.push_back(ok ? t[c].threshold : defaults[c]);
     if (!ok) continue;
-    const double tp = static_cast<double>(k.tp), fp = static_cast<double>(k.fp), fn = static_cast<double>(k.fn),
-                 tn = static_cast<double>(k.tn);
-    before += objective == ThresholdObjective::kF1 ? 2 * tp / (2 * tp + fp + fn) : tp / (tp + fn) - fp / (fp + tn);
+    before += detail::objective_value(objective, static_cast<double>(k.tp), static_cast<double>(k.fp),
+                                      static_cast<double>(k.support()), static_cast<double>(k.fp + k.tn));
     after += t[c].value;
     ++n;
   }

@@ -501,9 +501,7 @@ TunedThreshold tune_threshold(const at::Tensor& scores, const at::Tensor& target
     return out;
   }
   const double P = static_cast<double>(c.n_pos), N = static_cast<double>(c.n_neg);
-  auto value = [&](double tp, double fp) {
-    return objective == ThresholdObjective::kF1 ? 2 * tp / (2 * tp + fp + (P - tp)) : tp / P - (N > 0 ? fp / N : 0);
-  };
+  auto value = [&](double tp, double fp) { return detail::objective_value(objective, tp, fp, P, N); };
   // Candidate 0: nothing positive (just above the highest score); candidate k + 1: the first k + 1
   // distinct scores positive.
   double best = value(0, 0);
@@ -619,9 +617,7 @@ TunedOffsets tune_class_offsets(const at::Tensor& probabilities, const at::Tenso
       const auto u = static_cast<size_t>(c);
       const double t = static_cast<double>(tp[u]), p = static_cast<double>(positives[u]);
       const double fp = static_cast<double>(predicted[u]) - t;
-      sum += search.objective == ThresholdObjective::kF1
-                 ? 2 * t / (2 * t + fp + (p - t))
-                 : t / p - (n > positives[u] ? fp / static_cast<double>(n - positives[u]) : 0.0);
+      sum += detail::objective_value(search.objective, t, fp, p, static_cast<double>(n - positives[u]));
     }
     return sum / static_cast<double>(scored.size());
   };

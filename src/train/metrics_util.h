@@ -10,6 +10,7 @@
 
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/strings.h"
+#include "cardiotorch/train/metrics.h"
 
 namespace cardiotorch::train::detail {
 
@@ -18,6 +19,13 @@ inline std::string shape_str(const at::Tensor& t) {
   std::vector<std::string> d;
   for (int64_t s : t.sizes()) d.push_back(std::to_string(s));
   return "(" + join(d, ", ") + ")";
+}
+
+/// The decision-tuning objectives of one class from its counts: F1 = 2tp / (tp + fp + P), or
+/// Youden's J = tp / P - fp / N (0 for the second term without negatives). P > 0.
+inline double objective_value(ThresholdObjective objective, double tp, double fp, double positives, double negatives) {
+  return objective == ThresholdObjective::kF1 ? 2 * tp / (2 * tp + fp + (positives - tp))
+                                              : tp / positives - (negatives > 0 ? fp / negatives : 0.0);
 }
 
 /// Row-major doubles of any CPU/accelerator tensor (bool and integer dtypes included).
