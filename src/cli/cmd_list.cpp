@@ -1,4 +1,5 @@
 // cardiotorch list [category [name]]
+#include <algorithm>
 #include <iostream>
 #include <regex>
 
@@ -63,18 +64,42 @@ class ListCommand : public Command {
     }
     std::string c = category_;
     if (!all_registries().count(c) && c.size() > 1 && c.back() == 's') c.pop_back();  // "augmenters" works too
+    if (c == "step") return list_steps();
     const RegistryBase& r = registry_of(c);
     if (name_.empty()) {
       print(r);
       return 0;
     }
-    r.require(name_);
-    std::cout << name_ << ": " << r.help(name_) << "\n";
-    print_options(r, name_);
+    print_entry(r);
     return 0;
   }
 
  private:
+  // A pipeline step (the `step` option of on_leads) is a preprocessor or an augmenter; the name
+  // is looked up in that order, as the pipeline builds steps.
+  int list_steps() const {
+    const RegistryBase& pre = registry_of("preprocessor");
+    const RegistryBase& aug = registry_of("augmenter");
+    if (name_.empty()) {
+      print(pre);
+      std::cout << "\n";
+      print(aug);
+      return 0;
+    }
+    std::vector<std::string> all = pre.names();
+    const bool in_pre = std::find(all.begin(), all.end(), name_) != all.end();
+    for (const auto& n : aug.names()) all.push_back(n);
+    if (!in_pre && std::find(all.begin(), all.end(), name_) == all.end())
+      throw ConfigError(unknown_name_message("pipeline step", name_, all));
+    print_entry(in_pre ? pre : aug);
+    return 0;
+  }
+  void print_entry(const RegistryBase& r) const {
+    r.require(name_);
+    std::cout << name_ << ": " << r.help(name_) << "\n";
+    print_options(r, name_);
+  }
+
   static void print(const RegistryBase& r) {
     const std::string& c = r.category();
     const std::string plural = !c.empty() && c.back() == 'y' ? c.substr(0, c.size() - 1) + "ies" : c + "s";

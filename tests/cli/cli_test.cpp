@@ -118,6 +118,22 @@ TEST(Cli, ListOneEntryShowsItsDefaults) {
   EXPECT_NE(out.find("cutoff = 45"), std::string::npos) << out;
 }
 
+TEST(Cli, ListStepCoversPreprocessorsAndAugmenters) {
+  // on_leads' `step` option takes either kind; its description points at `cardiotorch list step`.
+  std::string out;
+  ASSERT_EQ(ctt::run_cli("list augmenter on_leads", &out), 0) << out;
+  EXPECT_NE(out.find("`cardiotorch list step`"), std::string::npos) << out;
+  ASSERT_EQ(ctt::run_cli("list step", &out), 0) << out;
+  EXPECT_NE(out.find("bandpass"), std::string::npos) << out;
+  EXPECT_NE(out.find("gaussian_noise"), std::string::npos) << out;
+  ASSERT_EQ(ctt::run_cli("list steps zscore", &out), 0) << out;
+  EXPECT_NE(out.find("ddof = 1"), std::string::npos) << out;
+  ASSERT_EQ(ctt::run_cli("list step jitter", &out), 0) << out;
+  EXPECT_NE(out.find("p = 0.5"), std::string::npos) << out;
+  EXPECT_EQ(ctt::run_cli("list step gausian_noise", &out), 2) << out;
+  EXPECT_NE(out.find("did you mean 'gaussian_noise'"), std::string::npos) << out;
+}
+
 TEST(Cli, ListShowsEveryOptionEvenWhenTheDefaultsDoNotValidate) {
   // resample needs fs or length: its defaults alone fail validation, yet every option is listed
   // with its default and the required ones are marked.

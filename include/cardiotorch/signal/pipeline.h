@@ -94,6 +94,14 @@ Registry<Step>& augmenter_registry();
 /// Builds one step from {name: ..., options...}: preprocessors first, then augmenters.
 std::shared_ptr<Step> build_step(const ConfigNode& node);
 
+/// A pipeline step as a typed nested option (`Component<StepCategory>`): the name is looked up
+/// as build_step does (preprocessors, then augmenters) and the options checked against its schema.
+struct StepCategory {
+  static constexpr const char* category = "step";  // `cardiotorch list step`: both registries
+  static ConfigNode resolve(const ConfigNode& base, const ConfigNode& node);
+};
+using StepConfig = Component<StepCategory>;
+
 class Pipeline {
  public:
   Pipeline() = default;
