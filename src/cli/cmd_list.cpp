@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "cardiotorch/core/registry.h"
+#include "cardiotorch/signal/pipeline.h"
 #include "cli/command.h"
 
 namespace cardiotorch::cli {
@@ -86,12 +87,7 @@ class ListCommand : public Command {
       print(aug);
       return 0;
     }
-    std::vector<std::string> all = pre.names();
-    const bool in_pre = std::find(all.begin(), all.end(), name_) != all.end();
-    for (const auto& n : aug.names()) all.push_back(n);
-    if (!in_pre && std::find(all.begin(), all.end(), name_) == all.end())
-      throw ConfigError(unknown_name_message("pipeline step", name_, all));
-    print_entry(in_pre ? pre : aug);
+    print_entry(signal::step_registry(name_));
     return 0;
   }
   void print_entry(const RegistryBase& r) const {

@@ -365,6 +365,13 @@ void ConfigNode::save(const std::string& path) const {
   CT_CHECK(f.good(), IoError, path, ": write failed");
 }
 
+std::string component_name(const ConfigNode& base, const ConfigNode& node) {
+  if (node.is_scalar()) return node.as_string();
+  if (node.is_map() && node.has("name")) return node["name"].as_string();
+  if (base.is_map() && base.has("name")) return base["name"].as_string();
+  return {};
+}
+
 void check_choice(const std::string& key, const std::string& value, const std::vector<std::string>& allowed) {
   for (const auto& a : allowed)
     if (a == value) return;

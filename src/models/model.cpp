@@ -30,10 +30,7 @@ const ModelRegistry& registry_for(const std::string& name) {
 }
 
 ConfigNode ModelCategory::resolve(const ConfigNode& base, const ConfigNode& node) {
-  std::string name;
-  if (node.is_scalar()) name = node.as_string();
-  else if (node.is_map() && node.has("name")) name = node["name"].as_string();
-  else if (!base.is_null()) name = base["name"].as_string();
+  const std::string name = component_name(base, node);
   CT_CHECK(!name.empty(), ConfigError, node.where(),
            ": missing 'name' (a model or backbone; see `cardiotorch list model`)");
   try {

@@ -33,33 +33,28 @@ std::string flow_yaml(const ConfigNode& node) {
   return node.as_string();
 }
 
-namespace {
-// The registry holding step `name` (preprocessors first), or a ConfigError located at `where`.
-const Registry<Step>& step_registry_for(const std::string& name, const ConfigNode& where) {
+const Registry<Step>& step_registry(const std::string& name, const std::string& where) {
   if (preprocessor_registry().contains(name)) return preprocessor_registry();
   if (augmenter_registry().contains(name)) return augmenter_registry();
   std::vector<std::string> all = preprocessor_registry().names();
   for (const auto& n : augmenter_registry().names()) all.push_back(n);
-  throw ConfigError(where.where() + ": " + unknown_name_message("pipeline step", name, all) +
-                    " (preprocessors, then augmenters; 'cardiotorch list' describes them)");
+  throw ConfigError((where.empty() ? std::string() : where + ": ") + unknown_name_message("pipeline step", name, all) +
+                    " (preprocessors, then augmenters; 'cardiotorch list step' describes them)");
 }
-}  // namespace
 
 std::shared_ptr<Step> build_step(const ConfigNode& node) {
   CT_CHECK(node.is_map() && node.has("name"), ConfigError, node.where(),
            ": a pipeline step must be a mapping with a 'name' key, e.g. {name: bandpass, lowcut: 0.5}");
   const std::string name = node["name"].as_string();
-  return step_registry_for(name, node["name"]).build(name, node);
+  return step_registry(name, node["name"].where()).build(name, node);
 }
 
 ConfigNode StepCategory::resolve(const ConfigNode& base, const ConfigNode& node) {
-  std::string name;
-  if (node.is_scalar()) name = node.as_string();
-  else if (node.is_map() && node.has("name")) name = node["name"].as_string();
-  else if (!base.is_null()) name = base["name"].as_string();
+  const std::string name = component_name(base, node);
   CT_CHECK(!name.empty(), ConfigError, node.where(),
            ": a pipeline step needs a 'name', e.g. {name: gaussian_noise, std: 0.05}");
-  return step_registry_for(name, node.is_map() && node.has("name") ? node["name"] : node).resolve(base, node);
+  const ConfigNode& at = node.is_map() && node.has("name") ? node["name"] : node;
+  return step_registry(name, at.where()).resolve(base, node);
 }
 
 Pipeline Pipeline::from_config(const ConfigNode& node) {

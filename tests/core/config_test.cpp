@@ -175,6 +175,16 @@ TEST(Config, CheckChoiceSuggests) {
   }
 }
 
+TEST(Config, ComponentNameFromScalarMappingOrBase) {
+  const auto base = ct::ConfigNode::parse("{name: resnet1d, depth: 18}");
+  EXPECT_EQ(ct::component_name(ct::ConfigNode(), ct::ConfigNode::parse("vit")), "vit");
+  EXPECT_EQ(ct::component_name(base, ct::ConfigNode::parse("{name: vit, depth: 4}")), "vit");
+  // A mapping without a name refines the base component.
+  EXPECT_EQ(ct::component_name(base, ct::ConfigNode::parse("{depth: 34}")), "resnet1d");
+  EXPECT_EQ(ct::component_name(ct::ConfigNode(), ct::ConfigNode::parse("{depth: 34}")), "");
+  EXPECT_EQ(ct::component_name(ct::ConfigNode::parse("{depth: 18}"), ct::ConfigNode::parse("{depth: 34}")), "");
+}
+
 TEST(Experiment, ResolveFillsDefaultsAndRejectsTypos) {
   const std::string dir = ct::test::make_temp_dir("exp");
   ct::test::write_file(dir + "/exp.yaml", "name: demo\nseed: 3\n");

@@ -113,6 +113,10 @@ struct has_custom_resolve<
 /// Resolves `node` (a component of `category`) over `base` through that category's registry.
 /// Defined with the registries (core/registry.cpp).
 ConfigNode resolve_component(const std::string& category, const ConfigNode& base, const ConfigNode& node);
+/// The name of the component `node` gives: a bare scalar, a mapping's `name`, else (a mapping
+/// without one refines the current component) the name of `base`. Empty when there is none.
+/// For categories spanning several registries, which must pick the registry by name first.
+std::string component_name(const ConfigNode& base, const ConfigNode& node);
 /// The same for a Component's category: its own static resolve(base, node) when it has one
 /// (a category spanning several registries), else its registry's.
 template <class Category>

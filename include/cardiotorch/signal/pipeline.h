@@ -91,6 +91,11 @@ class OptionsStep : public Step {
 Registry<Step>& preprocessor_registry();
 Registry<Step>& augmenter_registry();
 
+/// The registry holding step `name`: preprocessors first, then augmenters (the order in which
+/// a pipeline looks names up). An unknown name is a ConfigError listing both registries' names,
+/// prefixed with `where` (a config location) when given.
+const Registry<Step>& step_registry(const std::string& name, const std::string& where = "");
+
 /// Builds one step from {name: ..., options...}: preprocessors first, then augmenters.
 std::shared_ptr<Step> build_step(const ConfigNode& node);
 
