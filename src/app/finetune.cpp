@@ -43,7 +43,8 @@ std::vector<int64_t> count_classes(const data::Dataset& ds, const std::vector<in
 void tune_decisions_into(const std::string& checkpoint, data::Loader& val_loader, const train::DecisionTuning& tuning,
                          train::TaskKind task_kind, const c10::Device& device, at::ScalarType precision, bool progress,
                          TaskInfo& task) {
-  TrainedModel tm = load_trained(checkpoint);
+  weights::CheckpointData ck = weights::load_checkpoint(checkpoint);
+  TrainedModel tm = load_trained(ck, checkpoint);
   tm.model->to(device);
   tm.objective->to(device);
   // f1_macro stores the outputs the tuning reads, whatever the configured metrics are.
@@ -64,7 +65,6 @@ void tune_decisions_into(const std::string& checkpoint, data::Loader& val_loader
   task.decisions = str_cat(tuning.tune, " on the val split (", n, " items)");
   // Rewritten atomically (temp file + rename): best.safetensors then holds the tuned rule and
   // no longer shares its file with the step checkpoint, which keeps the training-time rule.
-  weights::CheckpointData ck = weights::load_checkpoint(checkpoint);
   ck.sections["task"] = task.to_json();
   weights::save_checkpoint(checkpoint, ck);
   CT_LOG_INFO("decisions tuned on the val split (", n, " items, mean ", tuning.tune, " of the tuned classes ",

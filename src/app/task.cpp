@@ -165,9 +165,12 @@ void copy_group(torch::nn::Module& module, const weights::NamedTensors& tensors,
 }  // namespace
 
 TrainedModel load_trained(const std::string& path, const std::string& which) {
+  return load_trained(weights::load_checkpoint(path), path, which);
+}
+
+TrainedModel load_trained(const weights::CheckpointData& ck, const std::string& path, const std::string& which) {
   CT_CHECK(which == "auto" || which == "model" || which == "ema", UsageError,
            "--weights must be auto, model or ema, got '", which, "'");
-  const weights::CheckpointData ck = weights::load_checkpoint(path);
   auto task = ck.sections.find("task");
   CT_CHECK(task != ck.sections.end() && !ck.config_yaml.empty(), DataError, path,
            ": not a fine-tuning checkpoint (it has no task section); `cardiotorch finetune` writes them");

@@ -18,6 +18,10 @@
 #include "cardiotorch/train/metric_set.h"
 #include "cardiotorch/train/objective.h"
 
+namespace cardiotorch::weights {
+struct CheckpointData;
+}  // namespace cardiotorch::weights
+
 namespace cardiotorch::app {
 
 /// The "task" section of a fine-tuning checkpoint: enough to rebuild the model and its inputs.
@@ -80,6 +84,9 @@ struct TrainedModel {
 /// with them, unless `weights` says "model"), objective and preprocessing. DataError naming the
 /// file when it is not a cardiotorch training checkpoint.
 TrainedModel load_trained(const std::string& path, const std::string& weights = "auto");
+/// The same from a checkpoint already read (`path` names it in messages).
+TrainedModel load_trained(const weights::CheckpointData& ck, const std::string& path,
+                          const std::string& weights = "auto");
 
 /// Several checkpoints of one task (seeds, folds, other architectures) as one model: each
 /// member's outputs become probabilities (the objective's softmax or sigmoid), these are
