@@ -198,8 +198,14 @@ Loader::Loader(DatasetPtr dataset, signal::Pipeline pipeline, LoaderOptions opti
   if (options_.num_workers > 0) impl_->pool = std::make_unique<ThreadPool>(static_cast<int>(options_.num_workers));
 }
 
-// The workers use dataset_ and options_: stop them before those members are destroyed.
-Loader::~Loader() { impl_.reset(); }
+// The workers use dataset_, options_ and impl_'s pipeline and crop: stop them before any of
+// these go. Not impl_.reset(): it nulls impl_ before ~Impl waits for the running samples, and a
+// worker past a slow step then reads impl_->crop through a null pointer.
+Loader::~Loader() {
+  if (!impl_) return;
+  impl_->cancel();
+  impl_->pool.reset();
+}
 
 std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   const int64_t n = dataset_->size();

@@ -322,6 +322,23 @@ TEST(DataLoader, WorkersShareTheSamplesOfABatch) {
   EXPECT_EQ(trace->ids.count(std::this_thread::get_id()), 0u);
 }
 
+// A loader destroyed mid-epoch (its consumer stopped early, or threw: embed on an ensemble did)
+// waits for the samples its workers are preparing; they read the loader's state (the crop)
+// after a slow step. It used to release that state first: a segmentation fault.
+TEST(DataLoader, DestroyedMidEpochWaitsForItsWorkers) {
+  const auto dir = ct::test::make_temp_dir("loader_destroy");
+  auto ds = std::make_shared<ct::test::FileDataset>(dir, 64, 1, 64);
+  ct::signal::Pipeline p;
+  p.add(std::make_shared<ThreadTrace>());
+  auto o = opts(2, 4);
+  o.crop = 32;
+  for (int i = 0; i < 10; ++i) {
+    cd::Loader l(ds, p, o);
+    l.start_epoch(0);
+    ASSERT_TRUE(l.next().has_value());
+  }  // the later batches are still being prepared here
+}
+
 TEST(DataLoader, DefaultWorkersComeFromTheThreadBudget) {
   auto ds =
       std::make_shared<cd::InMemoryDataset>(cd::DatasetInfo{}, std::vector<cd::Sample>{}, std::vector<cd::ItemInfo>{});
