@@ -262,7 +262,7 @@ EvaluationReport evaluate_checkpoint(const EvaluateRequest& req) {
   const train::EvalResult r =
       train::evaluate(*t.model, *t.objective, loader, ms.get(), device, at::kFloat, "evaluate", 0, true);
   const std::string& first = req.checkpoints.front();
-  const size_t n = req.checkpoints.size();
+  const size_t n = t.members.size();  // an ensemble file counts its members
   std::string out = req.out_dir;
   if (out.empty()) {
     const std::string tag = req.data.empty() ? part : fs::path(req.data).filename().string();
@@ -275,7 +275,7 @@ EvaluationReport evaluate_checkpoint(const EvaluateRequest& req) {
       str_cat(what, " on ", req.data.empty() ? t.info.data_root : req.data, " (", part, ", ", idx.size(), " items)"));
   if (n > 1) {
     std::ofstream f(out + "/members.txt");
-    for (const auto& p : req.checkpoints) f << p << '\n';
+    for (const auto& p : t.members) f << p << '\n';
     rep.files.push_back(out + "/members.txt");
   }
   return rep;

@@ -164,6 +164,11 @@ void copy_group(torch::nn::Module& module, const weights::NamedTensors& tensors,
 
 }  // namespace
 
+namespace {
+TrainedModel load_ensemble_file(const weights::CheckpointData& ck, const std::string& section, const std::string& path,
+                                const std::string& which);
+}  // namespace
+
 TrainedModel load_trained(const std::string& path, const std::string& which) {
   return load_trained(weights::load_checkpoint(path), path, which);
 }
@@ -171,6 +176,8 @@ TrainedModel load_trained(const std::string& path, const std::string& which) {
 TrainedModel load_trained(const weights::CheckpointData& ck, const std::string& path, const std::string& which) {
   CT_CHECK(which == "auto" || which == "model" || which == "ema", UsageError,
            "--weights must be auto, model or ema, got '", which, "'");
+  if (auto e = ck.sections.find("ensemble"); e != ck.sections.end())
+    return load_ensemble_file(ck, e->second, path, which);
   auto task = ck.sections.find("task");
   CT_CHECK(task != ck.sections.end() && !ck.config_yaml.empty(), DataError, path,
            ": not a fine-tuning checkpoint (it has no task section); `cardiotorch finetune` writes them");
@@ -239,6 +246,11 @@ class EnsembleModelImpl : public models::ModelImpl {
     }
     return mean;
   }
+  // The members' features live in different spaces (other seeds, other architectures): there is
+  // no one embedding to return, and the mean output is not one.
+  at::Tensor forward_features(const at::Tensor&) override { throw no_features(); }
+  at::Tensor forward_localized(const at::Tensor&) override { throw no_features(); }
+  at::Tensor embed(const at::Tensor&) override { throw no_features(); }
   models::Shape output_shape(const models::Shape& input) const override {
     return members_.front()->output_shape(input);
   }
@@ -249,6 +261,11 @@ class EnsembleModelImpl : public models::ModelImpl {
   }
 
  private:
+  UsageError no_features() const {
+    return UsageError(str_cat("an ensemble of ", members_.size(), " checkpoints has no single feature space: embed ",
+                              "with one member (", join(paths_, ", "), ")"));
+  }
+
   std::vector<models::ModelPtr> members_;
   std::vector<std::string> paths_;
   train::ObjectivePtr objective_;
@@ -275,17 +292,26 @@ std::vector<double> mean_rule(const std::vector<TaskInfo>& infos, std::vector<do
 
 }  // namespace
 
-TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::string& which) {
-  CT_CHECK(!paths.empty(), UsageError, "no checkpoint given");
-  if (paths.size() == 1) return load_trained(paths[0], which);
-  TrainedModel first = load_trained(paths[0], which);
+namespace {
+
+// Trained models of one task as one (load_ensemble); `labels` name them in messages and in
+// TrainedModel::members.
+TrainedModel combine_members(std::vector<TrainedModel> ms, const std::vector<std::string>& labels) {
+  CT_INTERNAL_ASSERT(!ms.empty() && ms.size() == labels.size(), "combine_members: ", ms.size(), " models, ",
+                     labels.size(), " labels");
+  if (ms.size() == 1) return std::move(ms.front());
+  for (size_t i = 0; i < ms.size(); ++i)
+    CT_CHECK(
+        ms[i].members.size() == 1, UsageError, labels[i], " is itself an ensemble of ", ms[i].members.size(),
+        " checkpoints: give its members' checkpoints instead (an ensemble of ensembles would weigh them unequally)");
+  TrainedModel& first = ms.front();
   const auto task = first.objective->task();
-  CT_CHECK(task.has_value(), ConfigError, paths[0], ": objective ", first.objective->objective_name(),
+  CT_CHECK(task.has_value(), ConfigError, labels[0], ": objective ", first.objective->objective_name(),
            " has no per-sample predictions to average");
   std::vector<models::ModelPtr> models = {first.model};
   std::vector<TaskInfo> infos = {first.info};
-  for (size_t i = 1; i < paths.size(); ++i) {
-    TrainedModel m = load_trained(paths[i], which);
+  for (size_t i = 1; i < ms.size(); ++i) {
+    const TrainedModel& m = ms[i];
     const TaskInfo &a = first.info, &b = m.info;
     std::vector<std::string> d;
     auto same = [&](const char* what, const auto& x, const auto& y) {
@@ -306,8 +332,8 @@ TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::str
       d.push_back("data.dataset." + line);
     for (const auto& line : train::config_differences(first.config["preprocess"], m.config["preprocess"]))
       d.push_back(line.rfind("(root)", 0) == 0 ? "preprocess" + line.substr(6) : "preprocess." + line);
-    CT_CHECK(d.empty(), ConfigError, "ensemble: ", paths[i], " does not predict the same task from the same input as ",
-             paths[0], ": they differ in ", join(d, "; "));
+    CT_CHECK(d.empty(), ConfigError, "ensemble: ", labels[i], " does not predict the same task from the same input as ",
+             labels[0], ": they differ in ", join(d, "; "));
     models.push_back(m.model);
     infos.push_back(m.info);
   }
@@ -315,11 +341,85 @@ TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::str
   t.info.thresholds = mean_rule(infos, &TaskInfo::thresholds, 0.5);
   t.info.class_offsets = mean_rule(infos, &TaskInfo::class_offsets, 0.0);
   if (!t.info.thresholds.empty() || !t.info.class_offsets.empty())
-    t.info.decisions = str_cat("the mean of the members' tuned rules (", paths.size(), " members)");
-  t.model = std::make_shared<EnsembleModelImpl>(models, paths, t.objective, *task);
+    t.info.decisions = str_cat("the mean of the members' tuned rules (", labels.size(), " members)");
+  t.model = std::make_shared<EnsembleModelImpl>(models, labels, t.objective, *task);
   t.model->eval();
-  t.members = paths;
+  t.members = labels;
   return t;
+}
+
+// An ensemble file (save_ensemble): its "ensemble" section lists the members as
+// {source, weights, config, task}; member i's model weights are the group "member<i>", its
+// objective's (when it has any) "member<i>_objective".
+std::string member_group(size_t i) { return str_cat("member", i); }
+
+TrainedModel load_ensemble_file(const weights::CheckpointData& ck, const std::string& section, const std::string& path,
+                                const std::string& which) {
+  CT_CHECK(which == "auto", UsageError, path,
+           ": an ensemble file holds the weights chosen when it was written; --weights ", which, " does not apply");
+  std::vector<TrainedModel> members;
+  std::vector<std::string> labels;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(section);
+    const nlohmann::json& list = j.at("members");
+    CT_CHECK(list.is_array() && !list.empty(), DataError, path, ": the ensemble section lists no members");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const nlohmann::json& m = list[i];
+      weights::CheckpointData sub;
+      sub.config_yaml = m.at("config").get<std::string>();
+      sub.sections["task"] = m.at("task").get<std::string>();
+      auto g = ck.groups.find(member_group(i));
+      CT_CHECK(g != ck.groups.end(), DataError, path, ": ensemble member ", i, " has no weights (tensor group '",
+               member_group(i), "')");
+      sub.groups["model"] = g->second;
+      auto og = ck.groups.find(member_group(i) + "_objective");
+      if (og != ck.groups.end()) sub.groups["objective"] = og->second;
+      const std::string label = str_cat(path, " [member ", i, ", from ", m.at("source").get<std::string>(), "]");
+      members.push_back(load_trained(sub, label, "model"));
+      members.back().weights = m.at("weights").get<std::string>();
+      labels.push_back(label);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(str_cat(path, ": malformed ensemble section (", e.what(), ")"));
+  }
+  TrainedModel t = combine_members(std::move(members), labels);
+  t.path = path;
+  return t;
+}
+
+}  // namespace
+
+TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::string& which) {
+  CT_CHECK(!paths.empty(), UsageError, "no checkpoint given");
+  std::vector<TrainedModel> ms;
+  for (const auto& p : paths) ms.push_back(load_trained(p, which));
+  return combine_members(std::move(ms), paths);
+}
+
+void save_ensemble(const std::vector<std::string>& paths, const std::string& out, const std::string& which) {
+  CT_CHECK(paths.size() >= 2, UsageError, "ensemble: give two or more checkpoints, got ", paths.size());
+  for (const auto& p : paths)
+    CT_CHECK(std::filesystem::weakly_canonical(p) != std::filesystem::weakly_canonical(out), UsageError,
+             "ensemble: the output ", out, " is one of the members");
+  const TrainedModel ens = load_ensemble(paths, which);  // the members agree; the ensemble's rule
+  weights::CheckpointData file;
+  nlohmann::json members = nlohmann::json::array();
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const weights::CheckpointData ck = weights::load_checkpoint(paths[i]);
+    const TrainedModel m = load_trained(ck, paths[i], which);
+    file.groups[member_group(i)] = ck.groups.at(m.weights);
+    if (auto og = ck.groups.find("objective"); og != ck.groups.end())
+      file.groups[member_group(i) + "_objective"] = og->second;
+    members.push_back(
+        {{"source", paths[i]}, {"weights", m.weights}, {"config", ck.config_yaml}, {"task", ck.sections.at("task")}});
+    if (i == 0) {
+      file.config_yaml = ck.config_yaml;
+      file.registry = ck.registry;
+    }
+  }
+  file.sections["task"] = ens.info.to_json();
+  file.sections["ensemble"] = nlohmann::json{{"members", members}}.dump();
+  weights::save_checkpoint(out, file);
 }
 
 std::shared_ptr<data::Dataset> open_task_dataset(const TrainedModel& t, const std::string& dir,

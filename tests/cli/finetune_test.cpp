@@ -265,6 +265,89 @@ TEST(FinetuneCli, EnsembleAveragesTheMembersProbabilities) {
   EXPECT_NE(out.find("preprocess"), std::string::npos) << out;
 }
 
+// `cardiotorch ensemble` packs runs into one file that loads as their ensemble: the same outputs,
+// the same decision rule and the same evaluation as the checkpoints given side by side; what an
+// ensemble cannot do (embed, another weight group, nesting) is refused, a damaged file names
+// what is missing.
+TEST(FinetuneCli, EnsembleFileIsTheEnsembleOfItsMembers) {
+  const std::string dir = ct::test::make_temp_dir("ensemble_file");
+  const std::string cfg = tiny_config(dir, 6, 0);
+  std::string out;
+  for (const char* seed : {"1", "2"})
+    ASSERT_EQ(
+        ct::test::run_cli(
+            ct::str_cat("finetune --config ", cfg, " --set name=s", seed, " --set seed=", seed,
+                        " --set finetune.decisions.tune=f1 --set finetune.decisions.min_positives=1 -q --threads 1"),
+            &out),
+        0)
+        << out;
+  const std::string a = dir + "/runs/s1/checkpoints/best.safetensors",
+                    b = dir + "/runs/s2/checkpoints/best.safetensors", e = dir + "/ens.safetensors";
+  ASSERT_EQ(ct::test::run_cli("ensemble " + a + " " + b + " -o " + e, &out), 0) << out;
+  EXPECT_NE(out.find("ensemble of 2 checkpoints"), std::string::npos) << out;
+
+  const ct::app::TrainedModel file = ct::app::load_trained(e), sides = ct::app::load_ensemble({a, b});
+  ASSERT_EQ(file.members.size(), 2u);
+  EXPECT_NE(file.members[0].find("from " + a), std::string::npos) << file.members[0];
+  EXPECT_NE(file.members[1].find("from " + b), std::string::npos) << file.members[1];
+  EXPECT_FALSE(sides.info.thresholds.empty());
+  EXPECT_EQ(file.info.thresholds, sides.info.thresholds);
+  EXPECT_EQ(file.info.class_names, sides.info.class_names);
+  const at::Tensor x = at::randn({3, 12, 256}, at::TensorOptions().dtype(at::kFloat));
+  {
+    at::NoGradGuard no_grad;
+    EXPECT_TRUE(at::equal(file.model->forward(x), sides.model->forward(x)));
+  }
+
+  const std::string data = ct::test::source_path("data/sample/cinc2021");
+  std::string from_file, from_paths;
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + e + " --data " + data + " -o " + dir + "/ef --threads 1",
+                              &from_file),
+            0)
+      << from_file;
+  ASSERT_EQ(
+      ct::test::run_cli("evaluate --checkpoint " + a + " " + b + " --data " + data + " -o " + dir + "/ep --threads 1",
+                        &from_paths),
+      0)
+      << from_paths;
+  // Everything but the progress line and the report directory's name.
+  auto body = [](const std::string& s) {
+    const size_t from = s.find("50 samples");
+    return from == std::string::npos ? s : s.substr(from, s.find("reports:") - from);
+  };
+  EXPECT_NE(from_file.find("50 samples"), std::string::npos) << from_file;
+  EXPECT_EQ(body(from_file), body(from_paths));
+  std::ifstream members(dir + "/ef/members.txt");
+  std::string first;
+  std::getline(members, first);
+  EXPECT_NE(first.find("[member 0, from " + a + "]"), std::string::npos) << first;
+  const std::string rec = ct::test::source_path("data/sample/cinc2021/E07500");
+  ASSERT_EQ(ct::test::run_cli("predict --checkpoint " + e + " " + rec + " -o " + dir + "/pred.json", &out), 0) << out;
+  std::ifstream pj(dir + "/pred.json");
+  EXPECT_EQ(nlohmann::json::parse(pj)["predictions"].size(), 1u);
+
+  EXPECT_EQ(ct::test::run_cli("evaluate --checkpoint " + e + " --weights model --data " + data, &out), 2);
+  EXPECT_NE(out.find("--weights model does not apply"), std::string::npos) << out;
+  EXPECT_EQ(ct::test::run_cli("evaluate --checkpoint " + e + " " + a + " --data " + data, &out), 2);
+  EXPECT_NE(out.find("is itself an ensemble of 2 checkpoints"), std::string::npos) << out;
+  EXPECT_EQ(ct::test::run_cli("embed --checkpoint " + e + " --data " + data + " -o " + dir + "/emb.npy", &out), 2);
+  EXPECT_NE(out.find("no single feature space"), std::string::npos) << out;
+  EXPECT_EQ(ct::test::run_cli("ensemble " + a + " -o " + dir + "/one.safetensors", &out), 2);
+  EXPECT_NE(out.find("two or more checkpoints"), std::string::npos) << out;
+  EXPECT_EQ(ct::test::run_cli("ensemble " + a + " " + b + " -o " + a, &out), 2);
+  EXPECT_NE(out.find("is one of the members"), std::string::npos) << out;
+
+  ct::weights::CheckpointData broken = ct::weights::load_checkpoint(e);
+  broken.groups.erase("member1");
+  ct::weights::save_checkpoint(dir + "/broken.safetensors", broken);
+  try {
+    ct::app::load_trained(dir + "/broken.safetensors");
+    FAIL() << "a member without weights loaded";
+  } catch (const ct::DataError& err) {
+    EXPECT_NE(std::string(err.what()).find("member 1 has no weights"), std::string::npos) << err.what();
+  }
+}
+
 TEST(FinetuneCli, MitdbBeatsTrainEvaluateAndPredict) {
   CT_REQUIRE_SHARED("mitdb/101.hea");
   CT_REQUIRE_SHARED("wfdb-python/sample-data/100.atr");

@@ -97,7 +97,16 @@ TrainedModel load_trained(const weights::CheckpointData& ck, const std::string& 
 /// they read: objective, classes, input channels, length and sampling rate, the dataset options
 /// and the preprocessing; ConfigError naming the checkpoint and the keys that differ. The
 /// config, task and split are the first checkpoint's. One path: load_trained.
+/// An ensemble file (save_ensemble) loads as the ensemble it holds, in load_trained too; an
+/// ensemble file among several paths is refused (it would weigh its members unequally).
 TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::string& weights = "auto");
+
+/// Writes the checkpoints `paths` (load_ensemble's rules: they must agree) as one ensemble file
+/// at `out`: each member's config, task, and weights (the group `weights` picks, as
+/// load_trained does), its objective's state, and as the file's own task the ensemble's decision
+/// rule (the mean of the members'). load_trained, evaluate, predict and saliency read it as
+/// the ensemble; embed refuses it (the members' feature spaces differ).
+void save_ensemble(const std::vector<std::string>& paths, const std::string& out, const std::string& weights = "auto");
 
 /// The dataset to evaluate or embed: `dir` read by the training adapter (its options, root
 /// replaced, `overrides` "key=value" applied) when the directory has that layout, else by the

@@ -1,0 +1,46 @@
+// cardiotorch ensemble CKPT CKPT [CKPT ...] -o ENSEMBLE.safetensors [--weights auto|model|ema]
+#include <iostream>
+
+#include "cardiotorch/app/task.h"
+#include "cardiotorch/core/strings.h"
+#include "cli/command.h"
+
+namespace cardiotorch::cli {
+namespace {
+
+class EnsembleCommand : public Command {
+ public:
+  void setup(CLI::App& app) override {
+    app.add_option("checkpoints", checkpoints_,
+                   "two or more fine-tuning checkpoints of one task (seeds, folds, other architectures) that read "
+                   "the same input")
+        ->required()
+        ->check(CLI::ExistingFile);
+    app.add_option("-o,--output", output_, "the ensemble file to write (.safetensors)")->required();
+    app.add_option("--weights", weights_, "auto | model | ema: which weights of each member to keep")
+        ->check(CLI::IsMember({"auto", "model", "ema"}));
+  }
+  int run() override {
+    app::save_ensemble(checkpoints_, output_, weights_);
+    // Read back, so that what was written is known to load.
+    const app::TrainedModel t = app::load_trained(output_);
+    std::cout << "wrote " << output_ << ": " << t.model->summary() << "\n";
+    if (!t.info.decisions.empty()) std::cout << "decisions: " << t.info.decisions << "\n";
+    return 0;
+  }
+
+ private:
+  std::vector<std::string> checkpoints_;
+  std::string output_;
+  std::string weights_ = "auto";
+};
+
+}  // namespace
+}  // namespace cardiotorch::cli
+
+CT_CLI_COMMAND(
+    "ensemble",
+    "pack fine-tuned checkpoints of one task into one ensemble file (mean probabilities) that evaluate "
+    "and predict read like a single checkpoint",
+    "cardiotorch ensemble runs/mitdb_beats_s{0,1,2}/checkpoints/best.safetensors -o mitdb_beats_ens.safetensors",
+    cardiotorch::cli::EnsembleCommand)
