@@ -500,11 +500,18 @@ void read_torch_ecg_dir(Checkpoint& ck, const ReadOptions& opt) {
   ck.format = "torch_ecg checkpoint directory";
 }
 
-bool looks_like_safetensors(const std::string& head, uint64_t file_size) {
-  if (head.size() < 9) return false;
+// The metadata length a safetensors file starts with (little-endian u64, then '{'); 0 when the
+// first bytes are not that.
+uint64_t safetensors_header_length(const std::string& head) {
+  if (head.size() < 9 || head[8] != '{') return 0;
   uint64_t n = 0;
   for (int b = 0; b < 8; ++b) n |= static_cast<uint64_t>(static_cast<unsigned char>(head[b])) << (8 * b);
-  return n >= 2 && n <= file_size - 8 && head[8] == '{';
+  return n;
+}
+
+bool looks_like_safetensors(const std::string& head, uint64_t file_size) {
+  const uint64_t n = safetensors_header_length(head);
+  return n >= 2 && n <= file_size - 8;
 }
 
 }  // namespace
@@ -530,6 +537,11 @@ Checkpoint read_checkpoint(const std::string& path, const ReadOptions& opt) {
     std::string bytes(static_cast<size_t>(src.size()), '\0');
     src.read(0, bytes.data(), bytes.size(), path);
     read_legacy(ck, bytes, opt);
+  } else if (const uint64_t n = safetensors_header_length(head); n >= 2 && n > src.size() - 8) {
+    // A safetensors header whose announced length runs past the end: the file was cut short.
+    throw DataError(str_cat(path, ": truncated safetensors file: its header announces ", n,
+                            " bytes of metadata, the whole file has ", src.size(),
+                            " bytes (an interrupted download or copy?)"));
   } else if (head.size() >= 262 && head.compare(257, 5, "ustar") == 0) {
     throw DataError(str_cat(path,
                             ": torch.save's tar format (torch < 0.4) is not supported; load it with an old "

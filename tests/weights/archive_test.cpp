@@ -386,3 +386,22 @@ TEST(WeightsRead, PickledWholeModuleFlattensLikeAStateDict) {
   EXPECT_EQ(sd[0].first, "fc.weight");
   EXPECT_TRUE(sd[0].second.equal(torch::tensor({{3.f, 4.f}})));
 }
+
+TEST_F(WeightsArchive, SafetensorsCutInsideItsHeaderSaysTruncated) {
+  // The first 8 bytes announce a header longer than what is left: a file cut short, not an
+  // unknown format.
+  const std::string json = R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  std::string bytes(8, '\0');
+  for (int b = 0; b < 8; ++b) bytes[b] = static_cast<char>((json.size() >> (8 * b)) & 0xff);
+  bytes += json + std::string(4, '\0');
+  EXPECT_NO_THROW(cw::read_checkpoint(write("whole.safetensors", bytes)));
+  try {
+    cw::read_checkpoint(write("cut.safetensors", bytes.substr(0, 30)));
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated safetensors file: its header announces " +
+                                         std::to_string(json.size()) + " bytes of metadata, the whole file has 30"),
+              std::string::npos)
+        << e.what();
+  }
+}
