@@ -384,6 +384,23 @@ TrainedModel load_ensemble_file(const weights::CheckpointData& ck, const std::st
   }
   TrainedModel t = combine_members(std::move(members), labels);
   t.path = path;
+  // The file's own task holds the ensemble's decision rule: the members' mean when it was
+  // written, or a rule tuned for the ensemble since, which then takes precedence.
+  if (auto task = ck.sections.find("task"); task != ck.sections.end()) {
+    TaskInfo own;
+    try {
+      own = TaskInfo::from_json(task->second);
+    } catch (const nlohmann::json::exception& e) {
+      throw DataError(str_cat(path, ": malformed task section (", e.what(), ")"));
+    } catch (const DataError& e) {
+      throw DataError(str_cat(path, ": ", e.what()));
+    }
+    CT_CHECK(own.class_names == t.info.class_names, DataError, path, ": the ensemble's task has the classes ",
+             join(own.class_names), ", its members ", join(t.info.class_names));
+    t.info.thresholds = own.thresholds;
+    t.info.class_offsets = own.class_offsets;
+    t.info.decisions = own.decisions;
+  }
   return t;
 }
 

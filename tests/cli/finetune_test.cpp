@@ -337,6 +337,20 @@ TEST(FinetuneCli, EnsembleFileIsTheEnsembleOfItsMembers) {
   EXPECT_EQ(ct::test::run_cli("ensemble " + a + " " + b + " -o " + a, &out), 2);
   EXPECT_NE(out.find("is one of the members"), std::string::npos) << out;
 
+  // The file's own decision rule is the ensemble's: one tuned for the ensemble later (here
+  // written by hand) replaces the members' mean.
+  {
+    ct::weights::CheckpointData ck = ct::weights::load_checkpoint(e);
+    ct::app::TaskInfo task = ct::app::TaskInfo::from_json(ck.sections.at("task"));
+    for (double& th : task.thresholds) th = 0.25;
+    task.decisions = "tuned for the ensemble";
+    ck.sections["task"] = task.to_json();
+    ct::weights::save_checkpoint(dir + "/retuned.safetensors", ck);
+    const ct::app::TrainedModel r = ct::app::load_trained(dir + "/retuned.safetensors");
+    EXPECT_EQ(r.info.thresholds, std::vector<double>(task.thresholds.size(), 0.25));
+    EXPECT_EQ(r.info.decisions, "tuned for the ensemble");
+  }
+
   ct::weights::CheckpointData broken = ct::weights::load_checkpoint(e);
   broken.groups.erase("member1");
   ct::weights::save_checkpoint(dir + "/broken.safetensors", broken);

@@ -104,8 +104,9 @@ TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::str
 /// Writes the checkpoints `paths` (load_ensemble's rules: they must agree) as one ensemble file
 /// at `out`: each member's config, task, and weights (the group `weights` picks, as
 /// load_trained does), its objective's state, and as the file's own task the ensemble's decision
-/// rule (the mean of the members'). load_trained, evaluate, predict and saliency read it as
-/// the ensemble; embed refuses it (the members' feature spaces differ).
+/// rule (the mean of the members'; loading uses the file's rule, so a rule tuned for the ensemble
+/// later replaces it). load_trained, evaluate and predict read it as the ensemble; embed refuses
+/// it (the members' feature spaces differ).
 void save_ensemble(const std::vector<std::string>& paths, const std::string& out, const std::string& weights = "auto");
 
 /// The dataset to evaluate or embed: `dir` read by the training adapter (its options, root
