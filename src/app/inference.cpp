@@ -16,7 +16,7 @@
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
 #include "cardiotorch/core/strings.h"
-#include "cardiotorch/data/adapters.h"
+#include "cardiotorch/data/beat_windows.h"
 #include "cardiotorch/io/annotation.h"
 #include "cardiotorch/io/npy.h"
 #include "cardiotorch/io/reader.h"
@@ -337,11 +337,12 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
   TrainedModel t = load_ensemble(req.checkpoints, req.weights);
   if (class_names) *class_names = t.info.class_names;
   const ConfigNode ds = t.config["data"]["dataset"];
-  // A beat model reads windows around R peaks with the context the adapter gave them in
-  // training; the stored dataset options say which (older checkpoints lack newer keys: their
-  // defaults reproduce what those versions did).
-  const bool beat_model = ds.has("name") && ds["name"].as_string() == "mitdb";
-  const data::MitdbOptions mitdb = beat_model ? from_config<data::MitdbOptions>(ds) : data::MitdbOptions{};
+  // A beat model reads windows around R peaks with the context its dataset adapter gave them
+  // in training (data::beat_windower_registry(), built from the stored dataset options; older
+  // checkpoints lack newer keys: their defaults reproduce what those versions did).
+  const std::string dataset = ds.has("name") ? ds["name"].as_string() : "";
+  const std::shared_ptr<data::BeatWindower> beats =
+      data::beat_windower_registry().contains(dataset) ? data::beat_windower_registry().build(ds) : nullptr;
   const bool segmentation = t.objective->task() == train::TaskKind::kSegmentation;
   const int64_t win = t.info.seq_len;
   io::ReadOptions ro;
@@ -353,11 +354,10 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
     io::Record rec = io::read_record(path, ro);
     CT_CHECK(rec.fs > 0, UsageError, path, ": no sampling rate; pass --fs");
     const std::string name = rec.name.empty() ? fs::path(path).stem().string() : rec.name;
-    if (beat_model) {
-      const int64_t b = std::llround(mitdb.before * rec.fs), a = std::llround(mitdb.after * rec.fs);
+    if (beats) {
       std::vector<int64_t> peaks;
       std::vector<std::string> refs;
-      const std::string annotator = !req.annotator.empty() ? req.annotator : mitdb.annotator;
+      const std::string annotator = !req.annotator.empty() ? req.annotator : beats->annotator();
       const bool have_ann =
           fs::exists(path + "." + annotator) ||
           fs::exists((fs::path(path).parent_path() / fs::path(path).stem()).string() + "." + annotator);
@@ -378,13 +378,7 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
         CT_LOG_INFO(name, ": ", peaks.size(), " beats found by the QRS detector (lead ",
                     rec.leads.empty() ? std::string("0") : rec.leads[0], ")");
       }
-      const int64_t n = rec.n_samples();
-      // The context channels the adapter appended in training (data::mitdb_with_context).
-      const std::vector<std::vector<double>> rr = data::mitdb_rr_context(peaks, rec.fs, mitdb);
-      CT_CHECK(!mitdb.rr_features || !rr.empty(), DataError, path, ": ", peaks.size(),
-               " beats; the model needs the RR context of at least 2");
-      const at::Tensor median =
-          mitdb.template_diff && !peaks.empty() ? data::mitdb_median_beat(rec.signal, peaks, b, b + a) : at::Tensor();
+      beats->set_record(rec.signal, rec.fs, peaks, path);
       std::vector<at::Tensor> windows;
       std::vector<size_t> which;
       auto flush = [&] {
@@ -411,12 +405,9 @@ std::vector<Prediction> predict_records(const PredictRequest& req, std::vector<s
         which.clear();
       };
       for (size_t k = 0; k < peaks.size(); ++k) {
-        const int64_t from = peaks[k] - b, to = peaks[k] + a;
-        const int64_t f = std::max<int64_t>(0, from), e = std::min<int64_t>(n, to);
-        if (e <= f) continue;
-        at::Tensor w = rec.signal.narrow(1, f, e - f);
-        if (f > from || e < to) w = at::constant_pad_nd(w, {f - from, to - e}, 0);  // as the adapter pads
-        windows.push_back(data::mitdb_with_context(w, median, mitdb.rr_features ? &rr[k] : nullptr));
+        at::Tensor w = beats->window(k);
+        if (!w.defined()) continue;  // wholly outside the record
+        windows.push_back(std::move(w));
         which.push_back(k);
         if (windows.size() == 256) flush();
       }

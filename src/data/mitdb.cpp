@@ -11,6 +11,7 @@
 #include <set>
 
 #include "cardiotorch/data/adapters.h"
+#include "cardiotorch/data/beat_windows.h"
 #include "cardiotorch/io/annotation.h"
 #include "cardiotorch/io/wfdb.h"
 #include "data/record_dataset.h"
@@ -397,6 +398,42 @@ void MitdbOptions::validate() const {
 std::shared_ptr<Dataset> make_mitdb(const MitdbOptions& o) { return std::make_shared<MitdbDataset>(o); }
 
 namespace {
+// predict's view of the adapter: the same window, record template and RR context per beat
+// (load() above), computed from a record the dataset never indexed.
+class MitdbWindower : public BeatWindower {
+ public:
+  explicit MitdbWindower(MitdbOptions o) : o_(std::move(o)) {}
+  std::string annotator() const override { return o_.annotator; }
+  void set_record(const at::Tensor& signal, double fs, std::vector<int64_t> peaks, const std::string& where) override {
+    CT_CHECK(signal.dim() == 2 && fs > 0, ShapeError, where,
+             ": expected a [leads, samples] signal with a sampling rate");
+    signal_ = signal;
+    peaks_ = std::move(peaks);
+    before_ = std::llround(o_.before * fs);
+    width_ = before_ + std::llround(o_.after * fs);
+    rr_ = mitdb_rr_context(peaks_, fs, o_);
+    CT_CHECK(!o_.rr_features || !rr_.empty(), DataError, where, ": ", peaks_.size(),
+             " beats; the model needs the RR context of at least 2");
+    median_ = o_.template_diff && !peaks_.empty() ? mitdb_median_beat(signal_, peaks_, before_, width_) : at::Tensor();
+  }
+  at::Tensor window(size_t k) const override {
+    CT_CHECK(k < peaks_.size(), UsageError, "beat ", k, " of ", peaks_.size());
+    const int64_t n = signal_.size(1), from = peaks_[k] - before_, to = from + width_;
+    const int64_t f = std::max<int64_t>(0, from), e = std::min<int64_t>(n, to);
+    if (e <= f) return at::Tensor();
+    at::Tensor w = signal_.narrow(1, f, e - f);
+    if (f > from || e < to) w = at::constant_pad_nd(w, {f - from, to - e}, 0);  // as load() pads
+    return mitdb_with_context(w, median_, o_.rr_features ? &rr_[k] : nullptr);
+  }
+
+ private:
+  MitdbOptions o_;
+  at::Tensor signal_, median_;
+  std::vector<int64_t> peaks_;
+  std::vector<std::vector<double>> rr_;
+  int64_t before_ = 0, width_ = 0;
+};
+
 // Beat-annotated records at MIT-BIH's 360 Hz (other .atr databases, e.g. CPSC 2021 at 200 Hz,
 // are not MIT-BIH layouts).
 struct MitdbDetector : DatasetDetector {
@@ -420,6 +457,8 @@ struct MitdbDetector : DatasetDetector {
 
 CT_REGISTER(dataset_detector_registry(), "mitdb", make_detector<MitdbDetector>,
             ".atr beat annotations of 360 Hz records")
+CT_REGISTER(beat_windower_registry(), "mitdb", (make_from_options<MitdbWindower, MitdbOptions>),
+            "the mitdb adapter's beat windows, record template and RR context, from any record")
 
 }  // namespace cardiotorch::data
 

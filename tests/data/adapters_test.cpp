@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <set>
 
+#include "cardiotorch/data/beat_windows.h"
 #include "cardiotorch/data/split.h"
 #include "cardiotorch/io/annotation.h"
+#include "cardiotorch/io/reader.h"
 #include "support/test_util.h"
 
 namespace ct = cardiotorch;
@@ -492,6 +494,47 @@ TEST(DataAdapters, MitdbTemplateDiffSubtractsTheRecordsMedianBeat) {
     EXPECT_TRUE(at::equal(s.signal[0], windows[i][0]));
     EXPECT_TRUE(at::allclose(s.signal[1], windows[i][0] - median[0], 1e-6, 1e-6)) << "beat " << i;
   }
+}
+
+// predict cuts a beat model's inputs from a record no dataset indexed, through the windower the
+// adapter registers: for every beat, the adapter's own item (window, record template, RR context
+// with every channel of the shipped config), bit for bit.
+TEST(DataAdapters, MitdbBeatWindowerCutsTheAdaptersItems) {
+  CT_REQUIRE_SHARED("mitdb/101.atr");
+  const std::string root = ct::test::shared_data("mitdb");
+  const ct::ConfigNode node =
+      ct::ConfigNode::parse("{name: mitdb, root: " + root +
+                            ", records: [101], leads: [MLII], rr_features: true, rr_irregularity_windows: [20, 40], "
+                            "rr_irregularity_lags: [1, 3], rr_reference: 300, template_diff: true}");
+  auto ds = cd::build_dataset(node);
+  ASSERT_TRUE(cd::beat_windower_registry().contains("mitdb"));
+  EXPECT_FALSE(cd::beat_windower_registry().contains("cinc2017"));  // a record model
+  auto w = cd::beat_windower_registry().build(node);
+  EXPECT_EQ(w->annotator(), "atr");
+  ct::io::ReadOptions ro;
+  ro.channels = {"MLII"};
+  const ct::io::Record rec = ct::io::read_record(root + "/101", ro);
+  std::vector<int64_t> peaks;
+  for (const auto& a : ct::io::read_annotations(root + "/101", "atr").annotations)
+    if (cd::aami_index(a.symbol) >= 0) peaks.push_back(a.sample);
+  ASSERT_EQ(static_cast<int64_t>(peaks.size()), ds->size());
+  w->set_record(rec.signal, rec.fs, peaks, "101");
+  for (int64_t i : {int64_t{0}, int64_t{1}, int64_t{7}, ds->size() / 2, ds->size() - 1}) {
+    const at::Tensor item = ds->get(i).signal, cut = w->window(static_cast<size_t>(i));
+    ASSERT_EQ(cut.sizes(), item.sizes()) << "beat " << i;
+    EXPECT_TRUE(at::equal(cut, item)) << "beat " << i << ": " << (cut - item).abs().max();
+  }
+  // The RR context needs two beats; the error names the record.
+  try {
+    w->set_record(rec.signal, rec.fs, {peaks[0]}, "rec-x");
+    ADD_FAILURE() << "one beat was accepted";
+  } catch (const ct::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("rec-x: 1 beats"), std::string::npos) << e.what();
+  }
+  // A beat wholly outside the record has no window.
+  w->set_record(rec.signal, rec.fs, {peaks[0], peaks[1], rec.signal.size(1) + 1000}, "101");
+  EXPECT_TRUE(w->window(1).defined());
+  EXPECT_FALSE(w->window(2).defined());
 }
 
 TEST(DataAdapters, LudbMasksAndWaveCounts) {
