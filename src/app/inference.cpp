@@ -266,7 +266,11 @@ EvaluationReport evaluate_checkpoint(const EvaluateRequest& req) {
   std::string out = req.out_dir;
   if (out.empty()) {
     const std::string tag = req.data.empty() ? part : fs::path(req.data).filename().string();
-    out = (fs::path(first).parent_path().parent_path() / ("eval_" + tag + (n > 1 ? "_ensemble" : ""))).string();
+    // Beside the run's checkpoints/ folder (<run>/eval_<data>), or beside a checkpoint kept
+    // anywhere else (an ensemble file in /tmp must not write to /eval_<data>).
+    const fs::path dir = fs::path(first).parent_path();
+    const fs::path base = dir.filename() == "checkpoints" ? dir.parent_path() : dir;
+    out = (base / ("eval_" + tag + (n > 1 ? "_ensemble" : ""))).string();
   }
   const std::string what =
       n > 1 ? str_cat("ensemble of ", n, " (", first, ", ...)") : fs::path(first).filename().string();

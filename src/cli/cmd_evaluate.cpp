@@ -20,7 +20,9 @@ class EvaluateCommand : public Command {
         ->check(CLI::ExistingDirectory);
     app.add_option("--data-set", req_.data_set, "override a dataset option: --data-set records=[100,103] (repeatable)");
     app.add_option("--split", req_.split, "all | train | val | test (default: all with --data, else test)");
-    app.add_option("-o,--output", req_.out_dir, "report directory (default: eval_<data> beside the run's checkpoints)");
+    app.add_option(
+        "-o,--output", req_.out_dir,
+        "report directory (default: eval_<data> in the run directory, or beside a checkpoint kept outside one)");
     app.add_option("--weights", req_.weights, "auto | model | ema");
     app.add_option("--batch-size", req_.batch_size, "batch size (default: the training loader's)")
         ->check(CLI::NonNegativeNumber);

@@ -162,6 +162,18 @@ TEST(FinetuneCli, FinetuneEvaluatePredictEmbed) {
   const auto metrics = nlohmann::json::parse(mj);
   EXPECT_EQ(metrics["samples"].get<int64_t>(), 50);
   EXPECT_TRUE(metrics["metrics"].contains("auroc_macro"));
+  // Without -o the report goes into the run directory, or beside a checkpoint kept outside one
+  // (it used to go to <checkpoint's grandparent>, "/" for /tmp/model.safetensors).
+  const std::string sample = ct::test::source_path("data/sample/cinc2021");
+  ASSERT_EQ(ct::test::run_cli("evaluate --checkpoint " + best + " --data " + sample + " --threads 1", &out), 0) << out;
+  EXPECT_TRUE(fs::exists(run + "/eval_cinc2021/metrics.json")) << out;
+  fs::create_directories(dir + "/shipped");
+  fs::copy_file(best, dir + "/shipped/model.safetensors");
+  ASSERT_EQ(ct::test::run_cli(
+                "evaluate --checkpoint " + dir + "/shipped/model.safetensors --data " + sample + " --threads 1", &out),
+            0)
+      << out;
+  EXPECT_TRUE(fs::exists(dir + "/shipped/eval_cinc2021/metrics.json")) << out;
 
   // predict: one row per record with a probability per class.
   const std::string rec = ct::test::source_path("data/sample/cinc2021/E07500");

@@ -24,10 +24,10 @@ struct EvaluateRequest {
   std::string data;                   ///< a directory an adapter reads ("" = the training dataset)
   std::vector<std::string> data_set;  ///< dataset option overrides "key=value"
   std::string split = "";             ///< all | train | val | test ("" = all for --data, else test)
-  std::string out_dir;                ///< where reports go ("" = <checkpoint dir>/../eval_<name>)
-  std::string weights = "auto";       ///< auto | model | ema
-  int64_t batch_size = 0;             ///< 0 = the training loader's
-  int64_t num_workers = -1;           ///< -1 = the training loader's
+  std::string out_dir;           ///< where reports go ("" = <run>/eval_<name> for <run>/checkpoints/C, else beside C)
+  std::string weights = "auto";  ///< auto | model | ema
+  int64_t batch_size = 0;        ///< 0 = the training loader's
+  int64_t num_workers = -1;      ///< -1 = the training loader's
   /// stored: the checkpoint's decision rule (tuned thresholds / class offsets, when it has
   /// them) | default: argmax (multiclass), 0.5 (multilabel)
   std::string decisions = "stored";
