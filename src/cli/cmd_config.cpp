@@ -22,7 +22,11 @@ class ConfigCommand : public Command {
       std::cout << resolve_experiment(file_, overrides_).to_yaml();
       return 0;
     }
-    for (const auto& line : describe_options<ExperimentOptions>()) std::cout << line << "\n";
+    // A named object rather than describe_options<ExperimentOptions>()'s default temporary:
+    // GCC 12 inlines that temporary's destruction and warns (-Wmaybe-uninitialized, a false
+    // positive) about a string it thinks may be uninitialised.
+    static const ExperimentOptions defaults;
+    for (const auto& line : describe_options(defaults)) std::cout << line << "\n";
     return 0;
   }
 
