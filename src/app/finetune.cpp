@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cardiotorch/app/experiment.h"
+#include "app/decisions.h"
 #include "app/training_data.h"
 #include "cardiotorch/app/inference.h"
 #include "cardiotorch/app/task.h"
@@ -41,35 +42,17 @@ std::vector<int64_t> count_classes(const data::Dataset& ds, const std::vector<in
 // finetune.decisions: the checkpoint's per-class decision rule tuned on the validation loader's
 // items, set in `task` and written into the checkpoint's task section.
 void tune_decisions_into(const std::string& checkpoint, data::Loader& val_loader, const train::DecisionTuning& tuning,
-                         train::TaskKind task_kind, const c10::Device& device, at::ScalarType precision, bool progress,
-                         TaskInfo& task) {
+                         const c10::Device& device, at::ScalarType precision, bool progress, TaskInfo& task) {
   weights::CheckpointData ck = weights::load_checkpoint(checkpoint);
   TrainedModel tm = load_trained(ck, checkpoint);
-  tm.model->to(device);
-  tm.objective->to(device);
-  // f1_macro stores the outputs the tuning reads, whatever the configured metrics are.
-  auto ms = make_metric_set(ConfigNode::string("f1_macro"), task_kind, task);
-  train::evaluate(*tm.model, *tm.objective, val_loader, ms.get(), device, precision, "val", 0, progress);
-  const train::TunedDecisions d = ms->tune_decisions(tuning);
-  const bool multiclass = task_kind == train::TaskKind::kMulticlass;
-  std::string rule;
-  for (size_t c = 0; c < d.tuned.size(); ++c)
-    rule += str_cat(c ? ", " : "", c < task.class_names.size() ? task.class_names[c] : std::to_string(c), " ",
-                    !d.tuned[c] ? "(kept)"
-                    : static_cast<int64_t>(c) == d.reference
-                        ? "0 (reference)"
-                        : format_fixed(multiclass ? d.offsets[c] : d.thresholds[c], 2));
-  if (multiclass) task.class_offsets = d.offsets;
-  else task.thresholds = d.thresholds;
   const int64_t n = val_loader.dataset().size();
-  task.decisions = str_cat(tuning.tune, " on the val split (", n, " items)");
+  const std::string summary = tune_decisions(tm, val_loader, tuning, device, precision, progress,
+                                             str_cat("the val split (", n, " items)"), task);
   // Rewritten atomically (temp file + rename): best.safetensors then holds the tuned rule and
   // no longer shares its file with the step checkpoint, which keeps the training-time rule.
   ck.sections["task"] = task.to_json();
   weights::save_checkpoint(checkpoint, ck);
-  CT_LOG_INFO("decisions tuned on the val split (", n, " items, mean ", tuning.tune, " of the tuned classes ",
-              format_fixed(d.before, 4), " -> ", format_fixed(d.after, 4),
-              "): ", multiclass ? "log-probability offsets " : "thresholds ", rule, "; written to ", checkpoint);
+  CT_LOG_INFO("decisions tuned on the val split (", n, " items): ", summary, "; written to ", checkpoint);
 }
 
 }  // namespace
@@ -239,8 +222,7 @@ FinetuneResult finetune(const FinetuneRequest& req) {
     CT_CHECK(!split.val.empty(), ConfigError,
              "finetune.decisions.tune: needs a validation split to tune on (data.split gives none)");
     data::Loader loader(std::make_shared<data::SubsetDataset>(cached, split.val), augment, eval_opts);
-    tune_decisions_into(final_ckpt, loader, ft.decisions, *task_kind, device, trainer.precision(), opts.train.progress,
-                        task);
+    tune_decisions_into(final_ckpt, loader, ft.decisions, device, trainer.precision(), opts.train.progress, task);
   }
   if (!final_ckpt.empty() && task_kind && ft.evaluate_best) {
     TrainedModel tm = load_trained(final_ckpt);

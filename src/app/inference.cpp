@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "app/decisions.h"
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/progress.h"
@@ -63,20 +64,6 @@ std::string text_table(const std::vector<std::string>& header, const std::vector
 }
 
 double ratio(int64_t a, int64_t b) { return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : std::nan(""); }
-
-data::LoaderOptions eval_loader_options(const TrainedModel& t, int64_t batch_size, int64_t workers,
-                                        const c10::Device& device) {
-  data::LoaderOptions o = t.options.data.loader;
-  o.training = false;
-  o.shuffle = false;
-  o.drop_last = false;
-  o.rank = 0;
-  o.world_size = 1;
-  o.device = device.str();
-  if (batch_size > 0) o.batch_size = batch_size;
-  if (workers >= 0) o.num_workers = workers;
-  return o;
-}
 
 // The preprocessing pipeline run on a signal (eval mode): signal, fs and leads are updated.
 void preprocess(const signal::Pipeline& p, at::Tensor& x, double& fs, std::vector<std::string>& leads) {

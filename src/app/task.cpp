@@ -9,12 +9,15 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "app/decisions.h"
 #include "cardiotorch/core/error.h"
 #include "cardiotorch/core/log.h"
 #include "cardiotorch/core/strings.h"
+#include "cardiotorch/data/loader.h"
 #include "cardiotorch/data/split.h"
 #include "cardiotorch/train/checkpoint.h"
 #include "cardiotorch/train/downstream.h"
+#include "cardiotorch/train/trainer.h"
 #include "cardiotorch/weights/save.h"
 
 namespace cardiotorch::app {
@@ -413,17 +416,33 @@ TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::str
   return combine_members(std::move(ms), paths);
 }
 
-void save_ensemble(const std::vector<std::string>& paths, const std::string& out, const std::string& which) {
+void save_ensemble(const std::vector<std::string>& paths, const std::string& out, const std::string& which,
+                   const std::string& tune) {
   CT_CHECK(paths.size() >= 2, UsageError, "ensemble: give two or more checkpoints, got ", paths.size());
   for (const auto& p : paths)
     CT_CHECK(std::filesystem::weakly_canonical(p) != std::filesystem::weakly_canonical(out), UsageError,
              "ensemble: the output ", out, " is one of the members");
-  const TrainedModel ens = load_ensemble(paths, which);  // the members agree; the ensemble's rule
+  if (!tune.empty()) check_choice("--tune", tune, {"val"});  // never the test split
+  TrainedModel ens = load_ensemble(paths, which);            // the members agree; the ensemble's rule
+  const train::DecisionTuning& tuning = ens.options.finetune.decisions;
+  CT_CHECK(
+      tune.empty() || tuning.enabled(), UsageError, "ensemble --tune ", tune, ": ", paths[0],
+      " was trained without finetune.decisions.tune, which says what to tune (f1 or youden) and for which classes");
+  std::shared_ptr<data::Dataset> ds;
+  std::vector<int64_t> items;  // the split the rule is tuned on, common to every member
+  if (!tune.empty()) ds = open_task_dataset(ens, "");
   weights::CheckpointData file;
   nlohmann::json members = nlohmann::json::array();
   for (size_t i = 0; i < paths.size(); ++i) {
     const weights::CheckpointData ck = weights::load_checkpoint(paths[i]);
     const TrainedModel m = load_trained(ck, paths[i], which);
+    if (ds) {
+      const std::vector<int64_t> mine = task_split(m, *ds, tune);
+      if (i == 0) items = mine;
+      CT_CHECK(mine == items, UsageError, "ensemble --tune ", tune, ": ", paths[i], " holds out ", mine.size(),
+               " other ", tune, " items than ", paths[0], " (", items.size(),
+               "); tune on a split the members share (e.g. runs with the same data.split.seed)");
+    }
     file.groups[member_group(i)] = ck.groups.at(m.weights);
     if (auto og = ck.groups.find("objective"); og != ck.groups.end())
       file.groups[member_group(i) + "_objective"] = og->second;
@@ -433,6 +452,15 @@ void save_ensemble(const std::vector<std::string>& paths, const std::string& out
       file.config_yaml = ck.config_yaml;
       file.registry = ck.registry;
     }
+  }
+  if (ds) {
+    CT_CHECK(!items.empty(), UsageError, "ensemble --tune ", tune, ": the members' ", tune, " split is empty");
+    const c10::Device device = train::resolve_device("auto");
+    data::Loader loader(std::make_shared<data::SubsetDataset>(ds, items), ens.preprocess,
+                        eval_loader_options(ens, 0, -1, device));
+    const std::string where = str_cat("the members' ", tune, " split (", items.size(), " items), for the ensemble");
+    const std::string summary = tune_decisions(ens, loader, tuning, device, at::kFloat, false, where, ens.info);
+    CT_LOG_INFO("ensemble decisions tuned on ", where, ": ", summary);
   }
   file.sections["task"] = ens.info.to_json();
   file.sections["ensemble"] = nlohmann::json{{"members", members}}.dump();

@@ -1,4 +1,4 @@
-// cardiotorch ensemble CKPT CKPT [CKPT ...] -o ENSEMBLE.safetensors [--weights auto|model|ema]
+// cardiotorch ensemble CKPT CKPT [CKPT ...] -o ENSEMBLE.safetensors [--weights auto|model|ema] [--tune val]
 #include <iostream>
 
 #include "cardiotorch/app/task.h"
@@ -19,9 +19,13 @@ class EnsembleCommand : public Command {
     app.add_option("-o,--output", output_, "the ensemble file to write (.safetensors)")->required();
     app.add_option("--weights", weights_, "auto | model | ema: which weights of each member to keep")
         ->check(CLI::IsMember({"auto", "model", "ema"}));
+    app.add_option("--tune", tune_,
+                   "val: tune the ensemble's decision rule on the members' common validation split (their "
+                   "finetune.decisions settings) instead of averaging the members' rules")
+        ->check(CLI::IsMember({"val"}));
   }
   int run() override {
-    app::save_ensemble(checkpoints_, output_, weights_);
+    app::save_ensemble(checkpoints_, output_, weights_, tune_);
     // Read back, so that what was written is known to load.
     const app::TrainedModel t = app::load_trained(output_);
     std::cout << "wrote " << output_ << ": " << t.model->summary() << "\n";
@@ -33,6 +37,7 @@ class EnsembleCommand : public Command {
   std::vector<std::string> checkpoints_;
   std::string output_;
   std::string weights_ = "auto";
+  std::string tune_;
 };
 
 }  // namespace

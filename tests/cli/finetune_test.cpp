@@ -281,6 +281,54 @@ TEST(FinetuneCli, EnsembleAveragesTheMembersProbabilities) {
 // the same decision rule and the same evaluation as the checkpoints given side by side; what an
 // ensemble cannot do (embed, another weight group, nesting) is refused, a damaged file names
 // what is missing.
+// `ensemble --tune val`: the ensemble's own rule, tuned on the validation split its members
+// share, instead of the mean of the members' rules; members that held out other items, or were
+// trained without a rule to tune, are refused.
+TEST(FinetuneCli, EnsembleRuleTunedOnTheMembersCommonValSplit) {
+  const std::string dir = ct::test::make_temp_dir("ensemble_tune");
+  const std::string cfg = tiny_config(dir, 6, 0);
+  std::string out;
+  const std::string tuned = " --set finetune.decisions.tune=f1 --set finetune.decisions.min_positives=1";
+  // s1 and s3 split the data alike (split seed 1), s2 by its own seed and without a rule.
+  for (const std::string& args :
+       {"--set name=s1 --set seed=1" + tuned, "--set name=s3 --set seed=3 --set data.split.seed=1" + tuned,
+        std::string("--set name=s2 --set seed=2")})
+    ASSERT_EQ(ct::test::run_cli("finetune --config " + cfg + " " + args + " -q --threads 1", &out), 0) << out;
+  auto ckpt = [&](const char* run) { return dir + "/runs/" + run + "/checkpoints/best.safetensors"; };
+  const std::string a = ckpt("s1"), b = ckpt("s2"), c = ckpt("s3");
+  const std::string mean = dir + "/mean.safetensors", own = dir + "/own.safetensors";
+  ASSERT_EQ(ct::test::run_cli("ensemble " + a + " " + c + " -o " + mean, &out), 0) << out;
+  ASSERT_EQ(ct::test::run_cli("ensemble " + a + " " + c + " --tune val -o " + own, &out), 0) << out;
+  EXPECT_NE(out.find("decisions: f1 on the members' val split (10 items), for the ensemble"), std::string::npos) << out;
+  const ct::app::TrainedModel m = ct::app::load_trained(mean), o = ct::app::load_trained(own);
+  ASSERT_EQ(o.info.thresholds.size(), m.info.thresholds.size());
+  EXPECT_NE(o.info.thresholds, m.info.thresholds);
+  // Thresholds tuned per class over every cut of the ensemble's own validation scores: its F1
+  // there is at least the mean rule's, class by class.
+  auto val_f1 = [&](const std::string& file, const std::string& report) {
+    EXPECT_EQ(ct::test::run_cli("evaluate --checkpoint " + file + " --split val -o " + report + " --threads 1", &out),
+              0)
+        << out;
+    std::ifstream in(report + "/metrics.json");
+    const auto j = nlohmann::json::parse(in);
+    EXPECT_EQ(j["samples"].get<int64_t>(), 10);
+    return j["metrics"];
+  };
+  const auto fm = val_f1(mean, dir + "/em"), fo = val_f1(own, dir + "/eo");
+  EXPECT_GE(fo["f1_macro"].get<double>(), fm["f1_macro"].get<double>() - 1e-12);
+  for (const auto& [k, v] : fo.items())
+    if (k.rfind("f1/", 0) == 0 && fm.contains(k) && v.is_number() && fm[k].is_number()) {
+      EXPECT_GE(v.get<double>(), fm[k].get<double>() - 1e-12) << k;
+    }
+
+  EXPECT_EQ(ct::test::run_cli("ensemble " + a + " " + b + " --tune val -o " + dir + "/x.safetensors", &out), 2);
+  EXPECT_NE(out.find(b + " holds out 10 other val items than " + a), std::string::npos) << out;
+  EXPECT_EQ(ct::test::run_cli("ensemble " + b + " " + a + " --tune val -o " + dir + "/y.safetensors", &out), 2);
+  EXPECT_NE(out.find(b + " was trained without finetune.decisions.tune"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir + "/x.safetensors") || fs::exists(dir + "/y.safetensors"));
+  EXPECT_NE(ct::test::run_cli("ensemble " + a + " " + c + " --tune test -o " + dir + "/z.safetensors", &out), 0);
+}
+
 TEST(FinetuneCli, EnsembleFileIsTheEnsembleOfItsMembers) {
   const std::string dir = ct::test::make_temp_dir("ensemble_file");
   const std::string cfg = tiny_config(dir, 6, 0);

@@ -107,7 +107,12 @@ TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::str
 /// rule (the mean of the members'; loading uses the file's rule, so a rule tuned for the ensemble
 /// later replaces it). load_trained, evaluate and predict read it as the ensemble; embed refuses
 /// it (the members' feature spaces differ).
-void save_ensemble(const std::vector<std::string>& paths, const std::string& out, const std::string& weights = "auto");
+/// `tune` = "val": the rule is instead tuned for the ensemble's own outputs on the members'
+/// validation split, with the members' finetune.decisions settings
+/// (the first member's); the members must share the split's items (UsageError naming the first
+/// member that does not: runs with other split seeds hold out other patients).
+void save_ensemble(const std::vector<std::string>& paths, const std::string& out, const std::string& weights = "auto",
+                   const std::string& tune = "");
 
 /// The dataset to evaluate or embed: `dir` read by the training adapter (its options, root
 /// replaced, `overrides` "key=value" applied) when the directory has that layout, else by the
