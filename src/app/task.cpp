@@ -416,18 +416,26 @@ TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::str
   return combine_members(std::move(ms), paths);
 }
 
-void save_ensemble(const std::vector<std::string>& paths, const std::string& out, const std::string& which,
-                   const std::string& tune) {
+void save_ensemble(const EnsembleRequest& req) {
+  const std::vector<std::string>& paths = req.checkpoints;
+  const std::string &out = req.output, &which = req.weights, &tune = req.tune;
   CT_CHECK(paths.size() >= 2, UsageError, "ensemble: give two or more checkpoints, got ", paths.size());
   for (const auto& p : paths)
     CT_CHECK(std::filesystem::weakly_canonical(p) != std::filesystem::weakly_canonical(out), UsageError,
              "ensemble: the output ", out, " is one of the members");
   if (!tune.empty()) check_choice("--tune", tune, {"val"});  // never the test split
-  TrainedModel ens = load_ensemble(paths, which);            // the members agree; the ensemble's rule
-  const train::DecisionTuning& tuning = ens.options.finetune.decisions;
-  CT_CHECK(
-      tune.empty() || tuning.enabled(), UsageError, "ensemble --tune ", tune, ": ", paths[0],
-      " was trained without finetune.decisions.tune, which says what to tune (f1 or youden) and for which classes");
+  CT_CHECK(req.decisions.empty() || !tune.empty(), UsageError, "ensemble: --decisions applies to --tune val");
+  TrainedModel ens = load_ensemble(paths, which);  // the members agree; the ensemble's rule
+  train::DecisionTuning tuning = ens.options.finetune.decisions;
+  if (!req.decisions.empty()) {
+    const ConfigNode node = ConfigNode::parse(req.decisions, "--decisions");
+    CT_CHECK(node.is_map(), ConfigError, "--decisions: expected a mapping such as {tune: f1, classes: [N, S, V]}");
+    update_from_config(tuning, node);
+    tuning.validate();
+  }
+  CT_CHECK(tune.empty() || tuning.enabled(), UsageError, "ensemble --tune ", tune, ": ", paths[0],
+           " was trained without finetune.decisions.tune, which says what to tune; give it, e.g. --decisions "
+           "'{tune: f1, classes: [N, S, V]}'");
   std::shared_ptr<data::Dataset> ds;
   std::vector<int64_t> items;  // the split the rule is tuned on, common to every member
   if (!tune.empty()) ds = open_task_dataset(ens, "");
@@ -439,8 +447,8 @@ void save_ensemble(const std::vector<std::string>& paths, const std::string& out
     if (ds) {
       const std::vector<int64_t> mine = task_split(m, *ds, tune);
       if (i == 0) items = mine;
-      CT_CHECK(mine == items, UsageError, "ensemble --tune ", tune, ": ", paths[i], " holds out ", mine.size(),
-               " other ", tune, " items than ", paths[0], " (", items.size(),
+      CT_CHECK(mine == items, UsageError, "ensemble --tune ", tune, ": ", paths[i], " holds out other ", tune,
+               " items (", mine.size(), ") than ", paths[0], " (", items.size(),
                "); tune on a split the members share (e.g. runs with the same data.split.seed)");
     }
     file.groups[member_group(i)] = ck.groups.at(m.weights);

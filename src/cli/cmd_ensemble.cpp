@@ -1,4 +1,5 @@
-// cardiotorch ensemble CKPT CKPT [CKPT ...] -o ENSEMBLE.safetensors [--weights auto|model|ema] [--tune val]
+// cardiotorch ensemble CKPT CKPT [CKPT ...] -o ENSEMBLE.safetensors [--weights auto|model|ema] [--tune val [--decisions
+// YAML]]
 #include <iostream>
 
 #include "cardiotorch/app/task.h"
@@ -11,33 +12,33 @@ namespace {
 class EnsembleCommand : public Command {
  public:
   void setup(CLI::App& app) override {
-    app.add_option("checkpoints", checkpoints_,
+    app.add_option("checkpoints", req_.checkpoints,
                    "two or more fine-tuning checkpoints of one task (seeds, folds, other architectures) that read "
                    "the same input")
         ->required()
         ->check(CLI::ExistingFile);
-    app.add_option("-o,--output", output_, "the ensemble file to write (.safetensors)")->required();
-    app.add_option("--weights", weights_, "auto | model | ema: which weights of each member to keep")
+    app.add_option("-o,--output", req_.output, "the ensemble file to write (.safetensors)")->required();
+    app.add_option("--weights", req_.weights, "auto | model | ema: which weights of each member to keep")
         ->check(CLI::IsMember({"auto", "model", "ema"}));
-    app.add_option("--tune", tune_,
+    app.add_option("--tune", req_.tune,
                    "val: tune the ensemble's decision rule on the members' common validation split (their "
                    "finetune.decisions settings) instead of averaging the members' rules")
         ->check(CLI::IsMember({"val"}));
+    app.add_option("--decisions", req_.decisions,
+                   "with --tune: a YAML mapping over the first member's finetune.decisions, e.g. "
+                   "'{tune: f1, classes: [N, S, V]}' (needed for runs trained without a rule to tune)");
   }
   int run() override {
-    app::save_ensemble(checkpoints_, output_, weights_, tune_);
+    app::save_ensemble(req_);
     // Read back, so that what was written is known to load.
-    const app::TrainedModel t = app::load_trained(output_);
-    std::cout << "wrote " << output_ << ": " << t.model->summary() << "\n";
+    const app::TrainedModel t = app::load_trained(req_.output);
+    std::cout << "wrote " << req_.output << ": " << t.model->summary() << "\n";
     if (!t.info.decisions.empty()) std::cout << "decisions: " << t.info.decisions << "\n";
     return 0;
   }
 
  private:
-  std::vector<std::string> checkpoints_;
-  std::string output_;
-  std::string weights_ = "auto";
-  std::string tune_;
+  app::EnsembleRequest req_;
 };
 
 }  // namespace

@@ -101,18 +101,25 @@ TrainedModel load_trained(const weights::CheckpointData& ck, const std::string& 
 /// ensemble file among several paths is refused (it would weigh its members unequally).
 TrainedModel load_ensemble(const std::vector<std::string>& paths, const std::string& weights = "auto");
 
-/// Writes the checkpoints `paths` (load_ensemble's rules: they must agree) as one ensemble file
-/// at `out`: each member's config, task, and weights (the group `weights` picks, as
-/// load_trained does), its objective's state, and as the file's own task the ensemble's decision
-/// rule (the mean of the members'; loading uses the file's rule, so a rule tuned for the ensemble
-/// later replaces it). load_trained, evaluate and predict read it as the ensemble; embed refuses
-/// it (the members' feature spaces differ).
-/// `tune` = "val": the rule is instead tuned for the ensemble's own outputs on the members'
-/// validation split, with the members' finetune.decisions settings
-/// (the first member's); the members must share the split's items (UsageError naming the first
-/// member that does not: runs with other split seeds hold out other patients).
-void save_ensemble(const std::vector<std::string>& paths, const std::string& out, const std::string& weights = "auto",
-                   const std::string& tune = "");
+struct EnsembleRequest {
+  std::vector<std::string> checkpoints;  ///< two or more (load_ensemble's rules: they must agree)
+  std::string output;                    ///< the ensemble file to write
+  std::string weights = "auto";          ///< auto | model | ema: each member's group (as load_trained picks)
+  /// "" = the ensemble's rule is the mean of the members' rules; "val" = tuned for the ensemble's
+  /// own outputs on the validation split the members share (never the test split).
+  std::string tune;
+  /// A YAML mapping over the first member's finetune.decisions for that tuning, e.g.
+  /// "{tune: f1, classes: [N, S, V]}" (runs trained without a rule to tune need one).
+  std::string decisions;
+};
+
+/// Writes the checkpoints as one ensemble file: each member's config, task, and weights, its
+/// objective's state, and as the file's own task the ensemble's decision rule (`tune`; loading
+/// uses the file's rule). load_trained, evaluate and predict read it as the ensemble; embed
+/// refuses it (the members' feature spaces differ). With `tune`, the members must hold out the
+/// same items (UsageError naming the first member that does not: runs with other split seeds
+/// hold out other patients) and a rule must be given (their finetune.decisions, or `decisions`).
+void save_ensemble(const EnsembleRequest& request);
 
 /// The dataset to evaluate or embed: `dir` read by the training adapter (its options, root
 /// replaced, `overrides` "key=value" applied) when the directory has that layout, else by the
